@@ -1,0 +1,292 @@
+//! The command line: `handler [serve]`, `handler sync`, `handler check-config`.
+//! Exit codes: `sync` 0 all workspaces succeeded, 1 some did not, 2 usage or configuration error;
+//! `check-config` 0 or 2; `serve` never exits 0 (the Functions host would not restart it).
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::Config;
+use crate::functions::{AppState, Application, Misconfiguration};
+use crate::settings::{Settings, handler_port};
+use crate::sync::{Report, RunError, RunRequest, Runner, Status, Trigger, Unavailable};
+use crate::telemetry::{self, Mode};
+
+const USAGE_ERROR: u8 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "handler",
+    version,
+    about = "Keeps Azure Databricks workspaces in step with Microsoft Entra ID groups (Azure Functions custom handler)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the Functions host on 127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT (the default)
+    Serve,
+    /// Run one sync now and print its report; exit 0 if every workspace succeeded, 1 if not, 2 on usage or configuration errors
+    Sync(SyncArgs),
+    /// Validate the configuration file and app settings; exit 0 if usable, 2 if not
+    CheckConfig(ConfigArg),
+}
+
+#[derive(Debug, clap::Args)]
+struct ConfigArg {
+    /// Configuration file [default: $SYNC_CONFIG_PATH, else sync-config.json in the app root]
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+struct SyncArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Sync only this workspace (repeatable); default: every configured workspace
+    #[arg(long = "workspace", value_name = "NAME")]
+    workspaces: Vec<String>,
+    /// Plan only: read, compare and report what would change, write nothing
+    #[arg(long)]
+    dry_run: bool,
+    /// Report format on stdout
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    output: Output,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Output {
+    Text,
+    Json,
+}
+
+/// Runs the command line `args` (including the program name) and returns the exit code.
+pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and version go to stdout with 0; usage errors to stderr with 2.
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(USAGE_ERROR));
+        }
+    };
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(),
+        Command::CheckConfig(args) => check_config(&args),
+        Command::Sync(args) => sync(&args),
+    }
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+}
+
+fn settings_or_report() -> Result<Settings, ExitCode> {
+    Settings::from_env().map_err(|errors| {
+        for e in errors {
+            eprintln!("handler: {e}");
+        }
+        ExitCode::from(USAGE_ERROR)
+    })
+}
+
+fn load_config(settings: &Settings, flag: Option<&Path>) -> Result<(PathBuf, Config), ExitCode> {
+    let path = settings.config_path_or(flag);
+    Config::load(&path)
+        .map(|config| (path, config))
+        .map_err(|e| {
+            eprintln!("handler: {e}");
+            ExitCode::from(USAGE_ERROR)
+        })
+}
+
+fn check_config(args: &ConfigArg) -> ExitCode {
+    telemetry::init(Mode::Cli);
+    let (path, config) =
+        match settings_or_report().and_then(|s| load_config(&s, args.config.as_deref())) {
+            Ok(loaded) => loaded,
+            Err(code) => return code,
+        };
+    println!(
+        "{}: valid, {} workspace(s)",
+        path.display(),
+        config.workspaces.len()
+    );
+    for ws in &config.workspaces {
+        let groups: Vec<String> = ws.access_groups.iter().map(ToString::to_string).collect();
+        println!("  {}: {}", ws.name, ws.instance);
+        println!("    groups: {}", groups.join(", "));
+        println!("    PAT from Key Vault secret: {}", ws.scim_token);
+    }
+    ExitCode::SUCCESS
+}
+
+fn sync(args: &SyncArgs) -> ExitCode {
+    telemetry::init(Mode::Cli);
+    let (_, config) =
+        match settings_or_report().and_then(|s| load_config(&s, args.config.config.as_deref())) {
+            Ok(loaded) => loaded,
+            Err(code) => return code,
+        };
+    let runner = Runner::new(Arc::new(config), Arc::new(Unavailable));
+    let request = RunRequest {
+        trigger: Trigger::Cli,
+        invocation_id: None,
+        workspaces: args.workspaces.clone(),
+        dry_run: args.dry_run,
+    };
+    let result = match runtime() {
+        Ok(rt) => rt.block_on(runner.run(request, true)),
+        Err(e) => {
+            eprintln!("handler: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let report = match result {
+        Ok(report) => report,
+        Err(e @ (RunError::UnknownWorkspaces { .. } | RunError::Busy(_))) => {
+            eprintln!("handler: {e}");
+            return ExitCode::from(USAGE_ERROR);
+        }
+    };
+    match args.output {
+        Output::Json => match serde_json::to_string_pretty(&report) {
+            Ok(json) => println!("{json}"),
+            Err(e) => eprintln!("handler: cannot write the report as JSON: {e}"),
+        },
+        Output::Text => print!("{}", text_report(&report)),
+    }
+    if report.status == Status::Succeeded {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// The human form of a report.
+pub fn text_report(report: &Report) -> String {
+    let mut out = format!(
+        "run {} ({}{}) {} in {} ms\n",
+        report.run_id,
+        report.trigger,
+        if report.dry_run { ", dry run" } else { "" },
+        report.status.as_str(),
+        report.duration_ms
+    );
+    for ws in &report.workspaces {
+        out.push_str("  ");
+        out.push_str(&ws.summary_line());
+        out.push('\n');
+    }
+    out
+}
+
+/// The Functions host's custom handler. Binds only once the state is ready; a configuration problem
+/// does not stop it (every invocation then answers the problem), a missing port does.
+fn serve() -> ExitCode {
+    telemetry::init(Mode::Serve);
+    let port = match handler_port(|name| std::env::var(name).ok()) {
+        Ok(port) => port,
+        Err(e) => {
+            eprintln!("handler: {e}");
+            return ExitCode::from(USAGE_ERROR);
+        }
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("handler: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async move {
+        let app = match Application::bind(port, startup_state()).await {
+            Ok(app) => app,
+            Err(e) => {
+                eprintln!("handler: cannot listen on 127.0.0.1:{port}: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        tracing::info!(port, "handler ready on 127.0.0.1:{port}");
+        let signal = Arc::new(AtomicU8::new(0));
+        match app.run_until(stop_signal(Arc::clone(&signal))).await {
+            Err(e) => {
+                tracing::error!("the server stopped: {e}");
+                ExitCode::FAILURE
+            }
+            // Stopped by a signal: exit as a signalled process would (128 + n), never 0.
+            Ok(()) => ExitCode::from(128 + signal.load(Ordering::SeqCst).max(1)),
+        }
+    })
+}
+
+/// Settings and configuration, read once: a runner, or every problem to answer invocations with.
+fn startup_state() -> AppState {
+    let settings = match Settings::from_env() {
+        Ok(settings) => settings,
+        Err(errors) => {
+            return misconfigured(Misconfiguration {
+                summary: "the app settings cannot be used".into(),
+                problems: errors.iter().map(ToString::to_string).collect(),
+            });
+        }
+    };
+    match Config::load(&settings.config_path) {
+        Ok(config) => {
+            tracing::info!(
+                config = %settings.config_path.display(),
+                workspaces = config.workspaces.len(),
+                "configuration loaded"
+            );
+            AppState::ready(Runner::new(Arc::new(config), Arc::new(Unavailable)))
+        }
+        Err(e) => misconfigured(Misconfiguration {
+            summary: format!(
+                "the configuration file {} cannot be used",
+                settings.config_path.display()
+            ),
+            problems: e.problems(),
+        }),
+    }
+}
+
+fn misconfigured(m: Misconfiguration) -> AppState {
+    tracing::error!(
+        "{}; every invocation will fail until it is fixed:\n  - {}",
+        m.summary,
+        m.problems.join("\n  - ")
+    );
+    AppState::misconfigured(m)
+}
+
+async fn stop_signal(signal: Arc<AtomicU8>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal as listen};
+        let (Ok(mut term), Ok(mut int)) = (
+            listen(SignalKind::terminate()),
+            listen(SignalKind::interrupt()),
+        ) else {
+            return std::future::pending().await;
+        };
+        let number = tokio::select! {
+            _ = term.recv() => 15,
+            _ = int.recv() => 2,
+        };
+        signal.store(number, Ordering::SeqCst);
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        signal.store(2, Ordering::SeqCst);
+    }
+}

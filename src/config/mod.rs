@@ -1,0 +1,182 @@
+//! The configuration file: the "SCIM AD Groups" list of workspaces, read once and validated
+//! completely. This module owns the file format (the legacy PowerShell keys `name`,
+//! `databricksInstance`, `accessGroups`, `scimToken` under `workspaces`), loading it, and the
+//! error that lists every problem at once; `validate.rs` (with `keys.rs`) walks the JSON, `types.rs`,
+//! `workspace_url.rs` and `secret_url.rs` hold the value newtypes. No message ever contains a secret.
+
+mod keys;
+mod secret_url;
+mod types;
+mod validate;
+mod workspace_url;
+
+pub use secret_url::SecretUrl;
+pub use types::{GroupRef, InvalidValue, MAX_NAME_LEN, WorkspaceName};
+pub use workspace_url::WorkspaceUrl;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A validated configuration: at least one workspace, unique names.
+///
+/// Serializes back to the file format (`{"workspaces": [{"name", "databricksInstance",
+/// "accessGroups", "scimToken"}]}`), with every value normalized.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Config {
+    pub workspaces: Vec<Workspace>,
+}
+
+/// One Databricks workspace to keep in step with its Entra ID groups.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Workspace {
+    pub name: WorkspaceName,
+    #[serde(rename = "databricksInstance")]
+    pub instance: WorkspaceUrl,
+    #[serde(rename = "accessGroups")]
+    pub access_groups: Vec<GroupRef>,
+    #[serde(rename = "scimToken")]
+    pub scim_token: SecretUrl,
+}
+
+/// One thing wrong with the configuration, located by entry and field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Where: `workspaces[1] ("analytics-prod").scimToken`, `workspaces`, `(top level)` or `(file)`.
+    pub location: String,
+    pub message: String,
+}
+
+impl Problem {
+    /// A problem at `location`.
+    pub fn new(location: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            location: location.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.location, self.message)
+    }
+}
+
+/// Why a configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{}", read_message(path, source))]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The file was read but is not a valid configuration; `problems` lists everything found.
+    #[error("{}", invalid_message(path, problems))]
+    Invalid {
+        path: PathBuf,
+        problems: Vec<Problem>,
+    },
+}
+
+fn read_message(path: &Path, source: &std::io::Error) -> String {
+    if source.kind() == std::io::ErrorKind::NotFound {
+        format!(
+            "configuration file {} not found (set SYNC_CONFIG_PATH or pass --config to use another file)",
+            path.display()
+        )
+    } else {
+        format!(
+            "cannot read configuration file {}: {source}",
+            path.display()
+        )
+    }
+}
+
+fn invalid_message(path: &Path, problems: &[Problem]) -> String {
+    let count = problems.len();
+    let noun = if count == 1 { "problem" } else { "problems" };
+    let mut message = format!("invalid configuration {}: {count} {noun}", path.display());
+    for problem in problems {
+        message.push_str("\n  - ");
+        message.push_str(&problem.to_string());
+    }
+    message
+}
+
+impl ConfigError {
+    /// One line per problem, for JSON answers; a read error gives a single line.
+    pub fn problems(&self) -> Vec<String> {
+        match self {
+            Self::Read { .. } => vec![self.to_string()],
+            Self::Invalid { problems, .. } => problems.iter().map(Problem::to_string).collect(),
+        }
+    }
+
+    /// The configuration file concerned.
+    pub fn path(&self) -> &Path {
+        match self {
+            Self::Read { path, .. } | Self::Invalid { path, .. } => path,
+        }
+    }
+
+    fn file(path: &Path, message: String) -> Self {
+        Self::Invalid {
+            path: path.to_path_buf(),
+            problems: vec![Problem::new("(file)", message)],
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates the file at `path` (UTF-8, an optional byte order mark is ignored).
+    ///
+    /// # Errors
+    /// [`ConfigError::Read`] when the file cannot be read; [`ConfigError::Invalid`] when it is
+    /// not UTF-8 or not a valid configuration (see [`Config::parse`]).
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if bytes.starts_with(&[0xff, 0xfe]) || bytes.starts_with(&[0xfe, 0xff]) {
+            let message = "is saved as UTF-16: save it as UTF-8".to_owned();
+            return Err(ConfigError::file(path, message));
+        }
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let at = e.utf8_error().valid_up_to();
+            ConfigError::file(
+                path,
+                format!("is not valid UTF-8 (at byte {at}): save it as UTF-8"),
+            )
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Validates configuration text; `path` is only used in messages.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] listing every problem found: a JSON syntax error (then the only
+    /// problem), unknown or missing keys, wrong types, invalid values, duplicate names.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| ConfigError::file(path, format!("not valid JSON: {e}")))?;
+        validate::validate(&value)
+            .map(|workspaces| Config { workspaces })
+            .map_err(|problems| ConfigError::Invalid {
+                path: path.to_path_buf(),
+                problems,
+            })
+    }
+
+    /// The workspace with this name (names compare case-insensitively).
+    pub fn workspace(&self, name: &str) -> Option<&Workspace> {
+        self.workspaces.iter().find(|w| w.name.matches(name))
+    }
+
+    /// The workspace names, in file order.
+    pub fn names(&self) -> impl Iterator<Item = &WorkspaceName> {
+        self.workspaces.iter().map(|w| &w.name)
+    }
+}

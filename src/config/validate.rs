@@ -1,0 +1,264 @@
+//! The hand-written walk over the parsed JSON document that turns it into workspaces while
+//! collecting every problem (serde derive would stop at the first). Entries are checked in
+//! document order; within an entry, unknown keys come first, then the known keys in the order
+//! `name`, `databricksInstance`, `accessGroups`, `scimToken`, then a duplicate-name problem.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use super::keys::{kind, unknown_keys};
+use super::types::InvalidValue;
+use super::{GroupRef, Problem, SecretUrl, Workspace, WorkspaceName, WorkspaceUrl};
+
+const WORKSPACES: &str = "workspaces";
+const NAME: &str = "name";
+const INSTANCE: &str = "databricksInstance";
+const GROUPS: &str = "accessGroups";
+const TOKEN: &str = "scimToken";
+const TOP_KEYS: &[&str] = &[WORKSPACES];
+const WORKSPACE_KEYS: &[&str] = &[NAME, INSTANCE, GROUPS, TOKEN];
+
+const DEFAULTED_NOTE: &str = "; a workspace without \"name\" is named after the host of its \
+     databricksInstance, so set \"name\" to tell them apart";
+
+/// What each required workspace key holds, for the "missing required key" message.
+fn required_hint(key: &str) -> &'static str {
+    match key {
+        INSTANCE => "the workspace URL, like https://adb-1234567890123456.7.azuredatabricks.net",
+        GROUPS => "the Entra ID group, or array of groups, whose members get access",
+        _ => {
+            "the Key Vault secret URL of the SCIM token, like https://<vault>.vault.azure.net/secrets/<name>"
+        }
+    }
+}
+
+/// Validates the whole document; on failure, every problem found, in document order.
+pub(super) fn validate(root: &Value) -> Result<Vec<Workspace>, Vec<Problem>> {
+    let mut problems = Vec::new();
+    let Some(top) = root.as_object() else {
+        let message = format!(
+            "must be a JSON object with the key \"workspaces\", got {}",
+            kind(root)
+        );
+        return Err(vec![Problem::new("(top level)", message)]);
+    };
+    let (unknown, suggested) = unknown_keys(top, TOP_KEYS);
+    problems.extend(
+        unknown
+            .into_iter()
+            .map(|message| Problem::new("(top level)", message)),
+    );
+    let mut workspaces = Vec::new();
+    match top.get(WORKSPACES) {
+        None if suggested.contains(&WORKSPACES) => {}
+        None => problems.push(Problem::new(
+            "(top level)",
+            "missing required key \"workspaces\" (the array of workspaces to sync)",
+        )),
+        Some(Value::Array(entries)) if entries.is_empty() => {
+            problems.push(Problem::new(
+                WORKSPACES,
+                "must list at least one workspace, got an empty array",
+            ));
+        }
+        Some(Value::Array(entries)) => {
+            let mut seen = HashMap::new();
+            for (index, entry) in entries.iter().enumerate() {
+                workspaces.extend(workspace(index, entry, &mut seen, &mut problems));
+            }
+        }
+        Some(other) => {
+            let message = format!("must be an array of workspace objects, got {}", kind(other));
+            problems.push(Problem::new(WORKSPACES, message));
+        }
+    }
+    if problems.is_empty() {
+        Ok(workspaces)
+    } else {
+        Err(problems)
+    }
+}
+
+/// A problem inside an entry: `None` for the entry itself, else the suffix after the entry (`.name`).
+type Local = (Option<String>, String);
+
+fn string_field<T>(
+    value: &Value,
+    key: &str,
+    parse: fn(&str) -> Result<T, InvalidValue>,
+) -> Result<T, Local> {
+    let at = Some(format!(".{key}"));
+    match value.as_str() {
+        Some(text) => parse(text).map_err(|e| (at, e.to_string())),
+        None => Err((at, format!("must be a string, got {}", kind(value)))),
+    }
+}
+
+fn access_groups(value: &Value) -> Result<Vec<GroupRef>, Vec<Local>> {
+    let at = |suffix: String| Some(format!(".{GROUPS}{suffix}"));
+    let items = match value {
+        Value::String(text) => {
+            return GroupRef::parse(text)
+                .map(|g| vec![g])
+                .map_err(|e| vec![(at(String::new()), e.to_string())]);
+        }
+        Value::Array(items) if items.is_empty() => {
+            return Err(vec![(
+                at(String::new()),
+                "must list at least one group, got an empty array".to_owned(),
+            )]);
+        }
+        Value::Array(items) => items,
+        other => {
+            return Err(vec![(
+                at(String::new()),
+                format!(
+                    "must be a string or an array of strings, got {}",
+                    kind(other)
+                ),
+            )]);
+        }
+    };
+    let (mut groups, mut problems, mut first_at) = (Vec::new(), Vec::new(), HashMap::new());
+    for (i, item) in items.iter().enumerate() {
+        let group = match item {
+            Value::String(text) => GroupRef::parse(text).map_err(|e| e.to_string()),
+            other => Err(format!("must be a string, got {}", kind(other))),
+        };
+        match group {
+            Err(message) => problems.push((at(format!("[{i}]")), message)),
+            Ok(group) => {
+                if let Some(first) = first_at.get(&group.identity_key()) {
+                    let note = match group {
+                        GroupRef::ObjectId(_) => "",
+                        GroupRef::DisplayName(_) => "; group names compare case-insensitively",
+                    };
+                    let message = format!(
+                        "duplicate group {:?} (also at {GROUPS}[{first}]{note})",
+                        group.to_string()
+                    );
+                    problems.push((at(format!("[{i}]")), message));
+                } else {
+                    first_at.insert(group.identity_key(), i);
+                    groups.push(group);
+                }
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(groups)
+    } else {
+        Err(problems)
+    }
+}
+
+/// Checks one entry; `seen` maps names to the index of their first entry and whether that name
+/// was defaulted from the host.
+fn workspace(
+    index: usize,
+    value: &Value,
+    seen: &mut HashMap<WorkspaceName, (usize, bool)>,
+    out: &mut Vec<Problem>,
+) -> Option<Workspace> {
+    let Some(object) = value.as_object() else {
+        let message = format!("must be an object, got {}", kind(value));
+        out.push(Problem::new(format!("workspaces[{index}]"), message));
+        return None;
+    };
+    let (unknown, suggested) = unknown_keys(object, WORKSPACE_KEYS);
+    let mut local: Vec<Local> = unknown.into_iter().map(|message| (None, message)).collect();
+    let missing = |key: &str| {
+        let message = format!("missing required key {key:?} ({})", required_hint(key));
+        (!suggested.contains(&key)).then_some((None, message))
+    };
+
+    let name = object
+        .get(NAME)
+        .map(|v| string_field(v, NAME, WorkspaceName::parse));
+    let instance = object
+        .get(INSTANCE)
+        .map(|v| string_field(v, INSTANCE, WorkspaceUrl::parse));
+    let groups = object.get(GROUPS).map(access_groups);
+    let token = object
+        .get(TOKEN)
+        .map(|v| string_field(v, TOKEN, SecretUrl::parse));
+    if let Some(Err(problem)) = &name {
+        local.push(problem.clone());
+    }
+    match &instance {
+        None => local.extend(missing(INSTANCE)),
+        Some(Err(problem)) => local.push(problem.clone()),
+        Some(Ok(_)) => {}
+    }
+    match &groups {
+        None => local.extend(missing(GROUPS)),
+        Some(Err(problems)) => local.extend(problems.iter().cloned()),
+        Some(Ok(_)) => {}
+    }
+    match &token {
+        None => local.extend(missing(TOKEN)),
+        Some(Err(problem)) => local.push(problem.clone()),
+        Some(Ok(_)) => {}
+    }
+
+    let host = match &instance {
+        Some(Ok(url)) => Some(url.host()),
+        _ => None,
+    };
+    let resolved = match (&name, host) {
+        (Some(Ok(name)), _) => Some((name.clone(), false)),
+        (None, Some(host)) => match WorkspaceName::parse(host) {
+            Ok(name) => Some((name, true)),
+            Err(e) => {
+                let message = format!(
+                    "has no \"name\" and the host of {INSTANCE} cannot be used as one: {e}; set \"name\""
+                );
+                local.push((None, message));
+                None
+            }
+        },
+        _ => None,
+    };
+    if let Some((name, defaulted)) = &resolved {
+        match seen.get(name) {
+            Some((first, first_defaulted)) => {
+                let mut message = format!(
+                    "duplicate workspace name: workspaces[{first}] and workspaces[{index}] are both \
+                     named {:?} (names compare case-insensitively)",
+                    name.as_str()
+                );
+                if *defaulted || *first_defaulted {
+                    message.push_str(DEFAULTED_NOTE);
+                }
+                local.push((None, message));
+            }
+            None => {
+                seen.insert(name.clone(), (index, *defaulted));
+            }
+        }
+    }
+
+    let label = resolved.as_ref().map(|(name, _)| name.as_str()).or(host);
+    let entry = match label {
+        Some(label) => format!("workspaces[{index}] ({label:?})"),
+        None => format!("workspaces[{index}]"),
+    };
+    if !local.is_empty() {
+        out.extend(local.into_iter().map(|(suffix, message)| {
+            Problem::new(format!("{entry}{}", suffix.unwrap_or_default()), message)
+        }));
+        return None;
+    }
+    match (resolved, instance, groups, token) {
+        (Some((name, _)), Some(Ok(instance)), Some(Ok(access_groups)), Some(Ok(scim_token))) => {
+            Some(Workspace {
+                name,
+                instance,
+                access_groups,
+                scim_token,
+            })
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,9 @@
+//! entra-databricks-sync: an Azure Functions custom handler that keeps Azure Databricks workspaces in step
+//! with Microsoft Entra ID groups. `main.rs` only parses the command line and calls [`cli::run`].
+
+pub mod cli;
+pub mod config;
+pub mod functions;
+pub mod settings;
+pub mod sync;
+pub mod telemetry;

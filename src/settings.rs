@@ -1,0 +1,250 @@
+//! App settings: the environment variables the app reads (README.md lists them), parsed once into
+//! validated values. Reading goes through a lookup function so tests need not touch the process environment.
+
+use std::path::{Path, PathBuf};
+
+use url::Url;
+
+/// Default Microsoft Graph endpoint (public cloud); `GRAPH_ENDPOINT` overrides it for national clouds.
+pub const DEFAULT_GRAPH_ENDPOINT: &str = "https://graph.microsoft.com";
+/// Default configuration file name, relative to the app root.
+pub const DEFAULT_CONFIG_FILE: &str = "sync-config.json";
+
+/// A setting with a value the app cannot use.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("app setting {name}: {message}")]
+pub struct SettingError {
+    pub name: &'static str,
+    pub message: String,
+}
+
+/// The validated app settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// `FUNCTIONS_APP_ROOT_PATH` (set by the Functions host), else the working directory.
+    pub app_root: PathBuf,
+    /// `SYNC_CONFIG_PATH`, relative paths resolved against the app root; default `sync-config.json`.
+    pub config_path: PathBuf,
+    /// `GRAPH_ENDPOINT`, default `https://graph.microsoft.com`.
+    pub graph_endpoint: Url,
+    /// `AZURE_CLIENT_ID`: the client id of a user-assigned managed identity, if one is used.
+    pub azure_client_id: Option<uuid::Uuid>,
+}
+
+impl Settings {
+    /// Reads the settings from the process environment.
+    ///
+    /// # Errors
+    /// Every setting that is present but unusable, at once.
+    pub fn from_env() -> Result<Settings, Vec<SettingError>> {
+        Settings::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the settings through `lookup` (empty values count as unset, as in the portal).
+    ///
+    /// # Errors
+    /// Every setting that is present but unusable, at once.
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Settings, Vec<SettingError>> {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let mut errors = Vec::new();
+        let app_root = get("FUNCTIONS_APP_ROOT_PATH")
+            .map(PathBuf::from)
+            .or_else(|| std::env::current_dir().ok())
+            .unwrap_or_else(|| PathBuf::from("."));
+        let config_path = resolve(
+            &app_root,
+            get("SYNC_CONFIG_PATH")
+                .as_deref()
+                .unwrap_or(DEFAULT_CONFIG_FILE),
+        );
+        let graph_endpoint = match get("GRAPH_ENDPOINT") {
+            None => Url::parse(DEFAULT_GRAPH_ENDPOINT).ok(),
+            Some(raw) => parse_endpoint(&raw)
+                .map_err(|message| {
+                    errors.push(SettingError {
+                        name: "GRAPH_ENDPOINT",
+                        message,
+                    })
+                })
+                .ok(),
+        };
+        let azure_client_id = match get("AZURE_CLIENT_ID") {
+            None => None,
+            Some(raw) => uuid::Uuid::parse_str(&raw)
+                .map_err(|_| {
+                    errors.push(SettingError {
+                        name: "AZURE_CLIENT_ID",
+                        message: format!(
+                            "must be the client id (a GUID) of the user-assigned managed identity, got \"{raw}\""
+                        ),
+                    })
+                })
+                .ok(),
+        };
+        match graph_endpoint {
+            Some(graph_endpoint) if errors.is_empty() => Ok(Settings {
+                app_root,
+                config_path,
+                graph_endpoint,
+                azure_client_id,
+            }),
+            _ => Err(errors),
+        }
+    }
+
+    /// The configuration path: `--config` when given (relative to the working directory, as a shell
+    /// user expects), else the `SYNC_CONFIG_PATH` setting.
+    pub fn config_path_or(&self, flag: Option<&Path>) -> PathBuf {
+        flag.map(Path::to_path_buf)
+            .unwrap_or_else(|| self.config_path.clone())
+    }
+}
+
+fn resolve(root: &Path, path: &str) -> PathBuf {
+    let path = Path::new(path);
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        root.join(path)
+    }
+}
+
+fn parse_endpoint(raw: &str) -> Result<Url, String> {
+    let url = Url::parse(raw).map_err(|e| {
+        format!("must be an https URL such as {DEFAULT_GRAPH_ENDPOINT}, got \"{raw}\" ({e})")
+    })?;
+    if url.scheme() != "https" || url.host_str().is_none() {
+        return Err(format!(
+            "must be an https URL such as {DEFAULT_GRAPH_ENDPOINT}, got \"{raw}\""
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+        return Err(format!(
+            "must be a plain endpoint URL without user, query or fragment, got \"{raw}\""
+        ));
+    }
+    Ok(url)
+}
+
+/// The port the Functions host told the handler to listen on.
+///
+/// # Errors
+/// A message for stderr when `FUNCTIONS_CUSTOMHANDLER_PORT` is missing or not a port number.
+pub fn handler_port(lookup: impl Fn(&str) -> Option<String>) -> Result<u16, SettingError> {
+    const NAME: &str = "FUNCTIONS_CUSTOMHANDLER_PORT";
+    let hint = "the Azure Functions host sets it; to run the handler by hand, set it yourself, \
+                e.g. FUNCTIONS_CUSTOMHANDLER_PORT=3000 handler serve";
+    match lookup(NAME).map(|v| v.trim().to_owned()) {
+        None => Err(SettingError {
+            name: NAME,
+            message: format!("is not set ({hint})"),
+        }),
+        Some(raw) if raw.is_empty() => Err(SettingError {
+            name: NAME,
+            message: format!("is empty ({hint})"),
+        }),
+        Some(raw) => match raw.parse::<u16>() {
+            Ok(port) if port > 0 => Ok(port),
+            _ => Err(SettingError {
+                name: NAME,
+                message: format!("must be a TCP port number between 1 and 65535, got \"{raw}\""),
+            }),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn defaults_apply_when_nothing_is_set() {
+        let s = Settings::from_lookup(lookup(&[("FUNCTIONS_APP_ROOT_PATH", "/home/site/wwwroot")]))
+            .unwrap();
+        assert_eq!(
+            s.config_path,
+            PathBuf::from("/home/site/wwwroot/sync-config.json")
+        );
+        assert_eq!(s.graph_endpoint.as_str(), "https://graph.microsoft.com/");
+        assert_eq!(s.azure_client_id, None);
+    }
+
+    #[test]
+    fn relative_config_path_is_resolved_against_the_app_root_and_absolute_is_kept() {
+        let s = Settings::from_lookup(lookup(&[
+            ("FUNCTIONS_APP_ROOT_PATH", "/app"),
+            ("SYNC_CONFIG_PATH", "conf/x.json"),
+        ]));
+        assert_eq!(s.unwrap().config_path, PathBuf::from("/app/conf/x.json"));
+        let s = Settings::from_lookup(lookup(&[
+            ("FUNCTIONS_APP_ROOT_PATH", "/app"),
+            ("SYNC_CONFIG_PATH", "/etc/x.json"),
+        ]));
+        assert_eq!(s.unwrap().config_path, PathBuf::from("/etc/x.json"));
+    }
+
+    #[test]
+    fn bad_settings_are_all_reported_by_name() {
+        let errors = Settings::from_lookup(lookup(&[
+            ("GRAPH_ENDPOINT", "http://graph.microsoft.us"),
+            ("AZURE_CLIENT_ID", "my-identity"),
+        ]))
+        .unwrap_err();
+        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            text,
+            [
+                "app setting GRAPH_ENDPOINT: must be an https URL such as https://graph.microsoft.com, got \"http://graph.microsoft.us\"",
+                "app setting AZURE_CLIENT_ID: must be the client id (a GUID) of the user-assigned managed identity, got \"my-identity\"",
+            ]
+        );
+    }
+
+    #[test]
+    fn national_cloud_graph_endpoint_and_client_id_are_accepted() {
+        let s = Settings::from_lookup(lookup(&[
+            ("GRAPH_ENDPOINT", "https://graph.microsoft.us"),
+            ("AZURE_CLIENT_ID", "6f1c1b6e-2a52-4bb4-9a4e-0f2f6bb9d4a1"),
+        ]))
+        .unwrap();
+        assert_eq!(s.graph_endpoint.host_str(), Some("graph.microsoft.us"));
+        assert!(s.azure_client_id.is_some());
+    }
+
+    #[test]
+    fn handler_port_must_be_set_and_valid() {
+        assert_eq!(
+            handler_port(lookup(&[("FUNCTIONS_CUSTOMHANDLER_PORT", "40123")])),
+            Ok(40123)
+        );
+        let missing = handler_port(lookup(&[])).unwrap_err().to_string();
+        assert!(
+            missing.starts_with("app setting FUNCTIONS_CUSTOMHANDLER_PORT: is not set"),
+            "{missing}"
+        );
+        for bad in ["0", "70000", "abc", "-1"] {
+            let err = handler_port(lookup(&[("FUNCTIONS_CUSTOMHANDLER_PORT", bad)])).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "app setting FUNCTIONS_CUSTOMHANDLER_PORT: must be a TCP port number between 1 and 65535, got \"{bad}\""
+                )
+            );
+        }
+    }
+}

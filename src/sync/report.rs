@@ -1,0 +1,196 @@
+//! The run report: what a run did, per workspace, in the one JSON shape shared by `handler sync`,
+//! `SyncTimer` and `SyncHttp` (camelCase; field names are a public interface, see README.md).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::config::WorkspaceName;
+
+/// What started a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Trigger {
+    Timer,
+    Http,
+    Cli,
+}
+
+impl std::fmt::Display for Trigger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Trigger::Timer => "timer",
+            Trigger::Http => "http",
+            Trigger::Cli => "cli",
+        })
+    }
+}
+
+/// Outcome of a run or of one workspace in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Status {
+    Succeeded,
+    Failed,
+    /// Some work was left for the next run (for instance a spent time budget); nothing failed.
+    Partial,
+}
+
+impl Status {
+    /// The status of a whole run: any failure fails it, else any partial makes it partial.
+    pub fn combine(statuses: impl IntoIterator<Item = Status>) -> Status {
+        statuses
+            .into_iter()
+            .fold(Status::Succeeded, |acc, s| match (acc, s) {
+                (Status::Failed, _) | (_, Status::Failed) => Status::Failed,
+                (Status::Partial, _) | (_, Status::Partial) => Status::Partial,
+                _ => Status::Succeeded,
+            })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Succeeded => "succeeded",
+            Status::Failed => "failed",
+            Status::Partial => "partial",
+        }
+    }
+}
+
+/// The report of one run.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub run_id: Uuid,
+    pub trigger: Trigger,
+    /// The Functions host's invocation id (`X-Azure-Functions-InvocationId`), when there is one.
+    pub invocation_id: Option<String>,
+    pub dry_run: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    pub duration_ms: u64,
+    pub status: Status,
+    pub workspaces: Vec<WorkspaceReport>,
+}
+
+/// What happened in one workspace.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkspaceReport {
+    pub name: WorkspaceName,
+    pub status: Status,
+    /// Why the workspace failed as a whole (per-action failures are in `actions`). Never holds a secret.
+    pub error: Option<String>,
+    pub groups: Vec<GroupReport>,
+    pub users: UserCounts,
+    pub actions: Vec<ActionReport>,
+    /// Requests sent per outside API, e.g. `{"graph": 3, "keyVault": 1, "databricks": 12}`.
+    pub requests: BTreeMap<String, u64>,
+}
+
+impl WorkspaceReport {
+    /// A workspace that failed before anything could be counted.
+    pub fn failed(name: WorkspaceName, error: impl Into<String>) -> Self {
+        WorkspaceReport {
+            name,
+            status: Status::Failed,
+            error: Some(error.into()),
+            groups: Vec::new(),
+            users: UserCounts::default(),
+            actions: Vec::new(),
+            requests: BTreeMap::new(),
+        }
+    }
+
+    /// One line for the host's `Logs` and for text output.
+    pub fn summary_line(&self) -> String {
+        let u = &self.users;
+        let mut line = format!(
+            "{}: {} (desired {}, existing {}, created {}, reactivated {}, skipped {}, failed {})",
+            self.name,
+            self.status.as_str(),
+            u.desired,
+            u.existing,
+            u.created,
+            u.reactivated,
+            u.skipped,
+            u.failed
+        );
+        if let Some(error) = &self.error {
+            line.push_str(": ");
+            line.push_str(error);
+        }
+        line
+    }
+}
+
+/// An Entra ID group as resolved for a workspace.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupReport {
+    /// The value from the configuration (display name or object id).
+    pub reference: String,
+    pub id: Option<String>,
+    pub display_name: Option<String>,
+    pub member_count: Option<u64>,
+}
+
+/// User counts of one workspace.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserCounts {
+    pub desired: u64,
+    pub existing: u64,
+    pub created: u64,
+    pub reactivated: u64,
+    pub skipped: u64,
+    pub failed: u64,
+}
+
+/// One planned or applied change.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionReport {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub target: String,
+    pub outcome: Outcome,
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Outcome {
+    Applied,
+    Planned,
+    Failed,
+    Skipped,
+}
+
+impl Report {
+    /// The workspaces that did not succeed, as `name: error` lines.
+    pub fn failure_lines(&self) -> Vec<String> {
+        self.workspaces
+            .iter()
+            .filter(|w| w.status == Status::Failed)
+            .map(WorkspaceReport::summary_line)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_failed_workspace_fails_the_run_and_partial_beats_succeeded() {
+        use Status::*;
+        assert_eq!(Status::combine([]), Succeeded);
+        assert_eq!(Status::combine([Succeeded, Succeeded]), Succeeded);
+        assert_eq!(Status::combine([Succeeded, Partial]), Partial);
+        assert_eq!(Status::combine([Partial, Failed, Succeeded]), Failed);
+        assert_eq!(Status::combine([Failed, Partial]), Failed);
+    }
+}

@@ -1,0 +1,249 @@
+//! Runs one sync: selects workspaces, claims them, syncs each in its own task, and builds the report.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::StreamExt;
+use time::OffsetDateTime;
+use tracing::Instrument;
+use uuid::Uuid;
+
+use super::coordinator::{Busy, Claim, Coordinator, RunInfo};
+use super::report::{Report, Status, Trigger, WorkspaceReport};
+use super::{Engine, RunContext};
+use crate::config::{Config, Workspace, WorkspaceName};
+
+/// How many workspaces one run syncs at the same time.
+const WORKSPACE_CONCURRENCY: usize = 4;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    pub trigger: Trigger,
+    pub invocation_id: Option<String>,
+    /// Workspace names as given by the caller; empty means every configured workspace.
+    pub workspaces: Vec<String>,
+    pub dry_run: bool,
+}
+
+/// Why a run did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("unknown workspace {}; configured: {}", quoted(.unknown), quoted(.known))]
+    UnknownWorkspaces {
+        unknown: Vec<String>,
+        known: Vec<String>,
+    },
+    #[error(
+        "workspace \"{}\" is being synced by run {} (trigger {}, started {})",
+        .0.workspace, .0.holder.run_id, .0.holder.trigger, rfc3339(.0.holder.started_at)
+    )]
+    Busy(Box<Busy>),
+}
+
+fn quoted(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|n| format!("\"{n}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.to_string())
+}
+
+fn failed_run(info: RunInfo, cause: &str) -> Report {
+    let workspaces: Vec<WorkspaceReport> = info
+        .workspaces
+        .into_iter()
+        .map(|name| WorkspaceReport::failed(name, cause))
+        .collect();
+    Report {
+        run_id: info.run_id,
+        trigger: info.trigger,
+        invocation_id: info.invocation_id,
+        dry_run: info.dry_run,
+        started_at: info.started_at,
+        duration_ms: 0,
+        status: Status::Failed,
+        workspaces,
+    }
+}
+
+/// Shared by every run of one process (cheap to clone).
+#[derive(Clone)]
+pub struct Runner {
+    config: Arc<Config>,
+    engine: Arc<dyn Engine>,
+    coordinator: Arc<Coordinator>,
+}
+
+impl Runner {
+    pub fn new(config: Arc<Config>, engine: Arc<dyn Engine>) -> Self {
+        Runner {
+            config,
+            engine,
+            coordinator: Coordinator::new(),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn coordinator(&self) -> &Arc<Coordinator> {
+        &self.coordinator
+    }
+
+    /// Runs a sync. With `wait`, waits for runs holding the same workspaces; without, answers
+    /// [`RunError::Busy`] at once.
+    ///
+    /// # Errors
+    /// Unknown workspace names, or (without `wait`) a requested workspace held by another run.
+    pub async fn run(&self, request: RunRequest, wait: bool) -> Result<Report, RunError> {
+        let workspaces = self.select(&request.workspaces)?;
+        let info = RunInfo {
+            run_id: Uuid::new_v4(),
+            trigger: request.trigger,
+            invocation_id: request.invocation_id.clone(),
+            dry_run: request.dry_run,
+            started_at: OffsetDateTime::now_utc(),
+            workspaces: workspaces.iter().map(|w| w.name.clone()).collect(),
+        };
+        let span = tracing::info_span!(
+            "run",
+            run_id = %info.run_id,
+            trigger = %info.trigger,
+            invocation_id = info.invocation_id.as_deref().unwrap_or(""),
+            dry_run = info.dry_run,
+        );
+        let claim: Claim = if wait {
+            self.coordinator
+                .claim(info.clone())
+                .instrument(span.clone())
+                .await
+        } else {
+            self.coordinator
+                .try_claim(info.clone())
+                .map_err(|b| RunError::Busy(Box::new(b)))?
+        };
+        // The run is its own task holding the claim: if the caller goes away (a client disconnects),
+        // the run still finishes and only then releases its workspaces.
+        let runner = self.clone();
+        let fallback = info.clone();
+        let task = tokio::spawn(
+            async move {
+                let report = runner.run_claimed(info, workspaces).await;
+                drop(claim);
+                report
+            }
+            .instrument(span),
+        );
+        // Workspace panics are caught below `run_claimed`; this only guards against a bug above them.
+        Ok(task.await.unwrap_or_else(|join| {
+            let cause = format!("internal error: the run task ended abnormally ({join})");
+            failed_run(fallback, &cause)
+        }))
+    }
+
+    fn select(&self, names: &[String]) -> Result<Vec<Workspace>, RunError> {
+        if names.is_empty() {
+            return Ok(self.config.workspaces.clone());
+        }
+        let mut selected: Vec<Workspace> = Vec::new();
+        let mut unknown = Vec::new();
+        for name in names {
+            match self.config.workspace(name) {
+                Some(ws) if !selected.iter().any(|s| s.name == ws.name) => {
+                    selected.push(ws.clone())
+                }
+                Some(_) => {}
+                None => unknown.push(name.clone()),
+            }
+        }
+        if unknown.is_empty() {
+            Ok(selected)
+        } else {
+            let known = self
+                .config
+                .workspaces
+                .iter()
+                .map(|w| w.name.to_string())
+                .collect();
+            Err(RunError::UnknownWorkspaces { unknown, known })
+        }
+    }
+
+    async fn run_claimed(&self, info: RunInfo, workspaces: Vec<Workspace>) -> Report {
+        let clock = Instant::now();
+        tracing::info!(workspaces = workspaces.len(), "run started");
+        let context = Arc::new(RunContext {
+            run_id: info.run_id,
+            trigger: info.trigger,
+            invocation_id: info.invocation_id.clone(),
+            dry_run: info.dry_run,
+            started_at: info.started_at,
+        });
+        let reports: Vec<WorkspaceReport> = futures::stream::iter(workspaces)
+            .map(|ws| self.sync_isolated(Arc::clone(&context), ws))
+            .buffered(WORKSPACE_CONCURRENCY)
+            .collect()
+            .await;
+        let report = Report {
+            run_id: info.run_id,
+            trigger: info.trigger,
+            invocation_id: info.invocation_id,
+            dry_run: info.dry_run,
+            started_at: info.started_at,
+            duration_ms: u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX),
+            status: Status::combine(reports.iter().map(|w| w.status)),
+            workspaces: reports,
+        };
+        for ws in &report.workspaces {
+            match ws.status {
+                Status::Failed => tracing::error!(workspace = %ws.name, "{}", ws.summary_line()),
+                _ => tracing::info!(workspace = %ws.name, "{}", ws.summary_line()),
+            }
+        }
+        tracing::info!(
+            status = report.status.as_str(),
+            duration_ms = report.duration_ms,
+            "run finished"
+        );
+        self.coordinator.record(report.clone());
+        report
+    }
+
+    /// Syncs one workspace in its own task, so that a panic fails that workspace only.
+    async fn sync_isolated(
+        &self,
+        context: Arc<RunContext>,
+        workspace: Workspace,
+    ) -> WorkspaceReport {
+        let name: WorkspaceName = workspace.name.clone();
+        let span = tracing::info_span!("workspace", workspace = %name);
+        let engine = Arc::clone(&self.engine);
+        let task = tokio::spawn(
+            async move { engine.sync_workspace(context, workspace).await }.instrument(span),
+        );
+        match task.await {
+            Ok(report) => report,
+            Err(join) => {
+                let cause = if join.is_panic() {
+                    let payload = join.into_panic();
+                    let message = payload
+                        .downcast_ref::<&str>()
+                        .map(|s| (*s).to_owned())
+                        .or_else(|| payload.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "no message".to_owned());
+                    format!("internal error: the sync of this workspace panicked ({message})")
+                } else {
+                    "internal error: the sync of this workspace was cancelled".to_owned()
+                };
+                WorkspaceReport::failed(name, cause)
+            }
+        }
+    }
+}

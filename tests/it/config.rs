@@ -1,0 +1,382 @@
+//! The configuration file as users write it: a table of bad files with the exact problem lines
+//! each must produce, a file with many problems reported at once, good files in every accepted
+//! form, the shipped example, and loading from disk.
+
+use std::path::Path;
+
+use entra_databricks_sync::config::{Config, ConfigError, GroupRef};
+
+const INSTANCE: &str = "https://adb-6234138917436195.15.azuredatabricks.net";
+const HOST: &str = "adb-6234138917436195.15.azuredatabricks.net";
+const TOKEN: &str = "https://kv-dbx-sync.vault.azure.net/secrets/analytics-test-pat";
+const PAT: &str = "dapi0123456789abcdef0123456789abcdef";
+
+fn path() -> &'static Path {
+    Path::new("sync-config.json")
+}
+
+/// `{"workspaces": [<entries>]}`.
+fn file(entries: &[&str]) -> String {
+    format!("{{\"workspaces\": [{}]}}", entries.join(",\n"))
+}
+
+/// The problem lines for `text`, which must be invalid.
+fn problems(text: &str) -> Vec<String> {
+    match Config::parse(text, path()) {
+        Ok(config) => panic!("expected problems, got {config:?}"),
+        Err(err) => err.problems(),
+    }
+}
+
+fn valid(text: &str) -> Config {
+    match Config::parse(text, path()) {
+        Ok(config) => config,
+        Err(err) => panic!("{err}"),
+    }
+}
+
+#[test]
+fn each_bad_file_is_reported_with_exact_messages() {
+    let named = |fields: &str| format!(r#"{{"name": "analytics-test", {fields}}}"#);
+    let seed = |instance: &str, groups: &str, token: &str| {
+        named(&format!(
+            r#""databricksInstance": {instance}, "accessGroups": {groups}, "scimToken": {token}"#
+        ))
+    };
+    let (i, g, t) = (
+        format!("{INSTANCE:?}"),
+        r#""Databricks-Group-Test""#.to_owned(),
+        format!("{TOKEN:?}"),
+    );
+    let unnamed =
+        format!(r#"{{"databricksInstance": {i}, "accessGroups": {g}, "scimToken": {t}}}"#);
+    let cases: Vec<(&str, String, Vec<String>)> = vec![
+        (
+            "missing databricksInstance",
+            file(&[&named(&format!(r#""accessGroups": {g}, "scimToken": {t}"#))]),
+            vec![r#"workspaces[0] ("analytics-test"): missing required key "databricksInstance" (the workspace URL, like https://adb-1234567890123456.7.azuredatabricks.net)"#.into()],
+        ),
+        (
+            "missing accessGroups",
+            file(&[&format!(r#"{{"databricksInstance": {i}, "scimToken": {t}}}"#)]),
+            vec![format!(r#"workspaces[0] ("{HOST}"): missing required key "accessGroups" (the Entra ID group, or array of groups, whose members get access)"#)],
+        ),
+        (
+            "missing scimToken",
+            file(&[&named(&format!(r#""databricksInstance": {i}, "accessGroups": {g}"#))]),
+            vec![r#"workspaces[0] ("analytics-test"): missing required key "scimToken" (the Key Vault secret URL of the SCIM token, like https://<vault>.vault.azure.net/secrets/<name>)"#.into()],
+        ),
+        (
+            "http workspace URL",
+            file(&[&seed(&format!("\"http://{HOST}\""), &g, &t)]),
+            vec![format!(r#"workspaces[0] ("analytics-test").databricksInstance: must use https, got "http://{HOST}": use "https://{HOST}""#)],
+        ),
+        (
+            "bare host without scheme",
+            file(&[&format!(r#"{{"databricksInstance": "adb-123.4.azuredatabricks.net", "accessGroups": {g}, "scimToken": {t}}}"#)]),
+            vec![r#"workspaces[0].databricksInstance: "adb-123.4.azuredatabricks.net" has no scheme: did you mean "https://adb-123.4.azuredatabricks.net"?"#.into()],
+        ),
+        (
+            "workspace URL with the browser's query",
+            file(&[&seed(&format!("\"{INSTANCE}/?o=6234138917436195\""), &g, &t)]),
+            vec![format!(r#"workspaces[0] ("analytics-test").databricksInstance: "{INSTANCE}/?o=6234138917436195" must not have a query ("?o=6234138917436195"): use "{INSTANCE}""#)],
+        ),
+        (
+            "Key Vault key instead of secret",
+            file(&[&seed(&i, &g, r#""https://kv-dbx-sync.vault.azure.net/keys/x""#)]),
+            vec![r#"workspaces[0] ("analytics-test").scimToken: "https://kv-dbx-sync.vault.azure.net/keys/x" is not a Key Vault secret URL: expected https://<vault>.vault.azure.net/secrets/<name> or https://<vault>.vault.azure.net/secrets/<name>/<version>"#.into()],
+        ),
+        (
+            "raw token instead of its secret URL",
+            file(&[&seed(&i, &g, &format!("{PAT:?}"))]),
+            vec![r#"workspaces[0] ("analytics-test").scimToken: must be a Key Vault secret URL like https://<vault>.vault.azure.net/secrets/<name>, got a value that is not a URL (not shown: it may be a secret)"#.into()],
+        ),
+        (
+            "legacy placeholder instead of a secret URL",
+            file(&[&seed(&i, &g, r#""<Databricks SCIM token>""#)]),
+            vec![r#"workspaces[0] ("analytics-test").scimToken: must be a Key Vault secret URL like https://<vault>.vault.azure.net/secrets/<name>, got a value that is not a URL (not shown: it may be a secret)"#.into()],
+        ),
+        (
+            "duplicate explicit names differing in case",
+            file(&[&seed(&i, &g, &t), &seed(&i, &g, &t).replace("analytics-test", "Analytics-Test")]),
+            vec![r#"workspaces[1] ("Analytics-Test"): duplicate workspace name: workspaces[0] and workspaces[1] are both named "Analytics-Test" (names compare case-insensitively)"#.into()],
+        ),
+        (
+            "duplicate names defaulted from the host",
+            file(&[&unnamed, &unnamed]),
+            vec![format!(r#"workspaces[1] ("{HOST}"): duplicate workspace name: workspaces[0] and workspaces[1] are both named "{HOST}" (names compare case-insensitively); a workspace without "name" is named after the host of its databricksInstance, so set "name" to tell them apart"#)],
+        ),
+        (
+            "misspelt key",
+            file(&[&named(&format!(r#""databricksInstance": {i}, "acessGroups": {g}, "scimToken": {t}"#))]),
+            vec![r#"workspaces[0] ("analytics-test"): unknown key "acessGroups" (did you mean "accessGroups"?)"#.into()],
+        ),
+        (
+            "unknown key without a near match",
+            file(&[&seed(&i, &g, &t).replace("{", r#"{"comment": "x", "#)]),
+            vec![r#"workspaces[0] ("analytics-test"): unknown key "comment""#.into()],
+        ),
+        (
+            "empty group array",
+            file(&[&seed(&i, "[]", &t)]),
+            vec![r#"workspaces[0] ("analytics-test").accessGroups: must list at least one group, got an empty array"#.into()],
+        ),
+        (
+            "blank group string",
+            file(&[&seed(&i, r#""  ""#, &t)]),
+            vec![r#"workspaces[0] ("analytics-test").accessGroups: must not be empty: give an Entra ID group display name or object id"#.into()],
+        ),
+        (
+            "same group twice",
+            file(&[&seed(&i, r#"["Readers", "Writers", "readers"]"#, &t)]),
+            vec![r#"workspaces[0] ("analytics-test").accessGroups[2]: duplicate group "readers" (also at accessGroups[0]; group names compare case-insensitively)"#.into()],
+        ),
+        (
+            "wrong types",
+            file(&[&format!(r#"{{"name": 42, "databricksInstance": {i}, "accessGroups": ["G", 7, null], "scimToken": true}}"#),
+                   &format!(r#"{{"databricksInstance": ["x"], "accessGroups": {{"a": 1}}, "scimToken": {t}}}"#),
+                   r#""analytics-prod""#]),
+            vec![
+                format!(r#"workspaces[0] ("{HOST}").name: must be a string, got a number"#),
+                format!(r#"workspaces[0] ("{HOST}").accessGroups[1]: must be a string, got a number"#),
+                format!(r#"workspaces[0] ("{HOST}").accessGroups[2]: must be a string, got null"#),
+                format!(r#"workspaces[0] ("{HOST}").scimToken: must be a string, got a boolean"#),
+                "workspaces[1].databricksInstance: must be a string, got an array".into(),
+                "workspaces[1].accessGroups: must be a string or an array of strings, got an object".into(),
+                "workspaces[2]: must be an object, got a string".into(),
+            ],
+        ),
+        (
+            "name with a comma",
+            file(&[&seed(&i, &g, &t).replacen("analytics-test", "analytics,test", 1)]),
+            vec![format!(r#"workspaces[0] ("{HOST}").name: "analytics,test" is not a valid workspace name (',' is not allowed): use letters, digits, '.', '_' and '-', at most 64 characters, starting with a letter or digit (names are used in query strings, where several are joined with commas)"#)],
+        ),
+        (
+            "invalid JSON syntax",
+            "{\"workspaces\": [\n  {\"name\": \"a\"\n    \"scimToken\": \"x\"}\n]}".to_owned(),
+            vec!["(file): not valid JSON: expected `,` or `}` at line 3 column 5".into()],
+        ),
+        (
+            "empty workspaces array",
+            file(&[]),
+            vec!["workspaces: must list at least one workspace, got an empty array".into()],
+        ),
+        (
+            "workspaces not an array",
+            r#"{"workspaces": {}}"#.to_owned(),
+            vec!["workspaces: must be an array of workspace objects, got an object".into()],
+        ),
+        (
+            "unknown top-level key",
+            format!(r#"{{"workspace": [{unnamed}]}}"#),
+            vec![r#"(top level): unknown key "workspace" (did you mean "workspaces"?)"#.into()],
+        ),
+        (
+            "extra top-level key",
+            format!(r#"{{"workspaces": [{unnamed}], "dryRun": true}}"#),
+            vec![r#"(top level): unknown key "dryRun""#.into()],
+        ),
+        (
+            "missing workspaces",
+            "{}".to_owned(),
+            vec![r#"(top level): missing required key "workspaces" (the array of workspaces to sync)"#.into()],
+        ),
+        (
+            "top level not an object",
+            format!("[{unnamed}]"),
+            vec![r#"(top level): must be a JSON object with the key "workspaces", got an array"#.into()],
+        ),
+    ];
+    for (case, text, expected) in cases {
+        assert_eq!(problems(&text), expected, "case: {case}\n{text}");
+    }
+}
+
+#[test]
+fn a_token_pasted_in_place_of_its_secret_url_is_never_echoed() {
+    let seed = |token: &str| {
+        file(&[&format!(
+            r#"{{"databricksInstance": "{INSTANCE}", "accessGroups": "G", "scimToken": "{token}"}}"#
+        )])
+    };
+    for token in [
+        PAT,
+        "http://vault/secrets/dapi-secret-1",
+        "token:dapi-secret-2",
+    ] {
+        let err = Config::parse(&seed(token), path()).expect_err(token);
+        assert!(!err.to_string().contains(token), "{err}");
+        assert!(!err.to_string().contains("dapi"), "{err}");
+        assert!(err.problems().iter().all(|p| !p.contains("dapi")));
+    }
+}
+
+#[test]
+fn a_file_with_several_problems_reports_all_of_them_in_document_order() {
+    let text = r#"{
+      "workspaces": [
+        {"name": "a", "databricksInstance": "http://h1", "accessGroup": "G", "scimToken": "pat"},
+        {"name": "A", "databricksInstance": "https://h2", "accessGroups": [], "scimToken": "https://kv/secrets/x"},
+        {"name": "ok", "databricksInstance": "https://h3", "accessGroups": "G", "scimToken": "https://kv/secrets/y"}
+      ],
+      "workspacess": []
+    }"#;
+    let err = Config::parse(text, path()).expect_err("invalid");
+    let expected = [
+        r#"(top level): unknown key "workspacess" (did you mean "workspaces"?)"#,
+        r#"workspaces[0] ("a"): unknown key "accessGroup" (did you mean "accessGroups"?)"#,
+        r#"workspaces[0] ("a").databricksInstance: must use https, got "http://h1": use "https://h1""#,
+        r#"workspaces[0] ("a").scimToken: must be a Key Vault secret URL like https://<vault>.vault.azure.net/secrets/<name>, got a value that is not a URL (not shown: it may be a secret)"#,
+        r#"workspaces[1] ("A").accessGroups: must list at least one group, got an empty array"#,
+        r#"workspaces[1] ("A"): duplicate workspace name: workspaces[0] and workspaces[1] are both named "A" (names compare case-insensitively)"#,
+    ];
+    assert_eq!(err.problems(), expected);
+    let mut display = "invalid configuration sync-config.json: 6 problems".to_owned();
+    for line in expected {
+        display.push_str("\n  - ");
+        display.push_str(line);
+    }
+    assert_eq!(err.to_string(), display);
+    assert!(matches!(err, ConfigError::Invalid { ref problems, .. } if problems.len() == 6));
+}
+
+#[test]
+fn a_single_problem_is_counted_in_the_singular() {
+    let err = Config::parse("[]", path()).expect_err("invalid");
+    assert_eq!(
+        err.to_string(),
+        "invalid configuration sync-config.json: 1 problem\n  - (top level): must be a JSON object with the key \"workspaces\", got an array"
+    );
+}
+
+#[test]
+fn the_seed_form_with_a_single_group_string_is_accepted() {
+    let config = valid(&file(&[&format!(
+        r#"{{"name": "analytics-test", "databricksInstance": "{INSTANCE}", "accessGroups": "Data, Science Team", "scimToken": "{TOKEN}"}}"#
+    )]));
+    let workspace = config
+        .workspace("ANALYTICS-TEST")
+        .expect("found case-insensitively");
+    assert_eq!(workspace.name.as_str(), "analytics-test");
+    assert_eq!(workspace.instance.to_string(), INSTANCE);
+    assert_eq!(
+        workspace.access_groups,
+        [GroupRef::DisplayName("Data, Science Team".into())]
+    );
+    assert_eq!(workspace.scim_token.to_string(), TOKEN);
+    assert_eq!(workspace.scim_token.name(), "analytics-test-pat");
+    assert_eq!(
+        workspace.scim_token.vault_url().as_str(),
+        "https://kv-dbx-sync.vault.azure.net/"
+    );
+}
+
+#[test]
+fn an_array_of_groups_mixes_names_and_object_ids() {
+    let id = "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0";
+    let config = valid(&file(&[&format!(
+        r#"{{"name": "prod", "databricksInstance": "{INSTANCE}", "accessGroups": [" Readers ", "{id}"], "scimToken": "{TOKEN}"}}"#
+    )]));
+    let groups = &config.workspaces[0].access_groups;
+    assert_eq!(groups[0], GroupRef::DisplayName("Readers".into()));
+    assert_eq!(groups[1], GroupRef::ObjectId(id.parse().expect("uuid")));
+    assert_eq!(groups[1].to_string(), id);
+}
+
+#[test]
+fn the_name_defaults_to_the_host_of_the_workspace_url() {
+    let config = valid(&file(&[&format!(
+        r#"{{"databricksInstance": "{INSTANCE}", "accessGroups": "G", "scimToken": "{TOKEN}"}}"#
+    )]));
+    assert_eq!(config.workspaces[0].name.as_str(), HOST);
+    assert!(config.workspace(HOST).is_some());
+}
+
+#[test]
+fn trailing_slashes_and_case_are_normalized_and_secret_versions_kept() {
+    let config = valid(&file(&[
+        r#"{"databricksInstance": "HTTPS://ADB-6234138917436195.15.AzureDatabricks.net/", "accessGroups": "G",
+            "scimToken": "https://kv-dbx-sync.vault.azure.net/secrets/pat/0123456789abcdef0123456789abcdef/"}"#,
+    ]));
+    let workspace = &config.workspaces[0];
+    assert_eq!(workspace.instance.to_string(), INSTANCE);
+    assert_eq!(workspace.instance.host(), HOST);
+    assert_eq!(workspace.name.as_str(), HOST);
+    assert_eq!(
+        workspace.scim_token.version(),
+        Some("0123456789abcdef0123456789abcdef")
+    );
+    assert_eq!(
+        workspace.scim_token.to_string(),
+        "https://kv-dbx-sync.vault.azure.net/secrets/pat/0123456789abcdef0123456789abcdef"
+    );
+}
+
+#[test]
+fn a_validated_configuration_serializes_back_to_the_file_format() {
+    let config = valid(&file(&[&format!(
+        r#"{{"name": "a", "databricksInstance": "{INSTANCE}/", "accessGroups": "G", "scimToken": "{TOKEN}"}}"#
+    )]));
+    let json = serde_json::to_value(&config).expect("serializes");
+    assert_eq!(
+        json,
+        serde_json::json!({"workspaces": [{
+            "name": "a", "databricksInstance": INSTANCE, "accessGroups": ["G"], "scimToken": TOKEN
+        }]})
+    );
+    assert_eq!(valid(&json.to_string()), config);
+}
+
+#[test]
+fn the_example_file_in_the_repository_is_valid() {
+    let path = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/sync-config.example.json"
+    ));
+    let config = Config::load(path).unwrap_or_else(|err| panic!("{err}"));
+    assert_eq!(config.workspaces.len(), 2);
+    assert!(matches!(
+        config.workspaces[0].access_groups[..],
+        [GroupRef::DisplayName(_)]
+    ));
+    assert!(
+        config.workspaces[1]
+            .access_groups
+            .iter()
+            .any(|g| matches!(g, GroupRef::ObjectId(_)))
+    );
+}
+
+#[test]
+fn a_file_on_disk_loads_and_a_missing_one_says_how_to_point_at_another() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("sync-config.json");
+    let text = file(&[&format!(
+        r#"{{"databricksInstance": "{INSTANCE}", "accessGroups": "G", "scimToken": "{TOKEN}"}}"#
+    )]);
+    std::fs::write(&path, format!("\u{feff}{text}")).expect("write");
+    assert_eq!(Config::load(&path).expect("loads").workspaces.len(), 1);
+
+    let missing = dir.path().join("absent.json");
+    let err = Config::load(&missing).expect_err("missing");
+    let expected = format!(
+        "configuration file {} not found (set SYNC_CONFIG_PATH or pass --config to use another file)",
+        missing.display()
+    );
+    assert!(matches!(err, ConfigError::Read { .. }));
+    assert_eq!(err.to_string(), expected);
+    assert_eq!(err.problems(), [expected]);
+    assert_eq!(err.path(), missing);
+}
+
+#[test]
+fn a_file_that_is_not_utf8_is_reported_as_such() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("utf16.json");
+    std::fs::write(&path, [0xff, 0xfe, b'{', 0, b'}', 0]).expect("write");
+    let err = Config::load(&path).expect_err("utf-16");
+    assert_eq!(
+        err.problems(),
+        ["(file): is saved as UTF-16: save it as UTF-8"]
+    );
+}

@@ -1,0 +1,8 @@
+//! The one integration-test binary: the real `handler` spoken to as the Functions host speaks, the
+//! router with scripted engines, the command line, and the configuration table.
+
+mod cli;
+mod config;
+mod host;
+mod invocations;
+mod support;

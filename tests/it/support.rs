@@ -1,0 +1,297 @@
+//! Shared test helpers: configuration files, scripted engines, and the real `handler` started the way
+//! the Functions host starts it.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use entra_databricks_sync::config::{Config, Workspace};
+use entra_databricks_sync::sync::{Engine, RunContext, Status, UserCounts, WorkspaceReport};
+use tokio::sync::Semaphore;
+
+/// A valid configuration with the named workspaces (the seed's keys).
+pub fn config_json(names: &[&str]) -> String {
+    let entries: Vec<String> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            format!(
+                r#"{{"name":"{name}","databricksInstance":"https://adb-{i}00.1.azuredatabricks.net","accessGroups":"Databricks-Group-{i}","scimToken":"https://kv-dbx-sync.vault.azure.net/secrets/{name}-pat"}}"#
+            )
+        })
+        .collect();
+    format!(r#"{{"workspaces":[{}]}}"#, entries.join(","))
+}
+
+pub fn config(names: &[&str]) -> Arc<Config> {
+    Arc::new(
+        Config::parse(&config_json(names), Path::new("test-config.json"))
+            .expect("test config is valid"),
+    )
+}
+
+/// What a scripted engine does for one workspace.
+#[derive(Clone)]
+pub enum Behaviour {
+    Succeed,
+    Fail(&'static str),
+    Panic,
+    /// Waits for a permit of the semaphore, then succeeds.
+    WaitFor(Arc<Semaphore>),
+}
+
+/// An engine whose outcome per workspace is set by the test; it also counts how many syncs of each
+/// workspace ran at the same time (the highest such count must stay 1).
+#[derive(Default)]
+pub struct Scripted {
+    behaviours: HashMap<String, Behaviour>,
+    in_flight: Mutex<HashMap<String, usize>>,
+    pub max_in_flight: Mutex<HashMap<String, usize>>,
+}
+
+impl Scripted {
+    pub fn new(behaviours: &[(&str, Behaviour)]) -> Arc<Self> {
+        Arc::new(Scripted {
+            behaviours: behaviours
+                .iter()
+                .map(|(n, b)| (n.to_string(), b.clone()))
+                .collect(),
+            ..Default::default()
+        })
+    }
+
+    fn enter(&self, name: &str) {
+        let mut in_flight = self.in_flight.lock().unwrap();
+        let n = in_flight.entry(name.to_owned()).or_default();
+        *n += 1;
+        let mut max = self.max_in_flight.lock().unwrap();
+        let m = max.entry(name.to_owned()).or_default();
+        *m = (*m).max(*n);
+    }
+
+    fn leave(&self, name: &str) {
+        *self.in_flight.lock().unwrap().get_mut(name).unwrap() -= 1;
+    }
+}
+
+#[async_trait::async_trait]
+impl Engine for Scripted {
+    async fn sync_workspace(&self, _run: Arc<RunContext>, workspace: Workspace) -> WorkspaceReport {
+        let name = workspace.name.to_string();
+        let behaviour = self
+            .behaviours
+            .get(&name)
+            .cloned()
+            .unwrap_or(Behaviour::Succeed);
+        self.enter(&name);
+        let outcome = match behaviour {
+            Behaviour::Succeed => Ok(()),
+            Behaviour::Fail(message) => Err(message),
+            Behaviour::Panic => {
+                self.leave(&name);
+                panic!("scripted panic in {name}");
+            }
+            Behaviour::WaitFor(semaphore) => {
+                let _permit = semaphore.acquire().await.unwrap();
+                Ok(())
+            }
+        };
+        self.leave(&name);
+        match outcome {
+            Ok(()) => {
+                let mut report = WorkspaceReport::failed(workspace.name, "");
+                report.status = Status::Succeeded;
+                report.error = None;
+                report.users = UserCounts {
+                    desired: 3,
+                    existing: 2,
+                    created: 1,
+                    ..UserCounts::default()
+                };
+                report
+            }
+            Err(message) => WorkspaceReport::failed(workspace.name, message),
+        }
+    }
+}
+
+/// The real `handler` binary, started as the Functions host starts it.
+pub struct Handler {
+    child: Child,
+    pub port: u16,
+    pub ready_after: Duration,
+    stdout: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<Vec<String>>>,
+    _app_root: tempfile::TempDir,
+}
+
+pub fn handler_exe() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_handler"))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn collect(stream: impl std::io::Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&lines);
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    lines
+}
+
+impl Handler {
+    /// Starts `handler` in a fresh app root holding `sync-config.json` = `config_text`, and polls
+    /// `GET /` every 25 ms (30 s limit), as the host does.
+    pub async fn start(config_text: &str) -> Handler {
+        let app_root = tempfile::tempdir().unwrap();
+        std::fs::write(app_root.path().join("sync-config.json"), config_text).unwrap();
+        let port = free_port();
+        let mut child = Command::new(handler_exe())
+            .current_dir(app_root.path())
+            .env_remove("RUST_LOG")
+            .env_remove("SYNC_CONFIG_PATH")
+            .env_remove("GRAPH_ENDPOINT")
+            .env_remove("AZURE_CLIENT_ID")
+            .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+            .env("FUNCTIONS_HTTPWORKER_PORT", port.to_string())
+            .env(
+                "FUNCTIONS_CUSTOMHANDLER_WORKER_ID",
+                "0b5e3ad1-39a4-4d6d-9f5e-7c4b7d0c1e2f",
+            )
+            .env("FUNCTIONS_APP_ROOT_PATH", app_root.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("handler starts");
+        let stdout = collect(child.stdout.take().unwrap());
+        let stderr = collect(child.stderr.take().unwrap());
+        let started = Instant::now();
+        let client = reqwest::Client::new();
+        loop {
+            if client
+                .get(format!("http://127.0.0.1:{port}/"))
+                .send()
+                .await
+                .is_ok()
+            {
+                break;
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!(
+                    "handler exited with {status} before it was ready; stderr: {:?}",
+                    stderr.lock().unwrap()
+                );
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "handler not ready within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        Handler {
+            child,
+            port,
+            ready_after: started.elapsed(),
+            stdout,
+            stderr,
+            _app_root: app_root,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn stdout(&self) -> Vec<String> {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    pub fn stderr(&self) -> Vec<String> {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Still running?
+    pub fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// Waits until the output streams have been read up to `needle` (or 5 s).
+    pub async fn wait_for_stderr(&self, needle: &str) -> bool {
+        for _ in 0..200 {
+            if self.stderr().iter().any(|l| l.contains(needle)) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        false
+    }
+}
+
+impl Drop for Handler {
+    fn drop(&mut self) {
+        // As the host does.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends `body` to the handler the way the host does: POST, chunked (no Content-Length), JSON content
+/// type, the `X-Azure-Functions-*` headers. Returns status, content type and body.
+pub async fn invoke(
+    port: u16,
+    function: &str,
+    body: &[u8],
+    headers: &[(String, String)],
+) -> (u16, String, String) {
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        body.chunks(97).map(|c| Ok(c.to_vec())).collect();
+    let mut request = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/{function}"))
+        .body(reqwest::Body::wrap_stream(futures_stream(chunks)));
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    let response = request.send().await.expect("the handler answers");
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (status, content_type, response.text().await.unwrap())
+}
+
+fn futures_stream<T: Send + 'static>(
+    items: Vec<T>,
+) -> impl futures::Stream<Item = T> + Send + 'static {
+    futures::stream::iter(items)
+}
+
+/// The host's headers for one invocation.
+pub fn host_headers(invocation_id: &str) -> Vec<(String, String)> {
+    [
+        ("Content-Type", "application/json; charset=utf-8"),
+        ("X-Azure-Functions-HostVersion", "4.1040.300.1"),
+        ("X-Azure-Functions-InvocationId", invocation_id),
+        ("User-Agent", "Azure-Functions-Host/4.1040.300.1"),
+        (
+            "traceparent",
+            "00-bb2bd5eef54cb15a1506d0326d2489e7-d3f54c84c7034d76-00",
+        ),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
