@@ -4,6 +4,8 @@
 //! The filter comes from `RUST_LOG`. Nothing logged here ever formats a secret: request URLs, query
 //! strings and headers are never logged, and secrets are held in types whose `Debug` redacts.
 
+use std::io::IsTerminal;
+
 use tracing::{Level, Metadata, Subscriber};
 use tracing_subscriber::Layer;
 use tracing_subscriber::filter::{EnvFilter, filter_fn};
@@ -54,6 +56,7 @@ pub fn init(mode: Mode) {
             .with(
                 tracing_subscriber::fmt::layer()
                     .with_writer(std::io::stderr)
+                    .with_ansi(std::io::stderr().is_terminal())
                     .with_target(false),
             )
             .try_init(),

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::payload::{HttpRequestData, InvocationResponse};
-use super::{AppState, HostCall, refuse};
+use super::{AppState, HostCall, log_failed_run, refuse};
 use crate::sync::{RunError, RunRequest, Runner, Status, Trigger};
 
 const FUNCTION: &str = "SyncHttp";
@@ -86,6 +86,7 @@ async fn run(
     match runner.run(request, false).await {
         Ok(report) => {
             let status = if report.status == Status::Failed {
+                log_failed_run(FUNCTION, report.invocation_id.as_deref(), &report);
                 502
             } else {
                 200

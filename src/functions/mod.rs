@@ -19,7 +19,7 @@ use axum::routing::{get, post};
 use serde_json::json;
 use tokio::net::TcpListener;
 
-use crate::sync::Runner;
+use crate::sync::{Report, Runner};
 use payload::Invocation;
 
 /// Largest host payload accepted; real ones are a few KiB.
@@ -109,6 +109,27 @@ fn refuse(status: StatusCode, function: &str, invocation: Option<&str>, error: &
         invocation.unwrap_or("(no invocation id)")
     );
     (status, Json(json!({ "error": error }))).into_response()
+}
+
+/// Writes a failed run's summary to stderr, with the invocation id in the text (the host's stderr
+/// traces carry none), and returns the summary.
+fn log_failed_run(function: &str, invocation: Option<&str>, report: &Report) -> String {
+    let failed = report.failure_lines();
+    let error = format!(
+        "run {} failed: {} of {} workspaces failed:\n  - {}",
+        report.run_id,
+        failed.len(),
+        report.workspaces.len(),
+        failed.join("\n  - ")
+    );
+    tracing::error!(
+        function,
+        invocation_id = invocation.unwrap_or(""),
+        run_id = %report.run_id,
+        "{function} invocation {} {error}",
+        invocation.unwrap_or("(no invocation id)")
+    );
+    error
 }
 
 /// One invocation from the host: its id and its parsed payload. Extracting it answers a body that is

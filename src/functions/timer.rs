@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::payload::InvocationResponse;
-use super::{AppState, HostCall, refuse};
+use super::{AppState, HostCall, log_failed_run, refuse};
 use crate::sync::{RunRequest, Status, Trigger};
 
 const FUNCTION: &str = "SyncTimer";
@@ -75,21 +75,7 @@ pub(super) async fn invoke(State(state): State<AppState>, call: HostCall) -> Res
     };
     let lines: Vec<String> = report.workspaces.iter().map(|w| w.summary_line()).collect();
     if report.status == Status::Failed {
-        let failed = report.failure_lines();
-        let error = format!(
-            "run {} failed: {} of {} workspaces failed:\n  - {}",
-            report.run_id,
-            failed.len(),
-            report.workspaces.len(),
-            failed.join("\n  - ")
-        );
-        tracing::error!(
-            function = FUNCTION,
-            invocation_id = id.unwrap_or(""),
-            run_id = %report.run_id,
-            "{FUNCTION} invocation {} {error}",
-            id.unwrap_or("(no invocation id)")
-        );
+        let error = log_failed_run(FUNCTION, id, &report);
         return (
             StatusCode::INTERNAL_SERVER_ERROR,
             Json(json!({ "error": error, "report": report })),

@@ -107,17 +107,14 @@ impl WorkspaceReport {
     /// One line for the host's `Logs` and for text output.
     pub fn summary_line(&self) -> String {
         let u = &self.users;
-        let mut line = format!(
-            "{}: {} (desired {}, existing {}, created {}, reactivated {}, skipped {}, failed {})",
-            self.name,
-            self.status.as_str(),
-            u.desired,
-            u.existing,
-            u.created,
-            u.reactivated,
-            u.skipped,
-            u.failed
-        );
+        let mut line = format!("{}: {}", self.name, self.status.as_str());
+        // A workspace that failed before counting anything shows only its error.
+        if self.status != Status::Failed || *u != UserCounts::default() {
+            line.push_str(&format!(
+                " (desired {}, existing {}, created {}, reactivated {}, skipped {}, failed {})",
+                u.desired, u.existing, u.created, u.reactivated, u.skipped, u.failed
+            ));
+        }
         if let Some(error) = &self.error {
             line.push_str(": ");
             line.push_str(error);

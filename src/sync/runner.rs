@@ -201,11 +201,9 @@ impl Runner {
             status: Status::combine(reports.iter().map(|w| w.status)),
             workspaces: reports,
         };
+        // Information only: whoever handles the report decides whether a failure is an error to log.
         for ws in &report.workspaces {
-            match ws.status {
-                Status::Failed => tracing::error!(workspace = %ws.name, "{}", ws.summary_line()),
-                _ => tracing::info!(workspace = %ws.name, "{}", ws.summary_line()),
-            }
+            tracing::info!(workspace = %ws.name, status = ws.status.as_str(), "{}", ws.summary_line());
         }
         tracing::info!(
             status = report.status.as_str(),
