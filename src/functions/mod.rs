@@ -11,11 +11,12 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRequest, Request};
+use axum::body::Body;
+use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use http_body_util::BodyExt;
 use serde_json::json;
 use tokio::net::TcpListener;
 
@@ -24,6 +25,8 @@ use payload::Invocation;
 
 /// Largest host payload accepted; real ones are a few KiB.
 pub const MAX_PAYLOAD_BYTES: usize = 1024 * 1024;
+/// Past this, an oversized body is no longer drained and the connection is simply closed.
+const DRAIN_LIMIT_BYTES: usize = 64 * 1024 * 1024;
 
 /// What every invocation needs: the runner, or, when the configuration could not be used, the
 /// problems to answer with (the handler keeps serving so the host does not crash-loop it).
@@ -65,7 +68,6 @@ pub fn router(state: AppState) -> Router {
         .route("/SyncHttp", post(http::invoke))
         .fallback(unknown_function)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(MAX_PAYLOAD_BYTES))
         .with_state(state)
 }
 
@@ -142,24 +144,13 @@ pub(crate) struct HostCall {
 impl<S: Send + Sync> FromRequest<S> for HostCall {
     type Rejection = Response;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, Response> {
+    async fn from_request(request: Request, _state: &S) -> Result<Self, Response> {
         let function = request.uri().path().trim_start_matches('/').to_owned();
         let invocation_id = invocation_id(request.headers());
         let id = invocation_id.as_deref();
-        let body = Bytes::from_request(request, state)
+        let body = read_limited(request.into_body())
             .await
-            .map_err(|rejection| {
-                let status = rejection.status();
-                let error = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                    format!("the invocation payload is larger than {MAX_PAYLOAD_BYTES} bytes")
-                } else {
-                    format!(
-                        "the invocation payload could not be read: {}",
-                        rejection.body_text()
-                    )
-                };
-                refuse(status, &function, id, &error)
-            })?;
+            .map_err(|(status, error)| refuse(status, &function, id, &error))?;
         let invocation = Invocation::parse(&body)
             .map_err(|e| refuse(StatusCode::BAD_REQUEST, &function, id, &e.to_string()))?;
         Ok(HostCall {
@@ -167,6 +158,33 @@ impl<S: Send + Sync> FromRequest<S> for HostCall {
             invocation,
         })
     }
+}
+
+/// Reads at most [`MAX_PAYLOAD_BYTES`]. A larger body is read to its end (up to
+/// [`DRAIN_LIMIT_BYTES`]) without being kept, so the sender gets the 413 answer instead of a broken pipe.
+async fn read_limited(mut body: Body) -> Result<Vec<u8>, (StatusCode, String)> {
+    let mut kept = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            let error = format!("the invocation payload could not be read: {e}");
+            (StatusCode::BAD_REQUEST, error)
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen = seen.saturating_add(data.len());
+        if seen <= MAX_PAYLOAD_BYTES {
+            kept.extend_from_slice(&data);
+        } else if seen > DRAIN_LIMIT_BYTES {
+            break;
+        }
+    }
+    if seen > MAX_PAYLOAD_BYTES {
+        let error = format!("the invocation payload is larger than {MAX_PAYLOAD_BYTES} bytes");
+        return Err((StatusCode::PAYLOAD_TOO_LARGE, error));
+    }
+    Ok(kept)
 }
 
 /// The handler's listening socket, bound only once everything it serves is ready.

@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use tracing::Instrument;
 
 use super::payload::InvocationResponse;
 use super::{AppState, HostCall, log_failed_run, refuse};
@@ -18,6 +19,15 @@ use crate::sync::{RunRequest, Status, Trigger};
 const FUNCTION: &str = "SyncTimer";
 
 pub(super) async fn invoke(State(state): State<AppState>, call: HostCall) -> Response {
+    let span = tracing::info_span!(
+        "invocation",
+        function = FUNCTION,
+        invocation_id = call.invocation_id.as_deref().unwrap_or("")
+    );
+    handle(state, call).instrument(span).await
+}
+
+async fn handle(state: AppState, call: HostCall) -> Response {
     let HostCall {
         invocation_id: invocation,
         invocation: payload,

@@ -274,41 +274,77 @@ async fn many_concurrent_requests_never_sync_one_workspace_twice_at_once() {
         ("b", Behaviour::WaitFor(gate.clone())),
     ]);
     let port = serve(&["a", "b"], engine.clone()).await;
-    let mut calls = Vec::new();
-    for i in 0..20 {
-        let payload = if i % 2 == 0 {
-            http("POST", None, json!({}))
-        } else {
-            http("POST", None, json!({"workspace": "b"}))
+    let first =
+        tokio::spawn(async move { call_http(port, &http("POST", None, json!({}))).await.0 });
+    wait_until_running(port).await;
+    let timers: Vec<_> = (0..3)
+        .map(|_| {
+            tokio::spawn(async move {
+                invoke(port, "SyncTimer", TIMER.as_bytes(), &host_headers("t"))
+                    .await
+                    .0
+            })
+        })
+        .collect();
+    let mut refused = Vec::new();
+    for i in 0..40 {
+        let payload = match i % 3 {
+            0 => http("POST", None, json!({})),
+            1 => http("POST", None, json!({"workspace": "b"})),
+            _ => http(
+                "POST",
+                Some(json!({"workspaces": ["a"], "dryRun": true})),
+                json!({}),
+            ),
         };
-        calls.push(tokio::spawn(
+        refused.push(tokio::spawn(
             async move { call_http(port, &payload).await.0 },
         ));
     }
-    for _ in 0..3 {
-        calls.push(tokio::spawn(async move {
-            u64::from(
-                invoke(port, "SyncTimer", TIMER.as_bytes(), &host_headers("t"))
-                    .await
-                    .0,
-            )
-        }));
+    for call in refused {
+        assert_eq!(
+            call.await.unwrap(),
+            409,
+            "every HTTP run that overlaps the first is refused at once"
+        );
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(timers.iter().all(|t| !t.is_finished()), "timer ticks wait");
     gate.add_permits(1000);
-    let mut codes = Vec::new();
-    for call in calls {
-        codes.push(call.await.unwrap());
+    assert_eq!(first.await.unwrap(), 200);
+    for timer in timers {
+        assert_eq!(timer.await.unwrap(), 200);
     }
-    let ok = codes.iter().filter(|c| **c == 200).count();
-    let busy = codes.iter().filter(|c| **c == 409).count();
-    assert_eq!(ok + busy, codes.len(), "{codes:?}");
-    assert!(
-        busy >= 1 && ok >= 4,
-        "one HTTP run wins, the others are told 409; the timers wait: {codes:?}"
-    );
     let max = engine.max_in_flight.lock().unwrap();
-    assert_eq!((max["a"], max["b"]), (1, 1));
+    assert_eq!(
+        (max["a"], max["b"]),
+        (1, 1),
+        "never two syncs of one workspace at once"
+    );
+}
+
+#[tokio::test]
+async fn a_run_whose_caller_hangs_up_still_finishes_and_holds_its_workspace_until_then() {
+    let gate = Arc::new(Semaphore::new(0));
+    let engine = Scripted::new(&[("a", Behaviour::WaitFor(gate.clone()))]);
+    let port = serve(&["a"], engine.clone()).await;
+    let caller = tokio::spawn(async move { call_http(port, &http("POST", None, json!({}))).await });
+    let run_id = wait_until_running(port).await["runId"].clone();
+    caller.abort();
+    let _ = caller.await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let (code, body, _) = call_http(port, &http("POST", None, json!({}))).await;
+    assert_eq!((code, &body["runningRunId"]), (409, &run_id));
+    gate.add_permits(1);
+    for _ in 0..200 {
+        let (_, state, _) = call_http(port, &http("GET", None, json!({}))).await;
+        if state["lastReport"]["runId"] == run_id {
+            assert_eq!(state["running"], json!([]));
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the abandoned run never finished");
 }
 
 /// Polls `GET` until a run is in progress, and returns it.
