@@ -113,6 +113,15 @@ fn refuse(status: StatusCode, function: &str, invocation: Option<&str>, error: &
     (status, Json(json!({ "error": error }))).into_response()
 }
 
+/// The span every log line of one invocation is written in.
+fn invocation_span(function: &'static str, invocation: Option<&str>) -> tracing::Span {
+    tracing::info_span!(
+        "invocation",
+        function,
+        invocation_id = invocation.unwrap_or("")
+    )
+}
+
 /// Writes a failed run's summary to stderr, with the invocation id in the text (the host's stderr
 /// traces carry none), and returns the summary.
 fn log_failed_run(function: &str, invocation: Option<&str>, report: &Report) -> String {

@@ -13,17 +13,13 @@ use serde_json::json;
 use tracing::Instrument;
 
 use super::payload::InvocationResponse;
-use super::{AppState, HostCall, log_failed_run, refuse};
+use super::{AppState, HostCall, invocation_span, log_failed_run, refuse};
 use crate::sync::{RunRequest, Status, Trigger};
 
 const FUNCTION: &str = "SyncTimer";
 
 pub(super) async fn invoke(State(state): State<AppState>, call: HostCall) -> Response {
-    let span = tracing::info_span!(
-        "invocation",
-        function = FUNCTION,
-        invocation_id = call.invocation_id.as_deref().unwrap_or("")
-    );
+    let span = invocation_span(FUNCTION, call.invocation_id.as_deref());
     handle(state, call).instrument(span).await
 }
 
