@@ -1,0 +1,12 @@
+//! Emulators of the outside APIs entra-databricks-sync talks to, faithful to their documented wire
+//! formats (see ../shared/reference/): Microsoft Graph (Entra ID), Databricks workspace SCIM, Azure Key
+//! Vault and the App Service managed-identity endpoint. Each is a stateful axum router with a request
+//! log and fault switches ([`faults`]). Used by the tests and, later, by the demo.
+
+pub mod faults;
+pub mod graph;
+pub mod identity;
+pub mod keyvault;
+pub mod proxy;
+pub mod scim;
+pub mod tls;
