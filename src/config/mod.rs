@@ -5,11 +5,13 @@
 //! `workspace_url.rs` and `secret_url.rs` hold the value newtypes. No message ever contains a secret.
 
 mod keys;
+mod options;
 mod secret_url;
 mod types;
 mod validate;
 mod workspace_url;
 
+pub use options::{SyncOptions, UserNameSource};
 pub use secret_url::SecretUrl;
 pub use types::{GroupRef, InvalidValue, MAX_NAME_LEN, WorkspaceName};
 pub use workspace_url::WorkspaceUrl;
@@ -36,6 +38,9 @@ pub struct Workspace {
     pub access_groups: Vec<GroupRef>,
     #[serde(rename = "scimToken")]
     pub scim_token: SecretUrl,
+    /// `nested`, `includeDisabled`, `userName`, `scimRequestsPerSecond`, with `defaults` applied.
+    #[serde(flatten)]
+    pub options: SyncOptions,
 }
 
 /// One thing wrong with the configuration, located by entry and field.

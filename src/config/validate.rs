@@ -1,23 +1,35 @@
 //! The hand-written walk over the parsed JSON document that turns it into workspaces while
 //! collecting every problem (serde derive would stop at the first). Entries are checked in
-//! document order; within an entry, unknown keys come first, then the known keys in the order
-//! `name`, `databricksInstance`, `accessGroups`, `scimToken`, then a duplicate-name problem.
+//! document order (`defaults` first); within an entry, unknown keys come first, then the known keys
+//! in the order `name`, `databricksInstance`, `accessGroups`, `scimToken`, the options, then a
+//! duplicate-name problem. Options (`options.rs`) resolve as entry, then `defaults`, then built-in.
 
 use std::collections::HashMap;
 
 use serde_json::Value;
 
 use super::keys::{kind, unknown_keys};
+use super::options::{self, OPTION_KEYS, PartialOptions};
 use super::types::InvalidValue;
-use super::{GroupRef, Problem, SecretUrl, Workspace, WorkspaceName, WorkspaceUrl};
+use super::{GroupRef, Problem, SecretUrl, SyncOptions, Workspace, WorkspaceName, WorkspaceUrl};
 
 const WORKSPACES: &str = "workspaces";
 const NAME: &str = "name";
 const INSTANCE: &str = "databricksInstance";
 const GROUPS: &str = "accessGroups";
 const TOKEN: &str = "scimToken";
-const TOP_KEYS: &[&str] = &[WORKSPACES];
-const WORKSPACE_KEYS: &[&str] = &[NAME, INSTANCE, GROUPS, TOKEN];
+const DEFAULTS: &str = "defaults";
+const TOP_KEYS: &[&str] = &[WORKSPACES, DEFAULTS];
+const WORKSPACE_KEYS: &[&str] = &[
+    NAME,
+    INSTANCE,
+    GROUPS,
+    TOKEN,
+    options::NESTED,
+    options::INCLUDE_DISABLED,
+    options::USER_NAME,
+    options::SCIM_RATE,
+];
 
 const DEFAULTED_NOTE: &str = "; a workspace without \"name\" is named after the host of its \
      databricksInstance, so set \"name\" to tell them apart";
@@ -49,6 +61,24 @@ pub(super) fn validate(root: &Value) -> Result<Vec<Workspace>, Vec<Problem>> {
             .into_iter()
             .map(|message| Problem::new("(top level)", message)),
     );
+    let defaults = match top.get(DEFAULTS) {
+        None => PartialOptions::default(),
+        Some(Value::Object(object)) => {
+            let (unknown, _) = unknown_keys(object, OPTION_KEYS);
+            problems.extend(unknown.into_iter().map(|m| Problem::new(DEFAULTS, m)));
+            let (defaults, bad) = PartialOptions::read(object);
+            problems.extend(
+                bad.into_iter()
+                    .map(|(key, m)| Problem::new(format!("{DEFAULTS}.{key}"), m)),
+            );
+            defaults
+        }
+        Some(other) => {
+            let message = format!("must be an object of sync options, got {}", kind(other));
+            problems.push(Problem::new(DEFAULTS, message));
+            PartialOptions::default()
+        }
+    };
     let mut workspaces = Vec::new();
     match top.get(WORKSPACES) {
         None if suggested.contains(&WORKSPACES) => {}
@@ -65,7 +95,11 @@ pub(super) fn validate(root: &Value) -> Result<Vec<Workspace>, Vec<Problem>> {
         Some(Value::Array(entries)) => {
             let mut seen = HashMap::new();
             for (index, entry) in entries.iter().enumerate() {
-                workspaces.extend(workspace(index, entry, &mut seen, &mut problems));
+                let found = workspace(index, entry, &mut seen, &mut problems);
+                workspaces.extend(found.map(|(ws, own)| Workspace {
+                    options: own.resolve(defaults),
+                    ..ws
+                }));
             }
         }
         Some(other) => {
@@ -160,7 +194,7 @@ fn workspace(
     value: &Value,
     seen: &mut HashMap<WorkspaceName, (usize, bool)>,
     out: &mut Vec<Problem>,
-) -> Option<Workspace> {
+) -> Option<(Workspace, PartialOptions)> {
     let Some(object) = value.as_object() else {
         let message = format!("must be an object, got {}", kind(value));
         out.push(Problem::new(format!("workspaces[{index}]"), message));
@@ -186,6 +220,7 @@ fn workspace(
     if let Some(Err(problem)) = &name {
         local.push(problem.clone());
     }
+    let (own_options, bad_options) = PartialOptions::read(object);
     match &instance {
         None => local.extend(missing(INSTANCE)),
         Some(Err(problem)) => local.push(problem.clone()),
@@ -201,6 +236,12 @@ fn workspace(
         Some(Err(problem)) => local.push(problem.clone()),
         Some(Ok(_)) => {}
     }
+
+    local.extend(
+        bad_options
+            .into_iter()
+            .map(|(key, m)| (Some(format!(".{key}")), m)),
+    );
 
     let host = match &instance {
         Some(Ok(url)) => Some(url.host()),
@@ -252,12 +293,14 @@ fn workspace(
     }
     match (resolved, instance, groups, token) {
         (Some((name, _)), Some(Ok(instance)), Some(Ok(access_groups)), Some(Ok(scim_token))) => {
-            Some(Workspace {
+            let workspace = Workspace {
                 name,
                 instance,
                 access_groups,
                 scim_token,
-            })
+                options: SyncOptions::default(),
+            };
+            Some((workspace, own_options))
         }
         _ => None,
     }

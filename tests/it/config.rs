@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use entra_databricks_sync::config::{Config, ConfigError, GroupRef};
+use entra_databricks_sync::config::{Config, ConfigError, GroupRef, UserNameSource};
 
 const INSTANCE: &str = "https://adb-6234138917436195.15.azuredatabricks.net";
 const HOST: &str = "adb-6234138917436195.15.azuredatabricks.net";
@@ -321,10 +321,50 @@ fn a_validated_configuration_serializes_back_to_the_file_format() {
     assert_eq!(
         json,
         serde_json::json!({"workspaces": [{
-            "name": "a", "databricksInstance": INSTANCE, "accessGroups": ["G"], "scimToken": TOKEN
+            "name": "a", "databricksInstance": INSTANCE, "accessGroups": ["G"], "scimToken": TOKEN,
+            "nested": true, "includeDisabled": false, "userName": "auto", "scimRequestsPerSecond": 5.0
         }]})
     );
     assert_eq!(valid(&json.to_string()), config);
+}
+
+#[test]
+fn options_come_from_the_entry_then_defaults_then_built_in_values() {
+    let text = format!(
+        r#"{{"defaults": {{"nested": false, "userName": "upn"}}, "workspaces": [
+            {{"name": "a", "databricksInstance": "{INSTANCE}", "accessGroups": "G", "scimToken": "{TOKEN}", "nested": true}},
+            {{"name": "b", "databricksInstance": "{INSTANCE}", "accessGroups": "G", "scimToken": "{TOKEN}", "scimRequestsPerSecond": 2}}
+        ]}}"#
+    );
+    let config = valid(&text);
+    let (a, b) = (&config.workspaces[0].options, &config.workspaces[1].options);
+    assert!(a.nested && !b.nested);
+    assert_eq!(
+        (a.user_name, b.user_name),
+        (UserNameSource::Upn, UserNameSource::Upn)
+    );
+    assert_eq!(
+        (a.scim_requests_per_second, b.scim_requests_per_second),
+        (5.0, 2.0)
+    );
+    assert!(!a.include_disabled);
+}
+
+#[test]
+fn bad_options_and_defaults_are_reported_where_they_are() {
+    let text = format!(
+        r#"{{"defaults": {{"nestd": true, "includeDisabled": "yes"}}, "workspaces": [
+            {{"name": "a", "databricksInstance": "{INSTANCE}", "accessGroups": "G", "scimToken": "{TOKEN}", "userName": "email"}}
+        ]}}"#
+    );
+    assert_eq!(
+        problems(&text),
+        [
+            r#"defaults: unknown key "nestd" (did you mean "nested"?)"#,
+            "defaults.includeDisabled: must be true or false, got a string",
+            r#"workspaces[0] ("a").userName: must be "auto", "upn" or "mail", got "email""#,
+        ]
+    );
 }
 
 #[test]
