@@ -13,7 +13,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::config::Config;
 use crate::functions::{AppState, Application, Misconfiguration};
 use crate::settings::{Settings, handler_port};
-use crate::sync::{Report, RunError, RunRequest, Runner, Status, Trigger, Unavailable};
+use crate::sync::{AzureEngine, Engine, Report, RunError, RunRequest, Runner, Status, Trigger};
 use crate::telemetry::{self, Mode};
 
 const USAGE_ERROR: u8 = 2;
@@ -132,12 +132,22 @@ fn check_config(args: &ConfigArg) -> ExitCode {
 
 fn sync(args: &SyncArgs) -> ExitCode {
     telemetry::init(Mode::Cli);
-    let (_, config) =
-        match settings_or_report().and_then(|s| load_config(&s, args.config.config.as_deref())) {
-            Ok(loaded) => loaded,
-            Err(code) => return code,
-        };
-    let runner = Runner::new(Arc::new(config), Arc::new(Unavailable));
+    let settings = match settings_or_report() {
+        Ok(settings) => settings,
+        Err(code) => return code,
+    };
+    let (_, config) = match load_config(&settings, args.config.config.as_deref()) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
+    let engine = match azure_engine(&settings) {
+        Ok(engine) => engine,
+        Err(e) => {
+            eprintln!("handler: {e}");
+            return ExitCode::from(USAGE_ERROR);
+        }
+    };
+    let runner = Runner::new(Arc::new(config), engine);
     let request = RunRequest {
         trigger: Trigger::Cli,
         invocation_id: None,
@@ -229,6 +239,13 @@ fn serve() -> ExitCode {
     })
 }
 
+/// The production engine, with the credential chosen from the settings (and said once).
+fn azure_engine(settings: &Settings) -> Result<Arc<dyn Engine>, String> {
+    let identity = crate::auth::identity(settings)?;
+    tracing::info!(credential = %identity.description, "authenticating as the {}", identity.description);
+    Ok(Arc::new(AzureEngine::new(settings, &identity)?))
+}
+
 /// Settings and configuration, read once: a runner, or every problem to answer invocations with.
 fn startup_state() -> AppState {
     let settings = match Settings::from_env() {
@@ -247,7 +264,13 @@ fn startup_state() -> AppState {
                 workspaces = config.workspaces.len(),
                 "configuration loaded"
             );
-            AppState::ready(Runner::new(Arc::new(config), Arc::new(Unavailable)))
+            match azure_engine(&settings) {
+                Ok(engine) => AppState::ready(Runner::new(Arc::new(config), engine)),
+                Err(e) => misconfigured(Misconfiguration {
+                    summary: "the app cannot authenticate".into(),
+                    problems: vec![e],
+                }),
+            }
         }
         Err(e) => misconfigured(Misconfiguration {
             summary: format!(

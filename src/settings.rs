@@ -29,6 +29,8 @@ pub struct Settings {
     pub graph_endpoint: Url,
     /// `AZURE_CLIENT_ID`: the client id of a user-assigned managed identity, if one is used.
     pub azure_client_id: Option<uuid::Uuid>,
+    /// `IDENTITY_ENDPOINT`: set by App Service / Azure Functions where a managed identity is available.
+    pub identity_endpoint: Option<String>,
 }
 
 impl Settings {
@@ -93,6 +95,7 @@ impl Settings {
                 config_path,
                 graph_endpoint,
                 azure_client_id,
+                identity_endpoint: get("IDENTITY_ENDPOINT"),
             }),
             _ => Err(errors),
         }

@@ -42,7 +42,7 @@ where
 pub fn init(mode: Mode) {
     let default = match mode {
         Mode::Serve => "info",
-        Mode::Cli => "warn",
+        Mode::Cli => "warn,entra_databricks_sync::cli=info",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let registry = tracing_subscriber::registry().with(filter);

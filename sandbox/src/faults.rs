@@ -50,7 +50,10 @@ impl Fault {
     }
 
     pub fn throttled(retry_after: &str) -> Fault {
-        Fault { retry_after: Some(retry_after.to_owned()), ..Fault::status(429) }
+        Fault {
+            retry_after: Some(retry_after.to_owned()),
+            ..Fault::status(429)
+        }
     }
 
     pub fn on_path(mut self, fragment: &str) -> Fault {
@@ -65,7 +68,10 @@ impl Fault {
 
     fn matches(&self, method: &Method, path: &str) -> bool {
         self.method.as_ref().is_none_or(|m| m == method)
-            && self.path_contains.as_deref().is_none_or(|p| path.contains(p))
+            && self
+                .path_contains
+                .as_deref()
+                .is_none_or(|p| path.contains(p))
     }
 }
 
@@ -115,7 +121,11 @@ impl Faults {
 
     /// How many requests with `method` whose path contains `fragment` were seen.
     pub fn count(&self, method: &Method, fragment: &str) -> usize {
-        self.lock().log.iter().filter(|r| &r.method == method && r.path.contains(fragment)).count()
+        self.lock()
+            .log
+            .iter()
+            .filter(|r| r.method == *method && r.path.contains(fragment))
+            .count()
     }
 
     fn take_fault(&self, method: &Method, path: &str) -> Option<Fault> {
@@ -144,7 +154,13 @@ pub async fn layer(State(faults): State<Faults>, request: Request, next: Next) -
         Some(fault) => fault_response(&fault),
         None => next.run(request).await,
     };
-    faults.record(LoggedRequest { method, path, query, status: response.status().as_u16(), authorized });
+    faults.record(LoggedRequest {
+        method,
+        path,
+        query,
+        status: response.status().as_u16(),
+        authorized,
+    });
     response
 }
 
@@ -163,5 +179,8 @@ fn fault_response(fault: &Fault) -> Response {
 
 /// An empty response with `status`, for emulators that need one.
 pub fn empty(status: StatusCode) -> Response {
-    Response::builder().status(status).body(Body::empty()).unwrap_or_default()
+    Response::builder()
+        .status(status)
+        .body(Body::empty())
+        .unwrap_or_default()
 }

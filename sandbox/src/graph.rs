@@ -1,1 +1,301 @@
-//! (being written)
+//! Microsoft Graph v1.0 for one Entra ID tenant: users, groups (nesting allowed, cycles too), service
+//! principals, and the read endpoints a group sync uses.
+//!
+//! This module owns the tenant's state, its public builder API, the router and Graph's error shape.
+//! The wire behaviour lives in submodules: `auth` (bearer tokens from [`crate::identity`]),
+//! `objects` (how directory objects are represented), `query` (OData query options), `filter`
+//! (the `$filter` subset), `listing` (the endpoints) and `paging` (pages, `@odata.count` and
+//! `@odata.nextLink`).
+
+mod auth;
+mod filter;
+mod listing;
+mod objects;
+mod paging;
+mod query;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+
+use crate::faults::{self, Faults};
+
+/// A user to add with [`Tenant::add_user`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUser {
+    pub user_principal_name: String,
+    pub mail: Option<String>,
+    pub display_name: String,
+    pub account_enabled: bool,
+    /// `"Member"` or `"Guest"`.
+    pub user_type: String,
+}
+
+impl NewUser {
+    /// An enabled member whose mail is its UPN.
+    pub fn member(user_principal_name: &str, display_name: &str) -> NewUser {
+        NewUser {
+            user_principal_name: user_principal_name.to_owned(),
+            mail: Some(user_principal_name.to_owned()),
+            display_name: display_name.to_owned(),
+            account_enabled: true,
+            user_type: "Member".to_owned(),
+        }
+    }
+
+    /// An enabled B2B guest: UPN `alice_contoso.com#EXT#@<tenant>.onmicrosoft.com`, mail `alice@contoso.com`.
+    pub fn guest(mail: &str, display_name: &str) -> NewUser {
+        NewUser {
+            user_principal_name: format!("{}#EXT#@sandbox.onmicrosoft.com", mail.replace('@', "_")),
+            mail: Some(mail.to_owned()),
+            display_name: display_name.to_owned(),
+            account_enabled: true,
+            user_type: "Guest".to_owned(),
+        }
+    }
+}
+
+/// A directory object of the tenant.
+#[derive(Debug, Clone)]
+enum Object {
+    User {
+        user: NewUser,
+        created: String,
+    },
+    Group {
+        display_name: String,
+        members: Vec<String>,
+        created: String,
+    },
+    ServicePrincipal {
+        app_id: String,
+        display_name: String,
+        account_enabled: bool,
+        created: String,
+    },
+}
+
+/// Where a listing's `$skiptoken` leads: the next offset into the listing at `path`.
+#[derive(Debug, Clone)]
+struct PageToken {
+    path: String,
+    offset: usize,
+}
+
+struct Inner {
+    /// Object ids in creation order, for stable listings.
+    order: Vec<String>,
+    objects: HashMap<String, Object>,
+    public_base: Option<String>,
+    max_page_size: usize,
+    page_tokens: HashMap<String, PageToken>,
+    denied: HashSet<String>,
+}
+
+/// One Entra ID tenant as Microsoft Graph shows it. Cheap to clone; clones share state.
+#[derive(Clone)]
+pub struct Tenant {
+    inner: Arc<Mutex<Inner>>,
+    faults: Faults,
+}
+
+impl Default for Tenant {
+    fn default() -> Self {
+        Tenant::new()
+    }
+}
+
+impl Tenant {
+    pub fn new() -> Self {
+        let inner = Inner {
+            order: Vec::new(),
+            objects: HashMap::new(),
+            public_base: None,
+            max_page_size: 999,
+            page_tokens: HashMap::new(),
+            denied: HashSet::new(),
+        };
+        Tenant {
+            inner: Arc::new(Mutex::new(inner)),
+            faults: Faults::default(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Routes under `/v1.0/...`, behind the faults middleware and bearer-token authentication.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/v1.0/groups", get(listing::list_groups))
+            .route("/v1.0/groups/{id}", get(listing::get_group))
+            .route("/v1.0/groups/{id}/{relation}", get(listing::list_members))
+            .route(
+                "/v1.0/groups/{id}/{relation}/{cast}",
+                get(listing::list_members_cast),
+            )
+            .fallback(listing::unknown_segment)
+            .layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                auth::authenticate,
+            ))
+            .with_state(self.clone())
+            .layer(axum::middleware::from_fn_with_state(
+                self.faults.clone(),
+                faults::layer,
+            ))
+    }
+
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    /// Base of absolute `@odata.nextLink` and `@odata.context` URLs, e.g. `https://graph.microsoft.com`
+    /// (default: `http://<Host header>`).
+    pub fn set_public_base(&self, base: &str) {
+        self.lock().public_base = Some(base.trim_end_matches('/').to_owned());
+    }
+
+    /// The server's page cap (default 999, as Graph for directory objects).
+    pub fn set_max_page_size(&self, n: usize) {
+        self.lock().max_page_size = n.max(1);
+    }
+
+    /// Forgets every `$skiptoken` handed out, as if they had expired: following them gives 400.
+    pub fn expire_page_tokens(&self) {
+        self.lock().page_tokens.clear();
+    }
+
+    /// This identity (`"system"` or a client id) lacks the Graph application permissions: 403.
+    pub fn deny(&self, identity: &str) {
+        self.lock().denied.insert(identity.to_ascii_lowercase());
+    }
+
+    pub fn add_user(&self, user: NewUser) -> String {
+        self.insert(Object::User {
+            user,
+            created: now(),
+        })
+    }
+
+    /// Display names need not be unique.
+    pub fn add_group(&self, display_name: &str) -> String {
+        self.insert(Object::Group {
+            display_name: display_name.to_owned(),
+            members: Vec::new(),
+            created: now(),
+        })
+    }
+
+    pub fn add_service_principal(
+        &self,
+        app_id: &str,
+        display_name: &str,
+        account_enabled: bool,
+    ) -> String {
+        self.insert(Object::ServicePrincipal {
+            app_id: app_id.to_owned(),
+            display_name: display_name.to_owned(),
+            account_enabled,
+            created: now(),
+        })
+    }
+
+    fn insert(&self, object: Object) -> String {
+        let id = uuid::Uuid::new_v4().to_string();
+        let mut inner = self.lock();
+        inner.order.push(id.clone());
+        inner.objects.insert(id.clone(), object);
+        id
+    }
+
+    /// Adds a user, group (nesting) or service principal to a group's direct members (once).
+    /// Panics if either id is unknown: that is a mistake in the test.
+    pub fn add_member(&self, group_id: &str, member_id: &str) {
+        let mut inner = self.lock();
+        assert!(
+            inner.objects.contains_key(member_id),
+            "add_member: unknown member {member_id}"
+        );
+        match inner.objects.get_mut(group_id) {
+            Some(Object::Group { members, .. }) => {
+                if !members.iter().any(|m| m == member_id) {
+                    members.push(member_id.to_owned());
+                }
+            }
+            _ => panic!("add_member: {group_id} is not a group"),
+        }
+    }
+
+    pub fn remove_member(&self, group_id: &str, member_id: &str) {
+        if let Some(Object::Group { members, .. }) = self.lock().objects.get_mut(group_id) {
+            members.retain(|m| m != member_id);
+        }
+    }
+
+    /// Enables or disables a user's (or service principal's) account.
+    pub fn set_account_enabled(&self, user_id: &str, enabled: bool) {
+        match self.lock().objects.get_mut(user_id) {
+            Some(Object::User { user, .. }) => user.account_enabled = enabled,
+            Some(Object::ServicePrincipal {
+                account_enabled, ..
+            }) => *account_enabled = enabled,
+            _ => {}
+        }
+    }
+}
+
+fn now() -> String {
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    now.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// A Graph error answer (see [`error`]).
+#[derive(Debug)]
+struct GraphError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl GraphError {
+    fn new(status: StatusCode, code: &'static str, message: &str) -> GraphError {
+        GraphError {
+            status,
+            code,
+            message: message.to_owned(),
+        }
+    }
+}
+
+impl IntoResponse for GraphError {
+    fn into_response(self) -> Response {
+        error(self.status, self.code, &self.message)
+    }
+}
+
+/// Graph's error shape, with the `innerError` diagnostics Graph adds.
+fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let date = time::OffsetDateTime::now_utc()
+        .format(&time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second]"
+        ))
+        .unwrap_or_default();
+    let body = serde_json::json!({
+        "error": {
+            "code": code,
+            "message": message,
+            "innerError": { "date": date, "request-id": request_id, "client-request-id": request_id },
+        }
+    });
+    (status, Json(body)).into_response()
+}

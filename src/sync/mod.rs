@@ -1,14 +1,20 @@
 //! The sync core: one entry point ([`Runner::run`]) shared by `SyncTimer`, `SyncHttp` and `handler sync`.
 //!
 //! The runner owns what is common to every run (workspace selection, one-run-per-workspace, panic
-//! isolation, the report); the [`Engine`] syncs one workspace. Until the Graph/SCIM engine lands,
-//! production uses [`Unavailable`], which fails every workspace honestly without calling anything.
+//! isolation, the report); the [`Engine`] starts a [`RunScope`] per run, which syncs one workspace at a
+//! time: gather (Key Vault, Graph, SCIM) → `desired` → `plan` (pure) → `apply` → report.
 
+mod apply;
 mod coordinator;
+pub mod desired;
+mod engine;
+mod memo;
+pub mod plan;
 mod report;
 mod runner;
 
 pub use coordinator::{Busy, Claim, Coordinator, RunInfo};
+pub use engine::AzureEngine;
 pub use report::{
     ActionReport, GroupReport, Outcome, Report, Status, Trigger, UserCounts, WorkspaceReport,
 };
@@ -31,23 +37,31 @@ pub struct RunContext {
     pub started_at: OffsetDateTime,
 }
 
-/// Syncs one workspace. Implementations record per-item failures in the report and go on; they
-/// never put a secret in the report.
-#[async_trait::async_trait]
+/// Starts runs. The production engine is [`AzureEngine`]; tests script their own.
 pub trait Engine: Send + Sync + 'static {
-    async fn sync_workspace(&self, run: Arc<RunContext>, workspace: Workspace) -> WorkspaceReport;
+    /// What the workspaces of one run share (caches of reads); dropped when the run ends.
+    fn start_run(&self, run: Arc<RunContext>) -> Arc<dyn RunScope>;
 }
 
-/// The engine of this build: it stops where it would call Azure, and says so.
-pub struct Unavailable;
+/// Syncs the workspaces of one run. Implementations record per-item failures in the report and go
+/// on; they never put a secret in the report.
+#[async_trait::async_trait]
+pub trait RunScope: Send + Sync + 'static {
+    async fn sync_workspace(&self, workspace: Workspace) -> WorkspaceReport;
+}
+
+/// An engine that syncs nothing and says so: for commands that must not call Azure.
+pub struct Unavailable(pub String);
+
+impl Engine for Unavailable {
+    fn start_run(&self, _run: Arc<RunContext>) -> Arc<dyn RunScope> {
+        Arc::new(Unavailable(self.0.clone()))
+    }
+}
 
 #[async_trait::async_trait]
-impl Engine for Unavailable {
-    async fn sync_workspace(&self, _run: Arc<RunContext>, workspace: Workspace) -> WorkspaceReport {
-        WorkspaceReport::failed(
-            workspace.name,
-            "this build has no sync engine yet: nothing was read from Microsoft Graph or Key Vault \
-             and nothing was written to the workspace",
-        )
+impl RunScope for Unavailable {
+    async fn sync_workspace(&self, workspace: Workspace) -> WorkspaceReport {
+        WorkspaceReport::failed(workspace.name, self.0.clone())
     }
 }

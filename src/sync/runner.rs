@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::coordinator::{Busy, Claim, Coordinator, RunInfo};
 use super::report::{Report, Status, Trigger, WorkspaceReport};
-use super::{Engine, RunContext};
+use super::{Engine, RunContext, RunScope};
 use crate::config::{Config, Workspace, WorkspaceName};
 
 /// How many workspaces one run syncs at the same time.
@@ -186,8 +186,9 @@ impl Runner {
             dry_run: info.dry_run,
             started_at: info.started_at,
         });
+        let scope = self.engine.start_run(context);
         let reports: Vec<WorkspaceReport> = futures::stream::iter(workspaces)
-            .map(|ws| self.sync_isolated(Arc::clone(&context), ws))
+            .map(|ws| sync_isolated(Arc::clone(&scope), ws))
             .buffered(WORKSPACE_CONCURRENCY)
             .collect()
             .await;
@@ -213,35 +214,28 @@ impl Runner {
         self.coordinator.record(report.clone());
         report
     }
+}
 
-    /// Syncs one workspace in its own task, so that a panic fails that workspace only.
-    async fn sync_isolated(
-        &self,
-        context: Arc<RunContext>,
-        workspace: Workspace,
-    ) -> WorkspaceReport {
-        let name: WorkspaceName = workspace.name.clone();
-        let span = tracing::info_span!("workspace", workspace = %name);
-        let engine = Arc::clone(&self.engine);
-        let task = tokio::spawn(
-            async move { engine.sync_workspace(context, workspace).await }.instrument(span),
-        );
-        match task.await {
-            Ok(report) => report,
-            Err(join) => {
-                let cause = if join.is_panic() {
-                    let payload = join.into_panic();
-                    let message = payload
-                        .downcast_ref::<&str>()
-                        .map(|s| (*s).to_owned())
-                        .or_else(|| payload.downcast_ref::<String>().cloned())
-                        .unwrap_or_else(|| "no message".to_owned());
-                    format!("internal error: the sync of this workspace panicked ({message})")
-                } else {
-                    "internal error: the sync of this workspace was cancelled".to_owned()
-                };
-                WorkspaceReport::failed(name, cause)
-            }
+/// Syncs one workspace in its own task, so that a panic fails that workspace only.
+async fn sync_isolated(scope: Arc<dyn RunScope>, workspace: Workspace) -> WorkspaceReport {
+    let name: WorkspaceName = workspace.name.clone();
+    let span = tracing::info_span!("workspace", workspace = %name);
+    let task = tokio::spawn(async move { scope.sync_workspace(workspace).await }.instrument(span));
+    match task.await {
+        Ok(report) => report,
+        Err(join) => {
+            let cause = if join.is_panic() {
+                let payload = join.into_panic();
+                let message = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "no message".to_owned());
+                format!("internal error: the sync of this workspace panicked ({message})")
+            } else {
+                "internal error: the sync of this workspace was cancelled".to_owned()
+            };
+            WorkspaceReport::failed(name, cause)
         }
     }
 }

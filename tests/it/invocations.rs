@@ -197,7 +197,7 @@ async fn unknown_workspace_and_malformed_body_answer_400_and_run_nothing() {
     let (code, _, _) = call_http(port, &http("DELETE", None, json!({}))).await;
     assert_eq!(code, 405);
     assert!(
-        engine.max_in_flight.lock().unwrap().is_empty(),
+        engine.max_in_flight().is_empty(),
         "no workspace was synced"
     );
 }
@@ -260,7 +260,7 @@ async fn timer_tick_waits_for_a_running_http_run_of_the_same_workspace() {
     assert_eq!(http_run.await.unwrap().0, 200);
     assert_eq!(timer.await.unwrap().0, 200);
     assert_eq!(
-        engine.max_in_flight.lock().unwrap()["a"],
+        engine.max_in_flight()["a"],
         1,
         "never two syncs of one workspace at once"
     );
@@ -315,7 +315,7 @@ async fn many_concurrent_requests_never_sync_one_workspace_twice_at_once() {
     for timer in timers {
         assert_eq!(timer.await.unwrap(), 200);
     }
-    let max = engine.max_in_flight.lock().unwrap();
+    let max = engine.max_in_flight();
     assert_eq!(
         (max["a"], max["b"]),
         (1, 1),

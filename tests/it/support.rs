@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use entra_databricks_sync::config::{Config, Workspace};
-use entra_databricks_sync::sync::{Engine, RunContext, Status, UserCounts, WorkspaceReport};
+use entra_databricks_sync::sync::{Engine, RunContext, RunScope, Status, UserCounts, WorkspaceReport};
 use tokio::sync::Semaphore;
 
 /// A valid configuration with the named workspaces (the seed's keys).
@@ -47,6 +47,11 @@ pub enum Behaviour {
 /// workspace ran at the same time (the highest such count must stay 1).
 #[derive(Default)]
 pub struct Scripted {
+    inner: Arc<ScriptedState>,
+}
+
+#[derive(Default)]
+pub struct ScriptedState {
     behaviours: HashMap<String, Behaviour>,
     in_flight: Mutex<HashMap<String, usize>>,
     pub max_in_flight: Mutex<HashMap<String, usize>>,
@@ -54,15 +59,30 @@ pub struct Scripted {
 
 impl Scripted {
     pub fn new(behaviours: &[(&str, Behaviour)]) -> Arc<Self> {
-        Arc::new(Scripted {
+        let state = ScriptedState {
             behaviours: behaviours
                 .iter()
                 .map(|(n, b)| (n.to_string(), b.clone()))
                 .collect(),
             ..Default::default()
+        };
+        Arc::new(Scripted {
+            inner: Arc::new(state),
         })
     }
 
+    pub fn max_in_flight(&self) -> HashMap<String, usize> {
+        self.inner.max_in_flight.lock().unwrap().clone()
+    }
+}
+
+impl Engine for Scripted {
+    fn start_run(&self, _run: Arc<RunContext>) -> Arc<dyn RunScope> {
+        self.inner.clone()
+    }
+}
+
+impl ScriptedState {
     fn enter(&self, name: &str) {
         let mut in_flight = self.in_flight.lock().unwrap();
         let n = in_flight.entry(name.to_owned()).or_default();
@@ -78,8 +98,8 @@ impl Scripted {
 }
 
 #[async_trait::async_trait]
-impl Engine for Scripted {
-    async fn sync_workspace(&self, _run: Arc<RunContext>, workspace: Workspace) -> WorkspaceReport {
+impl RunScope for ScriptedState {
+    async fn sync_workspace(&self, workspace: Workspace) -> WorkspaceReport {
         let name = workspace.name.to_string();
         let behaviour = self
             .behaviours

@@ -1,0 +1,112 @@
+//! Reading attribute values out of request bodies (POST, PUT, and PATCH operation values), with the
+//! service's tolerance: booleans may come as `false`, `"false"` or the Terraform provider's
+//! `[{"value":"false"}]`; multi-valued attributes (`members`, `groups`, `entitlements`) must be arrays of
+//! `{"value": "…"}` objects, anything else is `invalidSyntax`. Entitlements must be ones the service knows.
+
+use serde_json::{Map, Value};
+
+use super::error::ScimError;
+
+/// Entitlement values a workspace accepts.
+pub(crate) const ENTITLEMENTS: [&str; 5] = [
+    "workspace-access",
+    "databricks-sql-access",
+    "allow-cluster-create",
+    "allow-instance-pool-create",
+    "workspace-consume",
+];
+
+/// A boolean in any of the forms clients send.
+pub(crate) fn flag(value: &Value) -> Option<bool> {
+    match value {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) if s.eq_ignore_ascii_case("true") => Some(true),
+        Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
+        Value::Array(items) if items.len() == 1 => items[0].get("value").and_then(flag),
+        _ => None,
+    }
+}
+
+/// The `value`s of an array of `{"value": "…"}` objects.
+pub(crate) fn values(value: &Value) -> Result<Vec<String>, ScimError> {
+    let Value::Array(items) = value else {
+        return Err(ScimError::invalid_syntax());
+    };
+    items
+        .iter()
+        .map(|item| {
+            item.get("value")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(ScimError::invalid_syntax)
+        })
+        .collect()
+}
+
+/// `values` without repeats, in first-seen order.
+pub(crate) fn distinct_values(value: &Value) -> Result<Vec<String>, ScimError> {
+    let mut distinct: Vec<String> = Vec::new();
+    for v in values(value)? {
+        if !distinct.contains(&v) {
+            distinct.push(v);
+        }
+    }
+    Ok(distinct)
+}
+
+/// Fails on an entitlement the service does not know.
+pub(crate) fn check_entitlements(entitlements: &[String]) -> Result<(), ScimError> {
+    match entitlements
+        .iter()
+        .find(|e| !ENTITLEMENTS.contains(&e.as_str()))
+    {
+        Some(unknown) => Err(ScimError::invalid_value(format!(
+            "Entitlement {unknown} is not valid. Valid entitlements are: {}.",
+            ENTITLEMENTS.join(", ")
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// An optional string attribute of a body; present but not a string is `invalidSyntax`.
+pub(crate) fn text(body: &Map<String, Value>, key: &str) -> Result<Option<String>, ScimError> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(ScimError::invalid_syntax()),
+    }
+}
+
+/// A required string attribute.
+pub(crate) fn required_text(body: &Map<String, Value>, key: &str) -> Result<String, ScimError> {
+    text(body, key)?
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| ScimError::invalid_value(format!("Required attribute {key} is missing.")))
+}
+
+/// An optional boolean attribute (`default` when absent).
+pub(crate) fn flag_or(
+    body: &Map<String, Value>,
+    key: &str,
+    default: bool,
+) -> Result<bool, ScimError> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(default),
+        Some(value) => flag(value).ok_or_else(ScimError::invalid_syntax),
+    }
+}
+
+/// An optional multi-valued attribute, as distinct `value`s.
+pub(crate) fn list(body: &Map<String, Value>, key: &str) -> Result<Vec<String>, ScimError> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(value) => distinct_values(value),
+    }
+}
+
+/// The `entitlements` of a body, checked.
+pub(crate) fn entitlements(body: &Map<String, Value>) -> Result<Vec<String>, ScimError> {
+    let entitlements = list(body, "entitlements")?;
+    check_entitlements(&entitlements)?;
+    Ok(entitlements)
+}

@@ -1,0 +1,109 @@
+//! What stands in front of every SCIM handler: the bearer-token check and the write-rate limit.
+//!
+//! Auth: `Authorization: Bearer <pat>` (scheme case-insensitive) or 401; the token is never echoed. The PAT
+//! belongs to the admin user, so it stops working (401) once that user is deactivated or deleted, and
+//! everything but `/Me` answers 403 once that user leaves the `admins` group: that is how a sync that
+//! deprovisions its own identity breaks in the field. Writes (POST, PATCH, PUT, DELETE) that pass auth then
+//! take a token from a bucket refilled at the configured rate; an empty bucket answers 429 with
+//! `Retry-After` in whole seconds (at least 1).
+
+use axum::extract::{Request, State};
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tokio::time::Instant;
+
+use super::ScimWorkspace;
+use super::error::ScimError;
+use super::store::ADMINS_GROUP;
+
+/// Smallest accepted rate, so that `Retry-After` stays finite.
+const MIN_RATE: f64 = 0.001;
+
+/// A token bucket holding up to `max(1, rate)` tokens, refilled continuously at `rate` per second.
+#[derive(Debug, Clone)]
+pub(crate) struct TokenBucket {
+    rate: f64,
+    capacity: f64,
+    tokens: f64,
+    updated: Instant,
+}
+
+impl TokenBucket {
+    /// A full bucket. Non-finite or tiny rates are clamped to [`MIN_RATE`].
+    pub fn new(per_second: f64) -> TokenBucket {
+        let rate = if per_second.is_finite() {
+            per_second.max(MIN_RATE)
+        } else {
+            MIN_RATE
+        };
+        let capacity = rate.ceil().max(1.0);
+        TokenBucket {
+            rate,
+            capacity,
+            tokens: capacity,
+            updated: Instant::now(),
+        }
+    }
+
+    /// Takes one token, or says how many whole seconds until one is available.
+    pub fn take(&mut self, now: Instant) -> Result<(), u64> {
+        let elapsed = now.saturating_duration_since(self.updated).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.capacity);
+        self.updated = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            // The cast is safe: the deficit is below one token and the rate at least MIN_RATE.
+            Err((((1.0 - self.tokens) / self.rate).ceil() as u64).max(1))
+        }
+    }
+}
+
+/// The middleware; installed with `from_fn_with_state(workspace, guard)`.
+pub(crate) async fn guard(
+    State(workspace): State<ScimWorkspace>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match admit(&workspace, &request) {
+        Ok(()) => next.run(request).await,
+        Err(error) => error.into_response(),
+    }
+}
+
+fn admit(workspace: &ScimWorkspace, request: &Request) -> Result<(), ScimError> {
+    let token = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
+    if token != Some(workspace.pat()) {
+        return Err(ScimError::unauthorized());
+    }
+    let mut store = workspace.store();
+    let admin = store.users.get(&store.admin_id).filter(|u| u.active);
+    if admin.is_none() {
+        return Err(ScimError::unauthorized());
+    }
+    let is_admin = store
+        .groups_of(&store.admin_id)
+        .iter()
+        .any(|g| g.display_name == ADMINS_GROUP);
+    if !is_admin && !request.uri().path().ends_with("/Me") {
+        return Err(ScimError::forbidden(
+            "Only workspace admins can manage users, groups and service principals.",
+        ));
+    }
+    let write = matches!(
+        *request.method(),
+        Method::POST | Method::PATCH | Method::PUT | Method::DELETE
+    );
+    if write && let Some(bucket) = store.write_bucket.as_mut() {
+        bucket.take(Instant::now()).map_err(ScimError::throttled)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,99 @@
+//! Group membership over the [`Store`]: who is in which group (a principal's `groups` is derived from the
+//! groups' `members`), joining and leaving, and the integrity rules: members must exist, and a group can
+//! contain neither itself nor one of its ancestors.
+
+use std::collections::HashMap;
+
+use super::error::ScimError;
+use super::store::{Group, Kind, Store};
+
+impl Store {
+    /// Groups whose members include `id` directly, in creation order.
+    pub fn groups_of(&self, id: &str) -> Vec<&Group> {
+        self.groups
+            .iter()
+            .filter(|g| g.members.iter().any(|m| m == id))
+            .collect()
+    }
+
+    /// Direct groups of every principal, computed once for a page of results.
+    pub fn memberships(&self) -> HashMap<&str, Vec<&Group>> {
+        let mut map: HashMap<&str, Vec<&Group>> = HashMap::new();
+        for group in self.groups.iter() {
+            for member in &group.members {
+                map.entry(member.as_str()).or_default().push(group);
+            }
+        }
+        map
+    }
+
+    /// Fails unless every id in `groups` names a group.
+    pub fn check_groups(&self, groups: &[String]) -> Result<(), ScimError> {
+        match groups.iter().find(|g| self.groups.get(g).is_none()) {
+            Some(missing) => Err(ScimError::invalid_value(format!(
+                "Group {missing} not found."
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Adds `member` to each of `groups` it is not in yet.
+    pub fn join(&mut self, member: &str, groups: &[String]) {
+        for id in groups {
+            if let Some(group) = self.groups.get_mut(id)
+                && !group.members.iter().any(|m| m == member)
+            {
+                group.members.push(member.to_owned());
+            }
+        }
+    }
+
+    pub fn forget_member(&mut self, id: &str) {
+        for group in self.groups.iter_mut() {
+            group.members.retain(|m| m != id);
+        }
+    }
+
+    /// Checks that `members` may be members of the group `group_id` (`None`: a group being created).
+    pub fn check_members<'a>(
+        &self,
+        group_id: Option<&str>,
+        members: impl IntoIterator<Item = &'a String>,
+    ) -> Result<(), ScimError> {
+        for member in members {
+            match self.kind_of(member) {
+                None => {
+                    return Err(ScimError::invalid_value(format!(
+                        "Principal {member} not found."
+                    )));
+                }
+                Some(Kind::Group) if group_id.is_some_and(|g| self.contains(member, g)) => {
+                    return Err(ScimError::invalid_value(format!(
+                        "Adding group {member} would create a membership cycle."
+                    )));
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `group` is `target` or contains it, at any depth.
+    fn contains(&self, group: &str, target: &str) -> bool {
+        let mut stack = vec![group];
+        let mut seen = Vec::new();
+        while let Some(current) = stack.pop() {
+            if current == target {
+                return true;
+            }
+            if seen.contains(&current) {
+                continue;
+            }
+            seen.push(current);
+            if let Some(g) = self.groups.get(current) {
+                stack.extend(g.members.iter().map(String::as_str));
+            }
+        }
+        false
+    }
+}

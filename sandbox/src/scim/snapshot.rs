@@ -1,0 +1,197 @@
+//! Seeding and inspection for tests: add principals and memberships without going through HTTP (seeded
+//! resources are listed at once, whatever the visibility delay), hide users from LIST as a just-in-time
+//! login would, and read the state back as plain snapshots (in creation order, admin user included).
+
+use super::ScimWorkspace;
+use super::store::{Group, ServicePrincipal, Store};
+
+/// A user as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSnapshot {
+    pub id: String,
+    /// Lower-cased.
+    pub user_name: String,
+    /// Empty when never set.
+    pub display_name: String,
+    pub active: bool,
+    /// Display names of the groups the user is a direct member of, in group creation order.
+    pub groups: Vec<String>,
+    pub entitlements: Vec<String>,
+}
+
+/// A group as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupSnapshot {
+    pub id: String,
+    pub display_name: String,
+    /// Ids of the direct members (users, service principals, groups), in the order they were added.
+    pub members: Vec<String>,
+    pub entitlements: Vec<String>,
+}
+
+/// A service principal as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServicePrincipalSnapshot {
+    pub id: String,
+    pub application_id: String,
+    pub display_name: String,
+    pub active: bool,
+    /// Display names of the groups it is a direct member of.
+    pub groups: Vec<String>,
+    pub entitlements: Vec<String>,
+}
+
+impl ScimWorkspace {
+    /// Seeds a user and returns its id; `user_name` is lower-cased.
+    ///
+    /// # Panics
+    /// If a user with that name exists already (a mistake in the test's setup).
+    pub fn add_user(&self, user_name: &str, display_name: &str, active: bool) -> String {
+        let mut store = self.store();
+        assert!(
+            store.user_named(user_name).is_none(),
+            "user {user_name} is seeded twice"
+        );
+        store.new_user(user_name, display_name, active, None)
+    }
+
+    /// Seeds a group and returns its id.
+    ///
+    /// # Panics
+    /// If a group with that name (compared case-insensitively) exists already.
+    pub fn add_group(&self, display_name: &str) -> String {
+        let mut store = self.store();
+        assert!(
+            store.group_named(display_name).is_none(),
+            "group {display_name} is seeded twice"
+        );
+        store.new_group(display_name, None)
+    }
+
+    /// Seeds a service principal and returns its id.
+    ///
+    /// # Panics
+    /// If a service principal with that application id exists already.
+    pub fn add_service_principal(
+        &self,
+        application_id: &str,
+        display_name: &str,
+        active: bool,
+    ) -> String {
+        let mut store = self.store();
+        assert!(
+            store.service_principal_for(application_id).is_none(),
+            "service principal {application_id} is seeded twice"
+        );
+        let id = store.new_id();
+        store.service_principals.insert(ServicePrincipal {
+            id: id.clone(),
+            application_id: application_id.to_owned(),
+            display_name: display_name.to_owned(),
+            active,
+            entitlements: Vec::new(),
+            listed_from: None,
+        });
+        id
+    }
+
+    /// Seeds a membership (idempotent).
+    ///
+    /// # Panics
+    /// If either id is unknown, or the membership would make a cycle.
+    pub fn add_member(&self, group_id: &str, member_id: &str) {
+        let mut store = self.store();
+        assert!(store.groups.get(group_id).is_some(), "no group {group_id}");
+        let member = member_id.to_owned();
+        if let Err(error) = store.check_members(Some(group_id), [&member]) {
+            panic!("cannot add {member_id} to {group_id}: {}", error.detail);
+        }
+        store.join(member_id, &[group_id.to_owned()]);
+    }
+
+    /// Makes a user invisible to LIST and filters, as one created by a just-in-time login moments ago:
+    /// GET by id still finds it and POST of the same user name still answers 409. Seeds the user (display
+    /// name = user name, active) when there is none yet.
+    pub fn hide_from_list(&self, user_name: &str) {
+        let mut store = self.store();
+        if store.user_named(user_name).is_none() {
+            store.new_user(user_name, user_name, true, None);
+        }
+        set_hidden(&mut store, user_name, true);
+    }
+
+    /// Undoes [`ScimWorkspace::hide_from_list`].
+    pub fn show_in_list(&self, user_name: &str) {
+        set_hidden(&mut self.store(), user_name, false);
+    }
+
+    /// The id of the PAT's owner, `admin@contoso.com`.
+    pub fn admin_user_id(&self) -> String {
+        self.store().admin_id.clone()
+    }
+
+    pub fn users(&self) -> Vec<UserSnapshot> {
+        let store = self.store();
+        store
+            .users
+            .iter()
+            .map(|u| UserSnapshot {
+                id: u.id.clone(),
+                user_name: u.user_name.clone(),
+                display_name: u.display_name.clone(),
+                active: u.active,
+                groups: group_names(&store, &u.id),
+                entitlements: u.entitlements.clone(),
+            })
+            .collect()
+    }
+
+    pub fn groups(&self) -> Vec<GroupSnapshot> {
+        self.store()
+            .groups
+            .iter()
+            .map(|g: &Group| GroupSnapshot {
+                id: g.id.clone(),
+                display_name: g.display_name.clone(),
+                members: g.members.clone(),
+                entitlements: g.entitlements.clone(),
+            })
+            .collect()
+    }
+
+    pub fn service_principals(&self) -> Vec<ServicePrincipalSnapshot> {
+        let store = self.store();
+        store
+            .service_principals
+            .iter()
+            .map(|sp| ServicePrincipalSnapshot {
+                id: sp.id.clone(),
+                application_id: sp.application_id.clone(),
+                display_name: sp.display_name.clone(),
+                active: sp.active,
+                groups: group_names(&store, &sp.id),
+                entitlements: sp.entitlements.clone(),
+            })
+            .collect()
+    }
+}
+
+fn group_names(store: &Store, id: &str) -> Vec<String> {
+    store
+        .groups_of(id)
+        .iter()
+        .map(|g| g.display_name.clone())
+        .collect()
+}
+
+fn set_hidden(store: &mut Store, user_name: &str, hidden: bool) {
+    let wanted = user_name.to_lowercase();
+    let id = store
+        .users
+        .iter()
+        .find(|u| u.user_name == wanted)
+        .map(|u| u.id.clone());
+    if let Some(user) = id.and_then(|id| store.users.get_mut(&id)) {
+        user.hidden = hidden;
+    }
+}

@@ -1,0 +1,294 @@
+//! The workspace's state: users, groups and service principals in creation order, indexed by id, plus the
+//! switches tests turn. Lookups by name follow the service (user names, group names and application ids
+//! compare case-insensitively). Membership lives on the group (`members`); see [`super::membership`].
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::time::Instant;
+
+use super::guard::TokenBucket;
+
+/// The PAT's owner, returned by `/Me`.
+pub const ADMIN_USER_NAME: &str = "admin@contoso.com";
+pub(crate) const ADMINS_GROUP: &str = "admins";
+/// No documented maximum; the Go SDK asks for 10000 per page.
+pub const DEFAULT_MAX_PAGE_SIZE: usize = 10_000;
+
+pub(crate) trait Record {
+    fn id(&self) -> &str;
+}
+
+/// Rows in creation order with an index by id.
+pub(crate) struct Table<T> {
+    rows: Vec<T>,
+    index: HashMap<String, usize>,
+}
+
+impl<T: Record> Table<T> {
+    fn new() -> Self {
+        Table {
+            rows: Vec::new(),
+            index: HashMap::new(),
+        }
+    }
+
+    pub fn get(&self, id: &str) -> Option<&T> {
+        self.index.get(id).map(|&i| &self.rows[i])
+    }
+
+    pub fn get_mut(&mut self, id: &str) -> Option<&mut T> {
+        self.index.get(id).map(|&i| &mut self.rows[i])
+    }
+
+    pub fn insert(&mut self, row: T) {
+        self.index.insert(row.id().to_owned(), self.rows.len());
+        self.rows.push(row);
+    }
+
+    pub fn remove(&mut self, id: &str) -> Option<T> {
+        let position = self.index.remove(id)?;
+        let row = self.rows.remove(position);
+        for i in self.index.values_mut() {
+            if *i > position {
+                *i -= 1;
+            }
+        }
+        Some(row)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &T> {
+        self.rows.iter()
+    }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut T> {
+        self.rows.iter_mut()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct User {
+    pub id: String,
+    /// Lower-cased.
+    pub user_name: String,
+    /// Empty when never set (then not rendered).
+    pub display_name: String,
+    pub name: Option<Value>,
+    pub emails: Vec<Value>,
+    pub external_id: Option<String>,
+    pub active: bool,
+    pub entitlements: Vec<String>,
+    /// LIST shows the user from this instant on (`None`: at once).
+    pub listed_from: Option<Instant>,
+    /// A just-in-time user LIST does not show at all.
+    pub hidden: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Group {
+    pub id: String,
+    pub display_name: String,
+    /// Ids of users, service principals and groups, in the order they were added.
+    pub members: Vec<String>,
+    pub entitlements: Vec<String>,
+    pub listed_from: Option<Instant>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ServicePrincipal {
+    pub id: String,
+    pub application_id: String,
+    pub display_name: String,
+    pub active: bool,
+    pub entitlements: Vec<String>,
+    pub listed_from: Option<Instant>,
+}
+
+impl Record for User {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl Record for Group {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl Record for ServicePrincipal {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// What kind of principal an id names, for `$ref` and `display` of members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    User,
+    Group,
+    ServicePrincipal,
+}
+
+impl Kind {
+    pub fn endpoint(self) -> &'static str {
+        match self {
+            Kind::User => "Users",
+            Kind::Group => "Groups",
+            Kind::ServicePrincipal => "ServicePrincipals",
+        }
+    }
+}
+
+pub(crate) struct Settings {
+    pub max_page_size: usize,
+    pub visibility_delay: Duration,
+    pub patch_answers_204: bool,
+    pub omit_total_results: bool,
+}
+
+pub(crate) struct Store {
+    pub users: Table<User>,
+    pub groups: Table<Group>,
+    pub service_principals: Table<ServicePrincipal>,
+    pub admin_id: String,
+    pub settings: Settings,
+    pub write_bucket: Option<TokenBucket>,
+}
+
+impl Store {
+    /// A workspace with its admin user in the `admins` group.
+    pub fn new() -> Store {
+        let mut store = Store {
+            users: Table::new(),
+            groups: Table::new(),
+            service_principals: Table::new(),
+            admin_id: String::new(),
+            settings: Settings {
+                max_page_size: DEFAULT_MAX_PAGE_SIZE,
+                visibility_delay: Duration::ZERO,
+                patch_answers_204: false,
+                omit_total_results: false,
+            },
+            write_bucket: None,
+        };
+        let admin = store.new_user(ADMIN_USER_NAME, "Workspace Admin", true, None);
+        let admins = store.new_group(ADMINS_GROUP, None);
+        store.admin_id = admin.clone();
+        if let Some(group) = store.groups.get_mut(&admins) {
+            group.members.push(admin);
+        }
+        store
+    }
+
+    /// A fresh id that looks like the service's: 16 digits, not starting with 0.
+    pub fn new_id(&self) -> String {
+        loop {
+            let random = uuid::Uuid::new_v4().as_u128() % 9_000_000_000_000_000;
+            let id = (1_000_000_000_000_000 + random).to_string();
+            if self.kind_of(&id).is_none() {
+                return id;
+            }
+        }
+    }
+
+    /// When a resource created now appears in LIST: `None` for seeding, the delay for API writes.
+    pub fn listed_from(&self, via_api: bool) -> Option<Instant> {
+        let delay = self.settings.visibility_delay;
+        (via_api && !delay.is_zero()).then(|| Instant::now() + delay)
+    }
+
+    pub fn new_user(
+        &mut self,
+        user_name: &str,
+        display_name: &str,
+        active: bool,
+        listed_from: Option<Instant>,
+    ) -> String {
+        let id = self.new_id();
+        let user_name = user_name.to_lowercase();
+        self.users.insert(User {
+            emails: vec![default_email(&user_name)],
+            id: id.clone(),
+            user_name,
+            display_name: display_name.to_owned(),
+            name: None,
+            external_id: None,
+            active,
+            entitlements: Vec::new(),
+            listed_from,
+            hidden: false,
+        });
+        id
+    }
+
+    pub fn new_group(&mut self, display_name: &str, listed_from: Option<Instant>) -> String {
+        let id = self.new_id();
+        self.groups.insert(Group {
+            id: id.clone(),
+            display_name: display_name.to_owned(),
+            members: Vec::new(),
+            entitlements: Vec::new(),
+            listed_from,
+        });
+        id
+    }
+
+    pub fn kind_of(&self, id: &str) -> Option<Kind> {
+        if self.users.get(id).is_some() {
+            Some(Kind::User)
+        } else if self.groups.get(id).is_some() {
+            Some(Kind::Group)
+        } else if self.service_principals.get(id).is_some() {
+            Some(Kind::ServicePrincipal)
+        } else {
+            None
+        }
+    }
+
+    /// Kind and display name of a principal (a user without display name shows its user name).
+    pub fn principal(&self, id: &str) -> Option<(Kind, &str)> {
+        if let Some(user) = self.users.get(id) {
+            let display = if user.display_name.is_empty() {
+                &user.user_name
+            } else {
+                &user.display_name
+            };
+            return Some((Kind::User, display));
+        }
+        if let Some(group) = self.groups.get(id) {
+            return Some((Kind::Group, &group.display_name));
+        }
+        self.service_principals
+            .get(id)
+            .map(|sp| (Kind::ServicePrincipal, sp.display_name.as_str()))
+    }
+
+    pub fn user_named(&self, user_name: &str) -> Option<&User> {
+        let wanted = user_name.to_lowercase();
+        self.users.iter().find(|u| u.user_name == wanted)
+    }
+
+    pub fn group_named(&self, display_name: &str) -> Option<&Group> {
+        let wanted = display_name.to_lowercase();
+        self.groups
+            .iter()
+            .find(|g| g.display_name.to_lowercase() == wanted)
+    }
+
+    pub fn service_principal_for(&self, application_id: &str) -> Option<&ServicePrincipal> {
+        self.service_principals
+            .iter()
+            .find(|sp| sp.application_id.eq_ignore_ascii_case(application_id))
+    }
+}
+
+pub(crate) fn default_email(user_name: &str) -> Value {
+    serde_json::json!({ "value": user_name, "type": "work", "primary": true })
+}
+
+/// Whether a resource is in LIST results at `now`.
+pub(crate) fn listed(listed_from: Option<Instant>, now: Instant) -> bool {
+    listed_from.is_none_or(|from| now >= from)
+}

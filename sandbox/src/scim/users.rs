@@ -1,0 +1,269 @@
+//! `/Users` and `/Me`. `userName` is lower-cased on the way in and unique case-insensitively, hidden
+//! just-in-time users included (409 `User with username <x> already exists.`); it and `emails` cannot change
+//! afterwards. A user created without `emails` gets its user name as primary work email, as the service does.
+//! `groups` on create joins existing groups; on PUT it is ignored (membership is managed on the group).
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value};
+use tokio::time::Instant;
+
+use super::ScimWorkspace;
+use super::error::{ScimError, parse_body};
+use super::fields::{self, check_entitlements, flag};
+use super::filter::{AttrValue, Filterable, Kind, Schema};
+use super::patch::{self, OpKind, PatchOp};
+use super::query::{ListQuery, Projection};
+use super::render;
+use super::store::{Store, User, default_email, listed};
+
+const FILTERABLE: Schema = &[
+    ("username", Kind::Text { ignore_case: true }),
+    ("displayname", Kind::Text { ignore_case: true }),
+    ("active", Kind::Flag),
+    ("id", Kind::Text { ignore_case: false }),
+];
+
+/// Sub-attributes of `name` that PATCH may set, lower-cased and as sent.
+const NAME_PARTS: [(&str, &str); 4] = [
+    ("givenname", "givenName"),
+    ("familyname", "familyName"),
+    ("middlename", "middleName"),
+    ("formatted", "formatted"),
+];
+
+impl Filterable for User {
+    fn attribute(&self, name: &str) -> Option<AttrValue<'_>> {
+        match name {
+            "username" => Some(AttrValue::Text(&self.user_name)),
+            "displayname" => Some(AttrValue::Text(&self.display_name)),
+            "active" => Some(AttrValue::Flag(self.active)),
+            "id" => Some(AttrValue::Text(&self.id)),
+            _ => None,
+        }
+    }
+}
+
+fn not_found(id: &str) -> ScimError {
+    ScimError::not_found(format!("User {id} not found."))
+}
+
+pub(crate) async fn list(
+    State(ws): State<ScimWorkspace>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ScimError> {
+    let store = ws.store();
+    let query = ListQuery::parse(query.as_deref(), FILTERABLE, store.settings.max_page_size)?;
+    let now = Instant::now();
+    let matches: Vec<&User> = store
+        .users
+        .iter()
+        .filter(|u| !u.hidden && listed(u.listed_from, now) && query.matches(*u))
+        .collect();
+    let memberships = store.memberships();
+    Ok(query.respond(
+        &matches,
+        |u| render::user(u, &memberships),
+        store.settings.omit_total_results,
+    ))
+}
+
+pub(crate) async fn get(
+    State(ws): State<ScimWorkspace>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ScimError> {
+    let store = ws.store();
+    let user = store.users.get(&id).ok_or_else(|| not_found(&id))?;
+    let body = render::user(user, &store.memberships());
+    Ok(Json(Projection::from_query(query.as_deref()).apply(body)).into_response())
+}
+
+pub(crate) async fn me(
+    State(ws): State<ScimWorkspace>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ScimError> {
+    let admin_id = ws.store().admin_id.clone();
+    get(State(ws), Path(admin_id), RawQuery(query)).await
+}
+
+pub(crate) async fn create(
+    State(ws): State<ScimWorkspace>,
+    body: Bytes,
+) -> Result<Response, ScimError> {
+    let body = parse_body(&body)?;
+    let mut user = user_from(&body)?;
+    let groups = fields::list(&body, "groups")?;
+    let mut store = ws.store();
+    if store.user_named(&user.user_name).is_some() {
+        return Err(ScimError::conflict(format!(
+            "User with username {} already exists.",
+            user.user_name
+        )));
+    }
+    store.check_groups(&groups)?;
+    user.id = store.new_id();
+    user.listed_from = store.listed_from(true);
+    let id = user.id.clone();
+    store.users.insert(user);
+    store.join(&id, &groups);
+    Ok((StatusCode::CREATED, Json(rendered(&store, &id)?)).into_response())
+}
+
+pub(crate) async fn replace(
+    State(ws): State<ScimWorkspace>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ScimError> {
+    let body = parse_body(&body)?;
+    let mut user = user_from(&body)?;
+    let mut store = ws.store();
+    let existing = store.users.get(&id).ok_or_else(|| not_found(&id))?;
+    if existing.user_name != user.user_name {
+        return Err(ScimError::mutability("User name cannot be changed."));
+    }
+    if !body.contains_key("emails") {
+        user.emails.clone_from(&existing.emails);
+    } else if email_set(&user.emails) != email_set(&existing.emails) {
+        return Err(ScimError::mutability("Emails cannot be changed."));
+    }
+    user.id.clone_from(&existing.id);
+    user.listed_from = existing.listed_from;
+    user.hidden = existing.hidden;
+    if let Some(slot) = store.users.get_mut(&id) {
+        *slot = user;
+    }
+    Ok(Json(rendered(&store, &id)?).into_response())
+}
+
+pub(crate) async fn patch(
+    State(ws): State<ScimWorkspace>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ScimError> {
+    let operations = patch::parse(&body)?;
+    let mut store = ws.store();
+    let mut user = store.users.get(&id).ok_or_else(|| not_found(&id))?.clone();
+    for op in &operations {
+        apply(&mut user, op)?;
+    }
+    if let Some(slot) = store.users.get_mut(&id) {
+        *slot = user;
+    }
+    ws.patched(&store, rendered(&store, &id)?)
+}
+
+pub(crate) async fn delete(
+    State(ws): State<ScimWorkspace>,
+    Path(id): Path<String>,
+) -> Result<Response, ScimError> {
+    let mut store = ws.store();
+    store.users.remove(&id).ok_or_else(|| not_found(&id))?;
+    store.forget_member(&id);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+fn rendered(store: &Store, id: &str) -> Result<Value, ScimError> {
+    let user = store.users.get(id).ok_or_else(|| not_found(id))?;
+    Ok(render::user(user, &store.memberships()))
+}
+
+/// A user (without id) from a POST or PUT body.
+fn user_from(body: &Map<String, Value>) -> Result<User, ScimError> {
+    let user_name = fields::required_text(body, "userName")?.to_lowercase();
+    let emails = match body.get("emails") {
+        None | Some(Value::Null) => vec![default_email(&user_name)],
+        Some(value) => {
+            fields::values(value)?;
+            value.as_array().cloned().unwrap_or_default()
+        }
+    };
+    let name = match body.get("name") {
+        None | Some(Value::Null) => None,
+        Some(value @ Value::Object(_)) => Some(value.clone()),
+        Some(_) => return Err(ScimError::invalid_syntax()),
+    };
+    Ok(User {
+        id: String::new(),
+        display_name: fields::text(body, "displayName")?.unwrap_or_default(),
+        name,
+        emails,
+        external_id: fields::text(body, "externalId")?,
+        active: fields::flag_or(body, "active", true)?,
+        entitlements: fields::entitlements(body)?,
+        user_name,
+        listed_from: None,
+        hidden: false,
+    })
+}
+
+fn email_set(emails: &[Value]) -> Vec<String> {
+    let mut set: Vec<String> = emails
+        .iter()
+        .filter_map(|e| e.get("value").and_then(Value::as_str))
+        .map(str::to_lowercase)
+        .collect();
+    set.sort();
+    set
+}
+
+fn apply(user: &mut User, op: &PatchOp) -> Result<(), ScimError> {
+    let attribute = op.path.attribute.as_str();
+    if attribute == "username" || attribute == "emails" || attribute.starts_with("emails.") {
+        return Err(ScimError::mutability(format!(
+            "{} cannot be changed.",
+            op.path.raw
+        )));
+    }
+    if attribute == "entitlements" {
+        let added = patch::apply_to_list(&mut user.entitlements, op)?;
+        return check_entitlements(&added);
+    }
+    if op.path.filter.is_some() {
+        return Err(op.unsupported());
+    }
+    let remove = op.kind == OpKind::Remove;
+    match attribute {
+        "active" if !remove => {
+            user.active = flag(op.value()?)
+                .ok_or_else(|| ScimError::invalid_value("active must be true or false."))?;
+        }
+        "displayname" if remove => user.display_name.clear(),
+        "displayname" => user.display_name = text(op)?,
+        "externalid" if remove => user.external_id = None,
+        "externalid" => user.external_id = Some(text(op)?),
+        "name" if remove => user.name = None,
+        "name" => match op.value()? {
+            value @ Value::Object(_) => user.name = Some(value.clone()),
+            _ => return Err(ScimError::invalid_syntax()),
+        },
+        _ => return apply_name_part(user, op),
+    }
+    Ok(())
+}
+
+fn apply_name_part(user: &mut User, op: &PatchOp) -> Result<(), ScimError> {
+    let part = op.path.attribute.strip_prefix("name.");
+    let Some(&(_, key)) = NAME_PARTS.iter().find(|(lower, _)| Some(*lower) == part) else {
+        return Err(op.unsupported());
+    };
+    let name = user.name.get_or_insert_with(|| Value::Object(Map::new()));
+    if let Some(object) = name.as_object_mut() {
+        if op.kind == OpKind::Remove {
+            object.remove(key);
+        } else {
+            object.insert(key.to_owned(), Value::String(text(op)?));
+        }
+    }
+    Ok(())
+}
+
+fn text(op: &PatchOp) -> Result<String, ScimError> {
+    op.value()?
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| ScimError::invalid_value(format!("{} must be a string.", op.path.raw)))
+}

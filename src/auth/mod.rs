@@ -1,0 +1,141 @@
+//! Who the app is to Azure, and the workspace tokens it reads from Key Vault.
+//!
+//! The credential is chosen explicitly, once, and said: in Azure Functions (`IDENTITY_ENDPOINT` set)
+//! the managed identity, system- or user-assigned (`AZURE_CLIENT_ID`); elsewhere the developer tools
+//! credential (Azure CLI, then Azure Developer CLI). The IMDS address is never tried, so a laptop never
+//! hangs on it. Secret values live in `SecretString` and are never formatted.
+
+use std::sync::Arc;
+
+use azure_core::credentials::TokenCredential;
+use azure_core::error::ErrorKind;
+use azure_identity::{
+    DeveloperToolsCredential, ManagedIdentityCredential, ManagedIdentityCredentialOptions,
+    UserAssignedId,
+};
+use azure_security_keyvault_secrets::SecretClient;
+use azure_security_keyvault_secrets::models::SecretClientGetSecretOptions;
+use secrecy::SecretString;
+
+use crate::config::SecretUrl;
+use crate::settings::Settings;
+
+/// The credential of this process and how it was chosen (for the log).
+pub struct Identity {
+    pub credential: Arc<dyn TokenCredential>,
+    pub description: String,
+}
+
+/// Chooses the credential from the environment.
+///
+/// # Errors
+/// The chosen credential could not be constructed.
+pub fn identity(settings: &Settings) -> Result<Identity, String> {
+    match &settings.identity_endpoint {
+        Some(_) => {
+            let user_assigned_id = settings
+                .azure_client_id
+                .map(|id| UserAssignedId::ClientId(id.to_string()));
+            let description = match &settings.azure_client_id {
+                Some(id) => format!("user-assigned managed identity (client id {id})"),
+                None => "system-assigned managed identity".to_owned(),
+            };
+            let options = ManagedIdentityCredentialOptions {
+                user_assigned_id,
+                ..Default::default()
+            };
+            let credential = ManagedIdentityCredential::new(Some(options))
+                .map_err(|e| format!("cannot use the {description}: {e}"))?;
+            Ok(Identity {
+                credential,
+                description,
+            })
+        }
+        None => {
+            let credential = DeveloperToolsCredential::new(None)
+                .map_err(|e| format!("cannot use the developer tools credential: {e}"))?;
+            let description = "developer tools credential (Azure CLI `az login`, then Azure Developer CLI \
+                               `azd auth login`), because IDENTITY_ENDPOINT is not set (not running in Azure Functions)"
+                .to_owned();
+            Ok(Identity {
+                credential,
+                description,
+            })
+        }
+    }
+}
+
+/// Why a workspace token could not be read. Names the secret URL, never the value.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("cannot read the workspace token from Key Vault secret {url}: {cause}")]
+pub struct SecretError {
+    pub url: String,
+    pub cause: String,
+}
+
+/// Reads workspace tokens from Key Vault with the app's identity.
+#[derive(Clone)]
+pub struct Secrets {
+    credential: Arc<dyn TokenCredential>,
+}
+
+impl Secrets {
+    pub fn new(credential: Arc<dyn TokenCredential>) -> Secrets {
+        Secrets { credential }
+    }
+
+    /// The value of the secret at `url`.
+    ///
+    /// # Errors
+    /// The vault refused or has no such secret, said in words.
+    pub async fn read(&self, url: &SecretUrl) -> Result<SecretString, SecretError> {
+        let failed = |cause: String| SecretError {
+            url: url.to_string(),
+            cause,
+        };
+        let client =
+            SecretClient::new(url.vault_url().as_str(), Arc::clone(&self.credential), None)
+                .map_err(|e| failed(e.to_string()))?;
+        let options = SecretClientGetSecretOptions {
+            secret_version: url.version().map(str::to_owned),
+            ..Default::default()
+        };
+        let response = client
+            .get_secret(url.name(), Some(options))
+            .await
+            .map_err(|e| failed(explain(&e)))?;
+        let secret = response
+            .into_model()
+            .map_err(|e| failed(format!("the answer could not be read ({e})")))?;
+        match secret.value {
+            Some(value) if !value.trim().is_empty() => {
+                Ok(SecretString::from(value.trim().to_owned()))
+            }
+            _ => Err(failed("the secret is empty".to_owned())),
+        }
+    }
+}
+
+fn explain(error: &azure_core::Error) -> String {
+    match error.kind() {
+        ErrorKind::HttpResponse {
+            status, error_code, ..
+        } => {
+            let code = error_code.as_deref().unwrap_or("");
+            match u16::from(*status) {
+                403 => format!(
+                    "HTTP 403 {code}: the app's identity lacks the role \"Key Vault Secrets User\" on this vault \
+                     (or the vault's firewall blocks it)"
+                ),
+                404 => {
+                    format!("HTTP 404 {code}: there is no such secret (or version) in this vault")
+                }
+                401 => format!("HTTP 401 {code}: the vault did not accept the app's token"),
+                other => format!("HTTP {other} {code}"),
+            }
+        }
+        ErrorKind::Credential => format!("no token for Key Vault: {error}"),
+        ErrorKind::Connection | ErrorKind::Io => format!("the vault could not be reached: {error}"),
+        _ => error.to_string(),
+    }
+}

@@ -1,0 +1,271 @@
+//! The Databricks workspace-level SCIM API (`/api/2.0/preview/scim/v2`) with the workspace's token:
+//! list users (projected, paged to the end), find one by name, create one, set `active`.
+//! Only this module knows the SCIM wire format. Every request waits for the workspace's client-side
+//! rate limit first, so one run never floods a workspace.
+
+use std::collections::HashSet;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use url::Url;
+
+use crate::config::WorkspaceUrl;
+use crate::http::{self, ApiError, Requests};
+
+const API: &str = "databricks";
+const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+/// Users asked for per page (the Go SDK's value; the server may send fewer).
+const PAGE_SIZE: usize = 10_000;
+/// Pages one listing may take before it is cut off (10,000 users per account is the documented limit).
+const MAX_PAGES: usize = 1_000;
+
+/// A workspace user as listed.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScimUser {
+    pub id: String,
+    pub user_name: String,
+    /// Absent means active (SCIM's default).
+    #[serde(default = "active_default")]
+    pub active: bool,
+}
+
+fn active_default() -> bool {
+    true
+}
+
+/// What creating a user came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Created {
+    New(ScimUser),
+    /// 409: the user name is taken (for instance by a user created at first sign-in).
+    AlreadyExists,
+}
+
+/// Why a SCIM call failed, in words an operator can act on.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ScimError {
+    #[error(
+        "the workspace refused the token from Key Vault (HTTP 401: expired, revoked or for another workspace?)"
+    )]
+    Unauthorized(ApiError),
+    #[error(
+        "the token's owner is not allowed to manage users (HTTP 403: it must belong to a workspace admin)"
+    )]
+    Forbidden(ApiError),
+    #[error("{0}")]
+    Api(ApiError),
+}
+
+impl From<ApiError> for ScimError {
+    fn from(error: ApiError) -> Self {
+        match error.status() {
+            Some(401) => ScimError::Unauthorized(error),
+            Some(403) => ScimError::Forbidden(error),
+            _ => ScimError::Api(error),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ListResponse {
+    #[serde(rename = "totalResults", default)]
+    total_results: Option<usize>,
+    // Some servers spell it in lower case.
+    #[serde(rename = "Resources", alias = "resources", default)]
+    resources: Vec<ScimUser>,
+}
+
+/// SCIM client of one workspace. Holds the token; has no `Debug`.
+pub struct Scim {
+    client: reqwest::Client,
+    base: Url,
+    token: SecretString,
+    limiter: Arc<DefaultDirectRateLimiter>,
+}
+
+impl Scim {
+    pub fn new(
+        client: reqwest::Client,
+        instance: &WorkspaceUrl,
+        token: SecretString,
+        requests_per_second: f64,
+    ) -> Scim {
+        let mut base = instance.as_url().clone();
+        base.set_path("/api/2.0/preview/scim/v2/");
+        let period = Duration::from_secs_f64(1.0 / requests_per_second.max(0.001));
+        let quota = Quota::with_period(period)
+            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+            .allow_burst(NonZeroU32::MIN);
+        Scim {
+            client,
+            base,
+            token,
+            limiter: Arc::new(RateLimiter::direct(quota)),
+        }
+    }
+
+    fn url(&self, path: &str) -> Url {
+        self.base.join(path).unwrap_or_else(|_| self.base.clone())
+    }
+
+    async fn send(
+        &self,
+        operation: &str,
+        requests: &Requests,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, ScimError> {
+        let build = || {
+            build()
+                .bearer_auth(self.token.expose_secret())
+                .header("Accept", "application/json")
+        };
+        // Retries wait for the limiter too: `build` runs once per attempt, the limiter once per call
+        // here, so retries are additionally spaced by the back-off.
+        self.limiter.until_ready().await;
+        Ok(http::send(API, operation, requests, build, scim_error).await?)
+    }
+
+    /// Every user of the workspace (`id`, `userName`, `active`).
+    ///
+    /// # Errors
+    /// The list could not be read to the end; a partial list is never returned.
+    pub async fn list_users(&self, requests: &Requests) -> Result<Vec<ScimUser>, ScimError> {
+        let operation = "listing workspace users";
+        let mut users = Vec::new();
+        let mut ids = HashSet::new();
+        let mut start = 1usize;
+        for _ in 0..MAX_PAGES {
+            let mut url = self.url("Users");
+            url.query_pairs_mut()
+                .append_pair("attributes", "id,userName,active")
+                .append_pair("startIndex", &start.to_string())
+                .append_pair("count", &PAGE_SIZE.to_string());
+            let response = self
+                .send(operation, requests, || self.client.get(url.clone()))
+                .await?;
+            let page: ListResponse = http::json(operation, response).await?;
+            let received = page.resources.len();
+            // Pages can shift while users are added: keep each id once.
+            users.extend(
+                page.resources
+                    .into_iter()
+                    .filter(|u| ids.insert(u.id.clone())),
+            );
+            start += received;
+            let done = received == 0 || page.total_results.is_some_and(|total| start > total);
+            if done {
+                return Ok(users);
+            }
+        }
+        Err(ScimError::Api(ApiError::Protocol {
+            operation: operation.to_owned(),
+            cause: format!("paging did not end after {MAX_PAGES} pages"),
+        }))
+    }
+
+    /// The user with this name, if any.
+    ///
+    /// # Errors
+    /// The workspace could not be asked.
+    pub async fn find_user(
+        &self,
+        user_name: &str,
+        requests: &Requests,
+    ) -> Result<Option<ScimUser>, ScimError> {
+        let operation = format!("looking up user {user_name}");
+        let mut url = self.url("Users");
+        url.query_pairs_mut()
+            .append_pair(
+                "filter",
+                &format!("userName eq \"{}\"", user_name.replace('"', "\\\"")),
+            )
+            .append_pair("attributes", "id,userName,active");
+        let response = self
+            .send(&operation, requests, || self.client.get(url.clone()))
+            .await?;
+        let page: ListResponse = http::json(&operation, response).await?;
+        Ok(page
+            .resources
+            .into_iter()
+            .find(|u| u.user_name.eq_ignore_ascii_case(user_name)))
+    }
+
+    /// Creates an active user.
+    ///
+    /// # Errors
+    /// Any refusal but 409 (which means the user exists).
+    pub async fn create_user(
+        &self,
+        user_name: &str,
+        display_name: &str,
+        requests: &Requests,
+    ) -> Result<Created, ScimError> {
+        let operation = format!("creating user {user_name}");
+        let body =
+            json!({ "schemas": [USER_SCHEMA], "userName": user_name, "displayName": display_name });
+        let url = self.url("Users");
+        let post = || {
+            self.client
+                .post(url.clone())
+                .header("Content-Type", "application/scim+json")
+                .json(&body)
+        };
+        match self.send(&operation, requests, post).await {
+            Ok(response) => Ok(Created::New(http::json(&operation, response).await?)),
+            Err(ScimError::Api(e)) if e.status() == Some(409) => Ok(Created::AlreadyExists),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sets `active` on a user. Accepts 200 with the resource and 204 without.
+    ///
+    /// # Errors
+    /// The workspace refused.
+    pub async fn set_active(
+        &self,
+        id: &str,
+        user_name: &str,
+        active: bool,
+        requests: &Requests,
+    ) -> Result<(), ScimError> {
+        let verb = if active {
+            "reactivating"
+        } else {
+            "deactivating"
+        };
+        let operation = format!("{verb} user {user_name}");
+        let body = json!({
+            "schemas": [PATCH_SCHEMA],
+            "Operations": [{ "op": "replace", "path": "active", "value": active }],
+        });
+        let url = self.url(&format!("Users/{id}"));
+        let patch = || {
+            self.client
+                .patch(url.clone())
+                .header("Content-Type", "application/scim+json")
+                .json(&body)
+        };
+        self.send(&operation, requests, patch).await.map(drop)
+    }
+}
+
+/// SCIM's error JSON: `{"detail", "status": "409", "scimType"}`; Databricks also answers
+/// `{"error_code", "message"}` outside SCIM.
+fn scim_error(body: &str) -> (Option<String>, String) {
+    let Ok(value) = serde_json::from_str::<Value>(body) else {
+        return (None, body.chars().take(200).collect());
+    };
+    let text = |key: &str| value.get(key).and_then(Value::as_str).map(str::to_owned);
+    let code = text("scimType").or_else(|| text("error_code"));
+    let message = text("detail")
+        .or_else(|| text("message"))
+        .unwrap_or_else(|| body.chars().take(200).collect());
+    (code, message)
+}

@@ -1,0 +1,270 @@
+//! Microsoft Graph, for reading Entra ID groups: resolve a configured group (display name or object
+//! id) and list its user members, transitive or direct. Only this module knows Graph's wire format
+//! (`$filter` quoting, `@odata.nextLink` paging, `ConsistencyLevel`, error JSON).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use azure_core::credentials::TokenCredential;
+use serde::Deserialize;
+use url::Url;
+
+use crate::config::GroupRef;
+use crate::http::{self, ApiError, Requests};
+
+const API: &str = "graph";
+/// Pages one member listing may take before it is cut off as a loop (999 members a page).
+const MAX_PAGES: usize = 2_000;
+const USER_FIELDS: &str = "id,userPrincipalName,mail,displayName,accountEnabled,userType";
+
+/// A group as found in Entra ID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    pub id: String,
+    pub display_name: String,
+}
+
+/// A user member of a group, with the fields that decide its Databricks user name.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Member {
+    pub id: String,
+    #[serde(default)]
+    pub user_principal_name: Option<String>,
+    #[serde(default)]
+    pub mail: Option<String>,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub account_enabled: Option<bool>,
+    #[serde(default)]
+    pub user_type: Option<String>,
+}
+
+/// Why a group could not be read.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum GraphError {
+    #[error("Entra ID group {reference:?} was not found")]
+    GroupNotFound { reference: String },
+    #[error("Entra ID group name {reference:?} is ambiguous: {} groups have it ({}); use the object id instead", .candidates.len(), .candidates.join(", "))]
+    AmbiguousGroup {
+        reference: String,
+        candidates: Vec<String>,
+    },
+    #[error(
+        "Microsoft Graph refused the app's identity ({0}): grant it the application permissions GroupMember.Read.All and User.Read.All"
+    )]
+    Forbidden(ApiError),
+    #[error("Microsoft Graph: {0}")]
+    Api(#[from] ApiError),
+    #[error("cannot get a token for Microsoft Graph: {0}")]
+    Token(String),
+}
+
+#[derive(Deserialize)]
+struct Page<T> {
+    #[serde(default = "Vec::new")]
+    value: Vec<T>,
+    #[serde(rename = "@odata.nextLink", default)]
+    next_link: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GroupItem {
+    id: String,
+    #[serde(default)]
+    display_name: Option<String>,
+}
+
+/// A Microsoft Graph client for one endpoint (public or national cloud).
+#[derive(Clone)]
+pub struct Graph {
+    client: reqwest::Client,
+    base: Url,
+    scope: String,
+    credential: Arc<dyn TokenCredential>,
+}
+
+impl Graph {
+    /// `endpoint` is `https://graph.microsoft.com` or a national cloud's equivalent.
+    pub fn new(
+        client: reqwest::Client,
+        endpoint: &Url,
+        credential: Arc<dyn TokenCredential>,
+    ) -> Graph {
+        let root = endpoint.as_str().trim_end_matches('/');
+        let base = Url::parse(&format!("{root}/v1.0/")).unwrap_or_else(|_| endpoint.clone());
+        Graph {
+            client,
+            base,
+            scope: format!("{root}/.default"),
+            credential,
+        }
+    }
+
+    async fn token(&self) -> Result<String, GraphError> {
+        let token = self
+            .credential
+            .get_token(&[self.scope.as_str()], None)
+            .await
+            .map_err(|e| GraphError::Token(e.to_string()))?;
+        Ok(token.token.secret().to_owned())
+    }
+
+    async fn get(
+        &self,
+        operation: &str,
+        url: &Url,
+        requests: &Requests,
+    ) -> Result<reqwest::Response, GraphError> {
+        let token = self.token().await?;
+        let build = || {
+            self.client
+                .get(url.clone())
+                .bearer_auth(&token)
+                .header("ConsistencyLevel", "eventual")
+                .header("Accept", "application/json")
+        };
+        http::send(API, operation, requests, build, graph_error)
+            .await
+            .map_err(|e| match e.status() {
+                Some(403) => GraphError::Forbidden(e),
+                _ => GraphError::Api(e),
+            })
+    }
+
+    /// Finds the configured group.
+    ///
+    /// # Errors
+    /// No such group, several groups with that name, or Graph could not be read.
+    pub async fn resolve(
+        &self,
+        reference: &GroupRef,
+        requests: &Requests,
+    ) -> Result<Group, GraphError> {
+        let operation = format!("looking up group {:?}", reference.to_string());
+        match reference {
+            GroupRef::ObjectId(id) => {
+                let mut url = self.url(&["groups", &id.to_string()]);
+                url.query_pairs_mut()
+                    .append_pair("$select", "id,displayName");
+                match self.get(&operation, &url, requests).await {
+                    Ok(response) => {
+                        let item: GroupItem = http::json(&operation, response).await?;
+                        Ok(Group {
+                            display_name: item.display_name.unwrap_or_default(),
+                            id: item.id,
+                        })
+                    }
+                    Err(GraphError::Api(e)) if e.status() == Some(404) => {
+                        Err(GraphError::GroupNotFound {
+                            reference: reference.to_string(),
+                        })
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            GroupRef::DisplayName(name) => {
+                let mut url = self.url(&["groups"]);
+                url.query_pairs_mut()
+                    .append_pair(
+                        "$filter",
+                        &format!("displayName eq '{}'", name.replace('\'', "''")),
+                    )
+                    .append_pair("$select", "id,displayName");
+                let response = self.get(&operation, &url, requests).await?;
+                let page: Page<GroupItem> = http::json(&operation, response).await?;
+                match page.value.as_slice() {
+                    [] => Err(GraphError::GroupNotFound {
+                        reference: name.clone(),
+                    }),
+                    [one] => Ok(Group {
+                        id: one.id.clone(),
+                        display_name: one.display_name.clone().unwrap_or_default(),
+                    }),
+                    many => Err(GraphError::AmbiguousGroup {
+                        reference: name.clone(),
+                        candidates: many.iter().map(|g| g.id.clone()).collect(),
+                    }),
+                }
+            }
+        }
+    }
+
+    /// Every user member of the group: through nested groups when `nested`, else direct members only.
+    ///
+    /// # Errors
+    /// Graph could not be read to the end; a partial list is never returned.
+    pub async fn user_members(
+        &self,
+        group: &Group,
+        nested: bool,
+        requests: &Requests,
+    ) -> Result<Vec<Member>, GraphError> {
+        let relation = if nested {
+            "transitiveMembers"
+        } else {
+            "members"
+        };
+        let mut url = self.url(&["groups", &group.id, relation, "microsoft.graph.user"]);
+        url.query_pairs_mut()
+            .append_pair("$select", USER_FIELDS)
+            .append_pair("$top", "999")
+            .append_pair("$count", "true");
+        let operation = format!("listing members of group {:?}", group.display_name);
+        let mut members = Vec::new();
+        let mut seen_links = HashSet::new();
+        let mut next = Some(url);
+        while let Some(url) = next.take() {
+            if seen_links.len() >= MAX_PAGES || !seen_links.insert(url.to_string()) {
+                return Err(GraphError::Api(ApiError::Protocol {
+                    operation,
+                    cause: format!(
+                        "paging did not end after {} pages (a repeated or endless @odata.nextLink)",
+                        seen_links.len()
+                    ),
+                }));
+            }
+            let response = self.get(&operation, &url, requests).await?;
+            let page: Page<Member> = http::json(&operation, response).await?;
+            members.extend(page.value);
+            // The next link is followed as given: it carries Graph's own skip token.
+            next = match page.next_link {
+                None => None,
+                Some(link) => Some(Url::parse(&link).map_err(|e| ApiError::Decode {
+                    operation: operation.clone(),
+                    cause: format!("@odata.nextLink is not a URL: {e}"),
+                })?),
+            };
+        }
+        Ok(members)
+    }
+
+    fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.base.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(segments);
+        }
+        url
+    }
+}
+
+/// Graph's error JSON: `{"error": {"code", "message"}}`.
+fn graph_error(body: &str) -> (Option<String>, String) {
+    #[derive(Deserialize)]
+    struct Envelope {
+        error: Inner,
+    }
+    #[derive(Deserialize)]
+    struct Inner {
+        #[serde(default)]
+        code: Option<String>,
+        #[serde(default)]
+        message: Option<String>,
+    }
+    match serde_json::from_str::<Envelope>(body) {
+        Ok(e) => (e.error.code, e.error.message.unwrap_or_default()),
+        Err(_) => (None, body.chars().take(200).collect()),
+    }
+}

@@ -1,0 +1,279 @@
+//! What the Graph and SCIM clients share: one `reqwest` client (default proxy handling and platform trust
+//! store, so corporate proxies and `SSL_CERT_FILE` work), time-outs, bounded retries that honour
+//! `Retry-After`, request counting for the report, and the error type of a failed call.
+//! Only this module decides what is retried: 429, 502, 503, 504 and failures to get an answer.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use reqwest::{RequestBuilder, Response, StatusCode};
+
+/// Time allowed for one request, answer included.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Retries after the first attempt.
+const MAX_RETRIES: usize = 6;
+/// A `Retry-After` longer than this is cut to it (the run has a time budget).
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// The HTTP client for outside APIs.
+///
+/// # Errors
+/// The TLS backend could not be initialised.
+pub fn client() -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .user_agent(concat!("entra-databricks-sync/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// Requests sent per outside API (`graph`, `keyVault`, `databricks`), retries included.
+#[derive(Debug, Clone, Default)]
+pub struct Requests(Arc<Mutex<BTreeMap<String, u64>>>);
+
+impl Requests {
+    pub fn add(&self, api: &str, n: u64) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(api.to_owned())
+            .or_default() += n;
+    }
+
+    pub fn snapshot(&self) -> BTreeMap<String, u64> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// A call to an outside API that did not give a usable answer. Never holds a token.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ApiError {
+    #[error("{operation}: HTTP {status}{}: {message}", code.as_deref().map(|c| format!(" {c}")).unwrap_or_default())]
+    Status {
+        operation: String,
+        status: u16,
+        /// The service's error code (`Request_ResourceNotFound`, `invalidFilter`, ...).
+        code: Option<String>,
+        message: String,
+        /// `request-id` / `x-request-id` / `x-databricks-org-id`, for support tickets.
+        request_id: Option<String>,
+    },
+    #[error("{operation}: no answer ({cause})")]
+    Transport { operation: String, cause: String },
+    #[error("{operation}: the answer could not be read ({cause})")]
+    Decode { operation: String, cause: String },
+    #[error("{operation}: {cause}")]
+    Protocol { operation: String, cause: String },
+}
+
+impl ApiError {
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ApiError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+/// Why an attempt failed, for the retry decision.
+enum Attempt {
+    Retryable {
+        error: ApiError,
+        retry_after: Option<Duration>,
+    },
+    Final(ApiError),
+}
+
+/// Sends the request built by `build` (called again for each retry) and returns the first 2xx answer,
+/// or an error once the answer is not retryable or the retries are spent. `error_of` turns an error
+/// answer's body into `(code, message)`.
+///
+/// # Errors
+/// The last failed attempt, described.
+pub async fn send(
+    api: &str,
+    operation: &str,
+    requests: &Requests,
+    build: impl Fn() -> RequestBuilder,
+    error_of: fn(&str) -> (Option<String>, String),
+) -> Result<Response, ApiError> {
+    let attempt = || async {
+        requests.add(api, 1);
+        match build().send().await {
+            Err(e) => Err(Attempt::Retryable {
+                error: ApiError::Transport {
+                    operation: operation.to_owned(),
+                    cause: describe(&e),
+                },
+                retry_after: None,
+            }),
+            Ok(response) if response.status().is_success() => Ok(response),
+            Ok(response) => {
+                let status = response.status();
+                let retry_after = retry_after(&response);
+                let request_id = request_id(&response);
+                let body = response.text().await.unwrap_or_default();
+                let (code, message) = error_of(&body);
+                let error = ApiError::Status {
+                    operation: operation.to_owned(),
+                    status: status.as_u16(),
+                    code,
+                    message,
+                    request_id,
+                };
+                if is_retryable(status) {
+                    Err(Attempt::Retryable { error, retry_after })
+                } else {
+                    Err(Attempt::Final(error))
+                }
+            }
+        }
+    };
+    let backoff = ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(500))
+        .with_max_delay(Duration::from_secs(30))
+        .with_max_times(MAX_RETRIES)
+        .with_jitter();
+    attempt
+        .retry(backoff)
+        .when(|a| matches!(a, Attempt::Retryable { .. }))
+        // When the backoff is spent (`None`), stop even if the service asked for a later retry.
+        .adjust(|a, delay| match (a, delay) {
+            (
+                Attempt::Retryable {
+                    retry_after: Some(after),
+                    ..
+                },
+                Some(_),
+            ) => Some(*after),
+            (_, delay) => delay,
+        })
+        .notify(|a, delay| {
+            if let Attempt::Retryable { error, .. } = a {
+                tracing::warn!(api, "{error}; retrying in {} ms", delay.as_millis());
+            }
+        })
+        .await
+        .map_err(|a| match a {
+            Attempt::Retryable { error, .. } | Attempt::Final(error) => error,
+        })
+}
+
+fn is_retryable(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 429 | 502 | 503 | 504)
+}
+
+/// `Retry-After` in seconds or as an HTTP date, capped.
+fn retry_after(response: &Response) -> Option<Duration> {
+    let value = response
+        .headers()
+        .get("retry-after")?
+        .to_str()
+        .ok()?
+        .trim()
+        .to_owned();
+    parse_retry_after(&value, time::OffsetDateTime::now_utc())
+}
+
+fn parse_retry_after(value: &str, now: time::OffsetDateTime) -> Option<Duration> {
+    let delay = match value.parse::<f64>() {
+        Ok(seconds) if seconds.is_finite() && seconds >= 0.0 => Duration::from_secs_f64(seconds),
+        Ok(_) => return None,
+        Err(_) => {
+            let at =
+                time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc2822)
+                    .ok()?;
+            Duration::try_from(at - now).unwrap_or(Duration::ZERO)
+        }
+    };
+    Some(delay.min(MAX_RETRY_AFTER))
+}
+
+fn request_id(response: &Response) -> Option<String> {
+    [
+        "request-id",
+        "x-ms-request-id",
+        "x-request-id",
+        "x-databricks-org-id",
+    ]
+    .iter()
+    .find_map(|h| response.headers().get(*h))
+    .and_then(|v| v.to_str().ok())
+    .map(str::to_owned)
+}
+
+/// A transport error in words, without the URL (which may carry a query the user did not write).
+fn describe(error: &reqwest::Error) -> String {
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "could not connect"
+    } else if error.is_body() || error.is_decode() {
+        "the answer was cut off"
+    } else {
+        "request failed"
+    };
+    let mut cause = String::new();
+    let mut source = std::error::Error::source(error);
+    while let Some(inner) = source {
+        cause = inner.to_string();
+        source = inner.source();
+    }
+    if cause.is_empty() {
+        kind.to_owned()
+    } else {
+        format!("{kind}: {cause}")
+    }
+}
+
+/// Reads a 2xx answer as JSON.
+///
+/// # Errors
+/// The body could not be read or is not the expected JSON.
+pub async fn json<T: serde::de::DeserializeOwned>(
+    operation: &str,
+    response: Response,
+) -> Result<T, ApiError> {
+    let bytes = response.bytes().await.map_err(|e| ApiError::Transport {
+        operation: operation.to_owned(),
+        cause: describe(&e),
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| ApiError::Decode {
+        operation: operation.to_owned(),
+        cause: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn retry_after_is_read_as_seconds_or_http_date_and_capped() {
+        let now = datetime!(2026-11-28 11:00:00 UTC);
+        assert_eq!(parse_retry_after("2", now), Some(Duration::from_secs(2)));
+        assert_eq!(
+            parse_retry_after("0.5", now),
+            Some(Duration::from_millis(500))
+        );
+        assert_eq!(
+            parse_retry_after("Sat, 28 Nov 2026 11:00:07 GMT", now),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(
+            parse_retry_after("Sat, 28 Nov 2026 10:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("3600", now), Some(MAX_RETRY_AFTER));
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-1", now), None);
+    }
+}

@@ -1,0 +1,201 @@
+//! The production engine: for one workspace, read its token from Key Vault, its groups' members from
+//! Microsoft Graph and its users over SCIM, plan, apply, report. Reads shared by several workspaces of
+//! a run (a token, a group) happen once per run, through the run's [`Memo`]s.
+
+use std::sync::Arc;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use super::apply::apply;
+use super::desired::desired_users;
+use super::memo::Memo;
+use super::plan::{Plan, Policy, plan};
+use super::report::{ActionReport, GroupReport, Outcome, Status, UserCounts, WorkspaceReport};
+use super::{Engine, RunContext, RunScope};
+use crate::auth::{Identity, Secrets};
+use crate::config::{GroupRef, Workspace};
+use crate::databricks::Scim;
+use crate::entra::{Graph, Group, Member};
+use crate::http::Requests;
+use crate::settings::Settings;
+
+/// Syncs workspaces with Graph, Key Vault and SCIM.
+pub struct AzureEngine {
+    client: reqwest::Client,
+    graph: Graph,
+    secrets: Secrets,
+}
+
+impl AzureEngine {
+    /// # Errors
+    /// The HTTP client could not be built.
+    pub fn new(settings: &Settings, identity: &Identity) -> Result<AzureEngine, String> {
+        let client =
+            crate::http::client().map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let graph = Graph::new(
+            client.clone(),
+            &settings.graph_endpoint,
+            Arc::clone(&identity.credential),
+        );
+        Ok(AzureEngine {
+            client,
+            graph,
+            secrets: Secrets::new(Arc::clone(&identity.credential)),
+        })
+    }
+}
+
+/// What the workspaces of one run share.
+struct AzureRun {
+    client: reqwest::Client,
+    graph: Graph,
+    secrets: Secrets,
+    run: Arc<RunContext>,
+    tokens: Memo<String, Result<Arc<SecretString>, String>>,
+    groups: Memo<String, Result<Group, String>>,
+    members: Memo<(String, bool), Result<Arc<Vec<Member>>, String>>,
+}
+
+impl Engine for AzureEngine {
+    fn start_run(&self, run: Arc<RunContext>) -> Arc<dyn RunScope> {
+        Arc::new(AzureRun {
+            client: self.client.clone(),
+            graph: self.graph.clone(),
+            secrets: self.secrets.clone(),
+            run,
+            tokens: Memo::default(),
+            groups: Memo::default(),
+            members: Memo::default(),
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl RunScope for AzureRun {
+    async fn sync_workspace(&self, workspace: Workspace) -> WorkspaceReport {
+        let requests = Requests::default();
+        let mut report = WorkspaceReport::failed(workspace.name.clone(), "");
+        let outcome = self.sync(&workspace, &requests, &mut report).await;
+        report.requests = requests.snapshot();
+        match outcome {
+            Ok(()) => {
+                report.error = None;
+                report.status = Status::Succeeded;
+                if report.users.failed > 0 {
+                    report.status = Status::Failed;
+                    report.error = Some(format!(
+                        "{} change(s) failed; see actions",
+                        report.users.failed
+                    ));
+                }
+            }
+            Err(error) => report.error = Some(error),
+        }
+        report
+    }
+}
+
+impl AzureRun {
+    async fn sync(
+        &self,
+        workspace: &Workspace,
+        requests: &Requests,
+        report: &mut WorkspaceReport,
+    ) -> Result<(), String> {
+        let token = self.token(workspace, requests).await?;
+        let mut members: Vec<Arc<Vec<Member>>> = Vec::new();
+        for reference in &workspace.access_groups {
+            let (group, group_members) = self
+                .group(reference, workspace.options.nested, requests)
+                .await?;
+            report.groups.push(GroupReport {
+                reference: reference.to_string(),
+                id: Some(group.id),
+                display_name: Some(group.display_name),
+                member_count: Some(group_members.len() as u64),
+            });
+            members.push(group_members);
+        }
+        let desired = desired_users(members.iter().flat_map(|m| m.iter()), &workspace.options);
+
+        let token = SecretString::from(token.expose_secret().to_owned());
+        let scim = Scim::new(
+            self.client.clone(),
+            &workspace.instance,
+            token,
+            workspace.options.scim_requests_per_second,
+        );
+        let current = scim
+            .list_users(requests)
+            .await
+            .map_err(|e| format!("cannot list the workspace's users: {e}"))?;
+        let plan: Plan = plan(&desired.users, &current, &Policy::default());
+        let applied = apply(&plan, &scim, requests, self.run.dry_run).await;
+
+        report.users = UserCounts {
+            desired: desired.users.len() as u64,
+            existing: plan.existing + applied.already_existing,
+            created: applied.created,
+            reactivated: applied.reactivated,
+            skipped: desired.skipped.len() as u64,
+            failed: applied.failed,
+        };
+        report.actions = applied.actions;
+        report
+            .actions
+            .extend(desired.skipped.into_iter().map(|s| ActionReport {
+                kind: "skipMember".to_owned(),
+                target: s.member,
+                outcome: Outcome::Skipped,
+                detail: Some(s.reason),
+            }));
+        Ok(())
+    }
+
+    async fn token(
+        &self,
+        workspace: &Workspace,
+        requests: &Requests,
+    ) -> Result<Arc<SecretString>, String> {
+        let url = &workspace.scim_token;
+        self.tokens
+            .get_or(url.to_string(), || async {
+                requests.add("keyVault", 1);
+                self.secrets
+                    .read(url)
+                    .await
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
+            .await
+    }
+
+    async fn group(
+        &self,
+        reference: &GroupRef,
+        nested: bool,
+        requests: &Requests,
+    ) -> Result<(Group, Arc<Vec<Member>>), String> {
+        let key = reference.to_string().to_lowercase();
+        let group = self
+            .groups
+            .get_or(key, || async {
+                self.graph
+                    .resolve(reference, requests)
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+            .await?;
+        let members = self
+            .members
+            .get_or((group.id.clone(), nested), || async {
+                self.graph
+                    .user_members(&group, nested, requests)
+                    .await
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
+            .await?;
+        Ok((group, members))
+    }
+}
