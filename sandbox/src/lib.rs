@@ -10,3 +10,4 @@ pub mod keyvault;
 pub mod proxy;
 pub mod scim;
 pub mod tls;
+pub mod world;

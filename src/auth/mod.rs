@@ -9,12 +9,14 @@ use std::sync::Arc;
 
 use azure_core::credentials::TokenCredential;
 use azure_core::error::ErrorKind;
+use azure_core::http::{ExponentialRetryOptions, RetryOptions};
+use azure_core::time::Duration;
 use azure_identity::{
     DeveloperToolsCredential, ManagedIdentityCredential, ManagedIdentityCredentialOptions,
     UserAssignedId,
 };
-use azure_security_keyvault_secrets::SecretClient;
 use azure_security_keyvault_secrets::models::SecretClientGetSecretOptions;
+use azure_security_keyvault_secrets::{SecretClient, SecretClientOptions};
 use secrecy::SecretString;
 
 use crate::config::SecretUrl;
@@ -93,9 +95,12 @@ impl Secrets {
             url: url.to_string(),
             cause,
         };
-        let client =
-            SecretClient::new(url.vault_url().as_str(), Arc::clone(&self.credential), None)
-                .map_err(|e| failed(e.to_string()))?;
+        let client = SecretClient::new(
+            url.vault_url().as_str(),
+            Arc::clone(&self.credential),
+            Some(client_options()),
+        )
+        .map_err(|e| failed(e.to_string()))?;
         let options = SecretClientGetSecretOptions {
             secret_version: url.version().map(str::to_owned),
             ..Default::default()
@@ -114,6 +119,20 @@ impl Secrets {
             _ => Err(failed("the secret is empty".to_owned())),
         }
     }
+}
+
+/// Bounded retries (the SDK honours `Retry-After` on 429/503): an unreachable vault fails a workspace in
+/// about half a minute instead of the SDK's default of over a minute.
+fn client_options() -> SecretClientOptions {
+    let retry = ExponentialRetryOptions {
+        initial_delay: Duration::milliseconds(500),
+        max_retries: 4,
+        max_total_elapsed: Duration::seconds(30),
+        max_delay: Duration::seconds(10),
+    };
+    let mut options = SecretClientOptions::default();
+    options.client_options.retry = RetryOptions::exponential(retry);
+    options
 }
 
 fn explain(error: &azure_core::Error) -> String {

@@ -45,6 +45,9 @@ impl AzureEngine {
     }
 }
 
+/// Members of a group as read once in a run, or why they could not be.
+type MembersRead = Result<Arc<Vec<Member>>, String>;
+
 /// What the workspaces of one run share.
 struct AzureRun {
     client: reqwest::Client,
@@ -53,7 +56,7 @@ struct AzureRun {
     run: Arc<RunContext>,
     tokens: Memo<String, Result<Arc<SecretString>, String>>,
     groups: Memo<String, Result<Group, String>>,
-    members: Memo<(String, bool), Result<Arc<Vec<Member>>, String>>,
+    members: Memo<(String, bool), MembersRead>,
 }
 
 impl Engine for AzureEngine {

@@ -1,9 +1,10 @@
 //! The compiled `handler`, spoken to exactly as the Functions host does: started with the port in the
 //! environment, polled on `GET /` every 25 ms, then sent the captured and built invocations chunked.
-//! This build has no sync engine yet, so every run fails honestly: the timer answers 500, SyncHttp 502.
+//! Runs go to an emulated world (`sandbox::world`) through the handler's production code paths.
 
 use serde_json::Value;
 
+use crate::scenario::small_world;
 use crate::support::{Handler, config_json, host_headers, invoke};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/functions-host");
@@ -39,8 +40,9 @@ fn res(body: &str) -> (u64, Value) {
 }
 
 #[tokio::test]
-async fn captured_timer_invocation_fails_visibly_while_there_is_no_sync_engine() {
-    let handler = Handler::start(&config_json(&["analytics-test"])).await;
+async fn captured_timer_invocation_syncs_and_logs_one_line_per_workspace() {
+    let (world, workspaces, config) = small_world(&["analytics-test"]).await;
+    let handler = Handler::start(&config, &world.handler_env()).await;
     let (status, content_type, body) = invoke(
         handler.port,
         "SyncTimer",
@@ -48,21 +50,57 @@ async fn captured_timer_invocation_fails_visibly_while_there_is_no_sync_engine()
         &fixture_headers("timer-captured.headers.json"),
     )
     .await;
-    assert_eq!(status, 500, "{body}");
-    assert_eq!(content_type, "application/json");
+    assert_eq!(
+        (status, content_type.as_str()),
+        (200, "application/json"),
+        "{body}"
+    );
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        body["Logs"],
+        serde_json::json!([
+            "analytics-test: succeeded (desired 2, existing 0, created 2, reactivated 0, skipped 0, failed 0)"
+        ])
+    );
+    assert_eq!(body["Outputs"], serde_json::json!({}));
+    assert_eq!(
+        workspaces[0].scim.users().len(),
+        3,
+        "the admin and the two members"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_timer_run_answers_500_and_puts_the_cause_on_stderr_with_the_invocation_id() {
+    let (world, _, config) = small_world(&["analytics-test"]).await;
+    world.vault.deny("system");
+    let handler = Handler::start(&config, &world.handler_env()).await;
+    let (status, content_type, body) = invoke(
+        handler.port,
+        "SyncTimer",
+        fixture("timer-captured.json").as_bytes(),
+        &fixture_headers("timer-captured.headers.json"),
+    )
+    .await;
+    assert_eq!(
+        (status, content_type.as_str()),
+        (500, "application/json"),
+        "{body}"
+    );
     let body: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(body["report"]["status"], "failed");
-    assert_eq!(body["report"]["trigger"], "timer");
     assert_eq!(
         body["report"]["invocationId"],
         "83a33220-a921-460a-bec0-b3f043dcf1ff"
     );
+    let error = body["report"]["workspaces"][0]["error"].as_str().unwrap();
     assert!(
-        body["report"]["workspaces"][0]["error"]
-            .as_str()
-            .unwrap()
-            .contains("no sync engine")
+        error.contains(
+            "Key Vault secret https://kv-dbx-sync.vault.azure.net/secrets/analytics-test-pat"
+        ),
+        "{error}"
     );
+    assert!(error.contains("Key Vault Secrets User"), "{error}");
     // The host drops a failed answer's body: the summary must be on stderr, with the invocation id.
     assert!(
         handler
@@ -73,7 +111,8 @@ async fn captured_timer_invocation_fails_visibly_while_there_is_no_sync_engine()
 
 #[tokio::test]
 async fn monitored_past_due_retried_timer_is_logged_with_its_schedule_and_retry() {
-    let handler = Handler::start(&config_json(&["analytics-test"])).await;
+    let (world, _, config) = small_world(&["analytics-test"]).await;
+    let handler = Handler::start(&config, &world.handler_env()).await;
     let (status, content_type, _) = invoke(
         handler.port,
         "SyncTimer",
@@ -81,12 +120,7 @@ async fn monitored_past_due_retried_timer_is_logged_with_its_schedule_and_retry(
         &host_headers("5d1a7c2e-0000-4000-8000-000000000001"),
     )
     .await;
-    assert_eq!((status, content_type.as_str()), (500, "application/json"));
-    assert!(
-        handler
-            .wait_for_stderr("5d1a7c2e-0000-4000-8000-000000000001")
-            .await
-    );
+    assert_eq!((status, content_type.as_str()), (200, "application/json"));
     let fired: Value = handler
         .stdout()
         .iter()
@@ -101,11 +135,16 @@ async fn monitored_past_due_retried_timer_is_logged_with_its_schedule_and_retry(
     assert_eq!(fired["schedule_next"], "2026-11-28T11:00:00+00:00");
     assert_eq!(fired["retry_count"], 1);
     assert_eq!(fired["level"], "INFO");
+    assert_eq!(
+        fired["span"]["invocation_id"],
+        "5d1a7c2e-0000-4000-8000-000000000001"
+    );
 }
 
 #[tokio::test]
-async fn authenticated_post_runs_the_requested_dry_run_and_answers_502_with_the_report() {
-    let handler = Handler::start(&config_json(&["analytics-test", "other"])).await;
+async fn authenticated_post_runs_the_requested_dry_run_and_writes_nothing() {
+    let (world, workspaces, config) = small_world(&["analytics-test", "other"]).await;
+    let handler = Handler::start(&config, &world.handler_env()).await;
     let (status, content_type, body) = invoke(
         handler.port,
         "SyncHttp",
@@ -119,10 +158,10 @@ async fn authenticated_post_runs_the_requested_dry_run_and_answers_502_with_the_
         "{body}"
     );
     let (code, report) = res(&body);
-    assert_eq!(code, 502, "{report}");
+    assert_eq!(code, 200, "{report}");
     assert_eq!(report["dryRun"], true);
     assert_eq!(report["trigger"], "http");
-    assert_eq!(report["status"], "failed");
+    assert_eq!(report["status"], "succeeded");
     let names: Vec<&str> = report["workspaces"]
         .as_array()
         .unwrap()
@@ -134,13 +173,29 @@ async fn authenticated_post_runs_the_requested_dry_run_and_answers_502_with_the_
         ["analytics-test"],
         "only the requested workspace runs"
     );
+    let actions = report["workspaces"][0]["actions"].as_array().unwrap();
+    assert_eq!(actions.len(), 2);
+    assert!(
+        actions
+            .iter()
+            .all(|a| a["outcome"] == "planned" && a["type"] == "createUser"),
+        "{report}"
+    );
+    for ws in &workspaces {
+        assert_eq!(ws.scim.users().len(), 1, "a dry run creates nobody");
+        assert_eq!(
+            ws.scim.faults().count(&axum::http::Method::POST, "/Users"),
+            0
+        );
+    }
     let logs: Value = serde_json::from_str::<Value>(&body).unwrap()["Logs"].clone();
     assert_eq!(logs.as_array().unwrap().len(), 1);
 }
 
 #[tokio::test]
 async fn captured_get_answers_the_last_report_and_no_run_in_progress() {
-    let handler = Handler::start(&config_json(&["analytics-test"])).await;
+    let (world, _, config) = small_world(&["analytics-test"]).await;
+    let handler = Handler::start(&config, &world.handler_env()).await;
     let get = fixture("http-get-captured.json");
     let headers = fixture_headers("http-get-captured.headers.json");
     let (status, content_type, body) =
@@ -166,7 +221,7 @@ async fn captured_get_answers_the_last_report_and_no_run_in_progress() {
 
 #[tokio::test]
 async fn handler_is_ready_quickly_and_answers_the_readiness_probe_with_json() {
-    let handler = Handler::start(&config_json(&["a"])).await;
+    let handler = Handler::start(&config_json(&["a"]), &[]).await;
     let response = reqwest::get(handler.url("/")).await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "application/json");
@@ -180,7 +235,7 @@ async fn handler_is_ready_quickly_and_answers_the_readiness_probe_with_json() {
 
 #[tokio::test]
 async fn malformed_payloads_get_a_clear_json_error_and_the_handler_keeps_serving() {
-    let mut handler = Handler::start(&config_json(&["a"])).await;
+    let mut handler = Handler::start(&config_json(&["a"]), &[]).await;
     let huge = vec![b' '; 2 * 1024 * 1024];
     let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
         (
@@ -263,7 +318,7 @@ async fn malformed_payloads_get_a_clear_json_error_and_the_handler_keeps_serving
 #[tokio::test]
 async fn invalid_configuration_does_not_stop_the_handler_and_every_invocation_names_the_problems() {
     let bad = r#"{"workspaces":[{"databricksInstance":"http://adb-1.1.azuredatabricks.net","accessGroups":[],"scimToken":"x"}]}"#;
-    let mut handler = Handler::start(bad).await;
+    let mut handler = Handler::start(bad, &[]).await;
     let (status, content_type, body) = invoke(
         handler.port,
         "SyncTimer",
@@ -303,7 +358,8 @@ async fn invalid_configuration_does_not_stop_the_handler_and_every_invocation_na
 
 #[tokio::test]
 async fn function_key_and_authorization_never_appear_in_any_output() {
-    let handler = Handler::start(&config_json(&["analytics-test"])).await;
+    let (world, _, config) = small_world(&["analytics-test"]).await;
+    let handler = Handler::start(&config, &world.handler_env()).await;
     let key = "fk-Zq81-distinctive-function-key";
     let bearer = "eyJ0eXAi-distinctive-bearer-token";
     let post = fixture("http-post-sync.json").replace("REDACTED", key);
@@ -334,10 +390,16 @@ async fn function_key_and_authorization_never_appear_in_any_output() {
     )
     .await;
     answers.push(answer);
-    assert!(handler.wait_for_stderr("secret-2").await);
+    assert!(handler.wait_for_stdout("secret-2").await);
     let everything = [answers, handler.stdout(), handler.stderr()]
         .concat()
         .join("\n");
     assert!(!everything.contains(key), "function key leaked");
     assert!(!everything.contains(bearer), "bearer token leaked");
+    for secret in world.secrets() {
+        assert!(
+            !everything.contains(&secret),
+            "a PAT or the identity header leaked"
+        );
+    }
 }

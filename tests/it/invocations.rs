@@ -196,10 +196,7 @@ async fn unknown_workspace_and_malformed_body_answer_400_and_run_nothing() {
     );
     let (code, _, _) = call_http(port, &http("DELETE", None, json!({}))).await;
     assert_eq!(code, 405);
-    assert!(
-        engine.max_in_flight().is_empty(),
-        "no workspace was synced"
-    );
+    assert!(engine.max_in_flight().is_empty(), "no workspace was synced");
 }
 
 #[tokio::test]

@@ -3,6 +3,8 @@
 
 mod cli;
 mod config;
+mod e2e;
 mod host;
 mod invocations;
+mod scenario;
 mod support;

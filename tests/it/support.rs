@@ -9,7 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use entra_databricks_sync::config::{Config, Workspace};
-use entra_databricks_sync::sync::{Engine, RunContext, RunScope, Status, UserCounts, WorkspaceReport};
+use entra_databricks_sync::sync::{
+    Engine, RunContext, RunScope, Status, UserCounts, WorkspaceReport,
+};
 use tokio::sync::Semaphore;
 
 /// A valid configuration with the named workspaces (the seed's keys).
@@ -172,18 +174,27 @@ fn collect(stream: impl std::io::Read + Send + 'static) -> Arc<Mutex<Vec<String>
 }
 
 impl Handler {
-    /// Starts `handler` in a fresh app root holding `sync-config.json` = `config_text`, and polls
+    /// Starts `handler` in a fresh app root holding `sync-config.json` = `config_text`, with `env` (see
+    /// `World::handler_env`) added to a cleaned environment, and polls
     /// `GET /` every 25 ms (30 s limit), as the host does.
-    pub async fn start(config_text: &str) -> Handler {
+    pub async fn start(config_text: &str, env: &[(String, String)]) -> Handler {
         let app_root = tempfile::tempdir().unwrap();
         std::fs::write(app_root.path().join("sync-config.json"), config_text).unwrap();
         let port = free_port();
-        let mut child = Command::new(handler_exe())
+        let mut command = Command::new(handler_exe());
+        let inherited = [
+            "RUST_LOG",
+            "SYNC_CONFIG_PATH",
+            "GRAPH_ENDPOINT",
+            "IDENTITY_ENDPOINT",
+            "IDENTITY_HEADER",
+        ];
+        for name in sandbox::world::World::ENV_TO_CLEAR.iter().chain(&inherited) {
+            command.env_remove(name);
+        }
+        command.envs(env.iter().map(|(k, v)| (k, v)));
+        let mut child = command
             .current_dir(app_root.path())
-            .env_remove("RUST_LOG")
-            .env_remove("SYNC_CONFIG_PATH")
-            .env_remove("GRAPH_ENDPOINT")
-            .env_remove("AZURE_CLIENT_ID")
             .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
             .env("FUNCTIONS_HTTPWORKER_PORT", port.to_string())
             .env(
@@ -247,16 +258,25 @@ impl Handler {
         self.child.try_wait().unwrap().is_none()
     }
 
-    /// Waits until the output streams have been read up to `needle` (or 5 s).
+    /// Waits until stderr has been read up to `needle` (or 5 s).
     pub async fn wait_for_stderr(&self, needle: &str) -> bool {
-        for _ in 0..200 {
-            if self.stderr().iter().any(|l| l.contains(needle)) {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        false
+        wait_for(&self.stderr, needle).await
     }
+
+    /// Waits until stdout has been read up to `needle` (or 5 s).
+    pub async fn wait_for_stdout(&self, needle: &str) -> bool {
+        wait_for(&self.stdout, needle).await
+    }
+}
+
+async fn wait_for(lines: &Mutex<Vec<String>>, needle: &str) -> bool {
+    for _ in 0..200 {
+        if lines.lock().unwrap().iter().any(|l| l.contains(needle)) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    false
 }
 
 impl Drop for Handler {

@@ -1,0 +1,201 @@
+//! A whole outside world on one machine: an Entra ID tenant (Graph), one Key Vault, the managed-identity
+//! endpoint and any number of Databricks workspaces, each at its real host name over TLS behind one
+//! CONNECT proxy. [`World::handler_env`] is the environment under which the real, unmodified `handler`
+//! reaches them: `HTTPS_PROXY`, `NO_PROXY`, `SSL_CERT_FILE` (system roots + the throw-away CA),
+//! `IDENTITY_ENDPOINT`/`IDENTITY_HEADER`. Hosts without an emulator get a 502 from the proxy, so
+//! nothing ever reaches the real internet.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Mutex, PoisonError};
+
+use serde_json::{Value, json};
+
+use crate::graph::Tenant;
+use crate::identity::IdentityEndpoint;
+use crate::keyvault::KeyVault;
+use crate::proxy::ConnectProxy;
+use crate::scim::ScimWorkspace;
+use crate::tls::{Authority, serve_plain, serve_tls};
+
+/// The vault holding every workspace token.
+pub const VAULT_NAME: &str = "kv-dbx-sync";
+const GRAPH_HOST: &str = "graph.microsoft.com";
+
+/// One emulated Databricks workspace.
+#[derive(Clone)]
+pub struct Workspace {
+    pub name: String,
+    /// `https://adb-<id>.<n>.azuredatabricks.net`
+    pub url: String,
+    pub scim: ScimWorkspace,
+    /// The workspace-admin PAT (distinctive, so tests can search outputs for it).
+    pub pat: String,
+    /// The Key Vault secret URL holding the PAT.
+    pub secret_url: String,
+}
+
+/// The running world. Dropping it stops accepting connections.
+pub struct World {
+    pub tenant: Tenant,
+    pub vault: KeyVault,
+    pub identity: IdentityEndpoint,
+    authority: Authority,
+    proxy: ConnectProxy,
+    identity_url: String,
+    identity_header: String,
+    bundle: PathBuf,
+    _dir: tempfile::TempDir,
+    workspaces: Mutex<Vec<Workspace>>,
+}
+
+fn io_error(e: impl std::fmt::Display) -> std::io::Error {
+    std::io::Error::other(e.to_string())
+}
+
+impl World {
+    /// Starts Graph, Key Vault, the identity endpoint and the proxy (no workspace yet).
+    ///
+    /// # Errors
+    /// A listener could not be bound or the certificates could not be made.
+    pub async fn start() -> std::io::Result<World> {
+        let dir = tempfile::tempdir()?;
+        let authority = Authority::new().map_err(io_error)?;
+        let bundle = dir.path().join("ca-bundle.pem");
+        authority.write_bundle(&bundle).map_err(io_error)?;
+
+        let tenant = Tenant::new();
+        tenant.set_public_base(&format!("https://{GRAPH_HOST}"));
+        let vault = KeyVault::new(VAULT_NAME);
+        let identity_header = format!("sbx-identity-header-{}", uuid::Uuid::new_v4().simple());
+        let identity = IdentityEndpoint::new(&identity_header);
+
+        let graph_addr = serve_tls(
+            tenant.router(),
+            authority.server_config(&[GRAPH_HOST]).map_err(io_error)?,
+        )
+        .await?;
+        let vault_host = format!("{VAULT_NAME}.vault.azure.net");
+        let vault_addr = serve_tls(
+            vault.router(),
+            authority.server_config(&[&vault_host]).map_err(io_error)?,
+        )
+        .await?;
+        let identity_addr = serve_plain(identity.router()).await?;
+        let routes: HashMap<String, SocketAddr> = [
+            (format!("{GRAPH_HOST}:443"), graph_addr),
+            (format!("{vault_host}:443"), vault_addr),
+        ]
+        .into();
+        let proxy = ConnectProxy::start(routes).await?;
+        Ok(World {
+            tenant,
+            vault,
+            identity,
+            authority,
+            proxy,
+            identity_url: format!("http://{identity_addr}/msi/token"),
+            identity_header,
+            bundle,
+            _dir: dir,
+            workspaces: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Adds a workspace with its own host, SCIM emulator and PAT (stored in the vault as `<name>-pat`).
+    ///
+    /// # Errors
+    /// Its listener could not be bound.
+    pub async fn add_workspace(&self, name: &str) -> std::io::Result<Workspace> {
+        let index = self
+            .workspaces
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+            + 1;
+        let host = format!(
+            "adb-{:016}.{}.azuredatabricks.net",
+            6_234_138_917_436_195u64 + index as u64,
+            index + 10
+        );
+        let pat = format!("dapi{}", uuid::Uuid::new_v4().simple());
+        let scim = ScimWorkspace::new(&pat);
+        let addr = serve_tls(
+            scim.router(),
+            self.authority.server_config(&[&host]).map_err(io_error)?,
+        )
+        .await?;
+        self.proxy.add_route(&format!("{host}:443"), addr);
+        let secret = format!("{name}-pat");
+        self.vault.set_secret(&secret, &pat);
+        let workspace = Workspace {
+            name: name.to_owned(),
+            url: format!("https://{host}"),
+            scim,
+            pat,
+            secret_url: format!("{}/secrets/{secret}", self.vault.vault_url()),
+        };
+        self.workspaces
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(workspace.clone());
+        Ok(workspace)
+    }
+
+    /// The environment under which the real `handler` reaches this world (and nothing else).
+    pub fn handler_env(&self) -> Vec<(String, String)> {
+        [
+            ("HTTPS_PROXY", self.proxy.url()),
+            ("NO_PROXY", "127.0.0.1,localhost".to_owned()),
+            ("SSL_CERT_FILE", self.bundle.display().to_string()),
+            ("IDENTITY_ENDPOINT", self.identity_url.clone()),
+            ("IDENTITY_HEADER", self.identity_header.clone()),
+            ("GRAPH_ENDPOINT", format!("https://{GRAPH_HOST}")),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+
+    /// Variables of the parent environment that would change where the handler connects or whom it
+    /// trusts; remove them before applying [`World::handler_env`].
+    pub const ENV_TO_CLEAR: &'static [&'static str] = &[
+        "http_proxy",
+        "https_proxy",
+        "HTTP_PROXY",
+        "ALL_PROXY",
+        "all_proxy",
+        "no_proxy",
+        "SSL_CERT_DIR",
+        "AZURE_CLIENT_ID",
+    ];
+
+    /// Secret values the handler must never print: every PAT and the identity header.
+    pub fn secrets(&self) -> Vec<String> {
+        let mut secrets: Vec<String> = self
+            .workspaces
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|w| w.pat.clone())
+            .collect();
+        secrets.push(self.identity_header.clone());
+        secrets
+    }
+
+    /// The configuration entry for `workspace` with these groups (the seed's keys).
+    pub fn config_entry(workspace: &Workspace, groups: &[&str]) -> Value {
+        json!({
+            "name": workspace.name,
+            "databricksInstance": workspace.url,
+            "accessGroups": groups,
+            "scimToken": workspace.secret_url,
+        })
+    }
+
+    /// The CONNECT targets asked of the proxy so far.
+    pub fn connects(&self) -> Vec<String> {
+        self.proxy.connects()
+    }
+}

@@ -1,0 +1,338 @@
+//! The real `handler`, started as the Functions host starts it, syncing emulated workspaces from an
+//! emulated tenant through its production code paths (proxy + CA, managed identity, Key Vault, Graph,
+//! SCIM). Request counts are read from the emulators' logs.
+
+use std::process::Command;
+
+use axum::http::Method;
+use sandbox::faults::Fault;
+use sandbox::world::World;
+use serde_json::{Value, json};
+
+use crate::scenario::{Scenario, end_state, expected_users, scenario};
+use crate::support::{Handler, handler_exe, host_headers, invoke};
+
+const TIMER: &str = r#"{"Data":{"timer":{"Schedule":{"AdjustForDST":true},"ScheduleStatus":null,"IsPastDue":false}},"Metadata":{}}"#;
+
+fn http(body: Value) -> Vec<u8> {
+    let req = json!({ "Url": "http://localhost:7071/api/SyncHttp", "Method": "POST", "Query": {}, "Headers": {}, "Body": body.to_string() });
+    json!({ "Data": { "req": req }, "Metadata": {} })
+        .to_string()
+        .into_bytes()
+}
+
+/// POSTs to SyncHttp and returns the client status and the report.
+async fn sync_http(handler: &Handler, body: Value) -> (u64, Value) {
+    let (status, _, answer) =
+        invoke(handler.port, "SyncHttp", &http(body), &host_headers("e2e")).await;
+    assert_eq!(status, 200, "{answer}");
+    let answer: Value = serde_json::from_str(&answer).unwrap();
+    let res = &answer["Outputs"]["res"];
+    (
+        res["statusCode"].as_u64().unwrap(),
+        serde_json::from_str(res["body"].as_str().unwrap()).unwrap(),
+    )
+}
+
+fn workspace<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["workspaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["name"] == name)
+        .unwrap()
+}
+
+fn users(report: &Value, name: &str) -> Value {
+    workspace(report, name)["users"].clone()
+}
+
+fn count(scim: &sandbox::scim::ScimWorkspace, method: Method) -> usize {
+    scim.faults().count(&method, "/Users")
+}
+
+fn assert_no_secret(world: &World, outputs: &[String]) {
+    let everything = outputs.join("\n");
+    for secret in world.secrets() {
+        assert!(
+            !everything.contains(&secret),
+            "a secret appeared in the output"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_timer_run_brings_every_workspace_to_its_groups_with_the_fewest_requests() {
+    let Scenario {
+        world,
+        test,
+        prod,
+        config,
+    } = scenario().await;
+    let handler = Handler::start(&config, &world.handler_env()).await;
+    let (status, _, body) = invoke(
+        handler.port,
+        "SyncTimer",
+        TIMER.as_bytes(),
+        &host_headers("t-1"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(end_state(&test), expected_users());
+    assert_eq!(end_state(&prod), expected_users());
+
+    let logs: Value = serde_json::from_str::<Value>(&body).unwrap()["Logs"].clone();
+    assert_eq!(
+        logs,
+        json!([
+            "analytics-test: succeeded (desired 15, existing 2, created 12, reactivated 1, skipped 1, failed 0)",
+            "analytics-prod: succeeded (desired 15, existing 0, created 15, reactivated 0, skipped 1, failed 0)"
+        ])
+    );
+    // Graph: one look-up per distinct group, one request per member page (16 users in the shared
+    // group, 4 in the other, 5 a page); the shared group is read once for both workspaces.
+    assert_eq!(world.tenant.faults().log().len(), 2 + 4 + 1);
+    assert_eq!(world.vault.reads(), 2, "one read per distinct secret");
+    // SCIM: one list page each (3 users at most), then one write per change; the user created at
+    // first sign-in costs its 409 and one look-up.
+    assert_eq!(
+        (
+            count(&test.scim, Method::GET),
+            count(&test.scim, Method::POST),
+            count(&test.scim, Method::PATCH)
+        ),
+        (2, 13, 1)
+    );
+    assert_eq!(
+        (
+            count(&prod.scim, Method::GET),
+            count(&prod.scim, Method::POST),
+            count(&prod.scim, Method::PATCH)
+        ),
+        (1, 15, 0)
+    );
+    assert_no_secret(
+        &world,
+        &[
+            body,
+            handler.stdout().join("\n"),
+            handler.stderr().join("\n"),
+        ],
+    );
+}
+
+#[tokio::test]
+async fn a_second_run_with_nothing_changed_writes_nothing_and_pages_through_every_user() {
+    let Scenario {
+        world,
+        test,
+        prod,
+        config,
+    } = scenario().await;
+    let handler = Handler::start(&config, &world.handler_env()).await;
+    let (code, _) = sync_http(&handler, json!({})).await;
+    assert_eq!(code, 200);
+    test.scim.show_in_list("user3@contoso.com");
+    for ws in [&test, &prod] {
+        ws.scim.faults().clear_log();
+    }
+    world.tenant.faults().clear_log();
+
+    let (code, report) = sync_http(&handler, json!({})).await;
+    assert_eq!(code, 200, "{report}");
+    for (ws, name) in [(&test, "analytics-test"), (&prod, "analytics-prod")] {
+        assert_eq!(
+            users(&report, name),
+            json!({"desired": 15, "existing": 15, "created": 0, "reactivated": 0, "skipped": 1, "failed": 0})
+        );
+        assert_eq!(
+            count(&ws.scim, Method::POST)
+                + count(&ws.scim, Method::PATCH)
+                + count(&ws.scim, Method::DELETE),
+            0
+        );
+        // 16 users (admin included) at 3 a page: 6 pages, no extra empty one.
+        assert_eq!(count(&ws.scim, Method::GET), 6);
+        let requests = &workspace(&report, name)["requests"];
+        assert_eq!(requests["databricks"], 6, "{requests}");
+    }
+    assert_eq!(world.tenant.faults().log().len(), 7);
+    assert_eq!(end_state(&test), expected_users());
+}
+
+#[tokio::test]
+async fn a_dry_run_plans_every_change_and_writes_nothing() {
+    let Scenario {
+        world,
+        test,
+        prod,
+        config,
+    } = scenario().await;
+    let handler = Handler::start(&config, &world.handler_env()).await;
+    let (code, report) = sync_http(&handler, json!({"dryRun": true})).await;
+    assert_eq!(code, 200, "{report}");
+    assert_eq!(report["dryRun"], true);
+    let actions = workspace(&report, "analytics-test")["actions"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let planned: Vec<(&str, &str)> = actions
+        .iter()
+        .filter(|a| a["outcome"] == "planned")
+        .map(|a| (a["type"].as_str().unwrap(), a["target"].as_str().unwrap()))
+        .collect();
+    assert_eq!(planned.len(), 14, "{planned:?}");
+    assert!(planned.contains(&("activateUser", "user2@contoso.com")));
+    assert!(planned.contains(&("createUser", "gina@fabrikam.com")));
+    assert!(
+        !planned.iter().any(|(_, t)| *t == "user1@contoso.com"),
+        "present with another case: nothing to do"
+    );
+    let skipped: Vec<&Value> = actions
+        .iter()
+        .filter(|a| a["outcome"] == "skipped")
+        .collect();
+    assert_eq!(skipped.len(), 1);
+    assert_eq!(skipped[0]["target"], "dis@contoso.com");
+    assert_eq!(skipped[0]["detail"], "account is disabled in Entra ID");
+    for ws in [&test, &prod] {
+        assert_eq!(
+            count(&ws.scim, Method::POST) + count(&ws.scim, Method::PATCH),
+            0
+        );
+    }
+    assert_eq!(end_state(&prod), vec![]);
+}
+
+#[tokio::test]
+async fn a_workspace_with_a_wrong_pat_fails_with_a_readable_cause_while_the_others_succeed() {
+    let Scenario {
+        world,
+        test,
+        prod,
+        config: _,
+    } = scenario().await;
+    let broken = world.add_workspace("broken").await.unwrap();
+    world
+        .vault
+        .set_secret("broken-pat", "dapi-not-the-right-token");
+    let config = json!({ "workspaces": [
+        World::config_entry(&test, &["Databricks-Group-Test"]),
+        World::config_entry(&broken, &["Databricks-Group-Test"]),
+        World::config_entry(&prod, &["Databricks-Group-Prod"]),
+    ]})
+    .to_string();
+    let handler = Handler::start(&config, &world.handler_env()).await;
+    let (status, _, body) = invoke(
+        handler.port,
+        "SyncTimer",
+        TIMER.as_bytes(),
+        &host_headers("t-broken"),
+    )
+    .await;
+    assert_eq!(status, 500, "{body}");
+    let report = &serde_json::from_str::<Value>(&body).unwrap()["report"];
+    assert_eq!(workspace(report, "analytics-test")["status"], "succeeded");
+    assert_eq!(workspace(report, "analytics-prod")["status"], "succeeded");
+    let broken_report = workspace(report, "broken");
+    assert_eq!(broken_report["status"], "failed");
+    let error = broken_report["error"].as_str().unwrap();
+    assert!(
+        error.contains("refused the token from Key Vault (HTTP 401"),
+        "{error}"
+    );
+    assert_eq!(end_state(&broken), vec![]);
+    assert_eq!(end_state(&test), expected_users());
+    assert!(handler.wait_for_stderr("t-broken").await);
+    let outputs = [
+        body,
+        handler.stdout().join("\n"),
+        handler.stderr().join("\n"),
+    ];
+    assert_no_secret(&world, &outputs);
+    assert!(!outputs.join("\n").contains("dapi-not-the-right-token"));
+}
+
+#[tokio::test]
+async fn throttling_and_unavailability_are_ridden_out_honouring_retry_after() {
+    let Scenario {
+        world,
+        test,
+        prod,
+        config,
+    } = scenario().await;
+    world.tenant.faults().inject(Fault::throttled("1"), 2);
+    world.vault.faults().inject(Fault::status(503), 1);
+    prod.scim
+        .faults()
+        .inject(Fault::throttled("1").on_method(Method::POST), 3);
+    test.scim
+        .faults()
+        .inject(Fault::status(503).on_method(Method::GET), 1);
+    let handler = Handler::start(&config, &world.handler_env()).await;
+    let (code, report) = sync_http(&handler, json!({})).await;
+    assert_eq!(code, 200, "{report}");
+    assert_eq!(end_state(&test), expected_users());
+    assert_eq!(end_state(&prod), expected_users());
+    let throttled =
+        |log: Vec<sandbox::faults::LoggedRequest>| log.iter().filter(|r| r.status == 429).count();
+    assert_eq!(throttled(world.tenant.faults().log()), 2);
+    assert_eq!(throttled(prod.scim.faults().log()), 3);
+    assert_eq!(users(&report, "analytics-prod")["created"], 15);
+    assert_no_secret(
+        &world,
+        &[handler.stdout().join("\n"), handler.stderr().join("\n")],
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handler_sync_on_the_command_line_reaches_the_same_end_state_and_report() {
+    let Scenario {
+        world,
+        test,
+        prod,
+        config,
+    } = scenario().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sync-config.json");
+    std::fs::write(&path, &config).unwrap();
+    let mut command = Command::new(handler_exe());
+    command
+        .args(["sync", "--output", "json", "--config"])
+        .arg(&path);
+    for name in
+        World::ENV_TO_CLEAR
+            .iter()
+            .chain(&["RUST_LOG", "SYNC_CONFIG_PATH", "GRAPH_ENDPOINT"])
+    {
+        command.env_remove(name);
+    }
+    command.envs(world.handler_env());
+    let out = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("authenticating as the system-assigned managed identity"),
+        "{stderr}"
+    );
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["trigger"], "cli");
+    assert_eq!(
+        users(&report, "analytics-test"),
+        json!({"desired": 15, "existing": 2, "created": 12, "reactivated": 1, "skipped": 1, "failed": 0})
+    );
+    assert_eq!(
+        users(&report, "analytics-prod"),
+        json!({"desired": 15, "existing": 0, "created": 15, "reactivated": 0, "skipped": 1, "failed": 0})
+    );
+    let groups = &workspace(&report, "analytics-prod")["groups"];
+    assert_eq!(groups[0]["reference"], "Databricks-Group-Test");
+    assert_eq!(groups[0]["memberCount"], 16);
+    assert_eq!(groups[1]["memberCount"], 4);
+    assert_eq!(end_state(&test), expected_users());
+    assert_eq!(end_state(&prod), expected_users());
+    assert_no_secret(&world, &[stdout, stderr]);
+}
