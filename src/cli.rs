@@ -242,7 +242,11 @@ fn serve() -> ExitCode {
 /// The production engine, with the credential chosen from the settings (and said once).
 fn azure_engine(settings: &Settings) -> Result<Arc<dyn Engine>, String> {
     let identity = crate::auth::identity(settings)?;
-    tracing::info!(credential = %identity.description, "authenticating as the {}", identity.description);
+    tracing::info!(
+        "authenticating as the {}, because {}",
+        identity.name,
+        identity.reason
+    );
     Ok(Arc::new(AzureEngine::new(settings, &identity)?))
 }
 

@@ -25,10 +25,13 @@ use crate::settings::Settings;
 /// The credential of this process and how it was chosen (for the log).
 pub struct Identity {
     pub credential: Arc<dyn TokenCredential>,
-    pub description: String,
+    /// What it is, for messages: "system-assigned managed identity", ...
+    pub name: String,
+    /// Why it was chosen.
+    pub reason: &'static str,
 }
 
-/// Chooses the credential from the environment.
+/// Chooses the credential from the settings.
 ///
 /// # Errors
 /// The chosen credential could not be constructed.
@@ -38,7 +41,7 @@ pub fn identity(settings: &Settings) -> Result<Identity, String> {
             let user_assigned_id = settings
                 .azure_client_id
                 .map(|id| UserAssignedId::ClientId(id.to_string()));
-            let description = match &settings.azure_client_id {
+            let name = match &settings.azure_client_id {
                 Some(id) => format!("user-assigned managed identity (client id {id})"),
                 None => "system-assigned managed identity".to_owned(),
             };
@@ -47,21 +50,21 @@ pub fn identity(settings: &Settings) -> Result<Identity, String> {
                 ..Default::default()
             };
             let credential = ManagedIdentityCredential::new(Some(options))
-                .map_err(|e| format!("cannot use the {description}: {e}"))?;
+                .map_err(|e| format!("cannot use the {name}: {e}"))?;
             Ok(Identity {
                 credential,
-                description,
+                name,
+                reason: "IDENTITY_ENDPOINT is set (running in Azure Functions)",
             })
         }
         None => {
             let credential = DeveloperToolsCredential::new(None)
                 .map_err(|e| format!("cannot use the developer tools credential: {e}"))?;
-            let description = "developer tools credential (Azure CLI `az login`, then Azure Developer CLI \
-                               `azd auth login`), because IDENTITY_ENDPOINT is not set (not running in Azure Functions)"
-                .to_owned();
             Ok(Identity {
                 credential,
-                description,
+                name: "developer tools credential (`az login`, then `azd auth login`)".to_owned(),
+                reason: "IDENTITY_ENDPOINT is not set (not running in Azure Functions); the managed-identity \
+                         address 169.254.169.254 is never tried",
             })
         }
     }
@@ -121,6 +124,50 @@ impl Secrets {
     }
 }
 
+/// An error and its sources, as one line: the SDK's own message is often only the outermost one
+/// ("retry policy expired"), and the useful cause (DNS, refused connection, missing `az`) is below it.
+pub fn causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![error.to_string()];
+    let mut source = error.source();
+    while let Some(inner) = source {
+        let text = inner.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = inner.source();
+    }
+    // One line: reports and log lines are read line by line.
+    parts
+        .join(": ")
+        .lines()
+        .map(|l| l.trim().trim_end_matches(':'))
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Checks that the credential can get a token for `scope`, so a missing login is said plainly
+/// before any service is called.
+///
+/// # Errors
+/// What the credential said, with its causes.
+pub async fn check_token(
+    identity: &Arc<dyn TokenCredential>,
+    description: &str,
+    scope: &str,
+) -> Result<(), String> {
+    identity
+        .get_token(&[scope], None)
+        .await
+        .map(drop)
+        .map_err(|e| {
+            format!(
+                "the {description} could not get a token for {scope}: {}",
+                causes(&e)
+            )
+        })
+}
+
 /// Bounded retries (the SDK honours `Retry-After` on 429/503): an unreachable vault fails a workspace in
 /// about half a minute instead of the SDK's default of over a minute.
 fn client_options() -> SecretClientOptions {
@@ -153,8 +200,10 @@ fn explain(error: &azure_core::Error) -> String {
                 other => format!("HTTP {other} {code}"),
             }
         }
-        ErrorKind::Credential => format!("no token for Key Vault: {error}"),
-        ErrorKind::Connection | ErrorKind::Io => format!("the vault could not be reached: {error}"),
-        _ => error.to_string(),
+        ErrorKind::Credential => format!("no token for Key Vault: {}", causes(error)),
+        ErrorKind::Connection | ErrorKind::Io => {
+            format!("the vault could not be reached: {}", causes(error))
+        }
+        _ => causes(error),
     }
 }

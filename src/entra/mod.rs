@@ -103,6 +103,11 @@ impl Graph {
         }
     }
 
+    /// The token scope of this endpoint (`https://graph.microsoft.com/.default`).
+    pub fn scope(&self) -> &str {
+        &self.scope
+    }
+
     async fn token(&self) -> Result<String, GraphError> {
         let token = self
             .credential

@@ -12,7 +12,9 @@ use super::memo::Memo;
 use super::plan::{Plan, Policy, plan};
 use super::report::{ActionReport, GroupReport, Outcome, Status, UserCounts, WorkspaceReport};
 use super::{Engine, RunContext, RunScope};
-use crate::auth::{Identity, Secrets};
+use azure_core::credentials::TokenCredential;
+
+use crate::auth::{Identity, Secrets, check_token};
 use crate::config::{GroupRef, Workspace};
 use crate::databricks::Scim;
 use crate::entra::{Graph, Group, Member};
@@ -24,6 +26,8 @@ pub struct AzureEngine {
     client: reqwest::Client,
     graph: Graph,
     secrets: Secrets,
+    credential: Arc<dyn TokenCredential>,
+    identity: String,
 }
 
 impl AzureEngine {
@@ -41,6 +45,8 @@ impl AzureEngine {
             client,
             graph,
             secrets: Secrets::new(Arc::clone(&identity.credential)),
+            credential: Arc::clone(&identity.credential),
+            identity: identity.name.clone(),
         })
     }
 }
@@ -50,6 +56,10 @@ type MembersRead = Result<Arc<Vec<Member>>, String>;
 
 /// What the workspaces of one run share.
 struct AzureRun {
+    credential: Arc<dyn TokenCredential>,
+    identity: String,
+    /// Whether the credential gives tokens at all: checked once per run, before any service is called.
+    signed_in: Memo<(), Result<(), String>>,
     client: reqwest::Client,
     graph: Graph,
     secrets: Secrets,
@@ -62,6 +72,9 @@ struct AzureRun {
 impl Engine for AzureEngine {
     fn start_run(&self, run: Arc<RunContext>) -> Arc<dyn RunScope> {
         Arc::new(AzureRun {
+            credential: Arc::clone(&self.credential),
+            identity: self.identity.clone(),
+            signed_in: Memo::default(),
             client: self.client.clone(),
             graph: self.graph.clone(),
             secrets: self.secrets.clone(),
@@ -105,6 +118,11 @@ impl AzureRun {
         requests: &Requests,
         report: &mut WorkspaceReport,
     ) -> Result<(), String> {
+        self.signed_in
+            .get_or((), || {
+                check_token(&self.credential, &self.identity, self.graph.scope())
+            })
+            .await?;
         let token = self.token(workspace, requests).await?;
         let mut members: Vec<Arc<Vec<Member>>> = Vec::new();
         for reference in &workspace.access_groups {
