@@ -336,3 +336,94 @@ async fn handler_sync_on_the_command_line_reaches_the_same_end_state_and_report(
     assert_eq!(end_state(&prod), expected_users());
     assert_no_secret(&world, &[stdout, stderr]);
 }
+
+#[tokio::test]
+async fn a_failed_change_is_recorded_the_others_go_on_and_the_next_run_completes_the_work() {
+    let Scenario {
+        world,
+        test: _,
+        prod,
+        config: _,
+    } = scenario().await;
+    let config = json!({ "workspaces": [World::config_entry(&prod, &["Databricks-Group-Test"])] })
+        .to_string();
+    prod.scim
+        .faults()
+        .inject(Fault::status(400).on_method(Method::POST), 1);
+    let handler = Handler::start(&config, &world.handler_env()).await;
+    let (code, report) = sync_http(&handler, json!({})).await;
+    assert_eq!(code, 502, "{report}");
+    let ws = workspace(&report, "analytics-prod");
+    assert_eq!(ws["status"], "failed");
+    assert_eq!(ws["error"], "1 change(s) failed; see actions");
+    assert_eq!(users(&report, "analytics-prod")["created"], 14);
+    let failed: Vec<&Value> = ws["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["outcome"] == "failed")
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert!(
+        failed[0]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("creating user "),
+        "{}",
+        failed[0]
+    );
+    assert_eq!(end_state(&prod).len(), 14);
+
+    let (code, report) = sync_http(&handler, json!({})).await;
+    assert_eq!(code, 200, "{report}");
+    assert_eq!(users(&report, "analytics-prod")["created"], 1);
+    assert_eq!(end_state(&prod), expected_users());
+}
+
+#[tokio::test]
+async fn unknown_and_ambiguous_groups_fail_their_workspace_naming_the_candidates_and_nested_false_reads_direct_members()
+ {
+    let Scenario {
+        world,
+        test,
+        prod,
+        config: _,
+    } = scenario().await;
+    let twin_a = world.tenant.add_group("Twins");
+    let twin_b = world.tenant.add_group("Twins");
+    let direct = world.add_workspace("direct").await.unwrap();
+    let mut direct_entry = World::config_entry(&direct, &["Databricks-Group-Test"]);
+    direct_entry["nested"] = json!(false);
+    let config = json!({ "workspaces": [
+        World::config_entry(&test, &["Databricks-Group-Test", "No-Such-Group"]),
+        World::config_entry(&prod, &["Twins"]),
+        direct_entry,
+    ]})
+    .to_string();
+    let handler = Handler::start(&config, &world.handler_env()).await;
+    let (code, report) = sync_http(&handler, json!({})).await;
+    assert_eq!(code, 502, "{report}");
+    assert_eq!(
+        workspace(&report, "analytics-test")["error"],
+        "Entra ID group \"No-Such-Group\" was not found"
+    );
+    let ambiguous = workspace(&report, "analytics-prod")["error"]
+        .as_str()
+        .unwrap();
+    assert!(
+        ambiguous.starts_with("Entra ID group name \"Twins\" is ambiguous: 2 groups have it"),
+        "{ambiguous}"
+    );
+    assert!(
+        ambiguous.contains(&twin_a) && ambiguous.contains(&twin_b),
+        "{ambiguous}"
+    );
+    for ws in [&test, &prod] {
+        let writes = count(&ws.scim, Method::POST) + count(&ws.scim, Method::PATCH);
+        assert_eq!(writes, 0, "nothing is written when a group cannot be read");
+    }
+    // Direct members of the test group: user0..7 and the guest (the disabled user is skipped).
+    assert_eq!(workspace(&report, "direct")["status"], "succeeded");
+    assert_eq!(users(&report, "direct")["desired"], 9);
+    assert_eq!(end_state(&direct).len(), 9);
+}
