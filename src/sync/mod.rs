@@ -49,19 +49,3 @@ pub trait Engine: Send + Sync + 'static {
 pub trait RunScope: Send + Sync + 'static {
     async fn sync_workspace(&self, workspace: Workspace) -> WorkspaceReport;
 }
-
-/// An engine that syncs nothing and says so: for commands that must not call Azure.
-pub struct Unavailable(pub String);
-
-impl Engine for Unavailable {
-    fn start_run(&self, _run: Arc<RunContext>) -> Arc<dyn RunScope> {
-        Arc::new(Unavailable(self.0.clone()))
-    }
-}
-
-#[async_trait::async_trait]
-impl RunScope for Unavailable {
-    async fn sync_workspace(&self, workspace: Workspace) -> WorkspaceReport {
-        WorkspaceReport::failed(workspace.name, self.0.clone())
-    }
-}
