@@ -347,16 +347,17 @@ async fn a_failed_change_is_recorded_the_others_go_on_and_the_next_run_completes
     } = scenario().await;
     let config = json!({ "workspaces": [World::config_entry(&prod, &["Databricks-Group-Test"])] })
         .to_string();
-    prod.scim
-        .faults()
-        .inject(Fault::status(400).on_method(Method::POST), 1);
+    prod.scim.faults().inject(Fault::status(400).on_method(Method::POST), 1);
+    // Reactivation against a server that answers PATCH with 200 and the resource.
+    prod.scim.add_user("user5@contoso.com", "User 5", false);
     let handler = Handler::start(&config, &world.handler_env()).await;
     let (code, report) = sync_http(&handler, json!({})).await;
     assert_eq!(code, 502, "{report}");
     let ws = workspace(&report, "analytics-prod");
     assert_eq!(ws["status"], "failed");
     assert_eq!(ws["error"], "1 change(s) failed; see actions");
-    assert_eq!(users(&report, "analytics-prod")["created"], 14);
+    assert_eq!(users(&report, "analytics-prod")["created"], 13);
+    assert_eq!(users(&report, "analytics-prod")["reactivated"], 1);
     let failed: Vec<&Value> = ws["actions"]
         .as_array()
         .unwrap()

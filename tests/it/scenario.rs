@@ -82,6 +82,8 @@ pub async fn scenario() -> Scenario {
     test.scim.add_user("USER1@Contoso.com", "User 1", true);
     test.scim.add_user("user2@contoso.com", "User 2", false);
     test.scim.hide_from_list("user3@contoso.com");
+    // The two PATCH answer styles of SCIM servers: 204 without a body here, 200 with the resource in prod.
+    test.scim.set_patch_answers_204(true);
     let config = json!({ "workspaces": [
         World::config_entry(&test, &["Databricks-Group-Test"]),
         World::config_entry(&prod, &["Databricks-Group-Test", "Databricks-Group-Prod"]),
