@@ -59,6 +59,11 @@ fn assert_no_secret(world: &World, outputs: &[String]) {
             "a secret appeared in the output"
         );
     }
+    // Access tokens issued by the emulated identity endpoint start with "sbx.".
+    assert!(
+        !everything.contains("sbx."),
+        "an access token appeared in the output"
+    );
 }
 
 #[tokio::test]
@@ -347,7 +352,9 @@ async fn a_failed_change_is_recorded_the_others_go_on_and_the_next_run_completes
     } = scenario().await;
     let config = json!({ "workspaces": [World::config_entry(&prod, &["Databricks-Group-Test"])] })
         .to_string();
-    prod.scim.faults().inject(Fault::status(400).on_method(Method::POST), 1);
+    prod.scim
+        .faults()
+        .inject(Fault::status(400).on_method(Method::POST), 1);
     // Reactivation against a server that answers PATCH with 200 and the resource.
     prod.scim.add_user("user5@contoso.com", "User 5", false);
     let handler = Handler::start(&config, &world.handler_env()).await;
@@ -427,4 +434,33 @@ async fn unknown_and_ambiguous_groups_fail_their_workspace_naming_the_candidates
     assert_eq!(workspace(&report, "direct")["status"], "succeeded");
     assert_eq!(users(&report, "direct")["desired"], 9);
     assert_eq!(end_state(&direct).len(), 9);
+}
+
+#[tokio::test]
+async fn a_missing_secret_is_named_with_its_url_and_the_cause_in_words() {
+    let Scenario {
+        world,
+        test,
+        prod: _,
+        config: _,
+    } = scenario().await;
+    let mut entry = World::config_entry(&test, &["Databricks-Group-Test"]);
+    entry["scimToken"] = json!(format!("{}/secrets/no-such-pat", world.vault.vault_url()));
+    let config = json!({ "workspaces": [entry] }).to_string();
+    let handler = Handler::start(&config, &world.handler_env()).await;
+    let (code, report) = sync_http(&handler, json!({})).await;
+    assert_eq!(code, 502);
+    let error = workspace(&report, "analytics-test")["error"]
+        .as_str()
+        .unwrap();
+    assert!(
+        error.starts_with("cannot read the workspace token from Key Vault secret https://kv-dbx-sync.vault.azure.net/secrets/no-such-pat: HTTP 404"),
+        "{error}"
+    );
+    assert!(error.contains("there is no such secret"), "{error}");
+    assert_eq!(
+        count(&test.scim, Method::GET),
+        0,
+        "nothing is asked of the workspace without its token"
+    );
 }
