@@ -4,14 +4,14 @@
 //! log and fault switches ([`faults`]); a local Functions host ([`host`]); the demo ([`demo`]) and the
 //! helpers of `scripts/conformance.sh` ([`conformance`]). Used by the tests, the demo and CI.
 
+pub mod conformance;
+pub mod demo;
 pub mod faults;
 pub mod graph;
+pub mod host;
 pub mod identity;
 pub mod keyvault;
 pub mod proxy;
 pub mod scim;
 pub mod tls;
 pub mod world;
-pub mod conformance;
-pub mod demo;
-pub mod host;

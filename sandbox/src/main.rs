@@ -6,7 +6,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "sandbox", about = "entra-databricks-sync on one machine: emulated Azure, a local Functions host, the real handler")]
+#[command(
+    name = "sandbox",
+    about = "entra-databricks-sync on one machine: emulated Azure, a local Functions host, the real handler"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -26,7 +29,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("sandbox: cannot start the async runtime: {e}");

@@ -126,8 +126,7 @@ impl Scim {
                 .bearer_auth(self.token.expose_secret())
                 .header("Accept", "application/json")
         };
-        // Retries wait for the limiter too: `build` runs once per attempt, the limiter once per call
-        // here, so retries are additionally spaced by the back-off.
+        // The limiter paces calls; the retries of one call are paced by their back-off instead.
         self.limiter.until_ready().await;
         Ok(http::send(API, operation, requests, build, scim_error).await?)
     }
