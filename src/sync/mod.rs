@@ -8,6 +8,7 @@ mod apply;
 mod coordinator;
 pub mod desired;
 mod engine;
+mod events;
 mod memo;
 pub mod plan;
 mod report;

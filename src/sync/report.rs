@@ -86,6 +86,8 @@ pub struct WorkspaceReport {
     pub groups: Vec<GroupReport>,
     pub users: UserCounts,
     pub actions: Vec<ActionReport>,
+    /// Time spent on this workspace.
+    pub duration_ms: u64,
     /// Requests sent per outside API, e.g. `{"graph": 3, "keyVault": 1, "databricks": 12}`.
     pub requests: BTreeMap<String, u64>,
 }
@@ -100,6 +102,7 @@ impl WorkspaceReport {
             groups: Vec::new(),
             users: UserCounts::default(),
             actions: Vec::new(),
+            duration_ms: 0,
             requests: BTreeMap::new(),
         }
     }

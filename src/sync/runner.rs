@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::coordinator::{Busy, Claim, Coordinator, RunInfo};
 use super::report::{Report, Status, Trigger, WorkspaceReport};
-use super::{Engine, RunContext, RunScope};
+use super::{Engine, RunContext, RunScope, events};
 use crate::config::{Config, Workspace, WorkspaceName};
 
 /// How many workspaces one run syncs at the same time.
@@ -203,14 +203,7 @@ impl Runner {
             workspaces: reports,
         };
         // Information only: whoever handles the report decides whether a failure is an error to log.
-        for ws in &report.workspaces {
-            tracing::info!(workspace = %ws.name, status = ws.status.as_str(), "{}", ws.summary_line());
-        }
-        tracing::info!(
-            status = report.status.as_str(),
-            duration_ms = report.duration_ms,
-            "run finished"
-        );
+        events::emit(&report);
         self.coordinator.record(report.clone());
         report
     }
@@ -220,8 +213,9 @@ impl Runner {
 async fn sync_isolated(scope: Arc<dyn RunScope>, workspace: Workspace) -> WorkspaceReport {
     let name: WorkspaceName = workspace.name.clone();
     let span = tracing::info_span!("workspace", workspace = %name);
+    let clock = Instant::now();
     let task = tokio::spawn(async move { scope.sync_workspace(workspace).await }.instrument(span));
-    match task.await {
+    let mut report = match task.await {
         Ok(report) => report,
         Err(join) => {
             let cause = if join.is_panic() {
@@ -237,5 +231,7 @@ async fn sync_isolated(scope: Arc<dyn RunScope>, workspace: Workspace) -> Worksp
             };
             WorkspaceReport::failed(name, cause)
         }
-    }
+    };
+    report.duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
+    report
 }

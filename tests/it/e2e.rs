@@ -381,6 +381,10 @@ async fn a_failed_change_is_recorded_the_others_go_on_and_the_next_run_completes
         failed[0]
     );
     assert_eq!(end_state(&prod).len(), 14);
+    assert!(
+        handler.wait_for_stdout(r#""event":"actionFailed""#).await,
+        "the failure is traced for Application Insights"
+    );
 
     let (code, report) = sync_http(&handler, json!({})).await;
     assert_eq!(code, 200, "{report}");

@@ -68,6 +68,48 @@ async fn captured_timer_invocation_syncs_and_logs_one_line_per_workspace() {
         3,
         "the admin and the two members"
     );
+
+    // The structured trace Application Insights queries rely on (docs/monitoring.md).
+    assert!(handler.wait_for_stdout("runFinished").await);
+    let events: Vec<Value> = handler
+        .stdout()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["event"].is_string())
+        .collect();
+    let synced = events
+        .iter()
+        .find(|e| e["event"] == "workspaceSynced")
+        .expect("workspaceSynced");
+    for (field, value) in [
+        ("workspace", serde_json::json!("analytics-test")),
+        ("status", serde_json::json!("succeeded")),
+        ("trigger", serde_json::json!("timer")),
+        (
+            "invocation_id",
+            serde_json::json!("83a33220-a921-460a-bec0-b3f043dcf1ff"),
+        ),
+        ("dry_run", serde_json::json!(false)),
+        ("created", serde_json::json!(2)),
+        ("desired", serde_json::json!(2)),
+        ("requests_keyvault", serde_json::json!(1)),
+        ("requests_graph", serde_json::json!(2)),
+        ("requests_databricks", serde_json::json!(3)),
+    ] {
+        assert_eq!(synced[field], value, "{field} in {synced}");
+    }
+    let finished = events
+        .iter()
+        .find(|e| e["event"] == "runFinished")
+        .expect("runFinished");
+    assert_eq!(finished["run_id"], synced["run_id"]);
+    assert_eq!(
+        (
+            finished["workspaces"].as_u64(),
+            finished["failed_workspaces"].as_u64()
+        ),
+        (Some(1), Some(0))
+    );
 }
 
 #[tokio::test]

@@ -1,0 +1,76 @@
+//! The structured trace of a run: one JSON line per workspace (`workspaceSynced`), one per failed
+//! action (`actionFailed`) and one per run (`runFinished`), with stable field names at the top level.
+//! The Functions host forwards stdout lines to Application Insights as traces; `docs/monitoring.md`
+//! queries these fields. Renaming a field breaks operators' queries: add, never rename.
+
+use super::report::{Outcome, Report, Status};
+
+fn count(map: &std::collections::BTreeMap<String, u64>, api: &str) -> u64 {
+    map.get(api).copied().unwrap_or(0)
+}
+
+/// Writes the run's events (Information, stdout in `serve`).
+pub fn emit(report: &Report) {
+    let run_id = report.run_id.to_string();
+    let trigger = report.trigger.to_string();
+    let invocation_id = report.invocation_id.as_deref().unwrap_or("");
+    for ws in &report.workspaces {
+        let u = &ws.users;
+        tracing::info!(
+            event = "workspaceSynced",
+            run_id,
+            trigger,
+            invocation_id,
+            dry_run = report.dry_run,
+            workspace = ws.name.as_str(),
+            status = ws.status.as_str(),
+            error = ws.error.as_deref().unwrap_or(""),
+            desired = u.desired,
+            existing = u.existing,
+            created = u.created,
+            reactivated = u.reactivated,
+            skipped = u.skipped,
+            failed = u.failed,
+            duration_ms = ws.duration_ms,
+            requests_graph = count(&ws.requests, "graph"),
+            requests_databricks = count(&ws.requests, "databricks"),
+            requests_keyvault = count(&ws.requests, "keyVault"),
+            "{}",
+            ws.summary_line()
+        );
+        for action in ws.actions.iter().filter(|a| a.outcome == Outcome::Failed) {
+            tracing::info!(
+                event = "actionFailed",
+                run_id,
+                workspace = ws.name.as_str(),
+                action = action.kind.as_str(),
+                target = action.target.as_str(),
+                detail = action.detail.as_deref().unwrap_or(""),
+                "{} {} failed in {}",
+                action.kind,
+                action.target,
+                ws.name
+            );
+        }
+    }
+    let failed = report
+        .workspaces
+        .iter()
+        .filter(|w| w.status == Status::Failed)
+        .count();
+    tracing::info!(
+        event = "runFinished",
+        run_id,
+        trigger,
+        invocation_id,
+        dry_run = report.dry_run,
+        status = report.status.as_str(),
+        duration_ms = report.duration_ms,
+        workspaces = report.workspaces.len(),
+        failed_workspaces = failed,
+        "run {} {} in {} ms",
+        report.run_id,
+        report.status.as_str(),
+        report.duration_ms
+    );
+}
