@@ -143,6 +143,25 @@ impl World {
         Ok(workspace)
     }
 
+    /// Serves `router` over TLS at `https://{host}` (a leaf from the world's CA) and routes `{host}:443`
+    /// to it through the proxy: for servers that are not emulators of this crate (a peer's front).
+    ///
+    /// # Errors
+    /// The certificate or the listener could not be made.
+    pub async fn serve_host(
+        &self,
+        host: &str,
+        router: axum::Router,
+    ) -> std::io::Result<SocketAddr> {
+        let addr = serve_tls(
+            router,
+            self.authority.server_config(&[host]).map_err(io_error)?,
+        )
+        .await?;
+        self.proxy.add_route(&format!("{host}:443"), addr);
+        Ok(addr)
+    }
+
     /// The environment under which the real `handler` reaches this world (and nothing else).
     pub fn handler_env(&self) -> Vec<(String, String)> {
         [

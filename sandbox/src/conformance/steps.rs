@@ -1,0 +1,257 @@
+//! The conformance steps the real `handler` goes through against one peer SCIM server, each checked
+//! on the handler's report, on the requests the front relayed, and on the peer's real state (listed
+//! directly): (a) the first sync creates exactly the desired users, active; (b) a re-run writes
+//! nothing; (c) a user created behind the product's back (as at first sign-in) and hidden from
+//! listings is adopted through the peer's own 409 without a duplicate; (d) a user deactivated in the
+//! peer is reactivated. Each step prints `PASS`/`FAIL` (with the handler's output on failure); steps
+//! stop at the first failure, since each builds on the state the previous one left.
+
+use axum::http::Method;
+use serde_json::{Value, json};
+
+use super::front::is_write;
+use super::peer::{Peer, PeerUser, text};
+use super::stage::{Outcome, Stage};
+
+const JIT_USER: &str = "jit@contoso.com";
+const DEACTIVATED_USER: &str = "bo@contoso.com";
+
+type Step = Result<String, String>;
+
+/// The steps, in order.
+const STEPS: [&str; 4] = [
+    "a. first sync creates the desired users",
+    "b. re-run makes zero writes",
+    "c. a user created at first sign-in is adopted through the peer's 409",
+    "d. a user deactivated in the peer is reactivated",
+];
+
+/// Runs every step; true when all passed.
+pub async fn run_all(s: &Stage, p: &Peer, name: &str, token: &str) -> bool {
+    let mut last: Option<Outcome> = None;
+    for (index, label) in STEPS.into_iter().enumerate() {
+        let result = match index {
+            0 => first_sync(s, p, &mut last).await,
+            1 => rerun_writes_nothing(s, p, &mut last).await,
+            2 => adoption(s, p, &mut last).await,
+            _ => reactivation(s, p, &mut last).await,
+        };
+        if !report(name, label, result, &last, token) {
+            println!("SKIP {name}: later steps not run after a failure");
+            return false;
+        }
+    }
+    // Steps to add here when the product does them (scripts/conformance.sh needs no change):
+    // e. group mirroring: Entra groups become workspace groups with the same members; a re-run
+    //    writes nothing; a member removed in Entra leaves the workspace group (PATCH remove).
+    // f. deprovisioning (opt-in): a user removed from every configured group is deactivated in the
+    //    peer, never deleted; users outside the groups stay untouched.
+    println!("SKIP {name}: e. group mirroring (not in the product yet)");
+    println!("SKIP {name}: f. deprovisioning (not in the product yet)");
+    true
+}
+
+/// Prints the step's PASS/FAIL line (and the handler's output on failure); true when it passed.
+fn report(name: &str, label: &str, result: Step, last: &Option<Outcome>, token: &str) -> bool {
+    match result.and_then(|detail| no_secret(last.as_ref(), token).map(|()| detail)) {
+        Ok(detail) => {
+            println!("PASS {name}: {label} ({detail})");
+            true
+        }
+        Err(why) => {
+            println!("FAIL {name}: {label}: {why}");
+            if let Some(o) = last {
+                println!(
+                    "---- handler exit code: {:?}\n---- handler stdout:\n{}\n---- handler stderr:\n{}----",
+                    o.code, o.stdout, o.stderr
+                );
+            }
+            false
+        }
+    }
+}
+
+async fn first_sync(s: &Stage, p: &Peer, last: &mut Option<Outcome>) -> Step {
+    let outcome = sync(s, last).await?;
+    succeeded(
+        outcome,
+        json!({"desired": 5, "existing": 0, "created": 5, "reactivated": 0, "skipped": 1, "failed": 0}),
+    )?;
+    let writes = s
+        .front
+        .log()
+        .into_iter()
+        .filter(is_write)
+        .collect::<Vec<_>>();
+    if writes.len() != 5
+        || writes
+            .iter()
+            .any(|w| w.method != Method::POST || w.status != 201)
+    {
+        return Err(format!(
+            "expected 5 POSTs answered 201, the front saw {writes:?}"
+        ));
+    }
+    peer_state(p, &Stage::desired()).await?;
+    Ok("5 POSTs answered 201; the peer holds exactly the desired users, all active".to_owned())
+}
+
+async fn rerun_writes_nothing(s: &Stage, p: &Peer, last: &mut Option<Outcome>) -> Step {
+    let outcome = sync(s, last).await?;
+    succeeded(
+        outcome,
+        json!({"desired": 5, "existing": 5, "created": 0, "reactivated": 0, "skipped": 1, "failed": 0}),
+    )?;
+    let log = s.front.log();
+    let writes = log.iter().filter(|r| is_write(r)).count();
+    if writes != 0 {
+        return Err(format!("expected no write, the front saw {log:?}"));
+    }
+    peer_state(p, &Stage::desired()).await?;
+    Ok(format!("{} GETs, 0 writes", log.len()))
+}
+
+async fn adoption(s: &Stage, p: &Peer, last: &mut Option<Outcome>) -> Step {
+    let created = p.create_user(JIT_USER, "Jit (first sign-in)").await?;
+    if created.status != 201 {
+        return Err(format!(
+            "creating {JIT_USER} in the peer: {} {}",
+            created.status,
+            text(&created)
+        ));
+    }
+    s.add_nested_member(JIT_USER);
+    s.front.hide(JIT_USER);
+    let outcome = sync(s, last).await?;
+    succeeded(
+        outcome,
+        json!({"desired": 6, "existing": 6, "created": 0, "reactivated": 0, "skipped": 1, "failed": 0}),
+    )?;
+    let log = s.front.log();
+    let writes: Vec<_> = log.iter().filter(|r| is_write(r)).collect();
+    if writes.len() != 1 || writes[0].method != Method::POST || writes[0].status != 409 {
+        return Err(format!(
+            "expected one POST answered 409 by the peer, the front saw {writes:?}"
+        ));
+    }
+    let lookup = log.iter().any(|r| {
+        r.method == Method::GET
+            && r.query.as_deref().is_some_and(|q| q.contains("filter="))
+            && r.status == 200
+    });
+    if !lookup {
+        return Err(format!(
+            "expected a look-up by filter after the 409, the front saw {log:?}"
+        ));
+    }
+    let mut expected = Stage::desired();
+    expected.push(JIT_USER.to_owned());
+    peer_state(p, &expected).await?;
+    s.front.show_all();
+    Ok("the peer answered its own 409, the filter found the user, no duplicate".to_owned())
+}
+
+async fn reactivation(s: &Stage, p: &Peer, last: &mut Option<Outcome>) -> Step {
+    let users = p.users().await?;
+    let Some(user) = users
+        .iter()
+        .find(|u| u.user_name.eq_ignore_ascii_case(DEACTIVATED_USER))
+    else {
+        return Err(format!("{DEACTIVATED_USER} is not in the peer: {users:?}"));
+    };
+    let answer = p.set_active(&user.id, false).await?;
+    if !matches!(answer.status, 200 | 204) {
+        return Err(format!(
+            "deactivating {DEACTIVATED_USER} in the peer: {} {}",
+            answer.status,
+            text(&answer)
+        ));
+    }
+    let inactive = p
+        .users()
+        .await?
+        .into_iter()
+        .any(|u| u.id == user.id && !u.active);
+    if !inactive {
+        return Err(format!(
+            "the peer answered {} to PATCH active=false but still lists {DEACTIVATED_USER} active",
+            answer.status
+        ));
+    }
+    let outcome = sync(s, last).await?;
+    succeeded(
+        outcome,
+        json!({"desired": 6, "existing": 5, "created": 0, "reactivated": 1, "skipped": 1, "failed": 0}),
+    )?;
+    let writes: Vec<_> = s.front.log().into_iter().filter(is_write).collect();
+    if writes.len() != 1
+        || writes[0].method != Method::PATCH
+        || !matches!(writes[0].status, 200 | 204)
+    {
+        return Err(format!(
+            "expected one PATCH answered 200 or 204, the front saw {writes:?}"
+        ));
+    }
+    let mut expected = Stage::desired();
+    expected.push(JIT_USER.to_owned());
+    peer_state(p, &expected).await?;
+    Ok(format!(
+        "the peer answers PATCH with {}; reactivated with one PATCH ({})",
+        answer.status, writes[0].status
+    ))
+}
+
+/// Runs the handler with a fresh front log; keeps the outcome for the failure report.
+async fn sync<'a>(s: &Stage, last: &'a mut Option<Outcome>) -> Result<&'a Outcome, String> {
+    s.front.clear_log();
+    let outcome = s
+        .sync()
+        .await
+        .map_err(|e| format!("running the handler: {e}"))?;
+    Ok(last.insert(outcome))
+}
+
+fn succeeded(outcome: &Outcome, users: Value) -> Result<(), String> {
+    if outcome.code != Some(0) || outcome.report["status"] != "succeeded" {
+        return Err(format!(
+            "the handler exited {:?} with status {}",
+            outcome.code, outcome.report["status"]
+        ));
+    }
+    if outcome.users() != users {
+        return Err(format!(
+            "report users {} (expected {users})",
+            outcome.users()
+        ));
+    }
+    Ok(())
+}
+
+/// The peer holds exactly `expected` (lower case, once each), all active.
+async fn peer_state(p: &Peer, expected: &[String]) -> Result<Vec<PeerUser>, String> {
+    let users = p.users().await?;
+    let mut names: Vec<String> = users
+        .iter()
+        .map(|u| u.user_name.to_ascii_lowercase())
+        .collect();
+    names.sort();
+    let mut want = expected.to_vec();
+    want.sort();
+    if names != want {
+        return Err(format!("the peer holds {names:?}, expected {want:?}"));
+    }
+    if let Some(inactive) = users.iter().find(|u| !u.active) {
+        return Err(format!("{} is inactive in the peer", inactive.user_name));
+    }
+    Ok(users)
+}
+
+/// The peer's token never appears in the handler's output.
+fn no_secret(outcome: Option<&Outcome>, token: &str) -> Result<(), String> {
+    match outcome {
+        Some(o) if o.stdout.contains(token) || o.stderr.contains(token) => {
+            Err("the workspace token appeared in the handler's output".to_owned())
+        }
+        _ => Ok(()),
+    }
+}
