@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::config::Config;
+use crate::config::{Config, WorkspaceAuth};
 use crate::functions::{AppState, Application, Misconfiguration};
 use crate::settings::{Settings, handler_port};
 use crate::sync::{AzureEngine, Engine, Report, RunError, RunRequest, Runner, Status, Trigger};
@@ -125,7 +125,12 @@ fn check_config(args: &ConfigArg) -> ExitCode {
         let groups: Vec<String> = ws.access_groups.iter().map(ToString::to_string).collect();
         println!("  {}: {}", ws.name, ws.instance);
         println!("    groups: {}", groups.join(", "));
-        println!("    PAT from Key Vault secret: {}", ws.scim_token);
+        match &ws.auth {
+            WorkspaceAuth::Pat(url) => println!("    PAT from Key Vault secret: {url}"),
+            WorkspaceAuth::ManagedIdentity => {
+                println!("    authenticates as the app's managed identity")
+            }
+        }
     }
     ExitCode::SUCCESS
 }

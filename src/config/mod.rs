@@ -36,11 +36,29 @@ pub struct Workspace {
     pub instance: WorkspaceUrl,
     #[serde(rename = "accessGroups")]
     pub access_groups: Vec<GroupRef>,
-    #[serde(rename = "scimToken")]
-    pub scim_token: SecretUrl,
+    /// How the workspace is called: `scimToken` or `auth: "managedIdentity"`.
+    #[serde(flatten)]
+    pub auth: WorkspaceAuth,
     /// `nested`, `includeDisabled`, `userName`, `scimRequestsPerSecond`, with `defaults` applied.
     #[serde(flatten)]
     pub options: SyncOptions,
+}
+
+/// How the sync authenticates to a workspace's SCIM API.
+// One per workspace, built once at start-up: the variants' size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub enum WorkspaceAuth {
+    /// A workspace-admin PAT read from this Key Vault secret (`scimToken`, the seed's way).
+    #[serde(rename = "scimToken")]
+    Pat(SecretUrl),
+    /// The app's managed identity, which must be a workspace admin (`auth: "managedIdentity"`).
+    #[serde(rename = "auth", serialize_with = "managed_identity")]
+    ManagedIdentity,
+}
+
+fn managed_identity<S: serde::Serializer>(serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str("managedIdentity")
 }
 
 /// One thing wrong with the configuration, located by entry and field.

@@ -11,13 +11,17 @@ use serde_json::Value;
 use super::keys::{kind, unknown_keys};
 use super::options::{self, OPTION_KEYS, PartialOptions};
 use super::types::InvalidValue;
-use super::{GroupRef, Problem, SecretUrl, SyncOptions, Workspace, WorkspaceName, WorkspaceUrl};
+use super::{
+    GroupRef, Problem, SecretUrl, SyncOptions, Workspace, WorkspaceAuth, WorkspaceName,
+    WorkspaceUrl,
+};
 
 const WORKSPACES: &str = "workspaces";
 const NAME: &str = "name";
 const INSTANCE: &str = "databricksInstance";
 const GROUPS: &str = "accessGroups";
 const TOKEN: &str = "scimToken";
+const AUTH: &str = "auth";
 const DEFAULTS: &str = "defaults";
 const TOP_KEYS: &[&str] = &[WORKSPACES, DEFAULTS];
 const WORKSPACE_KEYS: &[&str] = &[
@@ -25,6 +29,7 @@ const WORKSPACE_KEYS: &[&str] = &[
     INSTANCE,
     GROUPS,
     TOKEN,
+    AUTH,
     options::NESTED,
     options::INCLUDE_DISABLED,
     options::USER_NAME,
@@ -40,7 +45,8 @@ fn required_hint(key: &str) -> &'static str {
         INSTANCE => "the workspace URL, like https://adb-1234567890123456.7.azuredatabricks.net",
         GROUPS => "the Entra ID group, or array of groups, whose members get access",
         _ => {
-            "the Key Vault secret URL of the SCIM token, like https://<vault>.vault.azure.net/secrets/<name>"
+            "the Key Vault secret URL of the SCIM token, like https://<vault>.vault.azure.net/secrets/<name>; \
+             or set \"auth\": \"managedIdentity\" to call the workspace with the app's identity"
         }
     }
 }
@@ -111,6 +117,51 @@ pub(super) fn validate(root: &Value) -> Result<Vec<Workspace>, Vec<Problem>> {
         Ok(workspaces)
     } else {
         Err(problems)
+    }
+}
+
+/// Why a workspace's authentication could not be read.
+enum AuthProblem {
+    /// Neither `scimToken` nor `auth: "managedIdentity"`.
+    Missing,
+    Invalid(Vec<Local>),
+}
+use AuthProblem::{Invalid, Missing};
+
+/// `scimToken` (a Key Vault secret URL holding a PAT, the default) or `auth: "managedIdentity"`
+/// (the app's own Entra token); exactly one of them.
+fn workspace_auth(
+    auth: Option<&Value>,
+    token: Option<&Value>,
+) -> Result<WorkspaceAuth, AuthProblem> {
+    let at = |key: &str| Some(format!(".{key}"));
+    let managed = match auth {
+        None => false,
+        Some(Value::String(s)) if s == "pat" => false,
+        Some(Value::String(s)) if s == "managedIdentity" => true,
+        Some(other) => {
+            let got = match other {
+                Value::String(s) => format!("{s:?}"),
+                other => kind(other).to_owned(),
+            };
+            let message = format!(
+                "must be \"pat\" (a PAT from Key Vault, the default) or \"managedIdentity\", got {got}"
+            );
+            return Err(Invalid(vec![(at(AUTH), message)]));
+        }
+    };
+    match (managed, token) {
+        (true, None) => Ok(WorkspaceAuth::ManagedIdentity),
+        (true, Some(_)) => Err(Invalid(vec![(
+            at(TOKEN),
+            "must not be given with \"auth\": \"managedIdentity\" (the workspace is called with the app's \
+             managed identity, not a PAT): remove one of them"
+                .to_owned(),
+        )])),
+        (false, None) => Err(Missing),
+        (false, Some(value)) => string_field(value, TOKEN, SecretUrl::parse)
+            .map(WorkspaceAuth::Pat)
+            .map_err(|problem| Invalid(vec![problem])),
     }
 }
 
@@ -214,9 +265,7 @@ fn workspace(
         .get(INSTANCE)
         .map(|v| string_field(v, INSTANCE, WorkspaceUrl::parse));
     let groups = object.get(GROUPS).map(access_groups);
-    let token = object
-        .get(TOKEN)
-        .map(|v| string_field(v, TOKEN, SecretUrl::parse));
+    let auth = workspace_auth(object.get(AUTH), object.get(TOKEN));
     if let Some(Err(problem)) = &name {
         local.push(problem.clone());
     }
@@ -231,10 +280,10 @@ fn workspace(
         Some(Err(problems)) => local.extend(problems.iter().cloned()),
         Some(Ok(_)) => {}
     }
-    match &token {
-        None => local.extend(missing(TOKEN)),
-        Some(Err(problem)) => local.push(problem.clone()),
-        Some(Ok(_)) => {}
+    match &auth {
+        Err(Missing) => local.extend(missing(TOKEN)),
+        Err(Invalid(problems)) => local.extend(problems.iter().cloned()),
+        Ok(_) => {}
     }
 
     local.extend(
@@ -291,13 +340,13 @@ fn workspace(
         }));
         return None;
     }
-    match (resolved, instance, groups, token) {
-        (Some((name, _)), Some(Ok(instance)), Some(Ok(access_groups)), Some(Ok(scim_token))) => {
+    match (resolved, instance, groups, auth) {
+        (Some((name, _)), Some(Ok(instance)), Some(Ok(access_groups)), Ok(auth)) => {
             let workspace = Workspace {
                 name,
                 instance,
                 access_groups,
-                scim_token,
+                auth,
                 options: SyncOptions::default(),
             };
             Some((workspace, own_options))

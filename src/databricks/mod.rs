@@ -8,6 +8,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
+use azure_core::credentials::TokenCredential;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -51,23 +52,74 @@ pub enum Created {
 /// Why a SCIM call failed, in words an operator can act on.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ScimError {
-    #[error(
-        "the workspace refused the token from Key Vault (HTTP 401: expired, revoked or for another workspace?)"
-    )]
-    Unauthorized(ApiError),
-    #[error(
-        "the token's owner is not allowed to manage users (HTTP 403: it must belong to a workspace admin)"
-    )]
-    Forbidden(ApiError),
+    #[error("the workspace refused {credential} (HTTP 401: {hint})")]
+    Unauthorized {
+        credential: &'static str,
+        hint: &'static str,
+        source: ApiError,
+    },
+    #[error("{credential} may not manage users (HTTP 403: it must be a workspace admin)")]
+    Forbidden {
+        credential: &'static str,
+        source: ApiError,
+    },
+    #[error("cannot get an Entra token for Azure Databricks with the app's identity: {0}")]
+    Token(String),
     #[error("{0}")]
     Api(ApiError),
 }
 
 impl From<ApiError> for ScimError {
     fn from(error: ApiError) -> Self {
+        ScimError::Api(error)
+    }
+}
+
+/// The Entra ID scope of Azure Databricks (its well-known application id), in every cloud.
+pub const DATABRICKS_SCOPE: &str = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default";
+
+/// What the SCIM calls are authorised with.
+pub enum Bearer {
+    /// A workspace-admin personal access token (read from Key Vault).
+    Pat(SecretString),
+    /// An Entra token of the app's identity for Azure Databricks; fetched per call (the credential caches it).
+    Entra(Arc<dyn TokenCredential>),
+}
+
+impl Bearer {
+    async fn value(&self) -> Result<SecretString, ScimError> {
+        match self {
+            Bearer::Pat(token) => Ok(token.clone()),
+            Bearer::Entra(credential) => credential
+                .get_token(&[DATABRICKS_SCOPE], None)
+                .await
+                .map(|t| SecretString::from(t.token.secret().to_owned()))
+                .map_err(|e| ScimError::Token(crate::auth::causes(&e))),
+        }
+    }
+
+    /// How a refusal is explained: who was refused, and the likely cause.
+    fn refusal(&self, error: ApiError) -> ScimError {
+        let (credential, hint) = match self {
+            Bearer::Pat(_) => (
+                "the token from Key Vault",
+                "expired, revoked or for another workspace?",
+            ),
+            Bearer::Entra(_) => (
+                "the app's managed identity",
+                "is it added to the workspace as a service principal with workspace admin rights?",
+            ),
+        };
         match error.status() {
-            Some(401) => ScimError::Unauthorized(error),
-            Some(403) => ScimError::Forbidden(error),
+            Some(401) => ScimError::Unauthorized {
+                credential,
+                hint,
+                source: error,
+            },
+            Some(403) => ScimError::Forbidden {
+                credential,
+                source: error,
+            },
             _ => ScimError::Api(error),
         }
     }
@@ -86,7 +138,7 @@ struct ListResponse {
 pub struct Scim {
     client: reqwest::Client,
     base: Url,
-    token: SecretString,
+    bearer: Bearer,
     limiter: Arc<DefaultDirectRateLimiter>,
 }
 
@@ -94,7 +146,7 @@ impl Scim {
     pub fn new(
         client: reqwest::Client,
         instance: &WorkspaceUrl,
-        token: SecretString,
+        bearer: Bearer,
         requests_per_second: f64,
     ) -> Scim {
         let mut base = instance.as_url().clone();
@@ -106,7 +158,7 @@ impl Scim {
         Scim {
             client,
             base,
-            token,
+            bearer,
             limiter: Arc::new(RateLimiter::direct(quota)),
         }
     }
@@ -121,14 +173,17 @@ impl Scim {
         requests: &Requests,
         build: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, ScimError> {
+        let token = self.bearer.value().await?;
         let build = || {
             build()
-                .bearer_auth(self.token.expose_secret())
+                .bearer_auth(token.expose_secret())
                 .header("Accept", "application/json")
         };
         // The limiter paces calls; the retries of one call are paced by their back-off instead.
         self.limiter.until_ready().await;
-        Ok(http::send(API, operation, requests, build, scim_error).await?)
+        http::send(API, operation, requests, build, scim_error)
+            .await
+            .map_err(|e| self.bearer.refusal(e))
     }
 
     /// Every user of the workspace (`id`, `userName`, `active`).

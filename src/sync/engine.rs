@@ -1,4 +1,5 @@
-//! The production engine: for one workspace, read its token from Key Vault, its groups' members from
+//! The production engine: for one workspace, read its token from Key Vault (or use the app's own
+//! Entra token), its groups' members from
 //! Microsoft Graph and its users over SCIM, plan, apply, report. Reads shared by several workspaces of
 //! a run (a token, a group) happen once per run, through the run's [`Memo`]s.
 
@@ -15,8 +16,8 @@ use super::{Engine, RunContext, RunScope};
 use azure_core::credentials::TokenCredential;
 
 use crate::auth::{Identity, Secrets, check_token};
-use crate::config::{GroupRef, Workspace};
-use crate::databricks::Scim;
+use crate::config::{GroupRef, SecretUrl, Workspace, WorkspaceAuth};
+use crate::databricks::{Bearer, Scim};
 use crate::entra::{Graph, Group, Member};
 use crate::http::Requests;
 use crate::settings::Settings;
@@ -123,7 +124,7 @@ impl AzureRun {
                 check_token(&self.credential, &self.identity, self.graph.scope())
             })
             .await?;
-        let token = self.token(workspace, requests).await?;
+        let bearer = self.bearer(workspace, requests).await?;
         let mut members: Vec<Arc<Vec<Member>>> = Vec::new();
         for reference in &workspace.access_groups {
             let (group, group_members) = self
@@ -139,11 +140,10 @@ impl AzureRun {
         }
         let desired = desired_users(members.iter().flat_map(|m| m.iter()), &workspace.options);
 
-        let token = SecretString::from(token.expose_secret().to_owned());
         let scim = Scim::new(
             self.client.clone(),
             &workspace.instance,
-            token,
+            bearer,
             workspace.options.scim_requests_per_second,
         );
         let current = scim
@@ -173,12 +173,21 @@ impl AzureRun {
         Ok(())
     }
 
-    async fn token(
-        &self,
-        workspace: &Workspace,
-        requests: &Requests,
-    ) -> Result<Arc<SecretString>, String> {
-        let url = &workspace.scim_token;
+    /// What the workspace is called with: its PAT from Key Vault (read once per run per secret), or
+    /// the app's own Entra token.
+    async fn bearer(&self, workspace: &Workspace, requests: &Requests) -> Result<Bearer, String> {
+        match &workspace.auth {
+            WorkspaceAuth::ManagedIdentity => Ok(Bearer::Entra(Arc::clone(&self.credential))),
+            WorkspaceAuth::Pat(url) => {
+                let token = self.pat(url, requests).await?;
+                Ok(Bearer::Pat(SecretString::from(
+                    token.expose_secret().to_owned(),
+                )))
+            }
+        }
+    }
+
+    async fn pat(&self, url: &SecretUrl, requests: &Requests) -> Result<Arc<SecretString>, String> {
         self.tokens
             .get_or(url.to_string(), || async {
                 requests.add("keyVault", 1);

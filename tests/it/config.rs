@@ -4,7 +4,9 @@
 
 use std::path::Path;
 
-use entra_databricks_sync::config::{Config, ConfigError, GroupRef, UserNameSource};
+use entra_databricks_sync::config::{
+    Config, ConfigError, GroupRef, SecretUrl, UserNameSource, Workspace, WorkspaceAuth,
+};
 
 const INSTANCE: &str = "https://adb-6234138917436195.15.azuredatabricks.net";
 const HOST: &str = "adb-6234138917436195.15.azuredatabricks.net";
@@ -25,6 +27,14 @@ fn problems(text: &str) -> Vec<String> {
     match Config::parse(text, path()) {
         Ok(config) => panic!("expected problems, got {config:?}"),
         Err(err) => err.problems(),
+    }
+}
+
+/// The PAT secret URL of a workspace that uses one.
+fn pat(workspace: &Workspace) -> &SecretUrl {
+    match &workspace.auth {
+        WorkspaceAuth::Pat(url) => url,
+        WorkspaceAuth::ManagedIdentity => panic!("{} uses its managed identity", workspace.name),
     }
 }
 
@@ -64,7 +74,7 @@ fn each_bad_file_is_reported_with_exact_messages() {
         (
             "missing scimToken",
             file(&[&named(&format!(r#""databricksInstance": {i}, "accessGroups": {g}"#))]),
-            vec![r#"workspaces[0] ("analytics-test"): missing required key "scimToken" (the Key Vault secret URL of the SCIM token, like https://<vault>.vault.azure.net/secrets/<name>)"#.into()],
+            vec![r#"workspaces[0] ("analytics-test"): missing required key "scimToken" (the Key Vault secret URL of the SCIM token, like https://<vault>.vault.azure.net/secrets/<name>; or set "auth": "managedIdentity" to call the workspace with the app's identity)"#.into()],
         ),
         (
             "http workspace URL",
@@ -263,10 +273,10 @@ fn the_seed_form_with_a_single_group_string_is_accepted() {
         workspace.access_groups,
         [GroupRef::DisplayName("Data, Science Team".into())]
     );
-    assert_eq!(workspace.scim_token.to_string(), TOKEN);
-    assert_eq!(workspace.scim_token.name(), "analytics-test-pat");
+    assert_eq!(pat(workspace).to_string(), TOKEN);
+    assert_eq!(pat(workspace).name(), "analytics-test-pat");
     assert_eq!(
-        workspace.scim_token.vault_url().as_str(),
+        pat(workspace).vault_url().as_str(),
         "https://kv-dbx-sync.vault.azure.net/"
     );
 }
@@ -303,11 +313,11 @@ fn trailing_slashes_and_case_are_normalized_and_secret_versions_kept() {
     assert_eq!(workspace.instance.host(), HOST);
     assert_eq!(workspace.name.as_str(), HOST);
     assert_eq!(
-        workspace.scim_token.version(),
+        pat(workspace).version(),
         Some("0123456789abcdef0123456789abcdef")
     );
     assert_eq!(
-        workspace.scim_token.to_string(),
+        pat(workspace).to_string(),
         "https://kv-dbx-sync.vault.azure.net/secrets/pat/0123456789abcdef0123456789abcdef"
     );
 }
@@ -419,4 +429,43 @@ fn a_file_that_is_not_utf8_is_reported_as_such() {
         err.problems(),
         ["(file): is saved as UTF-16: save it as UTF-8"]
     );
+}
+
+#[test]
+fn a_workspace_authenticates_with_a_pat_from_key_vault_or_the_managed_identity_never_both_nor_neither()
+ {
+    let entry = |extra: &str| {
+        format!(
+            r#"{{"workspaces": [{{"name": "a", "databricksInstance": "{INSTANCE}", "accessGroups": "G"{extra}}}]}}"#
+        )
+    };
+    let config = valid(&entry(r#", "auth": "managedIdentity""#));
+    assert_eq!(config.workspaces[0].auth, WorkspaceAuth::ManagedIdentity);
+    let config = valid(&entry(&format!(
+        r#", "auth": "pat", "scimToken": "{TOKEN}""#
+    )));
+    assert_eq!(pat(&config.workspaces[0]).to_string(), TOKEN);
+    assert_eq!(
+        problems(&entry(&format!(
+            r#", "auth": "managedIdentity", "scimToken": "{TOKEN}""#
+        ))),
+        [
+            r#"workspaces[0] ("a").scimToken: must not be given with "auth": "managedIdentity" (the workspace is called with the app's managed identity, not a PAT): remove one of them"#
+        ]
+    );
+    assert_eq!(
+        problems(&entry("")),
+        [
+            r#"workspaces[0] ("a"): missing required key "scimToken" (the Key Vault secret URL of the SCIM token, like https://<vault>.vault.azure.net/secrets/<name>; or set "auth": "managedIdentity" to call the workspace with the app's identity)"#
+        ]
+    );
+    assert_eq!(
+        problems(&entry(r#", "auth": "oauth""#)),
+        [
+            r#"workspaces[0] ("a").auth: must be "pat" (a PAT from Key Vault, the default) or "managedIdentity", got "oauth""#
+        ]
+    );
+    let json = serde_json::to_value(valid(&entry(r#", "auth": "managedIdentity""#))).unwrap();
+    assert_eq!(json["workspaces"][0]["auth"], "managedIdentity");
+    assert!(json["workspaces"][0].get("scimToken").is_none());
 }

@@ -468,3 +468,61 @@ async fn a_missing_secret_is_named_with_its_url_and_the_cause_in_words() {
         "nothing is asked of the workspace without its token"
     );
 }
+
+#[tokio::test]
+async fn managed_identity_auth_calls_the_workspace_with_a_databricks_token_and_never_reads_key_vault()
+ {
+    let Scenario {
+        world,
+        test: _,
+        prod: _,
+        config: _,
+    } = scenario().await;
+    let admitted = world.add_workspace("pat-free").await.unwrap();
+    admitted
+        .scim
+        .admit_identity("system", &world.identity.system_client_id());
+    let stranger = world.add_workspace("not-admitted").await.unwrap();
+    let entry = |ws: &sandbox::world::Workspace| {
+        let mut entry = World::config_entry(ws, &["Databricks-Group-Prod"]);
+        entry.as_object_mut().unwrap().remove("scimToken");
+        entry["auth"] = json!("managedIdentity");
+        entry
+    };
+    let config = json!({ "workspaces": [entry(&admitted), entry(&stranger)] }).to_string();
+    let handler = Handler::start(&config, &world.handler_env()).await;
+    let (code, report) = sync_http(&handler, json!({})).await;
+    assert_eq!(code, 502, "{report}");
+    assert_eq!(workspace(&report, "pat-free")["status"], "succeeded");
+    assert_eq!(users(&report, "pat-free")["created"], 4);
+    assert_eq!(end_state(&admitted).len(), 4);
+    let refused = workspace(&report, "not-admitted")["error"]
+        .as_str()
+        .unwrap();
+    assert!(
+        refused.contains("the workspace refused the app's managed identity (HTTP 401: is it added to the workspace"),
+        "{refused}"
+    );
+    assert_eq!(
+        world.vault.reads(),
+        0,
+        "no PAT is read for a workspace on managed-identity auth"
+    );
+    assert_eq!(world.vault.faults().log().len(), 0);
+    let resources: Vec<String> = world
+        .identity
+        .issued()
+        .into_iter()
+        .map(|t| t.resource)
+        .collect();
+    assert!(
+        resources
+            .iter()
+            .any(|r| r.contains(sandbox::identity::DATABRICKS_RESOURCE)),
+        "{resources:?}"
+    );
+    assert_no_secret(
+        &world,
+        &[handler.stdout().join("\n"), handler.stderr().join("\n")],
+    );
+}

@@ -1,6 +1,7 @@
 //! What stands in front of every SCIM handler: the bearer-token check and the write-rate limit.
 //!
-//! Auth: `Authorization: Bearer <pat>` (scheme case-insensitive) or 401; the token is never echoed. The PAT
+//! Auth: `Authorization: Bearer <pat>` (scheme case-insensitive), or an Entra token for Azure Databricks
+//! of an identity admitted with `ScimWorkspace::admit_identity`, or 401; the token is never echoed. The PAT
 //! belongs to the admin user, so it stops working (401) once that user is deactivated or deleted, and
 //! everything but `/Me` answers 403 once that user leaves the `admins` group: that is how a sync that
 //! deprovisions its own identity breaks in the field. Writes (POST, PATCH, PUT, DELETE) that pass auth then
@@ -81,16 +82,40 @@ fn admit(workspace: &ScimWorkspace, request: &Request) -> Result<(), ScimError> 
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim());
-    if token != Some(workspace.pat()) {
-        return Err(ScimError::unauthorized());
-    }
     let mut store = workspace.store();
-    let admin = store.users.get(&store.admin_id).filter(|u| u.active);
-    if admin.is_none() {
-        return Err(ScimError::unauthorized());
-    }
+    // The caller: the PAT's owner (the admin user), or a service principal calling with an Entra
+    // token for Azure Databricks issued by the emulated identity endpoint.
+    let principal = match token {
+        Some(token) if token == workspace.pat() => {
+            let admin = store.users.get(&store.admin_id).filter(|u| u.active);
+            admin
+                .map(|u| u.id.clone())
+                .ok_or_else(ScimError::unauthorized)?
+        }
+        Some(token) => {
+            let claims = crate::identity::token_claims(token)
+                .filter(|c| {
+                    crate::identity::resource_matches(
+                        &c.resource,
+                        crate::identity::DATABRICKS_RESOURCE,
+                    )
+                })
+                .ok_or_else(ScimError::unauthorized)?;
+            let application_id = store
+                .settings
+                .entra_identities
+                .get(&claims.identity)
+                .cloned();
+            let sp = application_id
+                .and_then(|a| store.service_principal_for(&a))
+                .filter(|sp| sp.active);
+            sp.map(|sp| sp.id.clone())
+                .ok_or_else(ScimError::unauthorized)?
+        }
+        None => return Err(ScimError::unauthorized()),
+    };
     let is_admin = store
-        .groups_of(&store.admin_id)
+        .groups_of(&principal)
         .iter()
         .any(|g| g.display_name == ADMINS_GROUP);
     if !is_admin && !request.uri().path().ends_with("/Me") {

@@ -3,7 +3,7 @@
 //! login would, and read the state back as plain snapshots (in creation order, admin user included).
 
 use super::ScimWorkspace;
-use super::store::{Group, ServicePrincipal, Store};
+use super::store::{ADMINS_GROUP, Group, ServicePrincipal, Store};
 
 /// A user as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,6 +92,28 @@ impl ScimWorkspace {
             entitlements: Vec::new(),
             listed_from: None,
         });
+        id
+    }
+
+    /// Lets the Entra identity `identity` ("system" or a user-assigned client id, as the identity
+    /// endpoint names it) call this workspace with its own token for Azure Databricks, as the service
+    /// principal `application_id`, made a workspace admin. Returns the service principal's id.
+    pub fn admit_identity(&self, identity: &str, application_id: &str) -> String {
+        let existing = self
+            .store()
+            .service_principal_for(application_id)
+            .map(|sp| sp.id.clone());
+        let id = existing.unwrap_or_else(|| {
+            self.add_service_principal(application_id, "entra-databricks-sync", true)
+        });
+        let admins = self.store().group_named(ADMINS_GROUP).map(|g| g.id.clone());
+        if let Some(admins) = admins {
+            self.add_member(&admins, &id);
+        }
+        self.store()
+            .settings
+            .entra_identities
+            .insert(identity.to_owned(), application_id.to_owned());
         id
     }
 

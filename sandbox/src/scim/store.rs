@@ -146,6 +146,9 @@ pub(crate) struct Settings {
     pub visibility_delay: Duration,
     pub patch_answers_204: bool,
     pub omit_total_results: bool,
+    /// Entra identities (the identity endpoint's `identity` claim) admitted with their own tokens, and
+    /// the application id of the service principal each one is in this workspace.
+    pub entra_identities: HashMap<String, String>,
 }
 
 pub(crate) struct Store {
@@ -169,6 +172,7 @@ impl Store {
                 max_page_size: DEFAULT_MAX_PAGE_SIZE,
                 visibility_delay: Duration::ZERO,
                 patch_answers_204: false,
+                entra_identities: HashMap::new(),
                 omit_total_results: false,
             },
             write_bucket: None,
