@@ -6,5 +6,6 @@ mod config;
 mod e2e;
 mod host;
 mod invocations;
+mod local_host;
 mod scenario;
 mod support;
