@@ -56,6 +56,9 @@ struct SyncArgs {
     /// Plan only: read, compare and report what would change, write nothing
     #[arg(long)]
     dry_run: bool,
+    /// Confirm deprovisioning beyond maxDeprovision for this run
+    #[arg(long)]
+    allow_deprovision: bool,
     /// Report format on stdout
     #[arg(long, value_enum, default_value_t = Output::Text)]
     output: Output,
@@ -158,6 +161,7 @@ fn sync(args: &SyncArgs) -> ExitCode {
         invocation_id: None,
         workspaces: args.workspaces.clone(),
         dry_run: args.dry_run,
+        allow_deprovision: args.allow_deprovision,
     };
     let result = match runtime() {
         Ok(rt) => rt.block_on(runner.run(request, true)),

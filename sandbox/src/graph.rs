@@ -206,6 +206,14 @@ impl Tenant {
         })
     }
 
+    /// The id of the first group (in creation order) with this display name.
+    pub fn group_id(&self, display_name: &str) -> Option<String> {
+        let inner = self.lock();
+        inner.order.iter().find(|id| {
+            matches!(inner.objects.get(*id), Some(Object::Group { display_name: name, .. }) if name == display_name)
+        }).cloned()
+    }
+
     fn insert(&self, object: Object) -> String {
         let id = uuid::Uuid::new_v4().to_string();
         let mut inner = self.lock();

@@ -11,7 +11,9 @@ mod types;
 mod validate;
 mod workspace_url;
 
-pub use options::{SyncOptions, UserNameSource};
+pub use options::{
+    DEFAULT_MANAGED_GROUP, Deprovision, MaxDeprovision, SyncOptions, UserNameSource,
+};
 pub use secret_url::SecretUrl;
 pub use types::{GroupRef, InvalidValue, MAX_NAME_LEN, WorkspaceName};
 pub use workspace_url::WorkspaceUrl;

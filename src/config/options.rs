@@ -10,7 +10,21 @@ pub(super) const NESTED: &str = "nested";
 pub(super) const INCLUDE_DISABLED: &str = "includeDisabled";
 pub(super) const USER_NAME: &str = "userName";
 pub(super) const SCIM_RATE: &str = "scimRequestsPerSecond";
-pub(super) const OPTION_KEYS: &[&str] = &[NESTED, INCLUDE_DISABLED, USER_NAME, SCIM_RATE];
+pub(super) const MANAGED_GROUP: &str = "managedGroup";
+pub(super) const DEPROVISION: &str = "deprovision";
+pub(super) const MAX_DEPROVISION: &str = "maxDeprovision";
+pub(super) const OPTION_KEYS: &[&str] = &[
+    NESTED,
+    INCLUDE_DISABLED,
+    USER_NAME,
+    SCIM_RATE,
+    MANAGED_GROUP,
+    DEPROVISION,
+    MAX_DEPROVISION,
+];
+
+/// The marker group's default name.
+pub const DEFAULT_MANAGED_GROUP: &str = "entra-sync-managed";
 
 /// Highest accepted `scimRequestsPerSecond`; real workspaces throttle far below it.
 const MAX_SCIM_RATE: f64 = 1000.0;
@@ -26,8 +40,59 @@ pub enum UserNameSource {
     Mail,
 }
 
+/// What happens to a managed user who is no longer in any configured group (or is disabled in Entra).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Deprovision {
+    /// Nothing (the seed scripts' behaviour).
+    #[default]
+    None,
+    /// `active: false`: the user can no longer sign in; nothing of theirs is deleted.
+    Deactivate,
+    /// DELETE: the user is removed from the workspace.
+    Remove,
+}
+
+/// How many deprovisionings one run may make in a workspace before it holds them all.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MaxDeprovision {
+    /// `maxDeprovision: 10`
+    Count(u64),
+    /// `maxDeprovision: "10%"`, of the users the sync manages in that workspace.
+    Percent(f64),
+    /// Not configured: 10% of the managed users, at least 5.
+    Default,
+}
+
+/// Written back as in the file: `10` or `"10%"` (the default is not written).
+impl Serialize for MaxDeprovision {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            MaxDeprovision::Count(n) => serializer.serialize_u64(*n),
+            MaxDeprovision::Percent(p) => serializer.serialize_str(&format!("{p}%")),
+            MaxDeprovision::Default => serializer.serialize_none(),
+        }
+    }
+}
+
+impl MaxDeprovision {
+    fn is_default(&self) -> bool {
+        *self == MaxDeprovision::Default
+    }
+
+    /// The limit for a workspace where the sync manages `managed` users.
+    pub fn limit(self, managed: u64) -> u64 {
+        let percent = |p: f64| (managed as f64 * p / 100.0).floor() as u64;
+        match self {
+            MaxDeprovision::Count(n) => n,
+            MaxDeprovision::Percent(p) => percent(p),
+            MaxDeprovision::Default => percent(10.0).max(5),
+        }
+    }
+}
+
 /// The options of one workspace, defaults applied.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SyncOptions {
     /// Members of nested groups count (`transitiveMembers`); false reads direct members only.
@@ -37,6 +102,11 @@ pub struct SyncOptions {
     pub user_name: UserNameSource,
     /// Client-side limit on SCIM requests to this workspace, well under the documented limits.
     pub scim_requests_per_second: f64,
+    /// The workspace group marking the principals this sync owns: only its members are ever deprovisioned.
+    pub managed_group: String,
+    pub deprovision: Deprovision,
+    #[serde(skip_serializing_if = "MaxDeprovision::is_default")]
+    pub max_deprovision: MaxDeprovision,
 }
 
 impl Default for SyncOptions {
@@ -46,6 +116,9 @@ impl Default for SyncOptions {
             include_disabled: false,
             user_name: UserNameSource::Auto,
             scim_requests_per_second: 5.0,
+            managed_group: DEFAULT_MANAGED_GROUP.to_owned(),
+            deprovision: Deprovision::None,
+            max_deprovision: MaxDeprovision::Default,
         }
     }
 }
@@ -53,12 +126,15 @@ impl Default for SyncOptions {
 impl Eq for SyncOptions {}
 
 /// Options as written in one object: only the keys present.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub(super) struct PartialOptions {
     nested: Option<bool>,
     include_disabled: Option<bool>,
     user_name: Option<UserNameSource>,
     scim_requests_per_second: Option<f64>,
+    managed_group: Option<String>,
+    deprovision: Option<Deprovision>,
+    max_deprovision: Option<MaxDeprovision>,
 }
 
 impl PartialOptions {
@@ -114,6 +190,44 @@ impl PartialOptions {
                 problems.push((SCIM_RATE.to_owned(), message));
             }
         }
+        match object.get(MANAGED_GROUP) {
+            None => {}
+            Some(Value::String(name)) if !name.trim().is_empty() => {
+                options.managed_group = Some(name.trim().to_owned())
+            }
+            Some(other) => problems.push((
+                MANAGED_GROUP.to_owned(),
+                format!(
+                    "must be the name of a workspace group, got {}",
+                    describe(other)
+                ),
+            )),
+        }
+        match object.get(DEPROVISION).map(|v| (v, v.as_str())) {
+            None => {}
+            Some((_, Some("none"))) => options.deprovision = Some(Deprovision::None),
+            Some((_, Some("deactivate"))) => options.deprovision = Some(Deprovision::Deactivate),
+            Some((_, Some("remove"))) => options.deprovision = Some(Deprovision::Remove),
+            Some((other, _)) => problems.push((
+                DEPROVISION.to_owned(),
+                format!(
+                    "must be \"none\", \"deactivate\" or \"remove\", got {}",
+                    describe(other)
+                ),
+            )),
+        }
+        if let Some(value) = object.get(MAX_DEPROVISION) {
+            match max_deprovision(value) {
+                Some(max) => options.max_deprovision = Some(max),
+                None => problems.push((
+                    MAX_DEPROVISION.to_owned(),
+                    format!(
+                        "must be a count (like 20) or a percentage of the managed users (like \"10%\"), got {}",
+                        describe(value)
+                    ),
+                )),
+            }
+        }
         (options, problems)
     }
 
@@ -134,7 +248,40 @@ impl PartialOptions {
                 .scim_requests_per_second
                 .or(defaults.scim_requests_per_second)
                 .unwrap_or(builtin.scim_requests_per_second),
+            managed_group: self
+                .managed_group
+                .or(defaults.managed_group)
+                .unwrap_or(builtin.managed_group),
+            deprovision: self
+                .deprovision
+                .or(defaults.deprovision)
+                .unwrap_or(builtin.deprovision),
+            max_deprovision: self
+                .max_deprovision
+                .or(defaults.max_deprovision)
+                .unwrap_or(builtin.max_deprovision),
         }
+    }
+}
+
+/// A JSON value for a message: strings quoted, other values by kind.
+fn describe(value: &Value) -> String {
+    match value {
+        Value::String(s) => format!("{s:?}"),
+        Value::Number(n) => n.to_string(),
+        other => kind(other).to_owned(),
+    }
+}
+
+fn max_deprovision(value: &Value) -> Option<MaxDeprovision> {
+    match value {
+        Value::Number(n) => n.as_u64().map(MaxDeprovision::Count),
+        Value::String(s) => {
+            let percent: f64 = s.trim().strip_suffix('%')?.trim().parse().ok()?;
+            (percent.is_finite() && (0.0..=100.0).contains(&percent))
+                .then_some(MaxDeprovision::Percent(percent))
+        }
+        _ => None,
     }
 }
 
@@ -155,7 +302,7 @@ mod tests {
     fn entry_wins_over_defaults_which_win_over_builtin() {
         let (defaults, _) = read(r#"{"nested": false, "scimRequestsPerSecond": 2}"#);
         let (entry, _) = read(r#"{"nested": true, "userName": "mail"}"#);
-        let options = entry.resolve(defaults);
+        let options = entry.resolve(defaults.clone());
         assert!(options.nested);
         assert_eq!(options.user_name, UserNameSource::Mail);
         assert_eq!(options.scim_requests_per_second, 2.0);
@@ -190,6 +337,61 @@ mod tests {
                     "scimRequestsPerSecond".to_owned(),
                     "must be a number above 0 and at most 1000, got 0".to_owned()
                 ),
+            ]
+        );
+    }
+}
+
+#[cfg(test)]
+mod deprovision_tests {
+    use super::*;
+
+    fn read(json: &str) -> (PartialOptions, Vec<(String, String)>) {
+        PartialOptions::read(
+            serde_json::from_str::<Value>(json)
+                .unwrap()
+                .as_object()
+                .unwrap(),
+        )
+    }
+
+    #[test]
+    fn deprovisioning_options_are_read_and_default_to_none_with_ten_percent_at_least_five() {
+        let options = PartialOptions::default().resolve(PartialOptions::default());
+        assert_eq!(options.deprovision, Deprovision::None);
+        assert_eq!(options.managed_group, "entra-sync-managed");
+        assert_eq!(options.max_deprovision.limit(20), 5);
+        assert_eq!(options.max_deprovision.limit(200), 20);
+        let (own, problems) = read(
+            r#"{"deprovision": "remove", "maxDeprovision": "25%", "managedGroup": "sync-owned"}"#,
+        );
+        assert!(problems.is_empty());
+        let options = own.resolve(PartialOptions::default());
+        assert_eq!(
+            (options.deprovision, options.managed_group.as_str()),
+            (Deprovision::Remove, "sync-owned")
+        );
+        assert_eq!(options.max_deprovision.limit(40), 10);
+        let (own, _) = read(r#"{"maxDeprovision": 3}"#);
+        assert_eq!(
+            own.resolve(PartialOptions::default())
+                .max_deprovision
+                .limit(1000),
+            3
+        );
+    }
+
+    #[test]
+    fn bad_deprovisioning_options_are_reported() {
+        let (_, problems) =
+            read(r#"{"deprovision": "delete", "maxDeprovision": "ten", "managedGroup": ""}"#);
+        let messages: Vec<&str> = problems.iter().map(|(_, m)| m.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "must be the name of a workspace group, got \"\"",
+                "must be \"none\", \"deactivate\" or \"remove\", got \"delete\"",
+                "must be a count (like 20) or a percentage of the managed users (like \"10%\"), got \"ten\"",
             ]
         );
     }

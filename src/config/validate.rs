@@ -34,6 +34,9 @@ const WORKSPACE_KEYS: &[&str] = &[
     options::INCLUDE_DISABLED,
     options::USER_NAME,
     options::SCIM_RATE,
+    options::MANAGED_GROUP,
+    options::DEPROVISION,
+    options::MAX_DEPROVISION,
 ];
 
 const DEFAULTED_NOTE: &str = "; a workspace without \"name\" is named after the host of its \
@@ -103,7 +106,7 @@ pub(super) fn validate(root: &Value) -> Result<Vec<Workspace>, Vec<Problem>> {
             for (index, entry) in entries.iter().enumerate() {
                 let found = workspace(index, entry, &mut seen, &mut problems);
                 workspaces.extend(found.map(|(ws, own)| Workspace {
-                    options: own.resolve(defaults),
+                    options: own.resolve(defaults.clone()),
                     ..ws
                 }));
             }

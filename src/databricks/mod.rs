@@ -1,16 +1,23 @@
-//! The Databricks workspace-level SCIM API (`/api/2.0/preview/scim/v2`) with the workspace's token:
-//! list users (projected, paged to the end), find one by name, create one, set `active`.
+//! The Databricks workspace-level SCIM API (`/api/2.0/preview/scim/v2`) with the workspace's token.
+//! This file holds the client core (pacing, sending, errors, PATCH and DELETE) and the users: list
+//! (projected, paged to the end), find by name, create, set `active`, delete. Groups
+//! (`groups.rs`), service principals (`service_principals.rs`) and `/Me` (`me.rs`) have their own
+//! files, paging and filters are in `listing.rs`, the credential in `bearer.rs`.
 //! Only this module knows the SCIM wire format. Every request waits for the workspace's client-side
 //! rate limit first, so one run never floods a workspace.
 
-use std::collections::HashSet;
+mod bearer;
+mod groups;
+mod listing;
+mod me;
+mod service_principals;
+
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use azure_core::credentials::TokenCredential;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use url::Url;
@@ -18,13 +25,15 @@ use url::Url;
 use crate::config::WorkspaceUrl;
 use crate::http::{self, ApiError, Requests};
 
+pub use bearer::{Bearer, DATABRICKS_SCOPE};
+pub use groups::{MAX_MEMBERS_PER_PATCH, ScimGroup};
+pub use me::{Me, PrincipalKind};
+pub use service_principals::{CreatedServicePrincipal, ScimServicePrincipal};
+
 const API: &str = "databricks";
 const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
-/// Users asked for per page (the Go SDK's value; the server may send fewer).
-const PAGE_SIZE: usize = 10_000;
-/// Pages one listing may take before it is cut off (10,000 users per account is the documented limit).
-const MAX_PAGES: usize = 1_000;
+const USER_ATTRIBUTES: &str = "id,userName,active";
 
 /// A workspace user as listed.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -58,7 +67,9 @@ pub enum ScimError {
         hint: &'static str,
         source: ApiError,
     },
-    #[error("{credential} may not manage users (HTTP 403: it must be a workspace admin)")]
+    #[error(
+        "{credential} may not manage users, groups or service principals (HTTP 403: it must be a workspace admin)"
+    )]
     Forbidden {
         credential: &'static str,
         source: ApiError,
@@ -75,63 +86,17 @@ impl From<ApiError> for ScimError {
     }
 }
 
-/// The Entra ID scope of Azure Databricks (its well-known application id), in every cloud.
-pub const DATABRICKS_SCOPE: &str = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default";
-
-/// What the SCIM calls are authorised with.
-pub enum Bearer {
-    /// A workspace-admin personal access token (read from Key Vault).
-    Pat(SecretString),
-    /// An Entra token of the app's identity for Azure Databricks; fetched per call (the credential caches it).
-    Entra(Arc<dyn TokenCredential>),
-}
-
-impl Bearer {
-    async fn value(&self) -> Result<SecretString, ScimError> {
+impl ScimError {
+    /// The HTTP status of the workspace's answer, if there was one.
+    fn status(&self) -> Option<u16> {
         match self {
-            Bearer::Pat(token) => Ok(token.clone()),
-            Bearer::Entra(credential) => credential
-                .get_token(&[DATABRICKS_SCOPE], None)
-                .await
-                .map(|t| SecretString::from(t.token.secret().to_owned()))
-                .map_err(|e| ScimError::Token(crate::auth::causes(&e))),
+            ScimError::Unauthorized { source, .. } | ScimError::Forbidden { source, .. } => {
+                source.status()
+            }
+            ScimError::Api(error) => error.status(),
+            ScimError::Token(_) => None,
         }
     }
-
-    /// How a refusal is explained: who was refused, and the likely cause.
-    fn refusal(&self, error: ApiError) -> ScimError {
-        let (credential, hint) = match self {
-            Bearer::Pat(_) => (
-                "the token from Key Vault",
-                "expired, revoked or for another workspace?",
-            ),
-            Bearer::Entra(_) => (
-                "the app's managed identity",
-                "is it added to the workspace as a service principal with workspace admin rights?",
-            ),
-        };
-        match error.status() {
-            Some(401) => ScimError::Unauthorized {
-                credential,
-                hint,
-                source: error,
-            },
-            Some(403) => ScimError::Forbidden {
-                credential,
-                source: error,
-            },
-            _ => ScimError::Api(error),
-        }
-    }
-}
-
-#[derive(Deserialize)]
-struct ListResponse {
-    #[serde(rename = "totalResults", default)]
-    total_results: Option<usize>,
-    // Some servers spell it in lower case.
-    #[serde(rename = "Resources", alias = "resources", default)]
-    resources: Vec<ScimUser>,
 }
 
 /// SCIM client of one workspace. Holds the token; has no `Debug`.
@@ -163,10 +128,21 @@ impl Scim {
         }
     }
 
+    /// A collection or endpoint under the SCIM root (`Users`, `Me`).
     fn url(&self, path: &str) -> Url {
         self.base.join(path).unwrap_or_else(|_| self.base.clone())
     }
 
+    /// One resource: `<collection>/<id>`, the id as one escaped path segment.
+    fn resource_url(&self, collection: &str, id: &str) -> Url {
+        let mut url = self.base.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().push(collection).push(id);
+        }
+        url
+    }
+
+    /// Every request goes through here: the bearer, the rate limit, then `http::send` (retries).
     async fn send(
         &self,
         operation: &str,
@@ -186,42 +162,72 @@ impl Scim {
             .map_err(|e| self.bearer.refusal(e))
     }
 
+    /// POSTs `body` to a collection.
+    async fn post(
+        &self,
+        operation: &str,
+        collection: &str,
+        body: &Value,
+        requests: &Requests,
+    ) -> Result<reqwest::Response, ScimError> {
+        let url = self.url(collection);
+        let post = || {
+            self.client
+                .post(url.clone())
+                .header("Content-Type", "application/scim+json")
+                .json(body)
+        };
+        self.send(operation, requests, post).await
+    }
+
+    /// PATCHes a resource with these `Operations`. Accepts 200 with the resource and 204 without.
+    async fn patch(
+        &self,
+        operation: &str,
+        url: &Url,
+        operations: Value,
+        requests: &Requests,
+    ) -> Result<(), ScimError> {
+        let body = json!({ "schemas": [PATCH_SCHEMA], "Operations": operations });
+        let patch = || {
+            self.client
+                .patch(url.clone())
+                .header("Content-Type", "application/scim+json")
+                .json(&body)
+        };
+        self.send(operation, requests, patch).await.map(drop)
+    }
+
+    /// DELETEs a resource; 404 means it is gone already, which is what was asked.
+    async fn delete(
+        &self,
+        operation: &str,
+        url: &Url,
+        requests: &Requests,
+    ) -> Result<(), ScimError> {
+        match self
+            .send(operation, requests, || self.client.delete(url.clone()))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.status() == Some(404) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Every user of the workspace (`id`, `userName`, `active`).
     ///
     /// # Errors
     /// The list could not be read to the end; a partial list is never returned.
     pub async fn list_users(&self, requests: &Requests) -> Result<Vec<ScimUser>, ScimError> {
-        let operation = "listing workspace users";
-        let mut users = Vec::new();
-        let mut ids = HashSet::new();
-        let mut start = 1usize;
-        for _ in 0..MAX_PAGES {
-            let mut url = self.url("Users");
-            url.query_pairs_mut()
-                .append_pair("attributes", "id,userName,active")
-                .append_pair("startIndex", &start.to_string())
-                .append_pair("count", &PAGE_SIZE.to_string());
-            let response = self
-                .send(operation, requests, || self.client.get(url.clone()))
-                .await?;
-            let page: ListResponse = http::json(operation, response).await?;
-            let received = page.resources.len();
-            // Pages can shift while users are added: keep each id once.
-            users.extend(
-                page.resources
-                    .into_iter()
-                    .filter(|u| ids.insert(u.id.clone())),
-            );
-            start += received;
-            let done = received == 0 || page.total_results.is_some_and(|total| start > total);
-            if done {
-                return Ok(users);
-            }
-        }
-        Err(ScimError::Api(ApiError::Protocol {
-            operation: operation.to_owned(),
-            cause: format!("paging did not end after {MAX_PAGES} pages"),
-        }))
+        self.list_all(
+            "listing workspace users",
+            "Users",
+            USER_ATTRIBUTES,
+            |u: &ScimUser| u.id.as_str(),
+            requests,
+        )
+        .await
     }
 
     /// The user with this name, if any.
@@ -234,19 +240,11 @@ impl Scim {
         requests: &Requests,
     ) -> Result<Option<ScimUser>, ScimError> {
         let operation = format!("looking up user {user_name}");
-        let mut url = self.url("Users");
-        url.query_pairs_mut()
-            .append_pair(
-                "filter",
-                &format!("userName eq \"{}\"", user_name.replace('"', "\\\"")),
-            )
-            .append_pair("attributes", "id,userName,active");
-        let response = self
-            .send(&operation, requests, || self.client.get(url.clone()))
+        let filter = format!("userName eq {}", listing::literal(user_name));
+        let found: Vec<ScimUser> = self
+            .filtered(&operation, "Users", &filter, USER_ATTRIBUTES, requests)
             .await?;
-        let page: ListResponse = http::json(&operation, response).await?;
-        Ok(page
-            .resources
+        Ok(found
             .into_iter()
             .find(|u| u.user_name.eq_ignore_ascii_case(user_name)))
     }
@@ -264,14 +262,7 @@ impl Scim {
         let operation = format!("creating user {user_name}");
         let body =
             json!({ "schemas": [USER_SCHEMA], "userName": user_name, "displayName": display_name });
-        let url = self.url("Users");
-        let post = || {
-            self.client
-                .post(url.clone())
-                .header("Content-Type", "application/scim+json")
-                .json(&body)
-        };
-        match self.send(&operation, requests, post).await {
+        match self.post(&operation, "Users", &body, requests).await {
             Ok(response) => Ok(Created::New(http::json(&operation, response).await?)),
             Err(ScimError::Api(e)) if e.status() == Some(409) => Ok(Created::AlreadyExists),
             Err(e) => Err(e),
@@ -289,25 +280,39 @@ impl Scim {
         active: bool,
         requests: &Requests,
     ) -> Result<(), ScimError> {
-        let verb = if active {
-            "reactivating"
-        } else {
-            "deactivating"
-        };
-        let operation = format!("{verb} user {user_name}");
-        let body = json!({
-            "schemas": [PATCH_SCHEMA],
-            "Operations": [{ "op": "replace", "path": "active", "value": active }],
-        });
-        let url = self.url(&format!("Users/{id}"));
-        let patch = || {
-            self.client
-                .patch(url.clone())
-                .header("Content-Type", "application/scim+json")
-                .json(&body)
-        };
-        self.send(&operation, requests, patch).await.map(drop)
+        let operation = format!("{} user {user_name}", activation_verb(active));
+        let url = self.resource_url("Users", id);
+        self.patch(&operation, &url, replace_active(active), requests)
+            .await
     }
+
+    /// Deletes a user from the workspace. A user that is not there (404) counts as deleted.
+    ///
+    /// # Errors
+    /// The workspace refused.
+    pub async fn delete_user(
+        &self,
+        id: &str,
+        user_name: &str,
+        requests: &Requests,
+    ) -> Result<(), ScimError> {
+        let operation = format!("removing user {user_name}");
+        self.delete(&operation, &self.resource_url("Users", id), requests)
+            .await
+    }
+}
+
+fn activation_verb(active: bool) -> &'static str {
+    if active {
+        "reactivating"
+    } else {
+        "deactivating"
+    }
+}
+
+/// The PATCH operations that set `active` (as a JSON boolean, the form SCIM defines).
+fn replace_active(active: bool) -> Value {
+    json!([{ "op": "replace", "path": "active", "value": active }])
 }
 
 /// SCIM's error JSON: `{"detail", "status": "409", "scimType"}`; Databricks also answers

@@ -1,8 +1,10 @@
 //! Microsoft Graph, for reading Entra ID groups: resolve a configured group (display name or object
-//! id) and list its user members, transitive or direct. Only this module knows Graph's wire format
-//! (`$filter` quoting, `@odata.nextLink` paging, `ConsistencyLevel`, error JSON).
+//! id) here, and list its user or service principal members, transitive or direct (`members.rs`).
+//! Only this module knows Graph's wire format (`$filter` quoting, `@odata.nextLink` paging,
+//! `ConsistencyLevel`, error JSON).
 
-use std::collections::HashSet;
+mod members;
+
 use std::sync::Arc;
 
 use azure_core::credentials::TokenCredential;
@@ -12,33 +14,15 @@ use url::Url;
 use crate::config::GroupRef;
 use crate::http::{self, ApiError, Requests};
 
+pub use members::{Member, ServicePrincipalMember};
+
 const API: &str = "graph";
-/// Pages one member listing may take before it is cut off as a loop (999 members a page).
-const MAX_PAGES: usize = 2_000;
-const USER_FIELDS: &str = "id,userPrincipalName,mail,displayName,accountEnabled,userType";
 
 /// A group as found in Entra ID.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Group {
     pub id: String,
     pub display_name: String,
-}
-
-/// A user member of a group, with the fields that decide its Databricks user name.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Member {
-    pub id: String,
-    #[serde(default)]
-    pub user_principal_name: Option<String>,
-    #[serde(default)]
-    pub mail: Option<String>,
-    #[serde(default)]
-    pub display_name: Option<String>,
-    #[serde(default)]
-    pub account_enabled: Option<bool>,
-    #[serde(default)]
-    pub user_type: Option<String>,
 }
 
 /// Why a group could not be read.
@@ -195,55 +179,6 @@ impl Graph {
                 }
             }
         }
-    }
-
-    /// Every user member of the group: through nested groups when `nested`, else direct members only.
-    ///
-    /// # Errors
-    /// Graph could not be read to the end; a partial list is never returned.
-    pub async fn user_members(
-        &self,
-        group: &Group,
-        nested: bool,
-        requests: &Requests,
-    ) -> Result<Vec<Member>, GraphError> {
-        let relation = if nested {
-            "transitiveMembers"
-        } else {
-            "members"
-        };
-        let mut url = self.url(&["groups", &group.id, relation, "microsoft.graph.user"]);
-        url.query_pairs_mut()
-            .append_pair("$select", USER_FIELDS)
-            .append_pair("$top", "999")
-            .append_pair("$count", "true");
-        let operation = format!("listing members of group {:?}", group.display_name);
-        let mut members = Vec::new();
-        let mut seen_links = HashSet::new();
-        let mut next = Some(url);
-        while let Some(url) = next.take() {
-            if seen_links.len() >= MAX_PAGES || !seen_links.insert(url.to_string()) {
-                return Err(GraphError::Api(ApiError::Protocol {
-                    operation,
-                    cause: format!(
-                        "paging did not end after {} pages (a repeated or endless @odata.nextLink)",
-                        seen_links.len()
-                    ),
-                }));
-            }
-            let response = self.get(&operation, &url, requests).await?;
-            let page: Page<Member> = http::json(&operation, response).await?;
-            members.extend(page.value);
-            // The next link is followed as given: it carries Graph's own skip token.
-            next = match page.next_link {
-                None => None,
-                Some(link) => Some(Url::parse(&link).map_err(|e| ApiError::Decode {
-                    operation: operation.clone(),
-                    cause: format!("@odata.nextLink is not a URL: {e}"),
-                })?),
-            };
-        }
-        Ok(members)
     }
 
     fn url(&self, segments: &[&str]) -> Url {

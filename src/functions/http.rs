@@ -88,6 +88,7 @@ async fn run(
         invocation_id: invocation,
         workspaces: options.workspaces,
         dry_run: options.dry_run,
+        allow_deprovision: options.allow_deprovision,
     };
     match runner.run(request, false).await {
         Ok(report) => {
@@ -120,6 +121,7 @@ fn client_error(status: u16, message: String) -> InvocationResponse {
 pub(crate) struct SyncOptions {
     pub workspaces: Vec<String>,
     pub dry_run: bool,
+    pub allow_deprovision: bool,
 }
 
 /// The JSON body. Unknown fields are refused: a misspelt `dryRun` must never start a real sync.
@@ -130,6 +132,8 @@ struct BodyOptions {
     workspaces: Option<OneOrMany>,
     #[serde(default)]
     dry_run: Option<bool>,
+    #[serde(default)]
+    allow_deprovision: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -147,6 +151,7 @@ impl SyncOptions {
         let body = parse_body(request.body.as_deref())?;
         let mut query_workspaces: Option<Vec<String>> = None;
         let mut query_dry_run: Option<bool> = None;
+        let mut query_allow: Option<bool> = None;
         for (key, value) in &request.query {
             match key.to_ascii_lowercase().as_str() {
                 // The function key: never echoed, never used here.
@@ -156,10 +161,11 @@ impl SyncOptions {
                         .get_or_insert_with(Vec::new)
                         .extend(split_names(value));
                 }
-                "dryrun" => query_dry_run = Some(parse_flag(value)?),
+                "dryrun" => query_dry_run = Some(parse_flag(key, value)?),
+                "allowdeprovision" => query_allow = Some(parse_flag(key, value)?),
                 _ => {
                     return Err(format!(
-                        "unknown query parameter \"{key}\": the known ones are \"workspace\" and \"dryRun\""
+                        "unknown query parameter \"{key}\": the known ones are \"workspace\", \"dryRun\" and \"allowDeprovision\""
                     ));
                 }
             }
@@ -174,12 +180,15 @@ impl SyncOptions {
             return Err(format!("workspace name {} is empty", blank + 1));
         }
         let dry_run = agree("dryRun", body.dry_run, query_dry_run)?.unwrap_or(false);
+        let allow_deprovision =
+            agree("allowDeprovision", body.allow_deprovision, query_allow)?.unwrap_or(false);
         Ok(SyncOptions {
             workspaces: workspaces
                 .into_iter()
                 .map(|n| n.trim().to_owned())
                 .collect(),
             dry_run,
+            allow_deprovision,
         })
     }
 }
@@ -203,13 +212,13 @@ fn split_names(value: &str) -> impl Iterator<Item = String> + '_ {
         .map(str::to_owned)
 }
 
-fn parse_flag(value: &str) -> Result<bool, String> {
+fn parse_flag(key: &str, value: &str) -> Result<bool, String> {
     match value.trim().to_ascii_lowercase().as_str() {
         // `?dryRun` alone asks for a dry run.
         "" | "true" | "1" | "yes" => Ok(true),
         "false" | "0" | "no" => Ok(false),
         _ => Err(format!(
-            "query parameter dryRun must be true or false, got \"{value}\""
+            "query parameter {key} must be true or false, got \"{value}\""
         )),
     }
 }
@@ -258,6 +267,7 @@ mod tests {
         let expected = SyncOptions {
             workspaces: vec!["a".into(), "b".into()],
             dry_run: true,
+            allow_deprovision: false,
         };
         assert_eq!(
             options(&[], Some(r#"{"workspaces":["a","b"],"dryRun":true}"#)),
@@ -279,22 +289,32 @@ mod tests {
             options(&[], Some(r#"{"workspaces":"a"}"#)),
             Ok(SyncOptions {
                 workspaces: vec!["a".into()],
-                dry_run: false
+                dry_run: false,
+                allow_deprovision: false,
             })
         );
+        let confirmed = options(
+            &[("allowDeprovision", "true")],
+            Some(r#"{"workspaces":["a"]}"#),
+        );
+        assert!(confirmed.unwrap().allow_deprovision);
+        let confirmed = options(&[], Some(r#"{"workspaces":["a"],"allowDeprovision":true}"#));
+        assert!(confirmed.unwrap().allow_deprovision);
     }
 
     #[test]
     fn misspelt_fields_and_parameters_are_refused_rather_than_ignored() {
         let err = options(&[], Some(r#"{"dryrun":true}"#)).unwrap_err();
         assert!(
-            err.contains("unknown field `dryrun`, expected `workspaces` or `dryRun`"),
+            err.contains(
+                "unknown field `dryrun`, expected one of `workspaces`, `dryRun`, `allowDeprovision`"
+            ),
             "{err}"
         );
         let err = options(&[("dry_run", "true")], None).unwrap_err();
         assert_eq!(
             err,
-            "unknown query parameter \"dry_run\": the known ones are \"workspace\" and \"dryRun\""
+            "unknown query parameter \"dry_run\": the known ones are \"workspace\", \"dryRun\" and \"allowDeprovision\""
         );
     }
 

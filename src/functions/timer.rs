@@ -66,6 +66,7 @@ async fn handle(state: AppState, call: HostCall) -> Response {
         invocation_id: invocation.clone(),
         workspaces: Vec::new(),
         dry_run: false,
+        allow_deprovision: false,
     };
     let report = match runner.run(request, true).await {
         Ok(report) => report,

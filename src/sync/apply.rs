@@ -1,10 +1,15 @@
-//! Applying a plan to a workspace: each action once, a few at a time (the SCIM client also paces them),
-//! each failure recorded while the others go on. A dry run records every action as `planned` and sends
-//! nothing.
+//! Applying a plan to a workspace, in phases: users (create, reactivate), then the marker group and its
+//! new members (which need the ids of the users just created), then deprovisioning. Within a phase the
+//! actions run a few at a time (the SCIM client also paces them); each failure is recorded and the
+//! others go on. A dry run records every action as `planned` and sends nothing. Held deprovisionings are
+//! reported as `skipped` with the reason.
+
+use std::collections::HashMap;
 
 use futures::StreamExt;
 
-use super::plan::{Action, Plan};
+use super::desired::UserName;
+use super::plan::{Action, Current, Plan};
 use super::report::{ActionReport, Outcome};
 use crate::databricks::{Created, Scim};
 use crate::http::Requests;
@@ -20,68 +25,137 @@ pub struct Applied {
     pub reactivated: u64,
     /// Creations answered "already exists": the user is there.
     pub already_existing: u64,
+    pub deactivated: u64,
+    pub removed: u64,
     pub failed: u64,
 }
 
+/// How one action ended; `id` is the user's id when the action learnt it.
 enum Done {
-    Created,
+    Created(String),
     Reactivated,
-    AlreadyExisted(String),
+    AlreadyExisted { id: Option<String>, detail: String },
+    Deprovisioned,
+    Applied(Option<String>),
     Failed(String),
 }
 
-/// Runs the plan's actions against `scim` (or only lists them when `dry_run`).
-pub async fn apply(plan: &Plan, scim: &Scim, requests: &Requests, dry_run: bool) -> Applied {
+/// Runs the plan's actions against `scim` (or only lists them when `dry_run`). `current` gives the ids
+/// of the users and of the marker group the workspace already had.
+pub async fn apply(
+    plan: &Plan,
+    current: &Current,
+    managed_group: &str,
+    scim: &Scim,
+    requests: &Requests,
+    dry_run: bool,
+) -> Applied {
     let mut applied = Applied::default();
+    let held = plan.held_reason.as_deref().unwrap_or("held");
     if dry_run {
         applied.actions = plan
             .actions
             .iter()
             .map(|a| report(a, Outcome::Planned, None))
             .collect();
-        return applied;
+    } else {
+        let mut ids: HashMap<UserName, String> = current
+            .users
+            .iter()
+            .filter_map(|u| Some((UserName::parse(&u.user_name)?, u.id.clone())))
+            .collect();
+        let users =
+            |a: &&Action| matches!(a, Action::CreateUser { .. } | Action::ActivateUser { .. });
+        let groups =
+            |a: &&Action| matches!(a, Action::CreateGroup { .. } | Action::AddToGroup { .. });
+        let leavers =
+            |a: &&Action| matches!(a, Action::DeactivateUser { .. } | Action::RemoveUser { .. });
+
+        for (action, done) in concurrently(plan.actions.iter().filter(users), scim, requests).await
+        {
+            applied.record(&action, done, &mut ids);
+        }
+        // Groups in order: a group is created before members are added to it.
+        let mut group_ids: HashMap<String, String> = HashMap::new();
+        if let Some(id) = &current.marker_id {
+            group_ids.insert(managed_group.to_owned(), id.clone());
+        }
+        for action in plan.actions.iter().filter(groups) {
+            let done = group_action(action, scim, requests, &ids, &mut group_ids).await;
+            applied.record(action, done, &mut ids);
+        }
+        for (action, done) in
+            concurrently(plan.actions.iter().filter(leavers), scim, requests).await
+        {
+            applied.record(&action, done, &mut ids);
+        }
     }
-    let results: Vec<(Action, Done)> = futures::stream::iter(plan.actions.iter().cloned())
+    applied.actions.extend(
+        plan.held
+            .iter()
+            .map(|a| report(a, Outcome::Skipped, Some(held.to_owned()))),
+    );
+    applied
+}
+
+impl Applied {
+    fn record(&mut self, action: &Action, done: Done, ids: &mut HashMap<UserName, String>) {
+        let entry = match done {
+            Done::Created(id) => {
+                self.created += 1;
+                if let Action::CreateUser { user_name, .. } = action {
+                    ids.insert(user_name.clone(), id);
+                }
+                report(action, Outcome::Applied, None)
+            }
+            Done::Reactivated => {
+                self.reactivated += 1;
+                report(action, Outcome::Applied, None)
+            }
+            Done::AlreadyExisted { id, detail } => {
+                self.already_existing += 1;
+                if let (Action::CreateUser { user_name, .. }, Some(id)) = (action, id) {
+                    ids.insert(user_name.clone(), id);
+                }
+                report(action, Outcome::Skipped, Some(detail))
+            }
+            Done::Deprovisioned => {
+                match action {
+                    Action::RemoveUser { .. } => self.removed += 1,
+                    _ => self.deactivated += 1,
+                }
+                report(action, Outcome::Applied, None)
+            }
+            Done::Applied(detail) => report(action, Outcome::Applied, detail),
+            Done::Failed(cause) => {
+                self.failed += 1;
+                report(action, Outcome::Failed, Some(cause))
+            }
+        };
+        self.actions.push(entry);
+    }
+}
+
+/// Runs independent actions a few at a time, keeping the plan's order in the results.
+async fn concurrently<'a>(
+    actions: impl Iterator<Item = &'a Action>,
+    scim: &Scim,
+    requests: &Requests,
+) -> Vec<(Action, Done)> {
+    let actions: Vec<Action> = actions.cloned().collect();
+    futures::stream::iter(actions)
         .map(|action| async move {
-            let done = run(&action, scim, requests).await;
+            let done = user_action(&action, scim, requests).await;
             (action, done)
         })
         .buffered(CONCURRENCY)
         .collect()
-        .await;
-    for (action, result) in results {
-        let entry = match result {
-            Done::Created => {
-                applied.created += 1;
-                report(&action, Outcome::Applied, None)
-            }
-            Done::Reactivated => {
-                applied.reactivated += 1;
-                report(&action, Outcome::Applied, None)
-            }
-            Done::AlreadyExisted(detail) => {
-                applied.already_existing += 1;
-                report(&action, Outcome::Skipped, Some(detail))
-            }
-            Done::Failed(cause) => {
-                applied.failed += 1;
-                report(&action, Outcome::Failed, Some(cause))
-            }
-        };
-        applied.actions.push(entry);
-    }
-    applied
+        .await
 }
 
-async fn run(action: &Action, scim: &Scim, requests: &Requests) -> Done {
+async fn user_action(action: &Action, scim: &Scim, requests: &Requests) -> Done {
+    let failed = |e: crate::databricks::ScimError| Done::Failed(e.to_string());
     match action {
-        Action::ActivateUser { id, user_name } => match scim
-            .set_active(id, user_name.as_str(), true, requests)
-            .await
-        {
-            Ok(()) => Done::Reactivated,
-            Err(e) => Done::Failed(e.to_string()),
-        },
         Action::CreateUser {
             user_name,
             display_name,
@@ -90,11 +164,67 @@ async fn run(action: &Action, scim: &Scim, requests: &Requests) -> Done {
                 .create_user(user_name.as_str(), display_name, requests)
                 .await
             {
-                Ok(Created::New(_)) => Done::Created,
+                Ok(Created::New(user)) => Done::Created(user.id),
                 Ok(Created::AlreadyExists) => adopt(user_name.as_str(), scim, requests).await,
+                Err(e) => failed(e),
+            }
+        }
+        Action::ActivateUser { id, user_name } => scim
+            .set_active(id, user_name.as_str(), true, requests)
+            .await
+            .map_or_else(failed, |()| Done::Reactivated),
+        Action::DeactivateUser { id, user_name } => scim
+            .set_active(id, user_name.as_str(), false, requests)
+            .await
+            .map_or_else(failed, |()| Done::Deprovisioned),
+        Action::RemoveUser { id, user_name } => scim
+            .delete_user(id, user_name.as_str(), requests)
+            .await
+            .map_or_else(failed, |()| Done::Deprovisioned),
+        Action::CreateGroup { .. } | Action::AddToGroup { .. } => {
+            Done::Failed("internal error: a group action in the user phase".to_owned())
+        }
+    }
+}
+
+async fn group_action(
+    action: &Action,
+    scim: &Scim,
+    requests: &Requests,
+    ids: &HashMap<UserName, String>,
+    group_ids: &mut HashMap<String, String>,
+) -> Done {
+    match action {
+        Action::CreateGroup { display_name } => {
+            match scim.create_group(display_name, &[], requests).await {
+                Ok(group) => {
+                    group_ids.insert(display_name.clone(), group.id);
+                    Done::Applied(None)
+                }
                 Err(e) => Done::Failed(e.to_string()),
             }
         }
+        Action::AddToGroup { group, user_names } => {
+            let group_id = match group_ids.get(group) {
+                Some(id) => id.clone(),
+                None => match scim.find_group(group, requests).await {
+                    Ok(Some(found)) => found.id,
+                    Ok(None) => return Done::Failed(format!("group {group} does not exist")),
+                    Err(e) => return Done::Failed(e.to_string()),
+                },
+            };
+            // Users whose creation failed have no id: they are reported already, and the next run marks them.
+            let members: Vec<String> = user_names
+                .iter()
+                .filter_map(|n| ids.get(n).cloned())
+                .collect();
+            let detail = format!("{} member(s)", members.len());
+            match scim.add_members(&group_id, &members, requests).await {
+                Ok(()) => Done::Applied(Some(detail)),
+                Err(e) => Done::Failed(e.to_string()),
+            }
+        }
+        _ => Done::Failed("internal error: a user action in the group phase".to_owned()),
     }
 }
 
@@ -110,22 +240,25 @@ async fn adopt(user_name: &str, scim: &Scim, requests: &Requests) -> Done {
                 )),
             }
         }
-        Ok(Some(_)) => Done::AlreadyExisted(
-            "already exists (created outside this sync, e.g. at first sign-in)".into(),
-        ),
-        Ok(None) => Done::AlreadyExisted(
-            "already exists (the workspace said so; not yet visible to a lookup)".into(),
-        ),
-        Err(e) => Done::AlreadyExisted(format!(
-            "already exists (the workspace said so; the lookup failed: {e})"
-        )),
+        Ok(Some(user)) => Done::AlreadyExisted {
+            id: Some(user.id),
+            detail: "already exists (created outside this sync, e.g. at first sign-in)".into(),
+        },
+        Ok(None) => Done::AlreadyExisted {
+            id: None,
+            detail: "already exists (the workspace said so; not yet visible to a lookup)".into(),
+        },
+        Err(e) => Done::AlreadyExisted {
+            id: None,
+            detail: format!("already exists (the workspace said so; the lookup failed: {e})"),
+        },
     }
 }
 
 fn report(action: &Action, outcome: Outcome, detail: Option<String>) -> ActionReport {
     ActionReport {
         kind: action.kind().to_owned(),
-        target: action.target().to_string(),
+        target: action.target(),
         outcome,
         detail,
     }

@@ -25,6 +25,7 @@ pub struct RunInfo {
     pub trigger: Trigger,
     pub invocation_id: Option<String>,
     pub dry_run: bool,
+    pub allow_deprovision: bool,
     #[serde(with = "time::serde::rfc3339")]
     pub started_at: OffsetDateTime,
     pub workspaces: Vec<WorkspaceName>,

@@ -3,6 +3,7 @@
 //! Microsoft Graph and its users over SCIM, plan, apply, report. Reads shared by several workspaces of
 //! a run (a token, a group) happen once per run, through the run's [`Memo`]s.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -10,13 +11,13 @@ use secrecy::{ExposeSecret, SecretString};
 use super::apply::apply;
 use super::desired::desired_users;
 use super::memo::Memo;
-use super::plan::{Plan, Policy, plan};
+use super::plan::{Current, Plan, Policy, plan};
 use super::report::{ActionReport, GroupReport, Outcome, Status, UserCounts, WorkspaceReport};
 use super::{Engine, RunContext, RunScope};
 use azure_core::credentials::TokenCredential;
 
 use crate::auth::{Identity, Secrets, check_token};
-use crate::config::{GroupRef, SecretUrl, Workspace, WorkspaceAuth};
+use crate::config::{Deprovision, GroupRef, SecretUrl, SyncOptions, Workspace, WorkspaceAuth};
 use crate::databricks::{Bearer, Scim};
 use crate::entra::{Graph, Group, Member};
 use crate::http::Requests;
@@ -98,18 +99,64 @@ impl RunScope for AzureRun {
             Ok(()) => {
                 report.error = None;
                 report.status = Status::Succeeded;
+                let mut problems = Vec::new();
                 if report.users.failed > 0 {
-                    report.status = Status::Failed;
-                    report.error = Some(format!(
+                    problems.push(format!(
                         "{} change(s) failed; see actions",
                         report.users.failed
                     ));
+                }
+                // Held deprovisioning fails the workspace, so the timer run shows Failed and alerts fire.
+                problems.extend(report.deprovisioning_held.clone());
+                if !problems.is_empty() {
+                    report.status = Status::Failed;
+                    report.error = Some(problems.join("; "));
                 }
             }
             Err(error) => report.error = Some(error),
         }
         report
     }
+}
+
+/// The workspace's users, its marker group's members, and (when deprovisioning is on) the principals
+/// never to deprovision: the token's own identity and the members of `admins`. Any read that fails fails
+/// the workspace before anything is written.
+async fn read_workspace(
+    scim: &Scim,
+    options: &SyncOptions,
+    requests: &Requests,
+) -> Result<Current, String> {
+    let users = scim
+        .list_users(requests)
+        .await
+        .map_err(|e| format!("cannot list the workspace's users: {e}"))?;
+    let group = |name: &str| {
+        let name = name.to_owned();
+        async move {
+            scim.find_group(&name, requests)
+                .await
+                .map_err(|e| format!("cannot read the workspace group {name:?}: {e}"))
+        }
+    };
+    let marker = group(&options.managed_group).await?;
+    let mut protected = HashSet::new();
+    if options.deprovision != Deprovision::None {
+        let me = scim
+            .me(requests)
+            .await
+            .map_err(|e| format!("cannot read the token's own identity (/Me): {e}"))?;
+        protected.insert(me.id);
+        if let Some(admins) = group("admins").await? {
+            protected.extend(admins.members);
+        }
+    }
+    Ok(Current {
+        users,
+        marker_id: marker.as_ref().map(|g| g.id.clone()),
+        marker_members: marker.map(|g| g.members.into_iter().collect()),
+        protected,
+    })
 }
 
 impl AzureRun {
@@ -146,18 +193,32 @@ impl AzureRun {
             bearer,
             workspace.options.scim_requests_per_second,
         );
-        let current = scim
-            .list_users(requests)
-            .await
-            .map_err(|e| format!("cannot list the workspace's users: {e}"))?;
-        let plan: Plan = plan(&desired.users, &current, &Policy::default());
-        let applied = apply(&plan, &scim, requests, self.run.dry_run).await;
+        let current = read_workspace(&scim, &workspace.options, requests).await?;
+        let policy = Policy {
+            managed_group: workspace.options.managed_group.clone(),
+            deprovision: workspace.options.deprovision,
+            max_deprovision: workspace.options.max_deprovision,
+            allow_deprovision: self.run.allow_deprovision,
+        };
+        let plan: Plan = plan(&desired.users, &current, &policy);
+        let applied = apply(
+            &plan,
+            &current,
+            &policy.managed_group,
+            &scim,
+            requests,
+            self.run.dry_run,
+        )
+        .await;
+        report.deprovisioning_held = plan.held_reason.clone();
 
         report.users = UserCounts {
             desired: desired.users.len() as u64,
             existing: plan.existing + applied.already_existing,
             created: applied.created,
             reactivated: applied.reactivated,
+            deactivated: applied.deactivated,
+            removed: applied.removed,
             skipped: desired.skipped.len() as u64,
             failed: applied.failed,
         };

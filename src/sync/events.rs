@@ -1,5 +1,6 @@
 //! The structured trace of a run: one JSON line per workspace (`workspaceSynced`), one per failed
-//! action (`actionFailed`) and one per run (`runFinished`), with stable field names at the top level.
+//! action (`actionFailed`), one per workspace whose deprovisioning was held (`deprovisioningHeld`) and
+//! one per run (`runFinished`), with stable field names at the top level.
 //! The Functions host forwards stdout lines to Application Insights as traces; `docs/monitoring.md`
 //! queries these fields. Renaming a field breaks operators' queries: add, never rename.
 
@@ -31,6 +32,8 @@ pub fn emit(report: &Report) {
             reactivated = u.reactivated,
             skipped = u.skipped,
             failed = u.failed,
+            deactivated = u.deactivated,
+            removed = u.removed,
             duration_ms = ws.duration_ms,
             requests_graph = count(&ws.requests, "graph"),
             requests_databricks = count(&ws.requests, "databricks"),
@@ -38,6 +41,22 @@ pub fn emit(report: &Report) {
             "{}",
             ws.summary_line()
         );
+        if let Some(reason) = &ws.deprovisioning_held {
+            let held = ws
+                .actions
+                .iter()
+                .filter(|a| a.outcome == Outcome::Skipped && a.detail.as_deref() == Some(reason))
+                .count();
+            tracing::info!(
+                event = "deprovisioningHeld",
+                run_id,
+                workspace = ws.name.as_str(),
+                held,
+                reason = reason.as_str(),
+                "{}: {reason}",
+                ws.name
+            );
+        }
         for action in ws.actions.iter().filter(|a| a.outcome == Outcome::Failed) {
             tracing::info!(
                 event = "actionFailed",

@@ -35,6 +35,8 @@ pub struct RunContext {
     pub trigger: Trigger,
     pub invocation_id: Option<String>,
     pub dry_run: bool,
+    /// The operator confirmed deprovisioning beyond `maxDeprovision` for this run.
+    pub allow_deprovision: bool,
     pub started_at: OffsetDateTime,
 }
 

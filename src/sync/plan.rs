@@ -1,12 +1,19 @@
-//! The plan: what must change so a workspace has its desired users. A pure function of the desired
-//! users, the workspace's current users and the policy; its output is plain data a dry run shows.
+//! The plan: what must change so a workspace has its desired users, and (when configured) loses the
+//! managed users who left. A pure function of the desired users, the workspace's current state and the
+//! policy; its output is plain data a dry run shows.
+//!
+//! Ownership without a database: every desired user present in (or created in) the workspace is made a
+//! member of the marker group; only marker-group members are ever deprovisioned, and never a protected
+//! principal (workspace admins, the token's own identity). Deprovisionings beyond the policy's limit are
+//! held, all of them, unless the run was confirmed with `allowDeprovision`.
 //! Invariant (tested): applying a plan, then planning again, gives an empty plan.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use serde::Serialize;
 
 use super::desired::{DesiredUser, UserName};
+use crate::config::{Deprovision, MaxDeprovision};
 use crate::databricks::ScimUser;
 
 /// One change to a workspace.
@@ -21,6 +28,23 @@ pub enum Action {
         id: String,
         user_name: UserName,
     },
+    /// Creates a workspace group (the marker group when it does not exist yet).
+    CreateGroup {
+        display_name: String,
+    },
+    /// Adds users (by name: some are created by this plan) to a group.
+    AddToGroup {
+        group: String,
+        user_names: Vec<UserName>,
+    },
+    DeactivateUser {
+        id: String,
+        user_name: UserName,
+    },
+    RemoveUser {
+        id: String,
+        user_name: UserName,
+    },
 }
 
 impl Action {
@@ -28,38 +52,82 @@ impl Action {
         match self {
             Action::CreateUser { .. } => "createUser",
             Action::ActivateUser { .. } => "activateUser",
+            Action::CreateGroup { .. } => "createGroup",
+            Action::AddToGroup { .. } => "addToGroup",
+            Action::DeactivateUser { .. } => "deactivateUser",
+            Action::RemoveUser { .. } => "removeUser",
         }
     }
 
-    pub fn target(&self) -> &UserName {
+    /// What the action is about, for the report.
+    pub fn target(&self) -> String {
         match self {
-            Action::CreateUser { user_name, .. } | Action::ActivateUser { user_name, .. } => {
-                user_name
-            }
+            Action::CreateUser { user_name, .. }
+            | Action::ActivateUser { user_name, .. }
+            | Action::DeactivateUser { user_name, .. }
+            | Action::RemoveUser { user_name, .. } => user_name.to_string(),
+            Action::CreateGroup { display_name } => display_name.clone(),
+            Action::AddToGroup { group, .. } => group.clone(),
+        }
+    }
+
+    fn is_deprovisioning(&self) -> bool {
+        matches!(
+            self,
+            Action::DeactivateUser { .. } | Action::RemoveUser { .. }
+        )
+    }
+}
+
+/// The workspace as read before planning.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Current {
+    pub users: Vec<ScimUser>,
+    /// Member ids of the marker group, or `None` when the group does not exist yet.
+    pub marker_members: Option<HashSet<String>>,
+    /// The marker group's id, when it exists.
+    pub marker_id: Option<String>,
+    /// Ids never deprovisioned: members of `admins` and the token's own identity.
+    pub protected: HashSet<String>,
+}
+
+/// What the sync may do in a workspace.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    /// The marker group's name.
+    pub managed_group: String,
+    pub deprovision: Deprovision,
+    pub max_deprovision: MaxDeprovision,
+    /// The operator confirmed this run's deprovisioning whatever its size.
+    pub allow_deprovision: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            managed_group: crate::config::DEFAULT_MANAGED_GROUP.to_owned(),
+            deprovision: Deprovision::None,
+            max_deprovision: MaxDeprovision::Default,
+            allow_deprovision: false,
         }
     }
 }
 
-/// What the sync may do in a workspace. (Deprovisioning options arrive with their issue.)
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Policy {}
-
-/// The changes, and how many desired users need none.
+/// The changes, how many desired users need none, and the deprovisionings held back.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
     pub actions: Vec<Action>,
     /// Desired users already present and active.
     pub existing: u64,
+    /// Deprovisionings not made this run, and why.
+    pub held: Vec<Action>,
+    pub held_reason: Option<String>,
 }
 
-/// Computes the changes that make `current` contain every desired user, active.
-pub fn plan(
-    desired: &BTreeMap<UserName, DesiredUser>,
-    current: &[ScimUser],
-    _policy: &Policy,
-) -> Plan {
+/// Computes the changes that make `current` match `desired` under `policy`.
+pub fn plan(desired: &BTreeMap<UserName, DesiredUser>, current: &Current, policy: &Policy) -> Plan {
     let mut by_name: BTreeMap<UserName, &ScimUser> = BTreeMap::new();
-    for user in current {
+    for user in &current.users {
         if let Some(name) = UserName::parse(&user.user_name) {
             // Two listed users with one name cannot both be ours; prefer an active one.
             let keep = by_name
@@ -70,7 +138,10 @@ pub fn plan(
             }
         }
     }
+    let empty = HashSet::new();
+    let marked = current.marker_members.as_ref().unwrap_or(&empty);
     let mut result = Plan::default();
+    let mut to_mark = Vec::new();
     for (name, want) in desired {
         match by_name.get(name) {
             None => result.actions.push(Action::CreateUser {
@@ -83,140 +154,84 @@ pub fn plan(
             }),
             Some(_) => result.existing += 1,
         }
+        if by_name
+            .get(name)
+            .is_none_or(|user| !marked.contains(&user.id))
+        {
+            to_mark.push(name.clone());
+        }
     }
+    if !to_mark.is_empty() {
+        if current.marker_members.is_none() {
+            result.actions.push(Action::CreateGroup {
+                display_name: policy.managed_group.clone(),
+            });
+        }
+        result.actions.push(Action::AddToGroup {
+            group: policy.managed_group.clone(),
+            user_names: to_mark,
+        });
+    }
+    deprovision(desired, current, marked, policy, &mut result);
     result
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn desired(names: &[&str]) -> BTreeMap<UserName, DesiredUser> {
-        names
-            .iter()
-            .map(|n| {
-                let name = UserName::parse(n).unwrap();
-                (
-                    name.clone(),
-                    DesiredUser {
-                        user_name: name,
-                        display_name: format!("D {n}"),
-                    },
-                )
-            })
-            .collect()
+/// Marker members who are no longer desired, unless protected; held beyond the limit.
+fn deprovision(
+    desired: &BTreeMap<UserName, DesiredUser>,
+    current: &Current,
+    marked: &HashSet<String>,
+    policy: &Policy,
+    result: &mut Plan,
+) {
+    if policy.deprovision == Deprovision::None {
+        return;
     }
-
-    fn user(id: &str, name: &str, active: bool) -> ScimUser {
-        ScimUser {
-            id: id.into(),
-            user_name: name.into(),
-            active,
-        }
-    }
-
-    fn name(n: &str) -> UserName {
-        UserName::parse(n).unwrap()
-    }
-
-    /// What a workspace looks like after the plan's actions succeed.
-    fn apply(current: &[ScimUser], plan: &Plan) -> Vec<ScimUser> {
-        let mut after = current.to_vec();
-        for (i, action) in plan.actions.iter().enumerate() {
-            match action {
-                Action::CreateUser { user_name, .. } => {
-                    after.push(user(&format!("new{i}"), user_name.as_str(), true))
-                }
-                Action::ActivateUser { id, .. } => after
-                    .iter_mut()
-                    .filter(|u| &u.id == id)
-                    .for_each(|u| u.active = true),
+    let leaving = current.users.iter().filter(|user| {
+        marked.contains(&user.id)
+            && !current.protected.contains(&user.id)
+            && UserName::parse(&user.user_name).is_none_or(|name| !desired.contains_key(&name))
+    });
+    let actions: Vec<Action> = leaving
+        .filter_map(|user| {
+            let user_name = UserName::parse(&user.user_name)?;
+            match policy.deprovision {
+                Deprovision::Deactivate if user.active => Some(Action::DeactivateUser {
+                    id: user.id.clone(),
+                    user_name,
+                }),
+                Deprovision::Remove => Some(Action::RemoveUser {
+                    id: user.id.clone(),
+                    user_name,
+                }),
+                _ => None,
             }
-        }
-        after
-    }
-
-    #[test]
-    fn table_of_cases() {
-        struct Case {
-            what: &'static str,
-            desired: &'static [&'static str],
-            current: Vec<ScimUser>,
-            actions: Vec<Action>,
-            existing: u64,
-        }
-        let create = |n: &str| Action::CreateUser {
-            user_name: name(n),
-            display_name: format!("D {n}"),
-        };
-        let activate = |id: &str, n: &str| Action::ActivateUser {
-            id: id.into(),
-            user_name: name(n),
-        };
-        let cases = [
-            Case {
-                what: "empty workspace",
-                desired: &["a@c.com", "b@c.com"],
-                current: vec![],
-                actions: vec![create("a@c.com"), create("b@c.com")],
-                existing: 0,
-            },
-            Case {
-                what: "nothing wanted",
-                desired: &[],
-                current: vec![user("1", "x@c.com", true)],
-                actions: vec![],
-                existing: 0,
-            },
-            Case {
-                what: "already there, other case",
-                desired: &["a@c.com"],
-                current: vec![user("1", "A@C.com", true)],
-                actions: vec![],
-                existing: 1,
-            },
-            Case {
-                what: "inactive is reactivated",
-                desired: &["a@c.com"],
-                current: vec![user("1", "a@c.com", false)],
-                actions: vec![activate("1", "a@c.com")],
-                existing: 0,
-            },
-            Case {
-                what: "users outside the groups are left alone",
-                desired: &["a@c.com"],
-                current: vec![user("1", "a@c.com", true), user("2", "z@c.com", false)],
-                actions: vec![],
-                existing: 1,
-            },
-            Case {
-                what: "duplicate listing prefers the active one",
-                desired: &["a@c.com"],
-                current: vec![user("1", "a@c.com", true), user("2", "A@c.com", false)],
-                actions: vec![],
-                existing: 1,
-            },
-            Case {
-                what: "mixed",
-                desired: &["a@c.com", "b@c.com", "c@c.com"],
-                current: vec![user("1", "a@c.com", true), user("2", "b@c.com", false)],
-                actions: vec![activate("2", "b@c.com"), create("c@c.com")],
-                existing: 1,
-            },
-        ];
-        for case in cases {
-            let got = plan(&desired(case.desired), &case.current, &Policy::default());
-            assert_eq!(got.actions, case.actions, "{}", case.what);
-            assert_eq!(got.existing, case.existing, "{}", case.what);
-            let after = apply(&case.current, &got);
-            let again = plan(&desired(case.desired), &after, &Policy::default());
-            assert!(
-                again.actions.is_empty(),
-                "{}: planning after applying must give nothing, got {:?}",
-                case.what,
-                again.actions
-            );
-            assert_eq!(again.existing, case.desired.len() as u64, "{}", case.what);
-        }
+        })
+        .collect();
+    let limit = policy.max_deprovision.limit(marked.len() as u64);
+    if actions.len() as u64 > limit && !policy.allow_deprovision {
+        result.held_reason = Some(format!(
+            "deprovisioning held: {} of the {} managed users would be deprovisioned, more than the limit of {limit} \
+             (maxDeprovision); check the groups, then confirm with SyncHttp {{\"workspaces\": [...], \
+             \"allowDeprovision\": true}} or raise maxDeprovision",
+            actions.len(),
+            marked.len()
+        ));
+        result.held = actions;
+    } else {
+        result.actions.extend(actions);
     }
 }
+
+impl Plan {
+    /// How many deprovisionings the plan makes (not counting held ones).
+    pub fn deprovisionings(&self) -> usize {
+        self.actions
+            .iter()
+            .filter(|a| a.is_deprovisioning())
+            .count()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -86,6 +86,8 @@ pub struct WorkspaceReport {
     pub groups: Vec<GroupReport>,
     pub users: UserCounts,
     pub actions: Vec<ActionReport>,
+    /// Why deprovisioning was held back this run (the held actions are in `actions`, `skipped`).
+    pub deprovisioning_held: Option<String>,
     /// Time spent on this workspace.
     pub duration_ms: u64,
     /// Requests sent per outside API, e.g. `{"graph": 3, "keyVault": 1, "databricks": 12}`.
@@ -102,6 +104,7 @@ impl WorkspaceReport {
             groups: Vec::new(),
             users: UserCounts::default(),
             actions: Vec::new(),
+            deprovisioning_held: None,
             duration_ms: 0,
             requests: BTreeMap::new(),
         }
@@ -145,6 +148,9 @@ pub struct UserCounts {
     pub existing: u64,
     pub created: u64,
     pub reactivated: u64,
+    /// Managed users who left the groups and were deactivated or removed.
+    pub deactivated: u64,
+    pub removed: u64,
     pub skipped: u64,
     pub failed: u64,
 }

@@ -24,6 +24,8 @@ pub struct RunRequest {
     /// Workspace names as given by the caller; empty means every configured workspace.
     pub workspaces: Vec<String>,
     pub dry_run: bool,
+    /// Confirms deprovisioning beyond the configured limit (`SyncHttp` `allowDeprovision`).
+    pub allow_deprovision: bool,
 }
 
 /// Why a run did not start.
@@ -109,6 +111,7 @@ impl Runner {
             trigger: request.trigger,
             invocation_id: request.invocation_id.clone(),
             dry_run: request.dry_run,
+            allow_deprovision: request.allow_deprovision,
             started_at: OffsetDateTime::now_utc(),
             workspaces: workspaces.iter().map(|w| w.name.clone()).collect(),
         };
@@ -184,6 +187,7 @@ impl Runner {
             trigger: info.trigger,
             invocation_id: info.invocation_id.clone(),
             dry_run: info.dry_run,
+            allow_deprovision: info.allow_deprovision,
             started_at: info.started_at,
         });
         let scope = self.engine.start_run(context);

@@ -137,7 +137,18 @@ async fn a_second_run_with_nothing_changed_writes_nothing_and_pages_through_ever
     let handler = Handler::start(&config, &world.handler_env()).await;
     let (code, _) = sync_http(&handler, json!({})).await;
     assert_eq!(code, 200);
+    // The user created at first sign-in becomes visible; this run marks it as managed (one write).
     test.scim.show_in_list("user3@contoso.com");
+    let (code, report) = sync_http(&handler, json!({})).await;
+    assert_eq!(code, 200, "{report}");
+    let marked: Vec<&Value> = workspace(&report, "analytics-test")["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["type"] == "addToGroup")
+        .collect();
+    assert_eq!(marked.len(), 1, "{report}");
+    assert_eq!(marked[0]["detail"], "1 member(s)");
     for ws in [&test, &prod] {
         ws.scim.faults().clear_log();
     }
@@ -148,18 +159,18 @@ async fn a_second_run_with_nothing_changed_writes_nothing_and_pages_through_ever
     for (ws, name) in [(&test, "analytics-test"), (&prod, "analytics-prod")] {
         assert_eq!(
             users(&report, name),
-            json!({"desired": 15, "existing": 15, "created": 0, "reactivated": 0, "skipped": 1, "failed": 0})
+            json!({"desired": 15, "existing": 15, "created": 0, "reactivated": 0, "deactivated": 0, "removed": 0, "skipped": 1, "failed": 0})
         );
-        assert_eq!(
-            count(&ws.scim, Method::POST)
-                + count(&ws.scim, Method::PATCH)
-                + count(&ws.scim, Method::DELETE),
-            0
+        let log = ws.scim.faults().log();
+        assert!(
+            log.iter().all(|r| r.method == Method::GET),
+            "no write at all: {log:?}"
         );
-        // 16 users (admin included) at 3 a page: 6 pages, no extra empty one.
+        // 16 users (admin included) at 3 a page: 6 pages, no extra empty one; and the marker group.
         assert_eq!(count(&ws.scim, Method::GET), 6);
+        assert_eq!(ws.scim.faults().count(&Method::GET, "/Groups"), 1);
         let requests = &workspace(&report, name)["requests"];
-        assert_eq!(requests["databricks"], 6, "{requests}");
+        assert_eq!(requests["databricks"], 7, "{requests}");
     }
     assert_eq!(world.tenant.faults().log().len(), 7);
     assert_eq!(end_state(&test), expected_users());
@@ -186,7 +197,10 @@ async fn a_dry_run_plans_every_change_and_writes_nothing() {
         .filter(|a| a["outcome"] == "planned")
         .map(|a| (a["type"].as_str().unwrap(), a["target"].as_str().unwrap()))
         .collect();
-    assert_eq!(planned.len(), 14, "{planned:?}");
+    // 13 creations, 1 reactivation, and the marker group with its 15 members.
+    assert_eq!(planned.len(), 16, "{planned:?}");
+    assert!(planned.contains(&("createGroup", "entra-sync-managed")));
+    assert!(planned.contains(&("addToGroup", "entra-sync-managed")));
     assert!(planned.contains(&("activateUser", "user2@contoso.com")));
     assert!(planned.contains(&("createUser", "gina@fabrikam.com")));
     assert!(
@@ -327,11 +341,11 @@ async fn handler_sync_on_the_command_line_reaches_the_same_end_state_and_report(
     assert_eq!(report["trigger"], "cli");
     assert_eq!(
         users(&report, "analytics-test"),
-        json!({"desired": 15, "existing": 2, "created": 12, "reactivated": 1, "skipped": 1, "failed": 0})
+        json!({"desired": 15, "existing": 2, "created": 12, "reactivated": 1, "deactivated": 0, "removed": 0, "skipped": 1, "failed": 0})
     );
     assert_eq!(
         users(&report, "analytics-prod"),
-        json!({"desired": 15, "existing": 0, "created": 15, "reactivated": 0, "skipped": 1, "failed": 0})
+        json!({"desired": 15, "existing": 0, "created": 15, "reactivated": 0, "deactivated": 0, "removed": 0, "skipped": 1, "failed": 0})
     );
     let groups = &workspace(&report, "analytics-prod")["groups"];
     assert_eq!(groups[0]["reference"], "Databricks-Group-Test");

@@ -94,7 +94,8 @@ async fn captured_timer_invocation_syncs_and_logs_one_line_per_workspace() {
         ("desired", serde_json::json!(2)),
         ("requests_keyvault", serde_json::json!(1)),
         ("requests_graph", serde_json::json!(2)),
-        ("requests_databricks", serde_json::json!(3)),
+        // One user list page, the marker group look-up, two creations, the marker group and its members.
+        ("requests_databricks", serde_json::json!(6)),
     ] {
         assert_eq!(synced[field], value, "{field} in {synced}");
     }
@@ -216,11 +217,17 @@ async fn authenticated_post_runs_the_requested_dry_run_and_writes_nothing() {
         "only the requested workspace runs"
     );
     let actions = report["workspaces"][0]["actions"].as_array().unwrap();
-    assert_eq!(actions.len(), 2);
+    let kinds: Vec<&str> = actions
+        .iter()
+        .map(|a| a["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["createUser", "createUser", "createGroup", "addToGroup"],
+        "{report}"
+    );
     assert!(
-        actions
-            .iter()
-            .all(|a| a["outcome"] == "planned" && a["type"] == "createUser"),
+        actions.iter().all(|a| a["outcome"] == "planned"),
         "{report}"
     );
     for ws in &workspaces {

@@ -2,7 +2,9 @@
 //! router with scripted engines, the command line, and the configuration table.
 
 mod cli;
+mod clients;
 mod config;
+mod deprovision;
 mod e2e;
 mod host;
 mod invocations;

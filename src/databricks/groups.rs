@@ -1,0 +1,248 @@
+//! `/Groups`: workspace-local groups by display name. Find one (filter on `displayName`, exact name
+//! only, case-insensitively as the workspace compares names), create one (409 `Group with name <x>
+//! already exists.` adopts the existing group), add members in batches, remove one member, add
+//! entitlements. Membership is written with PatchOp; PATCH may answer 200 with the group or 204.
+
+use std::collections::HashSet;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::listing::literal;
+use super::{Scim, ScimError};
+use crate::http::{self, ApiError, Requests};
+
+const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+const GROUP_ATTRIBUTES: &str = "id,displayName,members,entitlements";
+/// Members added per PATCH request (the batch size used in the field).
+pub const MAX_MEMBERS_PER_PATCH: usize = 50;
+
+/// A workspace group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScimGroup {
+    pub id: String,
+    pub display_name: String,
+    /// Workspace ids of the direct members (users, service principals, groups).
+    pub members: Vec<String>,
+    /// Entitlement values (`workspace-access`, ...).
+    pub entitlements: Vec<String>,
+}
+
+/// `{"value": ...}`, the shape of members and entitlements.
+#[derive(Deserialize)]
+struct Valued {
+    value: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GroupResource {
+    id: String,
+    #[serde(default)]
+    display_name: Option<String>,
+    // Left out (or null) when empty.
+    #[serde(default)]
+    members: Option<Vec<Valued>>,
+    #[serde(default)]
+    entitlements: Option<Vec<Valued>>,
+}
+
+impl GroupResource {
+    fn into_group(self, asked_name: &str) -> ScimGroup {
+        let values = |list: Option<Vec<Valued>>| {
+            list.unwrap_or_default()
+                .into_iter()
+                .map(|v| v.value)
+                .collect()
+        };
+        ScimGroup {
+            id: self.id,
+            display_name: self.display_name.unwrap_or_else(|| asked_name.to_owned()),
+            members: values(self.members),
+            entitlements: values(self.entitlements),
+        }
+    }
+}
+
+/// `[{"value": v}, ...]`.
+fn valued(values: &[&String]) -> Value {
+    Value::Array(values.iter().map(|v| json!({ "value": v })).collect())
+}
+
+/// `values` in order, each once.
+fn distinct(values: &[String]) -> Vec<&String> {
+    let mut seen = HashSet::new();
+    values.iter().filter(|v| seen.insert(v.as_str())).collect()
+}
+
+impl Scim {
+    /// The group with exactly this display name (compared case-insensitively), with its members and
+    /// entitlements.
+    ///
+    /// # Errors
+    /// The workspace could not be asked.
+    pub async fn find_group(
+        &self,
+        display_name: &str,
+        requests: &Requests,
+    ) -> Result<Option<ScimGroup>, ScimError> {
+        let operation = format!("looking up group {display_name:?}");
+        let filter = format!("displayName eq {}", literal(display_name));
+        let found: Vec<GroupResource> = self
+            .filtered(&operation, "Groups", &filter, GROUP_ATTRIBUTES, requests)
+            .await?;
+        let wanted = display_name.to_lowercase();
+        let mut candidates: Vec<GroupResource> = found
+            .into_iter()
+            .filter(|g| {
+                g.display_name
+                    .as_deref()
+                    .is_some_and(|n| n.to_lowercase() == wanted)
+            })
+            .collect();
+        // Should names ever differ only in case, the exact spelling wins.
+        let exact = candidates
+            .iter()
+            .position(|g| g.display_name.as_deref() == Some(display_name))
+            .unwrap_or(0);
+        Ok(
+            (!candidates.is_empty())
+                .then(|| candidates.swap_remove(exact).into_group(display_name)),
+        )
+    }
+
+    /// Creates a group with these entitlements; if the name is taken (409), the existing group is
+    /// returned as it is (its entitlements may differ: compare and add).
+    ///
+    /// # Errors
+    /// Any refusal but 409; or 409 while the existing group is not listed yet (listings are
+    /// eventually consistent): a later run finds it.
+    pub async fn create_group(
+        &self,
+        display_name: &str,
+        entitlements: &[String],
+        requests: &Requests,
+    ) -> Result<ScimGroup, ScimError> {
+        let operation = format!("creating group {display_name:?}");
+        let mut body = json!({ "schemas": [GROUP_SCHEMA], "displayName": display_name });
+        let entitlements = distinct(entitlements);
+        if !entitlements.is_empty() {
+            body["entitlements"] = valued(&entitlements);
+        }
+        match self.post(&operation, "Groups", &body, requests).await {
+            Ok(response) => {
+                let created: GroupResource = http::json(&operation, response).await?;
+                Ok(created.into_group(display_name))
+            }
+            Err(ScimError::Api(e)) if e.status() == Some(409) => {
+                match self.find_group(display_name, requests).await? {
+                    Some(group) => Ok(group),
+                    None => Err(ScimError::Api(ApiError::Protocol {
+                        operation,
+                        cause:
+                            "the workspace says the group exists (HTTP 409) but does not list it \
+                                yet; a later run will find it"
+                                .to_owned(),
+                    })),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Adds members (workspace ids of users, service principals or groups) to a group, at most
+    /// [`MAX_MEMBERS_PER_PATCH`] per request; repeated ids are sent once, an empty list sends nothing.
+    ///
+    /// # Errors
+    /// The first batch the workspace refused; the batches before it stay applied (adding is idempotent).
+    pub async fn add_members(
+        &self,
+        group_id: &str,
+        member_ids: &[String],
+        requests: &Requests,
+    ) -> Result<(), ScimError> {
+        let url = self.resource_url("Groups", group_id);
+        for batch in distinct(member_ids).chunks(MAX_MEMBERS_PER_PATCH) {
+            let operation = format!(
+                "adding {} to group {group_id}",
+                counted(batch.len(), "member")
+            );
+            let operations = json!([{ "op": "add", "path": "members", "value": valued(batch) }]);
+            self.patch(&operation, &url, operations, requests).await?;
+        }
+        Ok(())
+    }
+
+    /// Removes one member from a group (`members[value eq "<id>"]`).
+    ///
+    /// # Errors
+    /// The workspace refused (a group that does not exist is a 404).
+    pub async fn remove_member(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        requests: &Requests,
+    ) -> Result<(), ScimError> {
+        let operation = format!("removing member {member_id} from group {group_id}");
+        let path = format!("members[value eq {}]", literal(member_id));
+        let url = self.resource_url("Groups", group_id);
+        let operations = json!([{ "op": "remove", "path": path }]);
+        self.patch(&operation, &url, operations, requests).await
+    }
+
+    /// Adds entitlements to a group (those it has already are kept); an empty list sends nothing.
+    ///
+    /// # Errors
+    /// The workspace refused (an unknown entitlement is a 400).
+    pub async fn add_entitlements(
+        &self,
+        group_id: &str,
+        values: &[String],
+        requests: &Requests,
+    ) -> Result<(), ScimError> {
+        let values = distinct(values);
+        if values.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<&str> = values.iter().map(|v| v.as_str()).collect();
+        let operation = format!(
+            "adding entitlements {} to group {group_id}",
+            names.join(", ")
+        );
+        let url = self.resource_url("Groups", group_id);
+        let operations = json!([{ "op": "add", "path": "entitlements", "value": valued(&values) }]);
+        self.patch(&operation, &url, operations, requests).await
+    }
+}
+
+fn counted(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_group_without_members_or_entitlements_reads_as_empty_lists() {
+        let group: GroupResource =
+            serde_json::from_str(r#"{"id":"7","displayName":"Eng","members":null}"#).unwrap();
+        let group = group.into_group("eng");
+        assert_eq!(group.display_name, "Eng");
+        assert!(group.members.is_empty() && group.entitlements.is_empty());
+    }
+
+    #[test]
+    fn members_and_entitlements_are_read_as_their_values() {
+        let body = r#"{"id":"7","displayName":"Eng","members":[{"value":"1","display":"Ana","$ref":"Users/1"}],"entitlements":[{"value":"workspace-access"}]}"#;
+        let group = serde_json::from_str::<GroupResource>(body)
+            .unwrap()
+            .into_group("Eng");
+        assert_eq!(group.members, ["1"]);
+        assert_eq!(group.entitlements, ["workspace-access"]);
+    }
+}

@@ -1,0 +1,158 @@
+//! Members of a group, transitive (`/transitiveMembers`, nesting flattened by Graph) or direct
+//! (`/members`), cast to one type: users (`microsoft.graph.user`) or service principals
+//! (`microsoft.graph.servicePrincipal`). Each listing asks for `$select`, `$top=999` and `$count`, and
+//! follows `@odata.nextLink` to the end; paging that does not end (a repeated link, more pages than any
+//! real listing) is an error, never a truncated list.
+
+use std::collections::HashSet;
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use url::Url;
+
+use super::{Graph, GraphError, Group, Page};
+use crate::http::{self, ApiError, Requests};
+
+/// Pages one member listing may take before it is cut off as a loop (999 members a page).
+const MAX_PAGES: usize = 2_000;
+const USER_FIELDS: &str = "id,userPrincipalName,mail,displayName,accountEnabled,userType";
+const SERVICE_PRINCIPAL_FIELDS: &str = "id,appId,displayName,accountEnabled";
+
+/// A user member of a group, with the fields that decide its Databricks user name.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Member {
+    pub id: String,
+    #[serde(default)]
+    pub user_principal_name: Option<String>,
+    #[serde(default)]
+    pub mail: Option<String>,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub account_enabled: Option<bool>,
+    #[serde(default)]
+    pub user_type: Option<String>,
+}
+
+/// A service principal member of a group; its `appId` is the Databricks `applicationId`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServicePrincipalMember {
+    /// The Entra object id.
+    pub id: String,
+    #[serde(default)]
+    pub app_id: Option<String>,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub account_enabled: Option<bool>,
+}
+
+impl Graph {
+    /// Every user member of the group: through nested groups when `nested`, else direct members only.
+    ///
+    /// # Errors
+    /// Graph could not be read to the end; a partial list is never returned.
+    pub async fn user_members(
+        &self,
+        group: &Group,
+        nested: bool,
+        requests: &Requests,
+    ) -> Result<Vec<Member>, GraphError> {
+        let operation = format!("listing members of group {:?}", group.display_name);
+        self.members(
+            operation,
+            group,
+            nested,
+            ("microsoft.graph.user", USER_FIELDS),
+            requests,
+        )
+        .await
+    }
+
+    /// Every service principal member of the group: through nested groups when `nested`, else direct
+    /// members only.
+    ///
+    /// # Errors
+    /// Graph could not be read to the end; a partial list is never returned.
+    pub async fn service_principal_members(
+        &self,
+        group: &Group,
+        nested: bool,
+        requests: &Requests,
+    ) -> Result<Vec<ServicePrincipalMember>, GraphError> {
+        let operation = format!(
+            "listing service principal members of group {:?}",
+            group.display_name
+        );
+        self.members(
+            operation,
+            group,
+            nested,
+            ("microsoft.graph.servicePrincipal", SERVICE_PRINCIPAL_FIELDS),
+            requests,
+        )
+        .await
+    }
+
+    /// The members of one type, `(cast, $select)`, read to the end.
+    async fn members<T: DeserializeOwned>(
+        &self,
+        operation: String,
+        group: &Group,
+        nested: bool,
+        (cast, fields): (&str, &str),
+        requests: &Requests,
+    ) -> Result<Vec<T>, GraphError> {
+        let relation = if nested {
+            "transitiveMembers"
+        } else {
+            "members"
+        };
+        let mut url = self.url(&["groups", &group.id, relation, cast]);
+        url.query_pairs_mut()
+            .append_pair("$select", fields)
+            .append_pair("$top", "999")
+            .append_pair("$count", "true");
+        self.all_pages(operation, url, requests).await
+    }
+
+    /// The items of `first` and of every page after it, following `@odata.nextLink` as given (it carries
+    /// Graph's own skip token); `ConsistencyLevel` is sent on every page.
+    ///
+    /// # Errors
+    /// A page could not be read, a next link is not a URL, or paging does not end.
+    async fn all_pages<T: DeserializeOwned>(
+        &self,
+        operation: String,
+        first: Url,
+        requests: &Requests,
+    ) -> Result<Vec<T>, GraphError> {
+        let mut items = Vec::new();
+        let mut seen_links = HashSet::new();
+        let mut next = Some(first);
+        while let Some(url) = next.take() {
+            if seen_links.len() >= MAX_PAGES || !seen_links.insert(url.to_string()) {
+                return Err(GraphError::Api(ApiError::Protocol {
+                    operation,
+                    cause: format!(
+                        "paging did not end after {} pages (a repeated or endless @odata.nextLink)",
+                        seen_links.len()
+                    ),
+                }));
+            }
+            let response = self.get(&operation, &url, requests).await?;
+            let page: Page<T> = http::json(&operation, response).await?;
+            items.extend(page.value);
+            next = match page.next_link {
+                None => None,
+                Some(link) => Some(Url::parse(&link).map_err(|e| ApiError::Decode {
+                    operation: operation.clone(),
+                    cause: format!("@odata.nextLink is not a URL: {e}"),
+                })?),
+            };
+        }
+        Ok(items)
+    }
+}

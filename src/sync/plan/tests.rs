@@ -1,0 +1,344 @@
+//! The plan's table of cases, and "apply, then plan again: nothing to do".
+
+use super::*;
+
+fn desired(names: &[&str]) -> BTreeMap<UserName, DesiredUser> {
+    names
+        .iter()
+        .map(|n| {
+            let name = UserName::parse(n).unwrap();
+            (
+                name.clone(),
+                DesiredUser {
+                    user_name: name,
+                    display_name: format!("D {n}"),
+                },
+            )
+        })
+        .collect()
+}
+
+fn user(id: &str, name: &str, active: bool) -> ScimUser {
+    ScimUser {
+        id: id.into(),
+        user_name: name.into(),
+        active,
+    }
+}
+
+fn name(n: &str) -> UserName {
+    UserName::parse(n).unwrap()
+}
+
+fn ids(ids: &[&str]) -> HashSet<String> {
+    ids.iter().map(|s| s.to_string()).collect()
+}
+
+fn current(users: Vec<ScimUser>, marker: Option<&[&str]>, protected: &[&str]) -> Current {
+    Current {
+        users,
+        marker_members: marker.map(ids),
+        marker_id: marker.map(|_| "marker".to_owned()),
+        protected: ids(protected),
+    }
+}
+
+fn policy(deprovision: Deprovision, max: MaxDeprovision) -> Policy {
+    Policy {
+        deprovision,
+        max_deprovision: max,
+        ..Policy::default()
+    }
+}
+
+const MARKER: &str = "entra-sync-managed";
+
+/// What a workspace looks like after the plan's actions succeed.
+fn apply(before: &Current, plan: &Plan) -> Current {
+    let mut after = before.clone();
+    for (i, action) in plan.actions.iter().enumerate() {
+        match action {
+            Action::CreateUser { user_name, .. } => {
+                after
+                    .users
+                    .push(user(&format!("new{i}"), user_name.as_str(), true))
+            }
+            Action::ActivateUser { id, .. } => after
+                .users
+                .iter_mut()
+                .filter(|u| &u.id == id)
+                .for_each(|u| u.active = true),
+            Action::DeactivateUser { id, .. } => after
+                .users
+                .iter_mut()
+                .filter(|u| &u.id == id)
+                .for_each(|u| u.active = false),
+            Action::RemoveUser { id, .. } => {
+                after.users.retain(|u| &u.id != id);
+                if let Some(m) = after.marker_members.as_mut() {
+                    m.remove(id);
+                }
+            }
+            Action::CreateGroup { .. } => after.marker_members = Some(HashSet::new()),
+            Action::AddToGroup { user_names, .. } => {
+                for n in user_names {
+                    let id = after
+                        .users
+                        .iter()
+                        .find(|u| u.user_name.eq_ignore_ascii_case(n.as_str()))
+                        .unwrap()
+                        .id
+                        .clone();
+                    after.marker_members.as_mut().unwrap().insert(id);
+                }
+            }
+        }
+    }
+    after
+}
+
+fn create(n: &str) -> Action {
+    Action::CreateUser {
+        user_name: name(n),
+        display_name: format!("D {n}"),
+    }
+}
+fn activate(id: &str, n: &str) -> Action {
+    Action::ActivateUser {
+        id: id.into(),
+        user_name: name(n),
+    }
+}
+fn mark(names: &[&str]) -> Action {
+    Action::AddToGroup {
+        group: MARKER.into(),
+        user_names: names.iter().map(|n| name(n)).collect(),
+    }
+}
+fn marker_group() -> Action {
+    Action::CreateGroup {
+        display_name: MARKER.into(),
+    }
+}
+fn deactivate(id: &str, n: &str) -> Action {
+    Action::DeactivateUser {
+        id: id.into(),
+        user_name: name(n),
+    }
+}
+fn remove(id: &str, n: &str) -> Action {
+    Action::RemoveUser {
+        id: id.into(),
+        user_name: name(n),
+    }
+}
+
+struct Case {
+    what: &'static str,
+    desired: &'static [&'static str],
+    current: Current,
+    policy: Policy,
+    actions: Vec<Action>,
+    existing: u64,
+    held: usize,
+}
+
+fn cases() -> Vec<Case> {
+    let keep = || policy(Deprovision::None, MaxDeprovision::Default);
+    let deact = |max| policy(Deprovision::Deactivate, max);
+    vec![
+        Case {
+            what: "empty workspace: create, then mark, creating the marker group",
+            desired: &["a@c.com", "b@c.com"],
+            current: current(vec![], None, &[]),
+            policy: keep(),
+            actions: vec![
+                create("a@c.com"),
+                create("b@c.com"),
+                marker_group(),
+                mark(&["a@c.com", "b@c.com"]),
+            ],
+            existing: 0,
+            held: 0,
+        },
+        Case {
+            what: "nothing wanted, nothing marked: nothing to do",
+            desired: &[],
+            current: current(vec![user("1", "x@c.com", true)], None, &[]),
+            policy: deact(MaxDeprovision::Default),
+            actions: vec![],
+            existing: 0,
+            held: 0,
+        },
+        Case {
+            what: "present with another case and already marked",
+            desired: &["a@c.com"],
+            current: current(vec![user("1", "A@C.com", true)], Some(&["1"]), &[]),
+            policy: keep(),
+            actions: vec![],
+            existing: 1,
+            held: 0,
+        },
+        Case {
+            what: "present but not marked yet: adopted into the marker group",
+            desired: &["a@c.com"],
+            current: current(vec![user("1", "a@c.com", true)], Some(&[]), &[]),
+            policy: keep(),
+            actions: vec![mark(&["a@c.com"])],
+            existing: 1,
+            held: 0,
+        },
+        Case {
+            what: "inactive and wanted: reactivated",
+            desired: &["a@c.com"],
+            current: current(vec![user("1", "a@c.com", false)], Some(&["1"]), &[]),
+            policy: deact(MaxDeprovision::Default),
+            actions: vec![activate("1", "a@c.com")],
+            existing: 0,
+            held: 0,
+        },
+        Case {
+            what: "deprovision none: leavers are left alone",
+            desired: &["a@c.com"],
+            current: current(
+                vec![user("1", "a@c.com", true), user("2", "z@c.com", true)],
+                Some(&["1", "2"]),
+                &[],
+            ),
+            policy: keep(),
+            actions: vec![],
+            existing: 1,
+            held: 0,
+        },
+        Case {
+            what: "deactivate: a managed leaver is deactivated; unmanaged, protected and already inactive ones are not",
+            desired: &["a@c.com"],
+            current: current(
+                vec![
+                    user("1", "a@c.com", true),
+                    user("2", "left@c.com", true),
+                    user("3", "handmade@c.com", true),
+                    user("4", "admin@c.com", true),
+                    user("5", "gone@c.com", false),
+                ],
+                Some(&["1", "2", "4", "5"]),
+                &["4"],
+            ),
+            policy: deact(MaxDeprovision::Count(5)),
+            actions: vec![deactivate("2", "left@c.com")],
+            existing: 1,
+            held: 0,
+        },
+        Case {
+            what: "remove: managed leavers are removed, inactive ones too",
+            desired: &[],
+            current: current(
+                vec![
+                    user("2", "left@c.com", true),
+                    user("5", "gone@c.com", false),
+                ],
+                Some(&["2", "5"]),
+                &[],
+            ),
+            policy: policy(Deprovision::Remove, MaxDeprovision::Count(5)),
+            actions: vec![remove("2", "left@c.com"), remove("5", "gone@c.com")],
+            existing: 0,
+            held: 0,
+        },
+        Case {
+            what: "beyond the limit: every deprovisioning is held, the rest goes on",
+            desired: &["new@c.com"],
+            current: current(
+                vec![
+                    user("1", "l1@c.com", true),
+                    user("2", "l2@c.com", true),
+                    user("3", "l3@c.com", true),
+                ],
+                Some(&["1", "2", "3"]),
+                &[],
+            ),
+            policy: deact(MaxDeprovision::Count(2)),
+            actions: vec![create("new@c.com"), mark(&["new@c.com"])],
+            existing: 0,
+            held: 3,
+        },
+        Case {
+            what: "beyond the limit but confirmed: applied",
+            desired: &[],
+            current: current(
+                vec![user("1", "l1@c.com", true), user("2", "l2@c.com", true)],
+                Some(&["1", "2"]),
+                &[],
+            ),
+            policy: Policy {
+                allow_deprovision: true,
+                ..deact(MaxDeprovision::Count(1))
+            },
+            actions: vec![deactivate("1", "l1@c.com"), deactivate("2", "l2@c.com")],
+            existing: 0,
+            held: 0,
+        },
+        Case {
+            what: "a percentage of the managed users",
+            desired: &[],
+            current: current(
+                (0..10)
+                    .map(|i| user(&i.to_string(), &format!("u{i}@c.com"), true))
+                    .collect(),
+                Some(&["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]),
+                &[],
+            ),
+            policy: deact(MaxDeprovision::Percent(50.0)),
+            actions: vec![],
+            existing: 0,
+            held: 10,
+        },
+    ]
+}
+
+#[test]
+fn table_of_cases() {
+    for case in cases() {
+        let got = plan(&desired(case.desired), &case.current, &case.policy);
+        assert_eq!(got.actions, case.actions, "{}", case.what);
+        assert_eq!(got.existing, case.existing, "{}", case.what);
+        assert_eq!(got.held.len(), case.held, "{}", case.what);
+        assert_eq!(got.held_reason.is_some(), case.held > 0, "{}", case.what);
+    }
+}
+
+#[test]
+fn applying_a_plan_then_planning_again_gives_nothing_to_do() {
+    for case in cases() {
+        let policy = Policy {
+            allow_deprovision: true,
+            ..case.policy.clone()
+        };
+        let first = plan(&desired(case.desired), &case.current, &policy);
+        let after = apply(&case.current, &first);
+        let again = plan(&desired(case.desired), &after, &policy);
+        assert!(
+            again.actions.is_empty() && again.held.is_empty(),
+            "{}: {:?}",
+            case.what,
+            again
+        );
+    }
+}
+
+#[test]
+fn the_held_reason_says_how_many_the_limit_and_how_to_confirm() {
+    let current = current(
+        vec![user("1", "l1@c.com", true), user("2", "l2@c.com", true)],
+        Some(&["1", "2"]),
+        &[],
+    );
+    let got = plan(
+        &desired(&[]),
+        &current,
+        &policy(Deprovision::Deactivate, MaxDeprovision::Count(1)),
+    );
+    let reason = got.held_reason.unwrap();
+    assert!(reason.starts_with("deprovisioning held: 2 of the 2 managed users would be deprovisioned, more than the limit of 1"), "{reason}");
+    assert!(reason.contains("\"allowDeprovision\": true"), "{reason}");
+}
