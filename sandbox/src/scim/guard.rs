@@ -68,13 +68,21 @@ pub(crate) async fn guard(
     request: Request,
     next: Next,
 ) -> Response {
+    let mut request = request;
     match admit(&workspace, &request) {
-        Ok(()) => next.run(request).await,
+        Ok(caller) => {
+            request.extensions_mut().insert(caller);
+            next.run(request).await
+        }
         Err(error) => error.into_response(),
     }
 }
 
-fn admit(workspace: &ScimWorkspace, request: &Request) -> Result<(), ScimError> {
+/// Who is calling: the id of the admin user (PAT) or of an admitted service principal; `/Me` answers it.
+#[derive(Debug, Clone)]
+pub(crate) struct Caller(pub String);
+
+fn admit(workspace: &ScimWorkspace, request: &Request) -> Result<Caller, ScimError> {
     let token = request
         .headers()
         .get("authorization")
@@ -130,5 +138,5 @@ fn admit(workspace: &ScimWorkspace, request: &Request) -> Result<(), ScimError> 
     if write && let Some(bucket) = store.write_bucket.as_mut() {
         bucket.take(Instant::now()).map_err(ScimError::throttled)?;
     }
-    Ok(())
+    Ok(Caller(principal))
 }

@@ -82,12 +82,19 @@ pub(crate) async fn get(
     Ok(Json(Projection::from_query(query.as_deref()).apply(body)).into_response())
 }
 
+/// The caller: the PAT's owner, or the service principal an admitted Entra identity calls as.
 pub(crate) async fn me(
     State(ws): State<ScimWorkspace>,
+    caller: Option<axum::Extension<super::guard::Caller>>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ScimError> {
     let admin_id = ws.store().admin_id.clone();
-    get(State(ws), Path(admin_id), RawQuery(query)).await
+    let id = caller.map(|axum::Extension(c)| c.0).unwrap_or(admin_id);
+    if ws.store().users.get(&id).is_some() {
+        get(State(ws), Path(id), RawQuery(query)).await
+    } else {
+        super::service_principals::get(State(ws), Path(id), RawQuery(query)).await
+    }
 }
 
 pub(crate) async fn create(
