@@ -170,3 +170,50 @@ async fn a_refused_write_names_what_failed_and_never_the_token() {
     assert!(!text.contains(&s.ws.pat), "the PAT appeared in an error");
     assert_eq!(s.requests.snapshot()["databricks"], 1);
 }
+
+/// A credential that hands out the sandbox's Azure Databricks tokens, as the managed identity would.
+#[derive(Debug)]
+struct DatabricksToken;
+
+#[async_trait::async_trait]
+impl azure_core::credentials::TokenCredential for DatabricksToken {
+    async fn get_token(
+        &self,
+        scopes: &[&str],
+        _options: Option<azure_core::credentials::TokenRequestOptions<'_>>,
+    ) -> azure_core::Result<azure_core::credentials::AccessToken> {
+        assert_eq!(
+            scopes,
+            [entra_databricks_sync::databricks::DATABRICKS_SCOPE]
+        );
+        let token = sandbox::identity::mint_token(
+            sandbox::identity::DATABRICKS_RESOURCE,
+            sandbox::identity::SYSTEM_IDENTITY,
+            std::time::Duration::from_secs(3600),
+        );
+        let expires =
+            azure_core::time::OffsetDateTime::now_utc() + azure_core::time::Duration::hours(1);
+        Ok(azure_core::credentials::AccessToken::new(token, expires))
+    }
+}
+
+#[tokio::test]
+async fn me_with_the_apps_own_token_is_its_service_principal() {
+    let world = sandbox::world::World::start().await.unwrap();
+    let ws = world.add_workspace("pat-free").await.unwrap();
+    let sp_id = ws.scim.admit_identity(
+        sandbox::identity::SYSTEM_IDENTITY,
+        "11111111-2222-3333-4444-555555555555",
+    );
+    let scim = entra_databricks_sync::databricks::Scim::new(
+        super::client(&world),
+        &entra_databricks_sync::config::WorkspaceUrl::parse(&ws.url).unwrap(),
+        entra_databricks_sync::databricks::Bearer::Entra(std::sync::Arc::new(DatabricksToken)),
+        1000.0,
+    );
+    let me = scim
+        .me(&entra_databricks_sync::http::Requests::default())
+        .await
+        .unwrap();
+    assert_eq!((me.id, me.kind), (sp_id, PrincipalKind::ServicePrincipal));
+}
