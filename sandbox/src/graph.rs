@@ -214,6 +214,29 @@ impl Tenant {
         }).cloned()
     }
 
+    /// The id of the user with this user principal name (case-insensitive).
+    pub fn user_id(&self, user_principal_name: &str) -> Option<String> {
+        let inner = self.lock();
+        inner
+            .order
+            .iter()
+            .find(|id| {
+                matches!(inner.objects.get(*id), Some(Object::User { user, .. })
+                    if user.user_principal_name.eq_ignore_ascii_case(user_principal_name))
+            })
+            .cloned()
+    }
+
+    /// Renames a group (its id stays).
+    pub fn rename_group(&self, group_id: &str, display_name: &str) {
+        if let Some(Object::Group {
+            display_name: name, ..
+        }) = self.lock().objects.get_mut(group_id)
+        {
+            *name = display_name.to_owned();
+        }
+    }
+
     fn insert(&self, object: Object) -> String {
         let id = uuid::Uuid::new_v4().to_string();
         let mut inner = self.lock();

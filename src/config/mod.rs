@@ -41,7 +41,13 @@ pub struct Workspace {
     /// How the workspace is called: `scimToken` or `auth: "managedIdentity"`.
     #[serde(flatten)]
     pub auth: WorkspaceAuth,
-    /// `nested`, `includeDisabled`, `userName`, `scimRequestsPerSecond`, with `defaults` applied.
+    /// `groupNames`: the configured group (its `accessGroups` text) → its mirrored workspace group's name.
+    #[serde(
+        rename = "groupNames",
+        skip_serializing_if = "std::collections::BTreeMap::is_empty"
+    )]
+    pub group_names: std::collections::BTreeMap<String, String>,
+    /// The sync options, with `defaults` applied.
     #[serde(flatten)]
     pub options: SyncOptions,
 }
@@ -150,6 +156,17 @@ impl ConfigError {
             path: path.to_path_buf(),
             problems: vec![Problem::new("(file)", message)],
         }
+    }
+}
+
+impl Workspace {
+    /// The name of the workspace group that mirrors `reference`: its `groupNames` entry, else the Entra
+    /// group's display name.
+    pub fn mirrored_group_name(&self, reference: &GroupRef, entra_display_name: &str) -> String {
+        self.group_names
+            .get(&reference.to_string())
+            .cloned()
+            .unwrap_or_else(|| entra_display_name.to_owned())
     }
 }
 

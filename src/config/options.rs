@@ -13,7 +13,11 @@ pub(super) const SCIM_RATE: &str = "scimRequestsPerSecond";
 pub(super) const MANAGED_GROUP: &str = "managedGroup";
 pub(super) const DEPROVISION: &str = "deprovision";
 pub(super) const MAX_DEPROVISION: &str = "maxDeprovision";
+pub(super) const MIRROR_GROUPS: &str = "mirrorGroups";
+pub(super) const ENTITLEMENTS: &str = "entitlements";
 pub(super) const OPTION_KEYS: &[&str] = &[
+    MIRROR_GROUPS,
+    ENTITLEMENTS,
     NESTED,
     INCLUDE_DISABLED,
     USER_NAME,
@@ -25,6 +29,15 @@ pub(super) const OPTION_KEYS: &[&str] = &[
 
 /// The marker group's default name.
 pub const DEFAULT_MANAGED_GROUP: &str = "entra-sync-managed";
+
+/// The entitlement values Databricks knows.
+pub const ENTITLEMENT_VALUES: &[&str] = &[
+    "workspace-access",
+    "databricks-sql-access",
+    "allow-cluster-create",
+    "allow-instance-pool-create",
+    "workspace-consume",
+];
 
 /// Highest accepted `scimRequestsPerSecond`; real workspaces throttle far below it.
 const MAX_SCIM_RATE: f64 = 1000.0;
@@ -107,6 +120,10 @@ pub struct SyncOptions {
     pub deprovision: Deprovision,
     #[serde(skip_serializing_if = "MaxDeprovision::is_default")]
     pub max_deprovision: MaxDeprovision,
+    /// Each configured Entra group has a workspace group with exactly its synced members.
+    pub mirror_groups: bool,
+    /// Entitlements kept on the mirrored groups.
+    pub entitlements: Vec<String>,
 }
 
 impl Default for SyncOptions {
@@ -119,6 +136,8 @@ impl Default for SyncOptions {
             managed_group: DEFAULT_MANAGED_GROUP.to_owned(),
             deprovision: Deprovision::None,
             max_deprovision: MaxDeprovision::Default,
+            mirror_groups: false,
+            entitlements: Vec::new(),
         }
     }
 }
@@ -135,6 +154,8 @@ pub(super) struct PartialOptions {
     managed_group: Option<String>,
     deprovision: Option<Deprovision>,
     max_deprovision: Option<MaxDeprovision>,
+    mirror_groups: Option<bool>,
+    entitlements: Option<Vec<String>>,
 }
 
 impl PartialOptions {
@@ -154,6 +175,7 @@ impl PartialOptions {
             }
         };
         options.nested = flag(NESTED);
+        options.mirror_groups = flag(MIRROR_GROUPS);
         options.include_disabled = flag(INCLUDE_DISABLED);
         match object.get(USER_NAME) {
             None => {}
@@ -228,6 +250,12 @@ impl PartialOptions {
                 )),
             }
         }
+        if let Some(value) = object.get(ENTITLEMENTS) {
+            match entitlements(value) {
+                Ok(values) => options.entitlements = Some(values),
+                Err(message) => problems.push((ENTITLEMENTS.to_owned(), message)),
+            }
+        }
         (options, problems)
     }
 
@@ -260,6 +288,14 @@ impl PartialOptions {
                 .max_deprovision
                 .or(defaults.max_deprovision)
                 .unwrap_or(builtin.max_deprovision),
+            mirror_groups: self
+                .mirror_groups
+                .or(defaults.mirror_groups)
+                .unwrap_or(builtin.mirror_groups),
+            entitlements: self
+                .entitlements
+                .or(defaults.entitlements)
+                .unwrap_or(builtin.entitlements),
         }
     }
 }
@@ -271,6 +307,37 @@ fn describe(value: &Value) -> String {
         Value::Number(n) => n.to_string(),
         other => kind(other).to_owned(),
     }
+}
+
+fn entitlements(value: &Value) -> Result<Vec<String>, String> {
+    let known = ENTITLEMENT_VALUES
+        .iter()
+        .map(|v| format!("{v:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let Value::Array(items) = value else {
+        return Err(format!(
+            "must be an array of entitlements ({known}), got {}",
+            describe(value)
+        ));
+    };
+    let mut values = Vec::new();
+    for item in items {
+        match item.as_str() {
+            Some(v) if ENTITLEMENT_VALUES.contains(&v) => {
+                if !values.iter().any(|x| x == v) {
+                    values.push(v.to_owned());
+                }
+            }
+            _ => {
+                return Err(format!(
+                    "{} is not an entitlement; the known ones are {known}",
+                    describe(item)
+                ));
+            }
+        }
+    }
+    Ok(values)
 }
 
 fn max_deprovision(value: &Value) -> Option<MaxDeprovision> {

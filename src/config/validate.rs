@@ -4,7 +4,7 @@
 //! in the order `name`, `databricksInstance`, `accessGroups`, `scimToken`, the options, then a
 //! duplicate-name problem. Options (`options.rs`) resolve as entry, then `defaults`, then built-in.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::Value;
 
@@ -22,6 +22,7 @@ const INSTANCE: &str = "databricksInstance";
 const GROUPS: &str = "accessGroups";
 const TOKEN: &str = "scimToken";
 const AUTH: &str = "auth";
+const GROUP_NAMES: &str = "groupNames";
 const DEFAULTS: &str = "defaults";
 const TOP_KEYS: &[&str] = &[WORKSPACES, DEFAULTS];
 const WORKSPACE_KEYS: &[&str] = &[
@@ -37,6 +38,9 @@ const WORKSPACE_KEYS: &[&str] = &[
     options::MANAGED_GROUP,
     options::DEPROVISION,
     options::MAX_DEPROVISION,
+    options::MIRROR_GROUPS,
+    options::ENTITLEMENTS,
+    GROUP_NAMES,
 ];
 
 const DEFAULTED_NOTE: &str = "; a workspace without \"name\" is named after the host of its \
@@ -118,6 +122,67 @@ pub(super) fn validate(root: &Value) -> Result<Vec<Workspace>, Vec<Problem>> {
     }
     if problems.is_empty() {
         Ok(workspaces)
+    } else {
+        Err(problems)
+    }
+}
+
+/// `groupNames`: Entra group (as in `accessGroups`) → name of its mirrored workspace group. Keys are
+/// stored as the matching `accessGroups` entry's text.
+fn group_names(value: &Value, groups: &[GroupRef]) -> Result<BTreeMap<String, String>, Vec<Local>> {
+    let at = |key: &str| Some(format!(".{GROUP_NAMES}.{key}"));
+    let Value::Object(entries) = value else {
+        let message = format!(
+            "must be an object of Entra group → workspace group name, got {}",
+            kind(value)
+        );
+        return Err(vec![(Some(format!(".{GROUP_NAMES}")), message)]);
+    };
+    let mut names = BTreeMap::new();
+    let mut problems = Vec::new();
+    for (key, target) in entries {
+        let group = GroupRef::parse(key)
+            .ok()
+            .and_then(|r| groups.iter().find(|g| g.identity_key() == r.identity_key()));
+        let Some(group) = group else {
+            problems.push((
+                at(key),
+                "is not one of this workspace's accessGroups".to_owned(),
+            ));
+            continue;
+        };
+        match target.as_str().map(str::trim) {
+            Some(name)
+                if !name.is_empty()
+                    && !name.eq_ignore_ascii_case("admins")
+                    && !name.eq_ignore_ascii_case("users") =>
+            {
+                if names
+                    .values()
+                    .any(|n: &String| n.eq_ignore_ascii_case(name))
+                {
+                    problems.push((
+                        at(key),
+                        format!("{name:?} is already the name of another mirrored group"),
+                    ));
+                } else {
+                    names.insert(group.to_string(), name.to_owned());
+                }
+            }
+            _ => problems.push((
+                at(key),
+                format!(
+                    "must be the name of a workspace group (not \"admins\" or \"users\"), got {}",
+                    match target {
+                        Value::String(s) => format!("{s:?}"),
+                        other => kind(other).to_owned(),
+                    }
+                ),
+            )),
+        }
+    }
+    if problems.is_empty() {
+        Ok(names)
     } else {
         Err(problems)
     }
@@ -268,6 +333,12 @@ fn workspace(
         .get(INSTANCE)
         .map(|v| string_field(v, INSTANCE, WorkspaceUrl::parse));
     let groups = object.get(GROUPS).map(access_groups);
+    let group_names = match (object.get(GROUP_NAMES), &groups) {
+        (None, _) => Ok(BTreeMap::new()),
+        (Some(value), Some(Ok(groups))) => group_names(value, groups),
+        // The groups themselves are wrong: that problem is reported; the mapping is checked once they are right.
+        (Some(_), _) => Ok(BTreeMap::new()),
+    };
     let auth = workspace_auth(object.get(AUTH), object.get(TOKEN));
     if let Some(Err(problem)) = &name {
         local.push(problem.clone());
@@ -287,6 +358,9 @@ fn workspace(
         Err(Missing) => local.extend(missing(TOKEN)),
         Err(Invalid(problems)) => local.extend(problems.iter().cloned()),
         Ok(_) => {}
+    }
+    if let Err(problems) = &group_names {
+        local.extend(problems.iter().cloned());
     }
 
     local.extend(
@@ -343,13 +417,20 @@ fn workspace(
         }));
         return None;
     }
-    match (resolved, instance, groups, auth) {
-        (Some((name, _)), Some(Ok(instance)), Some(Ok(access_groups)), Ok(auth)) => {
+    match (resolved, instance, groups, auth, group_names) {
+        (
+            Some((name, _)),
+            Some(Ok(instance)),
+            Some(Ok(access_groups)),
+            Ok(auth),
+            Ok(group_names),
+        ) => {
             let workspace = Workspace {
                 name,
                 instance,
                 access_groups,
                 auth,
+                group_names,
                 options: SyncOptions::default(),
             };
             Some((workspace, own_options))

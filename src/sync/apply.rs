@@ -66,8 +66,15 @@ pub async fn apply(
             .collect();
         let users =
             |a: &&Action| matches!(a, Action::CreateUser { .. } | Action::ActivateUser { .. });
-        let groups =
-            |a: &&Action| matches!(a, Action::CreateGroup { .. } | Action::AddToGroup { .. });
+        let groups = |a: &&Action| {
+            matches!(
+                a,
+                Action::CreateGroup { .. }
+                    | Action::AddToGroup { .. }
+                    | Action::RemoveFromGroup { .. }
+                    | Action::AddEntitlements { .. }
+            )
+        };
         let leavers =
             |a: &&Action| matches!(a, Action::DeactivateUser { .. } | Action::RemoveUser { .. });
 
@@ -79,6 +86,9 @@ pub async fn apply(
         let mut group_ids: HashMap<String, String> = HashMap::new();
         if let Some(id) = &current.marker_id {
             group_ids.insert(managed_group.to_owned(), id.clone());
+        }
+        for (name, group) in &current.groups {
+            group_ids.insert(name.clone(), group.id.clone());
         }
         for action in plan.actions.iter().filter(groups) {
             let done = group_action(action, scim, requests, &ids, &mut group_ids).await;
@@ -181,7 +191,10 @@ async fn user_action(action: &Action, scim: &Scim, requests: &Requests) -> Done 
             .delete_user(id, user_name.as_str(), requests)
             .await
             .map_or_else(failed, |()| Done::Deprovisioned),
-        Action::CreateGroup { .. } | Action::AddToGroup { .. } => {
+        Action::CreateGroup { .. }
+        | Action::AddToGroup { .. }
+        | Action::RemoveFromGroup { .. }
+        | Action::AddEntitlements { .. } => {
             Done::Failed("internal error: a group action in the user phase".to_owned())
         }
     }
@@ -205,15 +218,11 @@ async fn group_action(
             }
         }
         Action::AddToGroup { group, user_names } => {
-            let group_id = match group_ids.get(group) {
-                Some(id) => id.clone(),
-                None => match scim.find_group(group, requests).await {
-                    Ok(Some(found)) => found.id,
-                    Ok(None) => return Done::Failed(format!("group {group} does not exist")),
-                    Err(e) => return Done::Failed(e.to_string()),
-                },
+            let group_id = match group_id(group, scim, requests, group_ids).await {
+                Ok(id) => id,
+                Err(done) => return done,
             };
-            // Users whose creation failed have no id: they are reported already, and the next run marks them.
+            // Users whose creation failed have no id: they are reported already, and the next run adds them.
             let members: Vec<String> = user_names
                 .iter()
                 .filter_map(|n| ids.get(n).cloned())
@@ -224,7 +233,48 @@ async fn group_action(
                 Err(e) => Done::Failed(e.to_string()),
             }
         }
+        Action::RemoveFromGroup { group, id, .. } => {
+            let group_id = match group_id(group, scim, requests, group_ids).await {
+                Ok(group_id) => group_id,
+                Err(done) => return done,
+            };
+            scim.remove_member(&group_id, id, requests)
+                .await
+                .map_or_else(|e| Done::Failed(e.to_string()), |()| Done::Applied(None))
+        }
+        Action::AddEntitlements {
+            group,
+            entitlements,
+        } => {
+            let group_id = match group_id(group, scim, requests, group_ids).await {
+                Ok(group_id) => group_id,
+                Err(done) => return done,
+            };
+            scim.add_entitlements(&group_id, entitlements, requests)
+                .await
+                .map_or_else(
+                    |e| Done::Failed(e.to_string()),
+                    |()| Done::Applied(Some(entitlements.join(", "))),
+                )
+        }
         _ => Done::Failed("internal error: a user action in the group phase".to_owned()),
+    }
+}
+
+/// The id of a group created or read this run, else looked up by name.
+async fn group_id(
+    group: &str,
+    scim: &Scim,
+    requests: &Requests,
+    group_ids: &HashMap<String, String>,
+) -> Result<String, Done> {
+    if let Some(id) = group_ids.get(group) {
+        return Ok(id.clone());
+    }
+    match scim.find_group(group, requests).await {
+        Ok(Some(found)) => Ok(found.id),
+        Ok(None) => Err(Done::Failed(format!("group {group} does not exist"))),
+        Err(e) => Err(Done::Failed(e.to_string())),
     }
 }
 

@@ -3,15 +3,16 @@
 //! Microsoft Graph and its users over SCIM, plan, apply, report. Reads shared by several workspaces of
 //! a run (a token, a group) happen once per run, through the run's [`Memo`]s.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
 
 use super::apply::apply;
 use super::desired::desired_users;
+use super::desired::{DesiredUser, UserName};
 use super::memo::Memo;
-use super::plan::{Current, Plan, Policy, plan};
+use super::plan::{Current, DesiredGroup, GroupState, Plan, Policy, plan};
 use super::report::{ActionReport, GroupReport, Outcome, Status, UserCounts, WorkspaceReport};
 use super::{Engine, RunContext, RunScope};
 use azure_core::credentials::TokenCredential;
@@ -125,6 +126,7 @@ impl RunScope for AzureRun {
 async fn read_workspace(
     scim: &Scim,
     options: &SyncOptions,
+    mirrored: &[DesiredGroup],
     requests: &Requests,
 ) -> Result<Current, String> {
     let users = scim
@@ -151,12 +153,61 @@ async fn read_workspace(
             protected.extend(admins.members);
         }
     }
+    let mut groups = BTreeMap::new();
+    for wanted in mirrored {
+        if let Some(found) = group(&wanted.name).await? {
+            let state = GroupState {
+                id: found.id,
+                members: found.members.into_iter().collect(),
+                entitlements: found.entitlements,
+            };
+            groups.insert(wanted.name.clone(), state);
+        }
+    }
     Ok(Current {
         users,
         marker_id: marker.as_ref().map(|g| g.id.clone()),
         marker_members: marker.map(|g| g.members.into_iter().collect()),
         protected,
+        groups,
     })
+}
+
+/// The workspace groups that mirror the configured Entra groups: each group's members that are desired
+/// users of the workspace, and the workspace's entitlements. A name that would change a group the sync
+/// must not own (the marker group, `admins`, `users`) is an error.
+fn desired_groups(
+    mirrored: Vec<(String, Arc<Vec<Member>>)>,
+    users: &BTreeMap<UserName, DesiredUser>,
+    workspace: &Workspace,
+) -> Result<Vec<DesiredGroup>, String> {
+    let mut groups: Vec<DesiredGroup> = Vec::new();
+    for (name, members) in mirrored {
+        let reserved = [workspace.options.managed_group.as_str(), "admins", "users"];
+        if reserved.iter().any(|r| r.eq_ignore_ascii_case(&name)) {
+            return Err(format!(
+                "the Entra group {name:?} cannot be mirrored under that name: it is a group the sync must not \
+                 manage; give it another name in groupNames"
+            ));
+        }
+        if groups.iter().any(|g| g.name.eq_ignore_ascii_case(&name)) {
+            return Err(format!(
+                "two configured groups would be mirrored as {name:?}: tell them apart in groupNames"
+            ));
+        }
+        let mine = desired_users(members.iter(), &workspace.options);
+        let members = mine
+            .users
+            .into_keys()
+            .filter(|n| users.contains_key(n))
+            .collect();
+        groups.push(DesiredGroup {
+            name,
+            members,
+            entitlements: workspace.options.entitlements.clone(),
+        });
+    }
+    Ok(groups)
 }
 
 impl AzureRun {
@@ -173,10 +224,17 @@ impl AzureRun {
             .await?;
         let bearer = self.bearer(workspace, requests).await?;
         let mut members: Vec<Arc<Vec<Member>>> = Vec::new();
+        let mut mirrored = Vec::new();
         for reference in &workspace.access_groups {
             let (group, group_members) = self
                 .group(reference, workspace.options.nested, requests)
                 .await?;
+            if workspace.options.mirror_groups {
+                mirrored.push((
+                    workspace.mirrored_group_name(reference, &group.display_name),
+                    Arc::clone(&group_members),
+                ));
+            }
             report.groups.push(GroupReport {
                 reference: reference.to_string(),
                 id: Some(group.id),
@@ -186,6 +244,7 @@ impl AzureRun {
             members.push(group_members);
         }
         let desired = desired_users(members.iter().flat_map(|m| m.iter()), &workspace.options);
+        let mirrored = desired_groups(mirrored, &desired.users, workspace)?;
 
         let scim = Scim::new(
             self.client.clone(),
@@ -193,14 +252,14 @@ impl AzureRun {
             bearer,
             workspace.options.scim_requests_per_second,
         );
-        let current = read_workspace(&scim, &workspace.options, requests).await?;
+        let current = read_workspace(&scim, &workspace.options, &mirrored, requests).await?;
         let policy = Policy {
             managed_group: workspace.options.managed_group.clone(),
             deprovision: workspace.options.deprovision,
             max_deprovision: workspace.options.max_deprovision,
             allow_deprovision: self.run.allow_deprovision,
         };
-        let plan: Plan = plan(&desired.users, &current, &policy);
+        let plan: Plan = plan(&desired.users, &mirrored, &current, &policy);
         let applied = apply(
             &plan,
             &current,

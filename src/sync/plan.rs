@@ -37,6 +37,17 @@ pub enum Action {
         group: String,
         user_names: Vec<UserName>,
     },
+    /// Removes a user from a mirrored group.
+    RemoveFromGroup {
+        group: String,
+        id: String,
+        user_name: UserName,
+    },
+    /// Adds entitlements to a mirrored group.
+    AddEntitlements {
+        group: String,
+        entitlements: Vec<String>,
+    },
     DeactivateUser {
         id: String,
         user_name: UserName,
@@ -54,6 +65,8 @@ impl Action {
             Action::ActivateUser { .. } => "activateUser",
             Action::CreateGroup { .. } => "createGroup",
             Action::AddToGroup { .. } => "addToGroup",
+            Action::RemoveFromGroup { .. } => "removeFromGroup",
+            Action::AddEntitlements { .. } => "addEntitlements",
             Action::DeactivateUser { .. } => "deactivateUser",
             Action::RemoveUser { .. } => "removeUser",
         }
@@ -67,7 +80,12 @@ impl Action {
             | Action::DeactivateUser { user_name, .. }
             | Action::RemoveUser { user_name, .. } => user_name.to_string(),
             Action::CreateGroup { display_name } => display_name.clone(),
-            Action::AddToGroup { group, .. } => group.clone(),
+            Action::AddToGroup { group, .. } | Action::AddEntitlements { group, .. } => {
+                group.clone()
+            }
+            Action::RemoveFromGroup {
+                group, user_name, ..
+            } => format!("{group}: {user_name}"),
         }
     }
 
@@ -89,6 +107,24 @@ pub struct Current {
     pub marker_id: Option<String>,
     /// Ids never deprovisioned: members of `admins` and the token's own identity.
     pub protected: HashSet<String>,
+    /// The mirrored groups that exist, by name.
+    pub groups: BTreeMap<String, GroupState>,
+}
+
+/// A workspace group as read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupState {
+    pub id: String,
+    pub members: HashSet<String>,
+    pub entitlements: Vec<String>,
+}
+
+/// A workspace group that mirrors an Entra group: exactly these users, at least these entitlements.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredGroup {
+    pub name: String,
+    pub members: std::collections::BTreeSet<UserName>,
+    pub entitlements: Vec<String>,
 }
 
 /// What the sync may do in a workspace.
@@ -125,7 +161,12 @@ pub struct Plan {
 }
 
 /// Computes the changes that make `current` match `desired` under `policy`.
-pub fn plan(desired: &BTreeMap<UserName, DesiredUser>, current: &Current, policy: &Policy) -> Plan {
+pub fn plan(
+    desired: &BTreeMap<UserName, DesiredUser>,
+    groups: &[DesiredGroup],
+    current: &Current,
+    policy: &Policy,
+) -> Plan {
     let mut by_name: BTreeMap<UserName, &ScimUser> = BTreeMap::new();
     for user in &current.users {
         if let Some(name) = UserName::parse(&user.user_name) {
@@ -172,8 +213,72 @@ pub fn plan(desired: &BTreeMap<UserName, DesiredUser>, current: &Current, policy
             user_names: to_mark,
         });
     }
+    for group in groups {
+        mirror(group, &by_name, current, &mut result);
+    }
     deprovision(desired, current, marked, policy, &mut result);
     result
+}
+
+/// The actions that make a workspace group hold exactly `group.members` and its entitlements. Only
+/// user members are compared: other members (service principals, groups) are left alone.
+fn mirror(
+    group: &DesiredGroup,
+    by_name: &BTreeMap<UserName, &ScimUser>,
+    current: &Current,
+    result: &mut Plan,
+) {
+    let empty = GroupState::default();
+    let state = current.groups.get(&group.name);
+    if state.is_none() {
+        result.actions.push(Action::CreateGroup {
+            display_name: group.name.clone(),
+        });
+    }
+    let state = state.unwrap_or(&empty);
+    let missing: Vec<String> = group
+        .entitlements
+        .iter()
+        .filter(|e| !state.entitlements.contains(e))
+        .cloned()
+        .collect();
+    if !missing.is_empty() {
+        result.actions.push(Action::AddEntitlements {
+            group: group.name.clone(),
+            entitlements: missing,
+        });
+    }
+    let to_add: Vec<UserName> = group
+        .members
+        .iter()
+        .filter(|name| {
+            by_name
+                .get(*name)
+                .is_none_or(|user| !state.members.contains(&user.id))
+        })
+        .cloned()
+        .collect();
+    if !to_add.is_empty() {
+        result.actions.push(Action::AddToGroup {
+            group: group.name.clone(),
+            user_names: to_add,
+        });
+    }
+    let mut leaving: Vec<(&String, UserName)> = current
+        .users
+        .iter()
+        .filter(|user| state.members.contains(&user.id))
+        .filter_map(|user| Some((&user.id, UserName::parse(&user.user_name)?)))
+        .filter(|(_, name)| !group.members.contains(name))
+        .collect();
+    leaving.sort_by(|a, b| a.1.cmp(&b.1));
+    for (id, user_name) in leaving {
+        result.actions.push(Action::RemoveFromGroup {
+            group: group.name.clone(),
+            id: id.clone(),
+            user_name,
+        });
+    }
 }
 
 /// Marker members who are no longer desired, unless protected; held beyond the limit.

@@ -333,7 +333,7 @@ fn a_validated_configuration_serializes_back_to_the_file_format() {
         serde_json::json!({"workspaces": [{
             "name": "a", "databricksInstance": INSTANCE, "accessGroups": ["G"], "scimToken": TOKEN,
             "nested": true, "includeDisabled": false, "userName": "auto", "scimRequestsPerSecond": 5.0,
-            "managedGroup": "entra-sync-managed", "deprovision": "none"
+            "managedGroup": "entra-sync-managed", "deprovision": "none", "mirrorGroups": false, "entitlements": []
         }]})
     );
     assert_eq!(valid(&json.to_string()), config);
@@ -469,4 +469,35 @@ fn a_workspace_authenticates_with_a_pat_from_key_vault_or_the_managed_identity_n
     let json = serde_json::to_value(valid(&entry(r#", "auth": "managedIdentity""#))).unwrap();
     assert_eq!(json["workspaces"][0]["auth"], "managedIdentity");
     assert!(json["workspaces"][0].get("scimToken").is_none());
+}
+
+#[test]
+fn group_mirroring_options_are_checked_against_the_workspace_groups() {
+    let entry = |extra: &str| {
+        format!(
+            r#"{{"workspaces": [{{"name": "a", "databricksInstance": "{INSTANCE}", "accessGroups": ["G", "H"], "scimToken": "{TOKEN}"{extra}}}]}}"#
+        )
+    };
+    let config = valid(&entry(
+        r#", "mirrorGroups": true, "entitlements": ["workspace-access"], "groupNames": {"g": "gee"}"#,
+    ));
+    let ws = &config.workspaces[0];
+    assert!(ws.options.mirror_groups);
+    assert_eq!(ws.options.entitlements, ["workspace-access"]);
+    assert_eq!(
+        ws.mirrored_group_name(&ws.access_groups[0], "G"),
+        "gee",
+        "keys match accessGroups ignoring case"
+    );
+    assert_eq!(ws.mirrored_group_name(&ws.access_groups[1], "H"), "H");
+    assert_eq!(
+        problems(&entry(
+            r#", "entitlements": ["admin"], "groupNames": {"X": "x", "H": "admins"}"#
+        )),
+        [
+            r#"workspaces[0] ("a").groupNames.H: must be the name of a workspace group (not "admins" or "users"), got "admins""#,
+            r#"workspaces[0] ("a").groupNames.X: is not one of this workspace's accessGroups"#,
+            r#"workspaces[0] ("a").entitlements: "admin" is not an entitlement; the known ones are "workspace-access", "databricks-sql-access", "allow-cluster-create", "allow-instance-pool-create", "workspace-consume""#,
+        ]
+    );
 }

@@ -9,5 +9,6 @@ mod e2e;
 mod host;
 mod invocations;
 mod local_host;
+mod mirror;
 mod scenario;
 mod support;

@@ -39,6 +39,7 @@ fn current(users: Vec<ScimUser>, marker: Option<&[&str]>, protected: &[&str]) ->
         users,
         marker_members: marker.map(ids),
         marker_id: marker.map(|_| "marker".to_owned()),
+        groups: BTreeMap::new(),
         protected: ids(protected),
     }
 }
@@ -79,8 +80,15 @@ fn apply(before: &Current, plan: &Plan) -> Current {
                     m.remove(id);
                 }
             }
-            Action::CreateGroup { .. } => after.marker_members = Some(HashSet::new()),
-            Action::AddToGroup { user_names, .. } => {
+            Action::CreateGroup { display_name } if display_name == MARKER => {
+                after.marker_members = Some(HashSet::new())
+            }
+            Action::CreateGroup { display_name } => {
+                after
+                    .groups
+                    .insert(display_name.clone(), GroupState::default());
+            }
+            Action::AddToGroup { group, user_names } => {
                 for n in user_names {
                     let id = after
                         .users
@@ -89,8 +97,25 @@ fn apply(before: &Current, plan: &Plan) -> Current {
                         .unwrap()
                         .id
                         .clone();
-                    after.marker_members.as_mut().unwrap().insert(id);
+                    match after.groups.get_mut(group) {
+                        Some(g) => {
+                            g.members.insert(id);
+                        }
+                        None => {
+                            after.marker_members.as_mut().unwrap().insert(id);
+                        }
+                    }
                 }
+            }
+            Action::RemoveFromGroup { group, id, .. } => {
+                after.groups.get_mut(group).unwrap().members.remove(id);
+            }
+            Action::AddEntitlements {
+                group,
+                entitlements,
+            } => {
+                let g = after.groups.get_mut(group).unwrap();
+                g.entitlements.extend(entitlements.iter().cloned());
             }
         }
     }
@@ -299,7 +324,7 @@ fn cases() -> Vec<Case> {
 #[test]
 fn table_of_cases() {
     for case in cases() {
-        let got = plan(&desired(case.desired), &case.current, &case.policy);
+        let got = plan(&desired(case.desired), &[], &case.current, &case.policy);
         assert_eq!(got.actions, case.actions, "{}", case.what);
         assert_eq!(got.existing, case.existing, "{}", case.what);
         assert_eq!(got.held.len(), case.held, "{}", case.what);
@@ -314,9 +339,9 @@ fn applying_a_plan_then_planning_again_gives_nothing_to_do() {
             allow_deprovision: true,
             ..case.policy.clone()
         };
-        let first = plan(&desired(case.desired), &case.current, &policy);
+        let first = plan(&desired(case.desired), &[], &case.current, &policy);
         let after = apply(&case.current, &first);
-        let again = plan(&desired(case.desired), &after, &policy);
+        let again = plan(&desired(case.desired), &[], &after, &policy);
         assert!(
             again.actions.is_empty() && again.held.is_empty(),
             "{}: {:?}",
@@ -335,10 +360,99 @@ fn the_held_reason_says_how_many_the_limit_and_how_to_confirm() {
     );
     let got = plan(
         &desired(&[]),
+        &[],
         &current,
         &policy(Deprovision::Deactivate, MaxDeprovision::Count(1)),
     );
     let reason = got.held_reason.unwrap();
     assert!(reason.starts_with("deprovisioning held: 2 of the 2 managed users would be deprovisioned, more than the limit of 1"), "{reason}");
     assert!(reason.contains("\"allowDeprovision\": true"), "{reason}");
+}
+
+#[test]
+fn mirrored_groups_get_exactly_their_members_and_their_entitlements() {
+    let group = |members: &[&str]| DesiredGroup {
+        name: "Data-Science".into(),
+        members: members.iter().map(|n| name(n)).collect(),
+        entitlements: vec!["workspace-access".into()],
+    };
+    let users = vec![
+        user("1", "a@c.com", true),
+        user("2", "b@c.com", true),
+        user("3", "gone@c.com", true),
+    ];
+    let mut workspace = current(users, Some(&["1", "2", "3"]), &[]);
+
+    // Missing group: created with its entitlements and members.
+    let wanted = [group(&["a@c.com", "new@c.com"])];
+    let got = plan(
+        &desired(&["a@c.com", "b@c.com", "new@c.com"]),
+        &wanted,
+        &workspace,
+        &Policy::default(),
+    );
+    let kinds: Vec<&str> = got.actions.iter().map(Action::kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            "createUser",
+            "addToGroup",
+            "createGroup",
+            "addEntitlements",
+            "addToGroup"
+        ]
+    );
+    let after = apply(&workspace, &got);
+    assert!(
+        plan(
+            &desired(&["a@c.com", "b@c.com", "new@c.com"]),
+            &wanted,
+            &after,
+            &Policy::default()
+        )
+        .actions
+        .is_empty()
+    );
+
+    // Existing group: the missing member is added, the one who left is removed, the entitlement kept.
+    workspace.groups.insert(
+        "Data-Science".into(),
+        GroupState {
+            id: "g".into(),
+            members: ids(&["1", "3"]),
+            entitlements: vec!["workspace-access".into()],
+        },
+    );
+    let wanted = [group(&["a@c.com", "b@c.com"])];
+    let got = plan(
+        &desired(&["a@c.com", "b@c.com"]),
+        &wanted,
+        &workspace,
+        &Policy::default(),
+    );
+    assert_eq!(
+        got.actions,
+        [
+            Action::AddToGroup {
+                group: "Data-Science".into(),
+                user_names: vec![name("b@c.com")]
+            },
+            Action::RemoveFromGroup {
+                group: "Data-Science".into(),
+                id: "3".into(),
+                user_name: name("gone@c.com")
+            },
+        ]
+    );
+    let after = apply(&workspace, &got);
+    assert!(
+        plan(
+            &desired(&["a@c.com", "b@c.com"]),
+            &wanted,
+            &after,
+            &Policy::default()
+        )
+        .actions
+        .is_empty()
+    );
 }
