@@ -10,26 +10,7 @@ use sandbox::world::World;
 use serde_json::{Value, json};
 
 use crate::scenario::{Scenario, scenario};
-use crate::support::{Handler, host_headers, invoke};
-
-fn http(body: Value) -> Vec<u8> {
-    let req = json!({ "Url": "http://localhost:7071/api/SyncHttp", "Method": "POST", "Query": {}, "Headers": {}, "Body": body.to_string() });
-    json!({ "Data": { "req": req }, "Metadata": {} })
-        .to_string()
-        .into_bytes()
-}
-
-async fn sync(handler: &Handler, body: Value) -> (u64, Value) {
-    let (status, _, answer) =
-        invoke(handler.port, "SyncHttp", &http(body), &host_headers("d")).await;
-    assert_eq!(status, 200, "{answer}");
-    let answer: Value = serde_json::from_str(&answer).unwrap();
-    let res = &answer["Outputs"]["res"];
-    (
-        res["statusCode"].as_u64().unwrap(),
-        serde_json::from_str(res["body"].as_str().unwrap()).unwrap(),
-    )
-}
+use crate::support::{Handler, host_headers, invoke, sync_http as sync};
 
 fn ws(report: &Value) -> &Value {
     &report["workspaces"][0]

@@ -10,29 +10,9 @@ use sandbox::world::World;
 use serde_json::{Value, json};
 
 use crate::scenario::{Scenario, end_state, expected_users, scenario};
-use crate::support::{Handler, handler_exe, host_headers, invoke};
+use crate::support::{Handler, handler_exe, host_headers, invoke, sync_http};
 
 const TIMER: &str = r#"{"Data":{"timer":{"Schedule":{"AdjustForDST":true},"ScheduleStatus":null,"IsPastDue":false}},"Metadata":{}}"#;
-
-fn http(body: Value) -> Vec<u8> {
-    let req = json!({ "Url": "http://localhost:7071/api/SyncHttp", "Method": "POST", "Query": {}, "Headers": {}, "Body": body.to_string() });
-    json!({ "Data": { "req": req }, "Metadata": {} })
-        .to_string()
-        .into_bytes()
-}
-
-/// POSTs to SyncHttp and returns the client status and the report.
-async fn sync_http(handler: &Handler, body: Value) -> (u64, Value) {
-    let (status, _, answer) =
-        invoke(handler.port, "SyncHttp", &http(body), &host_headers("e2e")).await;
-    assert_eq!(status, 200, "{answer}");
-    let answer: Value = serde_json::from_str(&answer).unwrap();
-    let res = &answer["Outputs"]["res"];
-    (
-        res["statusCode"].as_u64().unwrap(),
-        serde_json::from_str(res["body"].as_str().unwrap()).unwrap(),
-    )
-}
 
 fn workspace<'a>(report: &'a Value, name: &str) -> &'a Value {
     report["workspaces"]

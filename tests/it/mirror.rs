@@ -6,25 +6,10 @@ use sandbox::world::World;
 use serde_json::{Value, json};
 
 use crate::scenario::scenario;
-use crate::support::{Handler, host_headers, invoke};
+use crate::support::{Handler, sync_http};
 
 async fn sync(handler: &Handler) -> (u64, Value) {
-    let req = json!({ "Url": "http://localhost:7071/api/SyncHttp", "Method": "POST", "Query": {}, "Headers": {} });
-    let payload = json!({ "Data": { "req": req }, "Metadata": {} }).to_string();
-    let (status, _, answer) = invoke(
-        handler.port,
-        "SyncHttp",
-        payload.as_bytes(),
-        &host_headers("m"),
-    )
-    .await;
-    assert_eq!(status, 200, "{answer}");
-    let answer: Value = serde_json::from_str(&answer).unwrap();
-    let res = &answer["Outputs"]["res"];
-    (
-        res["statusCode"].as_u64().unwrap(),
-        serde_json::from_str(res["body"].as_str().unwrap()).unwrap(),
-    )
+    sync_http(handler, json!({})).await
 }
 
 /// The user names in a workspace group, sorted.

@@ -335,3 +335,34 @@ pub fn host_headers(invocation_id: &str) -> Vec<(String, String)> {
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect()
 }
+
+/// A host payload for `POST /SyncHttp` with this JSON body.
+pub fn sync_http_payload(body: &serde_json::Value) -> Vec<u8> {
+    let req = serde_json::json!({
+        "Url": "http://localhost:7071/api/SyncHttp", "Method": "POST", "Query": {}, "Headers": {},
+        "Body": body.to_string(),
+    });
+    serde_json::json!({ "Data": { "req": req }, "Metadata": {} })
+        .to_string()
+        .into_bytes()
+}
+
+/// POSTs `body` to the handler's SyncHttp as the host does; returns the client status and the report.
+pub async fn sync_http(handler: &Handler, body: serde_json::Value) -> (u64, serde_json::Value) {
+    let payload = sync_http_payload(&body);
+    let (status, _, answer) = invoke(
+        handler.port,
+        "SyncHttp",
+        &payload,
+        &host_headers("sync-http"),
+    )
+    .await;
+    assert_eq!(
+        status, 200,
+        "SyncHttp always answers the host 200: {answer}"
+    );
+    let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    let res = &answer["Outputs"]["res"];
+    let report = serde_json::from_str(res["body"].as_str().unwrap()).unwrap();
+    (res["statusCode"].as_u64().unwrap(), report)
+}
