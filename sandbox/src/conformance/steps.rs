@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use super::front::is_write;
 use super::peer::{Peer, PeerUser, text};
 use super::stage::{Outcome, Stage};
+use crate::faults::LoggedRequest;
 
 const JIT_USER: &str = "jit@contoso.com";
 const DEACTIVATED_USER: &str = "bo@contoso.com";
@@ -75,14 +76,11 @@ async fn first_sync(s: &Stage, p: &Peer, last: &mut Option<Outcome>) -> Step {
     let outcome = sync(s, last).await?;
     succeeded(
         outcome,
-        json!({"desired": 5, "existing": 0, "created": 5, "reactivated": 0, "skipped": 1, "failed": 0}),
+        json!({"desired": 5, "existing": 0, "created": 5, "reactivated": 0, "deactivated": 0, "removed": 0, "skipped": 1, "failed": 0}),
     )?;
-    let writes = s
-        .front
-        .log()
-        .into_iter()
-        .filter(is_write)
-        .collect::<Vec<_>>();
+    let log = s.front.log();
+    marker_written(&log, &[Method::POST, Method::PATCH])?;
+    let writes = on_users(&log);
     if writes.len() != 5
         || writes
             .iter()
@@ -93,14 +91,14 @@ async fn first_sync(s: &Stage, p: &Peer, last: &mut Option<Outcome>) -> Step {
         ));
     }
     peer_state(p, &Stage::desired()).await?;
-    Ok("5 POSTs answered 201; the peer holds exactly the desired users, all active".to_owned())
+    Ok("5 POSTs answered 201, the marker group created and filled; the peer holds exactly the desired users, all active".to_owned())
 }
 
 async fn rerun_writes_nothing(s: &Stage, p: &Peer, last: &mut Option<Outcome>) -> Step {
     let outcome = sync(s, last).await?;
     succeeded(
         outcome,
-        json!({"desired": 5, "existing": 5, "created": 0, "reactivated": 0, "skipped": 1, "failed": 0}),
+        json!({"desired": 5, "existing": 5, "created": 0, "reactivated": 0, "deactivated": 0, "removed": 0, "skipped": 1, "failed": 0}),
     )?;
     let log = s.front.log();
     let writes = log.iter().filter(|r| is_write(r)).count();
@@ -125,10 +123,12 @@ async fn adoption(s: &Stage, p: &Peer, last: &mut Option<Outcome>) -> Step {
     let outcome = sync(s, last).await?;
     succeeded(
         outcome,
-        json!({"desired": 6, "existing": 6, "created": 0, "reactivated": 0, "skipped": 1, "failed": 0}),
+        json!({"desired": 6, "existing": 6, "created": 0, "reactivated": 0, "deactivated": 0, "removed": 0, "skipped": 1, "failed": 0}),
     )?;
     let log = s.front.log();
-    let writes: Vec<_> = log.iter().filter(|r| is_write(r)).collect();
+    // The adopted user is marked as managed: one PATCH of the marker group.
+    marker_written(&log, &[Method::PATCH])?;
+    let writes = on_users(&log);
     if writes.len() != 1 || writes[0].method != Method::POST || writes[0].status != 409 {
         return Err(format!(
             "expected one POST answered 409 by the peer, the front saw {writes:?}"
@@ -181,9 +181,11 @@ async fn reactivation(s: &Stage, p: &Peer, last: &mut Option<Outcome>) -> Step {
     let outcome = sync(s, last).await?;
     succeeded(
         outcome,
-        json!({"desired": 6, "existing": 5, "created": 0, "reactivated": 1, "skipped": 1, "failed": 0}),
+        json!({"desired": 6, "existing": 5, "created": 0, "reactivated": 1, "deactivated": 0, "removed": 0, "skipped": 1, "failed": 0}),
     )?;
-    let writes: Vec<_> = s.front.log().into_iter().filter(is_write).collect();
+    let log = s.front.log();
+    marker_written(&log, &[])?;
+    let writes = on_users(&log);
     if writes.len() != 1
         || writes[0].method != Method::PATCH
         || !matches!(writes[0].status, 200 | 204)
@@ -254,4 +256,28 @@ fn no_secret(outcome: Option<&Outcome>, token: &str) -> Result<(), String> {
         }
         _ => Ok(()),
     }
+}
+
+/// The writes sent to `/Users`.
+fn on_users(log: &[LoggedRequest]) -> Vec<LoggedRequest> {
+    log.iter()
+        .filter(|r| is_write(r) && r.path.contains("/Users"))
+        .cloned()
+        .collect()
+}
+
+/// The writes to the marker group (`/Groups`) must be exactly `methods`, each answered 2xx.
+fn marker_written(log: &[LoggedRequest], methods: &[Method]) -> Result<(), String> {
+    let writes: Vec<&LoggedRequest> = log
+        .iter()
+        .filter(|r| is_write(r) && r.path.contains("/Groups"))
+        .collect();
+    let seen: Vec<&Method> = writes.iter().map(|r| &r.method).collect();
+    let expected: Vec<&Method> = methods.iter().collect();
+    if seen != expected || writes.iter().any(|r| !(200..300).contains(&r.status)) {
+        return Err(format!(
+            "expected the marker group writes {methods:?}, the front saw {writes:?}"
+        ));
+    }
+    Ok(())
 }
