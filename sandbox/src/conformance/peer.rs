@@ -96,6 +96,55 @@ impl Peer {
         Err("listing users did not end after 1000 pages".to_owned())
     }
 
+    /// The user names of the members of the group with this display name, sorted; `None` when there
+    /// is no such group.
+    ///
+    /// # Errors
+    /// The peer refused or answered something else than a SCIM list.
+    pub async fn group_members(&self, display_name: &str) -> Result<Option<Vec<String>>, String> {
+        let filter = format!("displayName eq \"{display_name}\"");
+        let path = format!(
+            "/Groups?filter={}",
+            url::form_urlencoded::byte_serialize(filter.as_bytes()).collect::<String>()
+        );
+        let answer = self.call("GET", &path, None).await?;
+        if answer.status != 200 {
+            return Err(format!("GET {path}: {} {}", answer.status, text(&answer)));
+        }
+        let page = answer.json();
+        let resources = page
+            .get("Resources")
+            .or_else(|| page.get("resources"))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let Some(group) = resources
+            .iter()
+            .find(|g| g.get("displayName").and_then(Value::as_str) == Some(display_name))
+        else {
+            return Ok(None);
+        };
+        let ids: Vec<&str> = group
+            .get("members")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m.get("value").and_then(Value::as_str))
+            .collect();
+        let users = self.users().await?;
+        let mut names: Vec<String> = ids
+            .iter()
+            .filter_map(|id| {
+                users
+                    .iter()
+                    .find(|u| u.id == *id)
+                    .map(|u| u.user_name.to_lowercase())
+            })
+            .collect();
+        names.sort();
+        Ok(Some(names))
+    }
+
     /// Creates a user as a first sign-in would (userName, displayName, active); returns the status.
     ///
     /// # Errors

@@ -46,6 +46,8 @@ pub struct Stage {
     env: Vec<(String, String)>,
     handler: PathBuf,
     config: PathBuf,
+    /// The workspace's configuration entry, as last written.
+    entry: std::sync::Mutex<Value>,
     _dir: tempfile::TempDir,
 }
 
@@ -80,6 +82,7 @@ impl Stage {
             "scimRequestsPerSecond": 50,
         });
         std::fs::write(&config, json!({ "workspaces": [entry] }).to_string())?;
+        let entry = std::sync::Mutex::new(entry);
 
         let t = &world.tenant;
         let group = t.add_group(GROUP);
@@ -107,6 +110,7 @@ impl Stage {
             env,
             handler,
             config,
+            entry,
             _dir: dir,
         })
     }
@@ -122,6 +126,31 @@ impl Stage {
         ]
         .map(str::to_owned)
         .to_vec()
+    }
+
+    /// Adds these options (e.g. `{"mirrorGroups": true}`) to the workspace's configuration entry.
+    ///
+    /// # Errors
+    /// The configuration file could not be written.
+    pub fn configure(&self, options: Value) -> std::io::Result<()> {
+        let mut entry = self
+            .entry
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (key, value) in options.as_object().into_iter().flatten() {
+            entry[key] = value.clone();
+        }
+        std::fs::write(
+            &self.config,
+            json!({ "workspaces": [entry.clone()] }).to_string(),
+        )
+    }
+
+    /// Removes a user from the nested group in Entra (it leaves the configured group).
+    pub fn remove_nested_member(&self, upn: &str) {
+        if let Some(user) = self.world.tenant.user_id(upn) {
+            self.world.tenant.remove_member(&self.nested, &user);
+        }
     }
 
     /// Adds an enabled member to the nested group.

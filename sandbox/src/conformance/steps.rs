@@ -3,7 +3,9 @@
 //! directly): (a) the first sync creates exactly the desired users, active; (b) a re-run writes
 //! nothing; (c) a user created behind the product's back (as at first sign-in) and hidden from
 //! listings is adopted through the peer's own 409 without a duplicate; (d) a user deactivated in the
-//! peer is reactivated. Each step prints `PASS`/`FAIL` (with the handler's output on failure); steps
+//! peer is reactivated; (e) with `mirrorGroups` the configured group becomes a peer group with exactly
+//! its synced members and follows a removal in Entra; (f) with deprovisioning on, a peer without
+//! Databricks' `/Me` makes the sync refuse and change nothing. Each step prints `PASS`/`FAIL` (with the handler's output on failure); steps
 //! stop at the first failure, since each builds on the state the previous one left.
 
 use axum::http::Method;
@@ -20,12 +22,16 @@ const DEACTIVATED_USER: &str = "bo@contoso.com";
 type Step = Result<String, String>;
 
 /// The steps, in order.
-const STEPS: [&str; 4] = [
+const STEPS: [&str; 6] = [
     "a. first sync creates the desired users",
     "b. re-run makes zero writes",
     "c. a user created at first sign-in is adopted through the peer's 409",
     "d. a user deactivated in the peer is reactivated",
+    "e. group mirroring creates the group with its members and follows a removal",
+    "f. deprovisioning without /Me fails closed",
 ];
+/// The user who leaves the nested group in step e.
+const LEAVER: &str = "cy@contoso.com";
 
 /// Runs every step; true when all passed.
 pub async fn run_all(s: &Stage, p: &Peer, name: &str, token: &str) -> bool {
@@ -35,20 +41,15 @@ pub async fn run_all(s: &Stage, p: &Peer, name: &str, token: &str) -> bool {
             0 => first_sync(s, p, &mut last).await,
             1 => rerun_writes_nothing(s, p, &mut last).await,
             2 => adoption(s, p, &mut last).await,
-            _ => reactivation(s, p, &mut last).await,
+            3 => reactivation(s, p, &mut last).await,
+            4 => mirroring(s, p, &mut last).await,
+            _ => deprovisioning(s, p, &mut last).await,
         };
         if !report(name, label, result, &last, token) {
             println!("SKIP {name}: later steps not run after a failure");
             return false;
         }
     }
-    // Steps to add here when the product does them (scripts/conformance.sh needs no change):
-    // e. group mirroring: Entra groups become workspace groups with the same members; a re-run
-    //    writes nothing; a member removed in Entra leaves the workspace group (PATCH remove).
-    // f. deprovisioning (opt-in): a user removed from every configured group is deactivated in the
-    //    peer, never deleted; users outside the groups stay untouched.
-    println!("SKIP {name}: e. group mirroring (not in the product yet)");
-    println!("SKIP {name}: f. deprovisioning (not in the product yet)");
     true
 }
 
@@ -280,4 +281,78 @@ fn marker_written(log: &[LoggedRequest], methods: &[Method]) -> Result<(), Strin
         ));
     }
     Ok(())
+}
+
+/// `mirrorGroups`: the configured group becomes a peer group with exactly its synced members; a
+/// member who leaves in Entra leaves the peer group (PATCH remove), and stays a user.
+async fn mirroring(s: &Stage, p: &Peer, last: &mut Option<Outcome>) -> Step {
+    s.configure(json!({"mirrorGroups": true}))
+        .map_err(|e| e.to_string())?;
+    sync(s, last).await?;
+    let mut expected = Stage::desired();
+    expected.push(JIT_USER.to_owned());
+    expected.sort();
+    let members = p.group_members(super::stage::GROUP).await?;
+    if members.as_ref() != Some(&expected) {
+        return Err(format!(
+            "expected the group {} with {expected:?}, the peer has {members:?}",
+            super::stage::GROUP
+        ));
+    }
+    s.remove_nested_member(LEAVER);
+    s.front.clear_log();
+    sync(s, last).await?;
+    let members = p
+        .group_members(super::stage::GROUP)
+        .await?
+        .unwrap_or_default();
+    if members.iter().any(|m| m == LEAVER) || members.len() != expected.len() - 1 {
+        return Err(format!(
+            "{LEAVER} should have left the group, the peer has {members:?}"
+        ));
+    }
+    let removals: Vec<LoggedRequest> = s
+        .front
+        .log()
+        .into_iter()
+        .filter(|r| r.method == Method::PATCH && r.path.contains("/Groups"))
+        .collect();
+    if removals.len() != 1 || !(200..300).contains(&removals[0].status) {
+        return Err(format!(
+            "expected one PATCH remove on the group, the front saw {removals:?}"
+        ));
+    }
+    Ok(format!(
+        "{} members mirrored; {LEAVER} removed with one PATCH ({})",
+        expected.len(),
+        removals[0].status
+    ))
+}
+
+/// `deprovision: deactivate` against a peer without Databricks' `/Me` (scim2-server answers 501,
+/// scimmy 404): the sync cannot tell its own identity apart, so it must refuse, say why, and change
+/// nothing. (Deactivation itself is the PATCH of step d; its planning is tested against the emulator.)
+async fn deprovisioning(s: &Stage, p: &Peer, last: &mut Option<Outcome>) -> Step {
+    s.configure(json!({"deprovision": "deactivate", "maxDeprovision": 5}))
+        .map_err(|e| e.to_string())?;
+    let before = p.users().await?;
+    let outcome = sync(s, last).await?;
+    let error = outcome.report["workspaces"][0]["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    if outcome.code != Some(1) || !error.contains("cannot read the token's own identity (/Me)") {
+        return Err(format!(
+            "expected a failed workspace naming /Me, got exit {:?}: {error}",
+            outcome.code
+        ));
+    }
+    let writes: Vec<LoggedRequest> = s.front.log().into_iter().filter(is_write).collect();
+    let after = p.users().await?;
+    if !writes.is_empty() || after != before {
+        return Err(format!(
+            "nothing may change when /Me is unknown; the front saw writes {writes:?}"
+        ));
+    }
+    Ok(format!("refused with \"{error}\"; no write"))
 }
