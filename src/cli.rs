@@ -134,8 +134,43 @@ fn check_config(args: &ConfigArg) -> ExitCode {
                 println!("    authenticates as the app's managed identity")
             }
         }
+        println!("    {}", describe_options(ws));
     }
     ExitCode::SUCCESS
+}
+
+/// The options that decide what a sync may change, in one line, so a reviewer sees them at a glance.
+fn describe_options(ws: &crate::config::Workspace) -> String {
+    let o = &ws.options;
+    let deprovision = match o.deprovision {
+        crate::config::Deprovision::None => "deprovision: none".to_owned(),
+        crate::config::Deprovision::Deactivate => "deprovision: deactivate".to_owned(),
+        crate::config::Deprovision::Remove => "deprovision: REMOVE".to_owned(),
+    };
+    let limit = match o.max_deprovision {
+        crate::config::MaxDeprovision::Count(n) => format!(" (at most {n} a run)"),
+        crate::config::MaxDeprovision::Percent(p) => {
+            format!(" (at most {p}% of the managed users a run)")
+        }
+        crate::config::MaxDeprovision::Default => {
+            " (at most 10% of the managed users a run, at least 5)".to_owned()
+        }
+    };
+    let limit = if o.deprovision == crate::config::Deprovision::None {
+        String::new()
+    } else {
+        limit
+    };
+    let mirror = if o.mirror_groups {
+        "groups mirrored"
+    } else {
+        "groups not mirrored"
+    };
+    format!(
+        "{deprovision}{limit}; {mirror}; marker group {:?}; {} nested groups",
+        o.managed_group,
+        if o.nested { "with" } else { "without" }
+    )
 }
 
 fn sync(args: &SyncArgs) -> ExitCode {
