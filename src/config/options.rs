@@ -262,41 +262,16 @@ impl PartialOptions {
     /// These options over `defaults`, over the built-in defaults.
     pub(super) fn resolve(self, defaults: PartialOptions) -> SyncOptions {
         let builtin = SyncOptions::default();
-        SyncOptions {
-            nested: self.nested.or(defaults.nested).unwrap_or(builtin.nested),
-            include_disabled: self
-                .include_disabled
-                .or(defaults.include_disabled)
-                .unwrap_or(builtin.include_disabled),
-            user_name: self
-                .user_name
-                .or(defaults.user_name)
-                .unwrap_or(builtin.user_name),
-            scim_requests_per_second: self
-                .scim_requests_per_second
-                .or(defaults.scim_requests_per_second)
-                .unwrap_or(builtin.scim_requests_per_second),
-            managed_group: self
-                .managed_group
-                .or(defaults.managed_group)
-                .unwrap_or(builtin.managed_group),
-            deprovision: self
-                .deprovision
-                .or(defaults.deprovision)
-                .unwrap_or(builtin.deprovision),
-            max_deprovision: self
-                .max_deprovision
-                .or(defaults.max_deprovision)
-                .unwrap_or(builtin.max_deprovision),
-            mirror_groups: self
-                .mirror_groups
-                .or(defaults.mirror_groups)
-                .unwrap_or(builtin.mirror_groups),
-            entitlements: self
-                .entitlements
-                .or(defaults.entitlements)
-                .unwrap_or(builtin.entitlements),
+        // Every field: the entry's value, else the defaults' value, else the built-in one.
+        macro_rules! layered {
+            ($own:ident, $defaults:ident, $builtin:ident; $($field:ident),* $(,)?) => {
+                SyncOptions { $($field: $own.$field.or($defaults.$field).unwrap_or($builtin.$field)),* }
+            };
         }
+        layered!(self, defaults, builtin;
+            nested, include_disabled, user_name, scim_requests_per_second, managed_group,
+            deprovision, max_deprovision, mirror_groups, entitlements,
+        )
     }
 }
 
