@@ -63,6 +63,9 @@ param secretsOfficerPrincipalType string = 'User'
 @description('Grant the Microsoft Graph application roles GroupMember.Read.All and User.Read.All to the app\'s identity. Needs Privileged Role Administrator (or AppRoleAssignment.ReadWrite.All + Application.Read.All); with false, grant them as docs/deploy.md shows.')
 param grantGraphAppRoles bool = true
 
+@description('Also grant Application.Read.All, which reading the appId of service principal members needs: set it for workspaces with includeServicePrincipals.')
+param grantApplicationRead bool = false
+
 @description('NCRONTAB schedule of SyncTimer, six fields, UTC (app setting SYNC_SCHEDULE). Default: hourly.')
 param syncSchedule string = '0 0 * * * *'
 
@@ -241,6 +244,7 @@ module graphAppRoles 'modules/graph-app-roles.bicep' = if (grantGraphAppRoles) {
   name: 'graph-app-roles'
   params: {
     principalId: functionApp.outputs.principalId
+    appRoles: concat(['GroupMember.Read.All', 'User.Read.All'], grantApplicationRead ? ['Application.Read.All'] : [])
   }
 }
 

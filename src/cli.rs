@@ -166,8 +166,13 @@ fn describe_options(ws: &crate::config::Workspace) -> String {
     } else {
         "groups not mirrored"
     };
+    let principals = if o.include_service_principals {
+        "users and service principals"
+    } else {
+        "users only"
+    };
     format!(
-        "{deprovision}{limit}; {mirror}; marker group {:?}; {} nested groups",
+        "{principals}; {deprovision}{limit}; {mirror}; marker group {:?}; {} nested groups",
         o.managed_group,
         if o.nested { "with" } else { "without" }
     )

@@ -8,6 +8,7 @@ use super::keys::kind;
 
 pub(super) const NESTED: &str = "nested";
 pub(super) const INCLUDE_DISABLED: &str = "includeDisabled";
+pub(super) const INCLUDE_SERVICE_PRINCIPALS: &str = "includeServicePrincipals";
 pub(super) const USER_NAME: &str = "userName";
 pub(super) const SCIM_RATE: &str = "scimRequestsPerSecond";
 pub(super) const MANAGED_GROUP: &str = "managedGroup";
@@ -20,6 +21,7 @@ pub(super) const OPTION_KEYS: &[&str] = &[
     ENTITLEMENTS,
     NESTED,
     INCLUDE_DISABLED,
+    INCLUDE_SERVICE_PRINCIPALS,
     USER_NAME,
     SCIM_RATE,
     MANAGED_GROUP,
@@ -112,6 +114,8 @@ pub struct SyncOptions {
     pub nested: bool,
     /// Disabled Entra accounts become (active) Databricks users too.
     pub include_disabled: bool,
+    /// Entra service principals in the groups become Databricks service principals (by `appId`).
+    pub include_service_principals: bool,
     pub user_name: UserNameSource,
     /// Client-side limit on SCIM requests to this workspace, well under the documented limits.
     pub scim_requests_per_second: f64,
@@ -131,6 +135,7 @@ impl Default for SyncOptions {
         SyncOptions {
             nested: true,
             include_disabled: false,
+            include_service_principals: false,
             user_name: UserNameSource::Auto,
             scim_requests_per_second: 5.0,
             managed_group: DEFAULT_MANAGED_GROUP.to_owned(),
@@ -149,6 +154,7 @@ impl Eq for SyncOptions {}
 pub(super) struct PartialOptions {
     nested: Option<bool>,
     include_disabled: Option<bool>,
+    include_service_principals: Option<bool>,
     user_name: Option<UserNameSource>,
     scim_requests_per_second: Option<f64>,
     managed_group: Option<String>,
@@ -177,6 +183,7 @@ impl PartialOptions {
         options.nested = flag(NESTED);
         options.mirror_groups = flag(MIRROR_GROUPS);
         options.include_disabled = flag(INCLUDE_DISABLED);
+        options.include_service_principals = flag(INCLUDE_SERVICE_PRINCIPALS);
         match object.get(USER_NAME) {
             None => {}
             Some(Value::String(s)) => match s.as_str() {
@@ -269,7 +276,7 @@ impl PartialOptions {
             };
         }
         layered!(self, defaults, builtin;
-            nested, include_disabled, user_name, scim_requests_per_second, managed_group,
+            nested, include_disabled, include_service_principals, user_name, scim_requests_per_second, managed_group,
             deprovision, max_deprovision, mirror_groups, entitlements,
         )
     }

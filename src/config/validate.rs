@@ -33,6 +33,7 @@ const WORKSPACE_KEYS: &[&str] = &[
     AUTH,
     options::NESTED,
     options::INCLUDE_DISABLED,
+    options::INCLUDE_SERVICE_PRINCIPALS,
     options::USER_NAME,
     options::SCIM_RATE,
     options::MANAGED_GROUP,

@@ -1,5 +1,5 @@
-//! Applying a plan to a workspace, in phases: users (create, reactivate), then the marker group and its
-//! new members (which need the ids of the users just created), then deprovisioning. Within a phase the
+//! Applying a plan to a workspace, in phases: principals (create, reactivate), then the groups and their
+//! new members (which need the ids of the principals just created), then deprovisioning. Within a phase the
 //! actions run a few at a time (the SCIM client also paces them); each failure is recorded and the
 //! others go on. A dry run records every action as `planned` and sends nothing. Held deprovisionings are
 //! reported as `skipped` with the reason.
@@ -8,29 +8,38 @@ use std::collections::HashMap;
 
 use futures::StreamExt;
 
-use super::desired::UserName;
+use super::desired::Principal;
 use super::plan::{Action, Current, Plan};
 use super::report::{ActionReport, Outcome};
-use crate::databricks::{Created, Scim};
+use crate::databricks::{Created, CreatedServicePrincipal, Scim, ScimError};
 use crate::http::Requests;
 
 /// Actions in flight at once per workspace.
 const CONCURRENCY: usize = 4;
 
-/// What applying came to.
-#[derive(Debug, Default)]
-pub struct Applied {
-    pub actions: Vec<ActionReport>,
+/// What applying came to for one kind of principal.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Tally {
     pub created: u64,
     pub reactivated: u64,
-    /// Creations answered "already exists": the user is there.
+    /// Creations answered "already exists": the principal is there.
     pub already_existing: u64,
     pub deactivated: u64,
     pub removed: u64,
     pub failed: u64,
 }
 
-/// How one action ended; `id` is the user's id when the action learnt it.
+/// What applying came to.
+#[derive(Debug, Default)]
+pub struct Applied {
+    pub actions: Vec<ActionReport>,
+    pub users: Tally,
+    pub service_principals: Tally,
+    /// Failed group changes (creating a group, adding or removing members, entitlements).
+    pub failed_group_changes: u64,
+}
+
+/// How one action ended; `id` is the principal's id when the action learnt it.
 enum Done {
     Created(String),
     Reactivated,
@@ -41,7 +50,7 @@ enum Done {
 }
 
 /// Runs the plan's actions against `scim` (or only lists them when `dry_run`). `current` gives the ids
-/// of the users and of the marker group the workspace already had.
+/// of the principals and of the groups the workspace already had.
 pub async fn apply(
     plan: &Plan,
     current: &Current,
@@ -59,13 +68,11 @@ pub async fn apply(
             .map(|a| report(a, Outcome::Planned, None))
             .collect();
     } else {
-        let mut ids: HashMap<UserName, String> = current
-            .users
-            .iter()
-            .filter_map(|u| Some((UserName::parse(&u.user_name)?, u.id.clone())))
+        let mut ids: HashMap<Principal, String> = current
+            .principal_ids()
+            .map(|(key, id)| (key, id.to_owned()))
             .collect();
-        let users =
-            |a: &&Action| matches!(a, Action::CreateUser { .. } | Action::ActivateUser { .. });
+        let principals = |a: &&Action| matches!(a, Action::Create { .. } | Action::Activate { .. });
         let groups = |a: &&Action| {
             matches!(
                 a,
@@ -75,10 +82,10 @@ pub async fn apply(
                     | Action::AddEntitlements { .. }
             )
         };
-        let leavers =
-            |a: &&Action| matches!(a, Action::DeactivateUser { .. } | Action::RemoveUser { .. });
+        let leavers = |a: &&Action| matches!(a, Action::Deactivate { .. } | Action::Remove { .. });
 
-        for (action, done) in concurrently(plan.actions.iter().filter(users), scim, requests).await
+        for (action, done) in
+            concurrently(plan.actions.iter().filter(principals), scim, requests).await
         {
             applied.record(&action, done, &mut ids);
         }
@@ -109,40 +116,61 @@ pub async fn apply(
 }
 
 impl Applied {
-    fn record(&mut self, action: &Action, done: Done, ids: &mut HashMap<UserName, String>) {
-        let entry = match done {
-            Done::Created(id) => {
-                self.created += 1;
-                if let Action::CreateUser { user_name, .. } = action {
-                    ids.insert(user_name.clone(), id);
-                }
-                report(action, Outcome::Applied, None)
-            }
-            Done::Reactivated => {
-                self.reactivated += 1;
-                report(action, Outcome::Applied, None)
-            }
-            Done::AlreadyExisted { id, detail } => {
-                self.already_existing += 1;
-                if let (Action::CreateUser { user_name, .. }, Some(id)) = (action, id) {
-                    ids.insert(user_name.clone(), id);
-                }
-                report(action, Outcome::Skipped, Some(detail))
-            }
-            Done::Deprovisioned => {
-                match action {
-                    Action::RemoveUser { .. } => self.removed += 1,
-                    _ => self.deactivated += 1,
-                }
-                report(action, Outcome::Applied, None)
-            }
-            Done::Applied(detail) => report(action, Outcome::Applied, detail),
-            Done::Failed(cause) => {
-                self.failed += 1;
-                report(action, Outcome::Failed, Some(cause))
+    fn tally(&mut self, action: &Action) -> Option<&mut Tally> {
+        match action.principal()? {
+            Principal::User(_) => Some(&mut self.users),
+            Principal::ServicePrincipal(_) => Some(&mut self.service_principals),
+        }
+    }
+
+    fn record(&mut self, action: &Action, done: Done, ids: &mut HashMap<Principal, String>) {
+        let mut learnt = |id: Option<String>| {
+            if let (Action::Create { principal, .. }, Some(id)) = (action, id) {
+                ids.insert(principal.clone(), id);
             }
         };
-        self.actions.push(entry);
+        let (outcome, detail) = match done {
+            Done::Created(id) => {
+                learnt(Some(id));
+                self.count(action, |t| t.created += 1);
+                (Outcome::Applied, None)
+            }
+            Done::Reactivated => {
+                self.count(action, |t| t.reactivated += 1);
+                (Outcome::Applied, None)
+            }
+            Done::AlreadyExisted { id, detail } => {
+                learnt(id);
+                self.count(action, |t| t.already_existing += 1);
+                (Outcome::Skipped, Some(detail))
+            }
+            Done::Deprovisioned => {
+                let removed = matches!(action, Action::Remove { .. });
+                self.count(action, |t| {
+                    if removed {
+                        t.removed += 1;
+                    } else {
+                        t.deactivated += 1;
+                    }
+                });
+                (Outcome::Applied, None)
+            }
+            Done::Applied(detail) => (Outcome::Applied, detail),
+            Done::Failed(cause) => {
+                match self.tally(action) {
+                    Some(tally) => tally.failed += 1,
+                    None => self.failed_group_changes += 1,
+                }
+                (Outcome::Failed, Some(cause))
+            }
+        };
+        self.actions.push(report(action, outcome, detail));
+    }
+
+    fn count(&mut self, action: &Action, change: impl FnOnce(&mut Tally)) {
+        if let Some(tally) = self.tally(action) {
+            change(tally);
+        }
     }
 }
 
@@ -155,7 +183,7 @@ async fn concurrently<'a>(
     let actions: Vec<Action> = actions.cloned().collect();
     futures::stream::iter(actions)
         .map(|action| async move {
-            let done = user_action(&action, scim, requests).await;
+            let done = principal_action(&action, scim, requests).await;
             (action, done)
         })
         .buffered(CONCURRENCY)
@@ -163,48 +191,98 @@ async fn concurrently<'a>(
         .await
 }
 
-async fn user_action(action: &Action, scim: &Scim, requests: &Requests) -> Done {
-    let failed = |e: crate::databricks::ScimError| Done::Failed(e.to_string());
+async fn principal_action(action: &Action, scim: &Scim, requests: &Requests) -> Done {
+    let failed = |e: ScimError| Done::Failed(e.to_string());
+    let done = |result: Result<(), ScimError>, ok: Done| result.map_or_else(failed, |()| ok);
     match action {
-        Action::CreateUser {
-            user_name,
+        Action::Create {
+            principal: Principal::User(name),
             display_name,
-        } => {
-            match scim
-                .create_user(user_name.as_str(), display_name, requests)
-                .await
-            {
-                Ok(Created::New(user)) => Done::Created(user.id),
-                Ok(Created::AlreadyExists) => adopt(user_name.as_str(), scim, requests).await,
-                Err(e) => failed(e),
-            }
+        } => match scim
+            .create_user(name.as_str(), display_name, requests)
+            .await
+        {
+            Ok(Created::New(user)) => Done::Created(user.id),
+            Ok(Created::AlreadyExists) => adopt(action, scim, requests).await,
+            Err(e) => failed(e),
+        },
+        Action::Create {
+            principal: Principal::ServicePrincipal(app),
+            display_name,
+        } => match scim
+            .create_service_principal(app.as_str(), display_name, requests)
+            .await
+        {
+            Ok(CreatedServicePrincipal::New(sp)) => Done::Created(sp.id),
+            Ok(CreatedServicePrincipal::AlreadyExists) => adopt(action, scim, requests).await,
+            Err(e) => failed(e),
+        },
+        Action::Activate { id, principal } => done(
+            set_active(scim, id, principal, true, requests).await,
+            Done::Reactivated,
+        ),
+        Action::Deactivate { id, principal } => done(
+            set_active(scim, id, principal, false, requests).await,
+            Done::Deprovisioned,
+        ),
+        Action::Remove { id, principal } => {
+            let result = match principal {
+                Principal::User(name) => scim.delete_user(id, name.as_str(), requests).await,
+                Principal::ServicePrincipal(app) => {
+                    scim.delete_service_principal(id, app.as_str(), requests)
+                        .await
+                }
+            };
+            done(result, Done::Deprovisioned)
         }
-        Action::ActivateUser { id, user_name } => scim
-            .set_active(id, user_name.as_str(), true, requests)
-            .await
-            .map_or_else(failed, |()| Done::Reactivated),
-        Action::DeactivateUser { id, user_name } => scim
-            .set_active(id, user_name.as_str(), false, requests)
-            .await
-            .map_or_else(failed, |()| Done::Deprovisioned),
-        Action::RemoveUser { id, user_name } => scim
-            .delete_user(id, user_name.as_str(), requests)
-            .await
-            .map_or_else(failed, |()| Done::Deprovisioned),
         Action::CreateGroup { .. }
         | Action::AddToGroup { .. }
         | Action::RemoveFromGroup { .. }
         | Action::AddEntitlements { .. } => {
-            Done::Failed("internal error: a group action in the user phase".to_owned())
+            Done::Failed("internal error: a group action in the principal phase".to_owned())
         }
     }
+}
+
+async fn set_active(
+    scim: &Scim,
+    id: &str,
+    principal: &Principal,
+    active: bool,
+    requests: &Requests,
+) -> Result<(), ScimError> {
+    match principal {
+        Principal::User(name) => scim.set_active(id, name.as_str(), active, requests).await,
+        Principal::ServicePrincipal(app) => {
+            scim.set_service_principal_active(id, app.as_str(), active, requests)
+                .await
+        }
+    }
+}
+
+/// The principal's id and whether it is active, looked up by key.
+async fn find(
+    principal: &Principal,
+    scim: &Scim,
+    requests: &Requests,
+) -> Result<Option<(String, bool)>, ScimError> {
+    Ok(match principal {
+        Principal::User(name) => scim
+            .find_user(name.as_str(), requests)
+            .await?
+            .map(|u| (u.id, u.active)),
+        Principal::ServicePrincipal(app) => scim
+            .find_service_principal(app.as_str(), requests)
+            .await?
+            .map(|sp| (sp.id, sp.active)),
+    })
 }
 
 async fn group_action(
     action: &Action,
     scim: &Scim,
     requests: &Requests,
-    ids: &HashMap<UserName, String>,
+    ids: &HashMap<Principal, String>,
     group_ids: &mut HashMap<String, String>,
 ) -> Done {
     match action {
@@ -217,16 +295,14 @@ async fn group_action(
                 Err(e) => Done::Failed(e.to_string()),
             }
         }
-        Action::AddToGroup { group, user_names } => {
+        Action::AddToGroup { group, members } => {
             let group_id = match group_id(group, scim, requests, group_ids).await {
                 Ok(id) => id,
                 Err(done) => return done,
             };
-            // Users whose creation failed have no id: they are reported already, and the next run adds them.
-            let members: Vec<String> = user_names
-                .iter()
-                .filter_map(|n| ids.get(n).cloned())
-                .collect();
+            // Principals whose creation failed have no id: they are reported already, and the next run
+            // adds them.
+            let members: Vec<String> = members.iter().filter_map(|n| ids.get(n).cloned()).collect();
             let detail = format!("{} member(s)", members.len());
             match scim.add_members(&group_id, &members, requests).await {
                 Ok(()) => Done::Applied(Some(detail)),
@@ -257,7 +333,7 @@ async fn group_action(
                     |()| Done::Applied(Some(entitlements.join(", "))),
                 )
         }
-        _ => Done::Failed("internal error: a user action in the group phase".to_owned()),
+        _ => Done::Failed("internal error: a principal action in the group phase".to_owned()),
     }
 }
 
@@ -278,20 +354,21 @@ async fn group_id(
     }
 }
 
-/// A 409 on create: the user exists (often created at first sign-in, or not yet listed). Look it up
-/// and reactivate it if needed; it counts as existing, not as a failure.
-async fn adopt(user_name: &str, scim: &Scim, requests: &Requests) -> Done {
-    match scim.find_user(user_name, requests).await {
-        Ok(Some(user)) if !user.active => {
-            match scim.set_active(&user.id, user_name, true, requests).await {
-                Ok(()) => Done::Reactivated,
-                Err(e) => Done::Failed(format!(
-                    "already exists but inactive, and reactivating it failed: {e}"
-                )),
-            }
-        }
-        Ok(Some(user)) => Done::AlreadyExisted {
-            id: Some(user.id),
+/// A 409 on create: the principal exists (a user often from a first sign-in, or not yet listed). Look it
+/// up and reactivate it if needed; it counts as existing, not as a failure.
+async fn adopt(action: &Action, scim: &Scim, requests: &Requests) -> Done {
+    let Some(principal) = action.principal() else {
+        return Done::Failed("internal error: adopting a group".to_owned());
+    };
+    match find(principal, scim, requests).await {
+        Ok(Some((id, false))) => match set_active(scim, &id, principal, true, requests).await {
+            Ok(()) => Done::Reactivated,
+            Err(e) => Done::Failed(format!(
+                "already exists but inactive, and reactivating it failed: {e}"
+            )),
+        },
+        Ok(Some((id, true))) => Done::AlreadyExisted {
+            id: Some(id),
             detail: "already exists (created outside this sync, e.g. at first sign-in)".into(),
         },
         Ok(None) => Done::AlreadyExisted {

@@ -1,5 +1,6 @@
-//! Who should be a user of a workspace: the members of its Entra groups, turned into Databricks user
-//! names by the workspace's options. Pure; every member left out is said, with the reason.
+//! Who should be in a workspace: the members of its Entra groups, turned into Databricks user names by
+//! the workspace's options, and (with `includeServicePrincipals`) its service principal members, keyed
+//! by application id. Pure; every member left out is said, with the reason.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -7,7 +8,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::config::{SyncOptions, UserNameSource};
-use crate::entra::Member;
+use crate::entra::{Member, ServicePrincipalMember};
 
 /// A Databricks user name: lower case, as Databricks stores it, so names compare case-insensitively.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -36,6 +37,48 @@ impl fmt::Display for UserName {
     }
 }
 
+/// An Entra application (client) id, which Databricks keeps as a service principal's `applicationId`:
+/// a GUID, lower case and hyphenated, so ids compare whatever case either side writes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct AppId(String);
+
+impl AppId {
+    /// `None` for a value that is not a GUID.
+    pub fn parse(raw: &str) -> Option<AppId> {
+        uuid::Uuid::parse_str(raw.trim())
+            .ok()
+            .map(|id| AppId(id.hyphenated().to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for AppId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A workspace principal as the sync compares them: a user by user name, a service principal by
+/// application id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(untagged)]
+pub enum Principal {
+    User(UserName),
+    ServicePrincipal(AppId),
+}
+
+impl fmt::Display for Principal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Principal::User(name) => name.fmt(f),
+            Principal::ServicePrincipal(id) => id.fmt(f),
+        }
+    }
+}
+
 /// A user the workspace should have.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DesiredUser {
@@ -51,11 +94,79 @@ pub struct Skipped {
     pub reason: String,
 }
 
-/// The desired users, by user name, and the members left out.
+/// The desired users, by user name, the desired service principals (display names by application id),
+/// and the members left out.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Desired {
     pub users: BTreeMap<UserName, DesiredUser>,
+    pub service_principals: BTreeMap<AppId, String>,
     pub skipped: Vec<Skipped>,
+}
+
+impl Desired {
+    /// Every desired principal with its display name.
+    pub fn principals(&self) -> BTreeMap<Principal, String> {
+        let users = self
+            .users
+            .iter()
+            .map(|(name, u)| (Principal::User(name.clone()), u.display_name.clone()));
+        let service_principals = self
+            .service_principals
+            .iter()
+            .map(|(id, display)| (Principal::ServicePrincipal(id.clone()), display.clone()));
+        users.chain(service_principals).collect()
+    }
+
+    /// Adds service principal members (possibly repeated across groups); disabled ones are skipped
+    /// unless `includeDisabled`.
+    pub fn add_service_principals<'a>(
+        &mut self,
+        members: impl IntoIterator<Item = &'a ServicePrincipalMember>,
+        options: &SyncOptions,
+    ) {
+        let mut seen_ids = HashSet::new();
+        for member in members {
+            if !seen_ids.insert(member.id.as_str()) {
+                continue;
+            }
+            let label = member
+                .display_name
+                .clone()
+                .filter(|d| !d.trim().is_empty())
+                .map_or_else(|| member.id.clone(), |d| format!("{d} ({})", member.id));
+            let Some(app_id) = member.app_id.as_deref().and_then(AppId::parse) else {
+                let reason = match &member.app_id {
+                    None => {
+                        "service principal has no appId (reading it needs the Graph application \
+                             permission Application.Read.All)"
+                            .to_owned()
+                    }
+                    Some(raw) => format!("service principal appId {raw:?} is not a GUID"),
+                };
+                self.skipped.push(Skipped {
+                    member: label,
+                    reason,
+                });
+                continue;
+            };
+            if self.service_principals.contains_key(&app_id) {
+                continue;
+            }
+            if member.account_enabled == Some(false) && !options.include_disabled {
+                self.skipped.push(Skipped {
+                    member: label,
+                    reason: "service principal is disabled in Entra ID".to_owned(),
+                });
+                continue;
+            }
+            let display_name = member
+                .display_name
+                .clone()
+                .filter(|d| !d.trim().is_empty())
+                .unwrap_or_else(|| app_id.to_string());
+            self.service_principals.insert(app_id, display_name);
+        }
+    }
 }
 
 fn is_guest(member: &Member) -> bool {
@@ -288,5 +399,75 @@ mod tests {
             desired.skipped[0].reason,
             "user name ana@contoso.com is already taken by member ana@contoso.com"
         );
+    }
+
+    fn service_principal(
+        id: &str,
+        app_id: Option<&str>,
+        enabled: Option<bool>,
+    ) -> ServicePrincipalMember {
+        ServicePrincipalMember {
+            id: id.into(),
+            app_id: app_id.map(Into::into),
+            display_name: Some(format!("App {id}")),
+            account_enabled: enabled,
+        }
+    }
+
+    #[test]
+    fn service_principals_are_keyed_by_lower_cased_app_id_and_disabled_or_broken_ones_are_skipped()
+    {
+        let app = "0B7C7F3E-8A4E-4C2A-9D7E-1F0E2D3C4B5A";
+        let members = [
+            service_principal("o1", Some(app), Some(true)),
+            service_principal("o1", Some(app), Some(true)),
+            service_principal(
+                "o2",
+                Some("1c8d8a4f-9b5f-4d3b-8e8f-2a1f3e4d5c6b"),
+                Some(false),
+            ),
+            service_principal("o3", None, None),
+            service_principal("o4", Some("not-a-guid"), None),
+        ];
+        let mut desired = Desired::default();
+        desired.add_service_principals(&members, &SyncOptions::default());
+        let ids: Vec<&str> = desired
+            .service_principals
+            .keys()
+            .map(AppId::as_str)
+            .collect();
+        assert_eq!(ids, ["0b7c7f3e-8a4e-4c2a-9d7e-1f0e2d3c4b5a"]);
+        assert_eq!(
+            desired.service_principals[&AppId::parse(app).unwrap()],
+            "App o1"
+        );
+        let reasons: Vec<(&str, &str)> = desired
+            .skipped
+            .iter()
+            .map(|s| (s.member.as_str(), s.reason.as_str()))
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                ("App o2 (o2)", "service principal is disabled in Entra ID"),
+                (
+                    "App o3 (o3)",
+                    "service principal has no appId (reading it needs the Graph application permission \
+                     Application.Read.All)"
+                ),
+                (
+                    "App o4 (o4)",
+                    "service principal appId \"not-a-guid\" is not a GUID"
+                ),
+            ]
+        );
+        let options = SyncOptions {
+            include_disabled: true,
+            ..SyncOptions::default()
+        };
+        let mut desired = Desired::default();
+        desired.add_service_principals(&members, &options);
+        assert_eq!(desired.service_principals.len(), 2);
+        assert_eq!(desired.principals().len(), 2);
     }
 }

@@ -9,8 +9,7 @@ use std::sync::Arc;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::apply::apply;
-use super::desired::desired_users;
-use super::desired::{DesiredUser, UserName};
+use super::desired::{Desired, Principal, desired_users};
 use super::memo::Memo;
 use super::plan::{Current, DesiredGroup, GroupState, Plan, Policy, plan};
 use super::report::{ActionReport, GroupReport, Outcome, Status, UserCounts, WorkspaceReport};
@@ -20,7 +19,7 @@ use azure_core::credentials::TokenCredential;
 use crate::auth::{Identity, Secrets, check_token};
 use crate::config::{Deprovision, GroupRef, SecretUrl, SyncOptions, Workspace, WorkspaceAuth};
 use crate::databricks::{Bearer, Scim};
-use crate::entra::{Graph, Group, Member};
+use crate::entra::{Graph, Group, Member, ServicePrincipalMember};
 use crate::http::Requests;
 use crate::settings::Settings;
 
@@ -55,7 +54,14 @@ impl AzureEngine {
 }
 
 /// Members of a group as read once in a run, or why they could not be.
-type MembersRead = Result<Arc<Vec<Member>>, String>;
+type MembersRead<T> = Result<Arc<Vec<T>>, String>;
+
+/// The members of one configured group: its users and (when synced) its service principals.
+#[derive(Clone)]
+struct GroupMembers {
+    users: Arc<Vec<Member>>,
+    service_principals: Arc<Vec<ServicePrincipalMember>>,
+}
 
 /// What the workspaces of one run share.
 struct AzureRun {
@@ -69,7 +75,8 @@ struct AzureRun {
     run: Arc<RunContext>,
     tokens: Memo<String, Result<Arc<SecretString>, String>>,
     groups: Memo<String, Result<Group, String>>,
-    members: Memo<(String, bool), MembersRead>,
+    members: Memo<(String, bool), MembersRead<Member>>,
+    service_principals: Memo<(String, bool), MembersRead<ServicePrincipalMember>>,
 }
 
 impl Engine for AzureEngine {
@@ -85,6 +92,7 @@ impl Engine for AzureEngine {
             tokens: Memo::default(),
             groups: Memo::default(),
             members: Memo::default(),
+            service_principals: Memo::default(),
         })
     }
 }
@@ -101,11 +109,9 @@ impl RunScope for AzureRun {
                 report.error = None;
                 report.status = Status::Succeeded;
                 let mut problems = Vec::new();
-                if report.users.failed > 0 {
-                    problems.push(format!(
-                        "{} change(s) failed; see actions",
-                        report.users.failed
-                    ));
+                let failed = report.users.failed + report.service_principals.failed;
+                if failed > 0 {
+                    problems.push(format!("{failed} change(s) failed; see actions"));
                 }
                 // Held deprovisioning fails the workspace, so the timer run shows Failed and alerts fire.
                 problems.extend(report.deprovisioning_held.clone());
@@ -120,7 +126,8 @@ impl RunScope for AzureRun {
     }
 }
 
-/// The workspace's users, its marker group's members, and (when deprovisioning is on) the principals
+/// The workspace's users (and service principals, when synced), its marker group's members, and (when
+/// deprovisioning is on) the principals
 /// never to deprovision: the token's own identity and the members of `admins`. Any read that fails fails
 /// the workspace before anything is written.
 async fn read_workspace(
@@ -133,6 +140,13 @@ async fn read_workspace(
         .list_users(requests)
         .await
         .map_err(|e| format!("cannot list the workspace's users: {e}"))?;
+    let service_principals = if options.include_service_principals {
+        scim.list_service_principals(requests)
+            .await
+            .map_err(|e| format!("cannot list the workspace's service principals: {e}"))?
+    } else {
+        Vec::new()
+    };
     let group = |name: &str| {
         let name = name.to_owned();
         async move {
@@ -166,6 +180,7 @@ async fn read_workspace(
     }
     Ok(Current {
         users,
+        service_principals,
         marker_id: marker.as_ref().map(|g| g.id.clone()),
         marker_members: marker.map(|g| g.members.into_iter().collect()),
         protected,
@@ -174,11 +189,11 @@ async fn read_workspace(
 }
 
 /// The workspace groups that mirror the configured Entra groups: each group's members that are desired
-/// users of the workspace, and the workspace's entitlements. A name that would change a group the sync
-/// must not own (the marker group, `admins`, `users`) is an error.
+/// principals of the workspace, and the workspace's entitlements. A name that would change a group the
+/// sync must not own (the marker group, `admins`, `users`) is an error.
 fn desired_groups(
-    mirrored: Vec<(String, Arc<Vec<Member>>)>,
-    users: &BTreeMap<UserName, DesiredUser>,
+    mirrored: Vec<(String, GroupMembers)>,
+    desired: &BTreeMap<Principal, String>,
     workspace: &Workspace,
 ) -> Result<Vec<DesiredGroup>, String> {
     let mut groups: Vec<DesiredGroup> = Vec::new();
@@ -195,11 +210,10 @@ fn desired_groups(
                 "two configured groups would be mirrored as {name:?}: tell them apart in groupNames"
             ));
         }
-        let mine = desired_users(members.iter(), &workspace.options);
-        let members = mine
-            .users
+        let members = desired_of([&members], &workspace.options)
+            .principals()
             .into_keys()
-            .filter(|n| users.contains_key(n))
+            .filter(|key| desired.contains_key(key))
             .collect();
         groups.push(DesiredGroup {
             name,
@@ -208,6 +222,24 @@ fn desired_groups(
         });
     }
     Ok(groups)
+}
+
+/// The principals some groups' members make, under the workspace's options.
+fn desired_of<'a>(
+    groups: impl IntoIterator<Item = &'a GroupMembers> + Clone,
+    options: &SyncOptions,
+) -> Desired {
+    let mut desired = desired_users(
+        groups.clone().into_iter().flat_map(|g| g.users.iter()),
+        options,
+    );
+    if options.include_service_principals {
+        desired.add_service_principals(
+            groups.into_iter().flat_map(|g| g.service_principals.iter()),
+            options,
+        );
+    }
+    desired
 }
 
 impl AzureRun {
@@ -223,28 +255,30 @@ impl AzureRun {
             })
             .await?;
         let bearer = self.bearer(workspace, requests).await?;
-        let mut members: Vec<Arc<Vec<Member>>> = Vec::new();
+        let mut members: Vec<GroupMembers> = Vec::new();
         let mut mirrored = Vec::new();
         for reference in &workspace.access_groups {
-            let (group, group_members) = self
-                .group(reference, workspace.options.nested, requests)
-                .await?;
+            let (group, group_members) =
+                self.group(reference, &workspace.options, requests).await?;
             if workspace.options.mirror_groups {
                 mirrored.push((
                     workspace.mirrored_group_name(reference, &group.display_name),
-                    Arc::clone(&group_members),
+                    group_members.clone(),
                 ));
             }
             report.groups.push(GroupReport {
                 reference: reference.to_string(),
                 id: Some(group.id),
                 display_name: Some(group.display_name),
-                member_count: Some(group_members.len() as u64),
+                member_count: Some(
+                    (group_members.users.len() + group_members.service_principals.len()) as u64,
+                ),
             });
             members.push(group_members);
         }
-        let desired = desired_users(members.iter().flat_map(|m| m.iter()), &workspace.options);
-        let mirrored = desired_groups(mirrored, &desired.users, workspace)?;
+        let desired = desired_of(&members, &workspace.options);
+        let principals = desired.principals();
+        let mirrored = desired_groups(mirrored, &principals, workspace)?;
 
         let scim = Scim::new(
             self.client.clone(),
@@ -259,7 +293,7 @@ impl AzureRun {
             max_deprovision: workspace.options.max_deprovision,
             allow_deprovision: self.run.allow_deprovision,
         };
-        let plan: Plan = plan(&desired.users, &mirrored, &current, &policy);
+        let plan: Plan = plan(&principals, &mirrored, &current, &policy);
         let applied = apply(
             &plan,
             &current,
@@ -271,15 +305,28 @@ impl AzureRun {
         .await;
         report.deprovisioning_held = plan.held_reason.clone();
 
+        let (users, sps) = (&applied.users, &applied.service_principals);
+        let existing_sps = plan.existing_service_principals;
         report.users = UserCounts {
             desired: desired.users.len() as u64,
-            existing: plan.existing + applied.already_existing,
-            created: applied.created,
-            reactivated: applied.reactivated,
-            deactivated: applied.deactivated,
-            removed: applied.removed,
+            existing: plan.existing - existing_sps + users.already_existing,
+            created: users.created,
+            reactivated: users.reactivated,
+            deactivated: users.deactivated,
+            removed: users.removed,
             skipped: desired.skipped.len() as u64,
-            failed: applied.failed,
+            // Failed group changes count here: every workspace has users, not every one service principals.
+            failed: users.failed + applied.failed_group_changes,
+        };
+        report.service_principals = UserCounts {
+            desired: desired.service_principals.len() as u64,
+            existing: existing_sps + sps.already_existing,
+            created: sps.created,
+            reactivated: sps.reactivated,
+            deactivated: sps.deactivated,
+            removed: sps.removed,
+            skipped: 0,
+            failed: sps.failed,
         };
         report.actions = applied.actions;
         report
@@ -323,9 +370,9 @@ impl AzureRun {
     async fn group(
         &self,
         reference: &GroupRef,
-        nested: bool,
+        options: &SyncOptions,
         requests: &Requests,
-    ) -> Result<(Group, Arc<Vec<Member>>), String> {
+    ) -> Result<(Group, GroupMembers), String> {
         let key = reference.to_string().to_lowercase();
         let group = self
             .groups
@@ -336,16 +383,36 @@ impl AzureRun {
                     .map_err(|e| e.to_string())
             })
             .await?;
-        let members = self
+        let listing = (group.id.clone(), options.nested);
+        let users = self
             .members
-            .get_or((group.id.clone(), nested), || async {
+            .get_or(listing.clone(), || async {
                 self.graph
-                    .user_members(&group, nested, requests)
+                    .user_members(&group, options.nested, requests)
                     .await
                     .map(Arc::new)
                     .map_err(|e| e.to_string())
             })
             .await?;
-        Ok((group, members))
+        let service_principals = if options.include_service_principals {
+            self.service_principals
+                .get_or(listing, || async {
+                    self.graph
+                        .service_principal_members(&group, options.nested, requests)
+                        .await
+                        .map(Arc::new)
+                        .map_err(|e| e.to_string())
+                })
+                .await?
+        } else {
+            Arc::default()
+        };
+        Ok((
+            group,
+            GroupMembers {
+                users,
+                service_principals,
+            },
+        ))
     }
 }

@@ -1,99 +1,119 @@
-//! The plan: what must change so a workspace has its desired users, and (when configured) loses the
-//! managed users who left. A pure function of the desired users, the workspace's current state and the
-//! policy; its output is plain data a dry run shows.
+//! The plan: what must change so a workspace has its desired principals (users, and service principals
+//! when configured), and (when configured) loses the managed ones who left. A pure function of the
+//! desired principals, the workspace's current state and the policy; its output is plain data a dry run
+//! shows.
 //!
-//! Ownership without a database: every desired user present in (or created in) the workspace is made a
-//! member of the marker group; only marker-group members are ever deprovisioned, and never a protected
+//! Ownership without a database: every desired principal present in (or created in) the workspace is made
+//! a member of the marker group; only marker-group members are ever deprovisioned, and never a protected
 //! principal (workspace admins, the token's own identity). Deprovisionings beyond the policy's limit are
 //! held, all of them, unless the run was confirmed with `allowDeprovision`.
 //! Invariant (tested): applying a plan, then planning again, gives an empty plan.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use serde::Serialize;
 
-use super::desired::{DesiredUser, UserName};
+use super::desired::{AppId, Principal, UserName};
 use crate::config::{Deprovision, MaxDeprovision};
-use crate::databricks::ScimUser;
+use crate::databricks::{ScimServicePrincipal, ScimUser};
 
-/// One change to a workspace.
+/// One change to a workspace. Principal actions name a user or a service principal; their report kind
+/// says which (`createUser`, `createServicePrincipal`, ...).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum Action {
-    CreateUser {
-        user_name: UserName,
+    Create {
+        principal: Principal,
         display_name: String,
     },
-    ActivateUser {
+    Activate {
         id: String,
-        user_name: UserName,
+        principal: Principal,
     },
     /// Creates a workspace group (the marker group when it does not exist yet).
     CreateGroup {
         display_name: String,
     },
-    /// Adds users (by name: some are created by this plan) to a group.
+    /// Adds principals (by key: some are created by this plan) to a group.
     AddToGroup {
         group: String,
-        user_names: Vec<UserName>,
+        members: Vec<Principal>,
     },
-    /// Removes a user from a mirrored group.
+    /// Removes a principal from a mirrored group.
     RemoveFromGroup {
         group: String,
         id: String,
-        user_name: UserName,
+        member: Principal,
     },
     /// Adds entitlements to a mirrored group.
     AddEntitlements {
         group: String,
         entitlements: Vec<String>,
     },
-    DeactivateUser {
+    Deactivate {
         id: String,
-        user_name: UserName,
+        principal: Principal,
     },
-    RemoveUser {
+    Remove {
         id: String,
-        user_name: UserName,
+        principal: Principal,
     },
 }
 
 impl Action {
     pub fn kind(&self) -> &'static str {
+        let by_principal = |principal: &Principal, user, service_principal| match principal {
+            Principal::User(_) => user,
+            Principal::ServicePrincipal(_) => service_principal,
+        };
         match self {
-            Action::CreateUser { .. } => "createUser",
-            Action::ActivateUser { .. } => "activateUser",
+            Action::Create { principal, .. } => {
+                by_principal(principal, "createUser", "createServicePrincipal")
+            }
+            Action::Activate { principal, .. } => {
+                by_principal(principal, "activateUser", "activateServicePrincipal")
+            }
+            Action::Deactivate { principal, .. } => {
+                by_principal(principal, "deactivateUser", "deactivateServicePrincipal")
+            }
+            Action::Remove { principal, .. } => {
+                by_principal(principal, "removeUser", "removeServicePrincipal")
+            }
             Action::CreateGroup { .. } => "createGroup",
             Action::AddToGroup { .. } => "addToGroup",
             Action::RemoveFromGroup { .. } => "removeFromGroup",
             Action::AddEntitlements { .. } => "addEntitlements",
-            Action::DeactivateUser { .. } => "deactivateUser",
-            Action::RemoveUser { .. } => "removeUser",
         }
     }
 
     /// What the action is about, for the report.
     pub fn target(&self) -> String {
         match self {
-            Action::CreateUser { user_name, .. }
-            | Action::ActivateUser { user_name, .. }
-            | Action::DeactivateUser { user_name, .. }
-            | Action::RemoveUser { user_name, .. } => user_name.to_string(),
+            Action::Create { principal, .. }
+            | Action::Activate { principal, .. }
+            | Action::Deactivate { principal, .. }
+            | Action::Remove { principal, .. } => principal.to_string(),
             Action::CreateGroup { display_name } => display_name.clone(),
             Action::AddToGroup { group, .. } | Action::AddEntitlements { group, .. } => {
                 group.clone()
             }
-            Action::RemoveFromGroup {
-                group, user_name, ..
-            } => format!("{group}: {user_name}"),
+            Action::RemoveFromGroup { group, member, .. } => format!("{group}: {member}"),
+        }
+    }
+
+    /// The principal a create, (re)activation or deprovisioning is about.
+    pub fn principal(&self) -> Option<&Principal> {
+        match self {
+            Action::Create { principal, .. }
+            | Action::Activate { principal, .. }
+            | Action::Deactivate { principal, .. }
+            | Action::Remove { principal, .. } => Some(principal),
+            _ => None,
         }
     }
 
     fn is_deprovisioning(&self) -> bool {
-        matches!(
-            self,
-            Action::DeactivateUser { .. } | Action::RemoveUser { .. }
-        )
+        matches!(self, Action::Deactivate { .. } | Action::Remove { .. })
     }
 }
 
@@ -101,6 +121,8 @@ impl Action {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Current {
     pub users: Vec<ScimUser>,
+    /// Listed only when service principals are synced; empty otherwise, so none is ever touched.
+    pub service_principals: Vec<ScimServicePrincipal>,
     /// Member ids of the marker group, or `None` when the group does not exist yet.
     pub marker_members: Option<HashSet<String>>,
     /// The marker group's id, when it exists.
@@ -111,6 +133,60 @@ pub struct Current {
     pub groups: BTreeMap<String, GroupState>,
 }
 
+/// A principal of the workspace as the plan sees it.
+#[derive(Debug, Clone, Copy)]
+struct Present<'a> {
+    id: &'a str,
+    active: bool,
+}
+
+impl Current {
+    /// Every listed user and service principal with a usable key (user name, application id), with its
+    /// id and whether it is active. The others are never touched.
+    fn listed(&self) -> impl Iterator<Item = (Principal, Present<'_>)> {
+        let users = self.users.iter().filter_map(|u| {
+            let key = Principal::User(UserName::parse(&u.user_name)?);
+            Some((
+                key,
+                Present {
+                    id: &u.id,
+                    active: u.active,
+                },
+            ))
+        });
+        let service_principals = self.service_principals.iter().filter_map(|sp| {
+            let key = Principal::ServicePrincipal(AppId::parse(&sp.application_id)?);
+            Some((
+                key,
+                Present {
+                    id: &sp.id,
+                    active: sp.active,
+                },
+            ))
+        });
+        users.chain(service_principals)
+    }
+
+    /// The id of every listed principal, by key.
+    pub fn principal_ids(&self) -> impl Iterator<Item = (Principal, &str)> {
+        self.listed().map(|(key, p)| (key, p.id))
+    }
+
+    /// The listed principals by key; of two listed with one key, an active one is kept.
+    fn principals(&self) -> BTreeMap<Principal, Present<'_>> {
+        let mut by_key: BTreeMap<Principal, Present<'_>> = BTreeMap::new();
+        for (key, present) in self.listed() {
+            let keep = by_key
+                .get(&key)
+                .is_some_and(|kept| kept.active && !present.active);
+            if !keep {
+                by_key.insert(key, present);
+            }
+        }
+        by_key
+    }
+}
+
 /// A workspace group as read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GroupState {
@@ -119,11 +195,11 @@ pub struct GroupState {
     pub entitlements: Vec<String>,
 }
 
-/// A workspace group that mirrors an Entra group: exactly these users, at least these entitlements.
+/// A workspace group that mirrors an Entra group: exactly these principals, at least these entitlements.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DesiredGroup {
     pub name: String,
-    pub members: std::collections::BTreeSet<UserName>,
+    pub members: BTreeSet<Principal>,
     pub entitlements: Vec<String>,
 }
 
@@ -149,57 +225,51 @@ impl Default for Policy {
     }
 }
 
-/// The changes, how many desired users need none, and the deprovisionings held back.
+/// The changes, how many desired principals need none, and the deprovisionings held back.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
     pub actions: Vec<Action>,
-    /// Desired users already present and active.
+    /// Desired principals already present and active.
     pub existing: u64,
+    /// Of `existing`, the service principals.
+    pub existing_service_principals: u64,
     /// Deprovisionings not made this run, and why.
     pub held: Vec<Action>,
     pub held_reason: Option<String>,
 }
 
-/// Computes the changes that make `current` match `desired` under `policy`.
+/// Computes the changes that make `current` match `desired` (display names by principal) under `policy`.
 pub fn plan(
-    desired: &BTreeMap<UserName, DesiredUser>,
+    desired: &BTreeMap<Principal, String>,
     groups: &[DesiredGroup],
     current: &Current,
     policy: &Policy,
 ) -> Plan {
-    let mut by_name: BTreeMap<UserName, &ScimUser> = BTreeMap::new();
-    for user in &current.users {
-        if let Some(name) = UserName::parse(&user.user_name) {
-            // Two listed users with one name cannot both be ours; prefer an active one.
-            let keep = by_name
-                .get(&name)
-                .is_some_and(|kept| kept.active && !user.active);
-            if !keep {
-                by_name.insert(name, user);
-            }
-        }
-    }
+    let present = current.principals();
     let empty = HashSet::new();
     let marked = current.marker_members.as_ref().unwrap_or(&empty);
     let mut result = Plan::default();
     let mut to_mark = Vec::new();
-    for (name, want) in desired {
-        match by_name.get(name) {
-            None => result.actions.push(Action::CreateUser {
-                user_name: name.clone(),
-                display_name: want.display_name.clone(),
+    for (key, display_name) in desired {
+        let found = present.get(key);
+        match found {
+            None => result.actions.push(Action::Create {
+                principal: key.clone(),
+                display_name: display_name.clone(),
             }),
-            Some(user) if !user.active => result.actions.push(Action::ActivateUser {
-                id: user.id.clone(),
-                user_name: name.clone(),
+            Some(p) if !p.active => result.actions.push(Action::Activate {
+                id: p.id.to_owned(),
+                principal: key.clone(),
             }),
-            Some(_) => result.existing += 1,
+            Some(_) => {
+                result.existing += 1;
+                if matches!(key, Principal::ServicePrincipal(_)) {
+                    result.existing_service_principals += 1;
+                }
+            }
         }
-        if by_name
-            .get(name)
-            .is_none_or(|user| !marked.contains(&user.id))
-        {
-            to_mark.push(name.clone());
+        if found.is_none_or(|p| !marked.contains(p.id)) {
+            to_mark.push(key.clone());
         }
     }
     if !to_mark.is_empty() {
@@ -210,21 +280,22 @@ pub fn plan(
         }
         result.actions.push(Action::AddToGroup {
             group: policy.managed_group.clone(),
-            user_names: to_mark,
+            members: to_mark,
         });
     }
     for group in groups {
-        mirror(group, &by_name, current, &mut result);
+        mirror(group, &present, current, &mut result);
     }
     deprovision(desired, current, marked, policy, &mut result);
     result
 }
 
 /// The actions that make a workspace group hold exactly `group.members` and its entitlements. Only
-/// user members are compared: other members (service principals, groups) are left alone.
+/// listed principals are compared: other members (groups, and service principals when they are not
+/// synced) are left alone.
 fn mirror(
     group: &DesiredGroup,
-    by_name: &BTreeMap<UserName, &ScimUser>,
+    present: &BTreeMap<Principal, Present<'_>>,
     current: &Current,
     result: &mut Plan,
 ) {
@@ -248,42 +319,41 @@ fn mirror(
             entitlements: missing,
         });
     }
-    let to_add: Vec<UserName> = group
+    let to_add: Vec<Principal> = group
         .members
         .iter()
-        .filter(|name| {
-            by_name
-                .get(*name)
-                .is_none_or(|user| !state.members.contains(&user.id))
+        .filter(|key| {
+            present
+                .get(*key)
+                .is_none_or(|p| !state.members.contains(p.id))
         })
         .cloned()
         .collect();
     if !to_add.is_empty() {
         result.actions.push(Action::AddToGroup {
             group: group.name.clone(),
-            user_names: to_add,
+            members: to_add,
         });
     }
-    let mut leaving: Vec<(&String, UserName)> = current
-        .users
-        .iter()
-        .filter(|user| state.members.contains(&user.id))
-        .filter_map(|user| Some((&user.id, UserName::parse(&user.user_name)?)))
-        .filter(|(_, name)| !group.members.contains(name))
+    // Every listed principal with this id, even a duplicate key's inactive twin, leaves if unwanted.
+    let mut leaving: Vec<(Principal, &str)> = current
+        .listed()
+        .filter(|(key, p)| state.members.contains(p.id) && !group.members.contains(key))
+        .map(|(key, p)| (key, p.id))
         .collect();
-    leaving.sort_by(|a, b| a.1.cmp(&b.1));
-    for (id, user_name) in leaving {
+    leaving.sort();
+    for (member, id) in leaving {
         result.actions.push(Action::RemoveFromGroup {
             group: group.name.clone(),
-            id: id.clone(),
-            user_name,
+            id: id.to_owned(),
+            member,
         });
     }
 }
 
 /// Marker members who are no longer desired, unless protected; held beyond the limit.
 fn deprovision(
-    desired: &BTreeMap<UserName, DesiredUser>,
+    desired: &BTreeMap<Principal, String>,
     current: &Current,
     marked: &HashSet<String>,
     policy: &Policy,
@@ -292,32 +362,28 @@ fn deprovision(
     if policy.deprovision == Deprovision::None {
         return;
     }
-    let leaving = current.users.iter().filter(|user| {
-        marked.contains(&user.id)
-            && !current.protected.contains(&user.id)
-            && UserName::parse(&user.user_name).is_none_or(|name| !desired.contains_key(&name))
-    });
-    let actions: Vec<Action> = leaving
-        .filter_map(|user| {
-            let user_name = UserName::parse(&user.user_name)?;
-            match policy.deprovision {
-                Deprovision::Deactivate if user.active => Some(Action::DeactivateUser {
-                    id: user.id.clone(),
-                    user_name,
-                }),
-                Deprovision::Remove => Some(Action::RemoveUser {
-                    id: user.id.clone(),
-                    user_name,
-                }),
-                _ => None,
-            }
+    let actions: Vec<Action> = current
+        .listed()
+        .filter(|(key, p)| {
+            marked.contains(p.id) && !current.protected.contains(p.id) && !desired.contains_key(key)
+        })
+        .filter_map(|(principal, p)| match policy.deprovision {
+            Deprovision::Deactivate if p.active => Some(Action::Deactivate {
+                id: p.id.to_owned(),
+                principal,
+            }),
+            Deprovision::Remove => Some(Action::Remove {
+                id: p.id.to_owned(),
+                principal,
+            }),
+            _ => None,
         })
         .collect();
     let limit = policy.max_deprovision.limit(marked.len() as u64);
     if actions.len() as u64 > limit && !policy.allow_deprovision {
         result.held_reason = Some(format!(
-            "deprovisioning held: {} of the {} managed users would be deprovisioned, more than the limit of {limit} \
-             (maxDeprovision); check the groups, then confirm with SyncHttp {{\"workspaces\": [...], \
+            "deprovisioning held: {} of the {} managed principals would be deprovisioned, more than the limit of \
+             {limit} (maxDeprovision); check the groups, then confirm with SyncHttp {{\"workspaces\": [...], \
              \"allowDeprovision\": true}} or raise maxDeprovision",
             actions.len(),
             marked.len()

@@ -85,6 +85,8 @@ pub struct WorkspaceReport {
     pub error: Option<String>,
     pub groups: Vec<GroupReport>,
     pub users: UserCounts,
+    /// Counted only with `includeServicePrincipals`.
+    pub service_principals: UserCounts,
     pub actions: Vec<ActionReport>,
     /// Why deprovisioning was held back this run (the held actions are in `actions`, `skipped`).
     pub deprovisioning_held: Option<String>,
@@ -103,6 +105,7 @@ impl WorkspaceReport {
             error: Some(error.into()),
             groups: Vec::new(),
             users: UserCounts::default(),
+            service_principals: UserCounts::default(),
             actions: Vec::new(),
             deprovisioning_held: None,
             duration_ms: 0,
@@ -117,8 +120,26 @@ impl WorkspaceReport {
         // A workspace that failed before counting anything shows only its error.
         if self.status != Status::Failed || *u != UserCounts::default() {
             line.push_str(&format!(
-                " (desired {}, existing {}, created {}, reactivated {}, skipped {}, failed {})",
-                u.desired, u.existing, u.created, u.reactivated, u.skipped, u.failed
+                " (desired {}, existing {}, created {}, reactivated {}{}, skipped {}, failed {})",
+                u.desired,
+                u.existing,
+                u.created,
+                u.reactivated,
+                u.deprovisioned(),
+                u.skipped,
+                u.failed
+            ));
+        }
+        let sp = &self.service_principals;
+        if *sp != UserCounts::default() {
+            line.push_str(&format!(
+                " (service principals: desired {}, existing {}, created {}, reactivated {}{}, failed {})",
+                sp.desired,
+                sp.existing,
+                sp.created,
+                sp.reactivated,
+                sp.deprovisioned(),
+                sp.failed
             ));
         }
         if let Some(error) = &self.error {
@@ -140,7 +161,7 @@ pub struct GroupReport {
     pub member_count: Option<u64>,
 }
 
-/// User counts of one workspace.
+/// Counts of one kind of principal (users, or service principals) in one workspace.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UserCounts {
@@ -148,11 +169,24 @@ pub struct UserCounts {
     pub existing: u64,
     pub created: u64,
     pub reactivated: u64,
-    /// Managed users who left the groups and were deactivated or removed.
+    /// Managed principals who left the groups and were deactivated or removed.
     pub deactivated: u64,
     pub removed: u64,
     pub skipped: u64,
     pub failed: u64,
+}
+
+impl UserCounts {
+    /// ", deactivated N, removed M" when there were any, else nothing.
+    fn deprovisioned(&self) -> String {
+        if self.deactivated + self.removed == 0 {
+            return String::new();
+        }
+        format!(
+            ", deactivated {}, removed {}",
+            self.deactivated, self.removed
+        )
+    }
 }
 
 /// One planned or applied change.

@@ -332,7 +332,8 @@ fn a_validated_configuration_serializes_back_to_the_file_format() {
         json,
         serde_json::json!({"workspaces": [{
             "name": "a", "databricksInstance": INSTANCE, "accessGroups": ["G"], "scimToken": TOKEN,
-            "nested": true, "includeDisabled": false, "userName": "auto", "scimRequestsPerSecond": 5.0,
+            "nested": true, "includeDisabled": false, "includeServicePrincipals": false, "userName": "auto",
+            "scimRequestsPerSecond": 5.0,
             "managedGroup": "entra-sync-managed", "deprovision": "none", "mirrorGroups": false, "entitlements": []
         }]})
     );

@@ -119,7 +119,7 @@ async fn beyond_the_limit_deprovisioning_is_held_and_the_run_fails_until_confirm
     let (code, report) = sync(&handler, json!({})).await;
     assert_eq!(code, 502, "{report}");
     let held = ws(&report)["deprovisioningHeld"].as_str().unwrap();
-    assert!(held.starts_with("deprovisioning held: 6 of the 15 managed users would be deprovisioned, more than the limit of 2"), "{held}");
+    assert!(held.starts_with("deprovisioning held: 6 of the 15 managed principals would be deprovisioned, more than the limit of 2"), "{held}");
     assert_eq!(ws(&report)["error"], held);
     let skipped: Vec<&Value> = ws(&report)["actions"]
         .as_array()

@@ -5,7 +5,7 @@
 //! (`--once`: exits after the run, 0 only if it succeeded).
 
 mod app;
-mod tenant;
+pub mod tenant;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -134,15 +134,43 @@ fn summary(status: u16, report: &Value, demo: &tenant::DemoTenant) -> String {
     for ws in report["workspaces"].as_array().into_iter().flatten() {
         let u = &ws["users"];
         out.push_str(&format!(
-            "  {:<10} {:<9} created {:>2}, reactivated {}, already there {:>2}, skipped {}, failed {}\n",
+            "  {:<10} {:<9} users: created {:>2}, reactivated {}, already there {:>2}, deactivated {}, removed {}, skipped {}, failed {}\n",
             ws["name"].as_str().unwrap_or("?"),
             ws["status"].as_str().unwrap_or("?"),
             u["created"],
             u["reactivated"],
             u["existing"],
+            u["deactivated"],
+            u["removed"],
             u["skipped"],
             u["failed"]
         ));
+        let sp = &ws["servicePrincipals"];
+        out.push_str(&format!(
+            "  {:<20} service principals: created {}, reactivated {}, already there {}, deactivated {}, removed {}, failed {}\n",
+            "",
+            sp["created"],
+            sp["reactivated"],
+            sp["existing"],
+            sp["deactivated"],
+            sp["removed"],
+            sp["failed"]
+        ));
+        let kinds: std::collections::BTreeSet<&str> = ws["actions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|a| a["outcome"] == "applied")
+            .filter_map(|a| a["type"].as_str())
+            .collect();
+        if !kinds.is_empty() {
+            let kinds: Vec<&str> = kinds.into_iter().collect();
+            out.push_str(&format!(
+                "  {:<20} changes made: {}\n",
+                "",
+                kinds.join(", ")
+            ));
+        }
         if let Some(error) = ws["error"].as_str() {
             out.push_str(&format!("             error: {error}\n"));
         }

@@ -1,6 +1,8 @@
-//! The demo's organisation: a few dozen people in nested Entra groups (with a guest and a disabled
-//! account), and two Databricks workspaces, one with some users already (one with other letter case,
-//! one deactivated), one empty.
+//! The demo's organisation: a few dozen people and a few applications (service principals) in nested
+//! Entra groups (with a guest and a disabled account), and two Databricks workspaces that a previous sync
+//! left behind: some users already there (one with other letter case, one deactivated), marker groups
+//! holding principals who have since left, and a mirrored group that lost a member. Between them, the
+//! first run makes every kind of change the sync knows.
 
 use serde_json::{Value, json};
 
@@ -11,6 +13,11 @@ const FIRST: [&str; 12] = [
     "ana", "bo", "chen", "dara", "eli", "fatima", "gus", "hana", "ivan", "jo", "kai", "lena",
 ];
 const LAST: [&str; 3] = ["silva", "berg", "okafor"];
+const MARKER: &str = "entra-sync-managed";
+const ETL_APP: &str = "6f1d2c3b-4a5e-4f60-8a7b-9c0d1e2f3a4b";
+const BI_APP: &str = "7a2e3d4c-5b6f-4071-9b8c-0d1e2f3a4b5c";
+const OLD_ETL_APP: &str = "8b3f4e5d-6c7a-4182-8c9d-1e2f3a4b5c6d";
+const RETIRED_APP: &str = "9c4a5f6e-7d8b-4293-9dae-2f3a4b5c6d7e";
 
 /// The two workspaces and the configuration that points at them.
 pub struct DemoTenant {
@@ -83,15 +90,51 @@ pub async fn populate(world: &World) -> std::io::Result<DemoTenant> {
     analytics_ws
         .scim
         .add_user("bo.silva@contoso.com", "Bo Silva", false);
+    // Applications: a nested one, one the workspace has deactivated, and two that left their groups.
+    let etl = t.add_service_principal(ETL_APP, "nightly-etl", true);
+    t.add_member(&engineering, &etl);
+    let bi = t.add_service_principal(BI_APP, "bi-refresh", true);
+    t.add_member(&analytics, &bi);
     analytics_ws
         .scim
-        .add_user("contractor@contoso.com", "Former contractor", true);
-    let platform_ws = world.add_workspace("platform").await?;
+        .add_service_principal(BI_APP, "bi-refresh", false);
 
-    let config = json!({ "workspaces": [
-        World::config_entry(&analytics_ws, &["Databricks-Analytics"]),
-        World::config_entry(&platform_ws, &["Databricks-Platform"]),
-    ]});
+    // What a previous sync left: managed principals who have since left, a mirrored group with a leaver.
+    let contractor =
+        analytics_ws
+            .scim
+            .add_user("contractor@contoso.com", "Former contractor", true);
+    let old_etl = analytics_ws
+        .scim
+        .add_service_principal(OLD_ETL_APP, "old-etl", true);
+    let marker = analytics_ws.scim.add_group(MARKER);
+    analytics_ws.scim.add_member(&marker, &contractor);
+    analytics_ws.scim.add_member(&marker, &old_etl);
+    let mirrored = analytics_ws.scim.add_group("Databricks-Analytics");
+    analytics_ws.scim.add_member(&mirrored, &contractor);
+
+    let platform_ws = world.add_workspace("platform").await?;
+    let former = platform_ws
+        .scim
+        .add_user("former.admin@contoso.com", "Former admin", true);
+    let bot = platform_ws
+        .scim
+        .add_service_principal(RETIRED_APP, "retired-bot", true);
+    let marker = platform_ws.scim.add_group(MARKER);
+    platform_ws.scim.add_member(&marker, &former);
+    platform_ws.scim.add_member(&marker, &bot);
+
+    let mut analytics_entry = World::config_entry(&analytics_ws, &["Databricks-Analytics"]);
+    analytics_entry["mirrorGroups"] = json!(true);
+    analytics_entry["entitlements"] = json!(["workspace-access"]);
+    analytics_entry["deprovision"] = json!("deactivate");
+    let mut platform_entry = World::config_entry(&platform_ws, &["Databricks-Platform"]);
+    platform_entry["deprovision"] = json!("remove");
+    platform_entry["mirrorGroups"] = json!(true);
+    let config = json!({
+        "defaults": {"includeServicePrincipals": true},
+        "workspaces": [analytics_entry, platform_entry],
+    });
     Ok(DemoTenant {
         analytics: analytics_ws,
         platform: platform_ws,

@@ -2,20 +2,16 @@
 
 use super::*;
 
-fn desired(names: &[&str]) -> BTreeMap<UserName, DesiredUser> {
-    names
-        .iter()
-        .map(|n| {
-            let name = UserName::parse(n).unwrap();
-            (
-                name.clone(),
-                DesiredUser {
-                    user_name: name,
-                    display_name: format!("D {n}"),
-                },
-            )
-        })
-        .collect()
+fn desired(names: &[&str]) -> BTreeMap<Principal, String> {
+    names.iter().map(|n| (key(n), format!("D {n}"))).collect()
+}
+
+/// A user name, or a service principal's application id (a GUID).
+fn key(n: &str) -> Principal {
+    match AppId::parse(n) {
+        Some(id) => Principal::ServicePrincipal(id),
+        None => Principal::User(name(n)),
+    }
 }
 
 fn user(id: &str, name: &str, active: bool) -> ScimUser {
@@ -34,9 +30,19 @@ fn ids(ids: &[&str]) -> HashSet<String> {
     ids.iter().map(|s| s.to_string()).collect()
 }
 
+fn sp(id: &str, app: &str, active: bool) -> ScimServicePrincipal {
+    ScimServicePrincipal {
+        id: id.into(),
+        application_id: app.into(),
+        display_name: None,
+        active,
+    }
+}
+
 fn current(users: Vec<ScimUser>, marker: Option<&[&str]>, protected: &[&str]) -> Current {
     Current {
         users,
+        service_principals: Vec::new(),
         marker_members: marker.map(ids),
         marker_id: marker.map(|_| "marker".to_owned()),
         groups: BTreeMap::new(),
@@ -59,23 +65,21 @@ fn apply(before: &Current, plan: &Plan) -> Current {
     let mut after = before.clone();
     for (i, action) in plan.actions.iter().enumerate() {
         match action {
-            Action::CreateUser { user_name, .. } => {
-                after
-                    .users
-                    .push(user(&format!("new{i}"), user_name.as_str(), true))
-            }
-            Action::ActivateUser { id, .. } => after
-                .users
-                .iter_mut()
-                .filter(|u| &u.id == id)
-                .for_each(|u| u.active = true),
-            Action::DeactivateUser { id, .. } => after
-                .users
-                .iter_mut()
-                .filter(|u| &u.id == id)
-                .for_each(|u| u.active = false),
-            Action::RemoveUser { id, .. } => {
+            Action::Create {
+                principal: Principal::User(n),
+                ..
+            } => after.users.push(user(&format!("new{i}"), n.as_str(), true)),
+            Action::Create {
+                principal: Principal::ServicePrincipal(app),
+                ..
+            } => after
+                .service_principals
+                .push(sp(&format!("new{i}"), app.as_str(), true)),
+            Action::Activate { id, .. } => set_active(&mut after, id, true),
+            Action::Deactivate { id, .. } => set_active(&mut after, id, false),
+            Action::Remove { id, .. } => {
                 after.users.retain(|u| &u.id != id);
+                after.service_principals.retain(|u| &u.id != id);
                 if let Some(m) = after.marker_members.as_mut() {
                     m.remove(id);
                 }
@@ -88,15 +92,9 @@ fn apply(before: &Current, plan: &Plan) -> Current {
                     .groups
                     .insert(display_name.clone(), GroupState::default());
             }
-            Action::AddToGroup { group, user_names } => {
-                for n in user_names {
-                    let id = after
-                        .users
-                        .iter()
-                        .find(|u| u.user_name.eq_ignore_ascii_case(n.as_str()))
-                        .unwrap()
-                        .id
-                        .clone();
+            Action::AddToGroup { group, members } => {
+                for member in members {
+                    let id = after.principals()[member].id.to_owned();
                     match after.groups.get_mut(group) {
                         Some(g) => {
                             g.members.insert(id);
@@ -122,22 +120,35 @@ fn apply(before: &Current, plan: &Plan) -> Current {
     after
 }
 
+fn set_active(current: &mut Current, id: &str, active: bool) {
+    for u in current.users.iter_mut().filter(|u| u.id == id) {
+        u.active = active;
+    }
+    for sp in current
+        .service_principals
+        .iter_mut()
+        .filter(|sp| sp.id == id)
+    {
+        sp.active = active;
+    }
+}
+
 fn create(n: &str) -> Action {
-    Action::CreateUser {
-        user_name: name(n),
+    Action::Create {
+        principal: key(n),
         display_name: format!("D {n}"),
     }
 }
 fn activate(id: &str, n: &str) -> Action {
-    Action::ActivateUser {
+    Action::Activate {
         id: id.into(),
-        user_name: name(n),
+        principal: key(n),
     }
 }
 fn mark(names: &[&str]) -> Action {
     Action::AddToGroup {
         group: MARKER.into(),
-        user_names: names.iter().map(|n| name(n)).collect(),
+        members: names.iter().map(|n| key(n)).collect(),
     }
 }
 fn marker_group() -> Action {
@@ -146,15 +157,15 @@ fn marker_group() -> Action {
     }
 }
 fn deactivate(id: &str, n: &str) -> Action {
-    Action::DeactivateUser {
+    Action::Deactivate {
         id: id.into(),
-        user_name: name(n),
+        principal: key(n),
     }
 }
 fn remove(id: &str, n: &str) -> Action {
-    Action::RemoveUser {
+    Action::Remove {
         id: id.into(),
-        user_name: name(n),
+        principal: key(n),
     }
 }
 
@@ -318,8 +329,49 @@ fn cases() -> Vec<Case> {
             existing: 0,
             held: 10,
         },
+        Case {
+            what: "service principals: created, reactivated, marked like users; a managed one who left is deactivated",
+            desired: &[SP_A, SP_B, "a@c.com"],
+            current: Current {
+                service_principals: vec![
+                    sp("s2", SP_B, false),
+                    sp("s9", SP_GONE, true),
+                    sp("s8", "not-a-guid", true),
+                ],
+                ..current(
+                    vec![user("1", "a@c.com", true)],
+                    Some(&["1", "s2", "s9", "s8"]),
+                    &[],
+                )
+            },
+            policy: deact(MaxDeprovision::Count(5)),
+            actions: vec![
+                create(SP_A),
+                activate("s2", SP_B),
+                mark(&[SP_A]),
+                deactivate("s9", SP_GONE),
+            ],
+            existing: 1,
+            held: 0,
+        },
+        Case {
+            what: "an application id in another case is the same service principal",
+            desired: &[SP_A],
+            current: Current {
+                service_principals: vec![sp("s1", &SP_A.to_uppercase(), true)],
+                ..current(vec![], Some(&["s1"]), &[])
+            },
+            policy: policy(Deprovision::Remove, MaxDeprovision::Count(5)),
+            actions: vec![],
+            existing: 1,
+            held: 0,
+        },
     ]
 }
+
+const SP_A: &str = "0b7c7f3e-8a4e-4c2a-9d7e-1f0e2d3c4b5a";
+const SP_B: &str = "1c8d8a4f-9b5f-4d3b-8e8f-2a1f3e4d5c6b";
+const SP_GONE: &str = "2d9e9b5a-ac6a-4e4c-9f9a-3b2a4f5e6d7c";
 
 #[test]
 fn table_of_cases() {
@@ -365,7 +417,7 @@ fn the_held_reason_says_how_many_the_limit_and_how_to_confirm() {
         &policy(Deprovision::Deactivate, MaxDeprovision::Count(1)),
     );
     let reason = got.held_reason.unwrap();
-    assert!(reason.starts_with("deprovisioning held: 2 of the 2 managed users would be deprovisioned, more than the limit of 1"), "{reason}");
+    assert!(reason.starts_with("deprovisioning held: 2 of the 2 managed principals would be deprovisioned, more than the limit of 1"), "{reason}");
     assert!(reason.contains("\"allowDeprovision\": true"), "{reason}");
 }
 
@@ -373,7 +425,7 @@ fn the_held_reason_says_how_many_the_limit_and_how_to_confirm() {
 fn mirrored_groups_get_exactly_their_members_and_their_entitlements() {
     let group = |members: &[&str]| DesiredGroup {
         name: "Data-Science".into(),
-        members: members.iter().map(|n| name(n)).collect(),
+        members: members.iter().map(|n| key(n)).collect(),
         entitlements: vec!["workspace-access".into()],
     };
     let users = vec![
@@ -435,12 +487,12 @@ fn mirrored_groups_get_exactly_their_members_and_their_entitlements() {
         [
             Action::AddToGroup {
                 group: "Data-Science".into(),
-                user_names: vec![name("b@c.com")]
+                members: vec![key("b@c.com")]
             },
             Action::RemoveFromGroup {
                 group: "Data-Science".into(),
                 id: "3".into(),
-                user_name: name("gone@c.com")
+                member: key("gone@c.com")
             },
         ]
     );
@@ -455,4 +507,74 @@ fn mirrored_groups_get_exactly_their_members_and_their_entitlements() {
         .actions
         .is_empty()
     );
+}
+
+#[test]
+fn mirrored_groups_hold_service_principals_too_and_leave_unlisted_members_alone() {
+    let wanted = [DesiredGroup {
+        name: "Jobs".into(),
+        members: [key(SP_A), key("a@c.com")].into_iter().collect(),
+        entitlements: vec![],
+    }];
+    let mut workspace = Current {
+        service_principals: vec![sp("s1", SP_A, true), sp("s2", SP_B, true)],
+        ..current(vec![user("1", "a@c.com", true)], Some(&["1", "s1"]), &[])
+    };
+    workspace.groups.insert(
+        "Jobs".into(),
+        GroupState {
+            id: "g".into(),
+            // s2 left the Entra group; "nested-group" is a member the sync never lists.
+            members: ids(&["1", "s2", "nested-group"]),
+            entitlements: vec![],
+        },
+    );
+    let want = desired(&[SP_A, "a@c.com"]);
+    let got = plan(&want, &wanted, &workspace, &Policy::default());
+    assert_eq!(
+        got.actions,
+        [
+            Action::AddToGroup {
+                group: "Jobs".into(),
+                members: vec![key(SP_A)]
+            },
+            Action::RemoveFromGroup {
+                group: "Jobs".into(),
+                id: "s2".into(),
+                member: key(SP_B)
+            },
+        ]
+    );
+    assert_eq!(got.actions[1].kind(), "removeFromGroup");
+    assert_eq!(got.actions[1].target(), format!("Jobs: {SP_B}"));
+    let after = apply(&workspace, &got);
+    assert!(
+        plan(&want, &wanted, &after, &Policy::default())
+            .actions
+            .is_empty()
+    );
+    assert!(after.groups["Jobs"].members.contains("nested-group"));
+}
+
+#[test]
+fn principal_actions_say_which_kind_of_principal() {
+    let kinds: Vec<&str> = [
+        create(SP_A),
+        activate("s", SP_A),
+        deactivate("s", SP_A),
+        remove("s", SP_A),
+    ]
+    .iter()
+    .map(Action::kind)
+    .collect();
+    assert_eq!(
+        kinds,
+        [
+            "createServicePrincipal",
+            "activateServicePrincipal",
+            "deactivateServicePrincipal",
+            "removeServicePrincipal"
+        ]
+    );
+    assert_eq!(create("a@c.com").kind(), "createUser");
 }
