@@ -7,6 +7,11 @@ use url::Url;
 
 /// Default Microsoft Graph endpoint (public cloud); `GRAPH_ENDPOINT` overrides it for national clouds.
 pub const DEFAULT_GRAPH_ENDPOINT: &str = "https://graph.microsoft.com";
+/// Default run time budget: 5 minutes under host.json's `functionTimeout` of 30 minutes, time enough for
+/// the writes in flight to finish (retries included) before the host would kill the process.
+pub const DEFAULT_MAX_RUN_SECONDS: u64 = 25 * 60;
+/// Highest accepted `SYNC_MAX_RUN_SECONDS`: a day.
+const MAX_RUN_SECONDS_LIMIT: u64 = 24 * 60 * 60;
 /// Default configuration file name, relative to the app root.
 pub const DEFAULT_CONFIG_FILE: &str = "sync-config.json";
 
@@ -31,6 +36,8 @@ pub struct Settings {
     pub azure_client_id: Option<uuid::Uuid>,
     /// `IDENTITY_ENDPOINT`: set by App Service / Azure Functions where a managed identity is available.
     pub identity_endpoint: Option<String>,
+    /// `SYNC_MAX_RUN_SECONDS`: after this long a run starts no new write and reports `partial`.
+    pub max_run_seconds: u64,
 }
 
 impl Settings {
@@ -89,6 +96,22 @@ impl Settings {
                 })
                 .ok(),
         };
+        let max_run_seconds = match get("SYNC_MAX_RUN_SECONDS") {
+            None => DEFAULT_MAX_RUN_SECONDS,
+            Some(raw) => match raw.parse::<u64>() {
+                Ok(seconds) if (1..=MAX_RUN_SECONDS_LIMIT).contains(&seconds) => seconds,
+                _ => {
+                    errors.push(SettingError {
+                        name: "SYNC_MAX_RUN_SECONDS",
+                        message: format!(
+                            "must be a whole number of seconds from 1 to {MAX_RUN_SECONDS_LIMIT}, a few minutes \
+                             under host.json's functionTimeout (default {DEFAULT_MAX_RUN_SECONDS}), got \"{raw}\""
+                        ),
+                    });
+                    DEFAULT_MAX_RUN_SECONDS
+                }
+            },
+        };
         match graph_endpoint {
             Some(graph_endpoint) if errors.is_empty() => Ok(Settings {
                 app_root,
@@ -96,6 +119,7 @@ impl Settings {
                 graph_endpoint,
                 azure_client_id,
                 identity_endpoint: get("IDENTITY_ENDPOINT"),
+                max_run_seconds,
             }),
             _ => Err(errors),
         }
@@ -246,6 +270,26 @@ mod tests {
                 err.to_string(),
                 format!(
                     "app setting FUNCTIONS_CUSTOMHANDLER_PORT: must be a TCP port number between 1 and 65535, got \"{bad}\""
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn the_run_budget_defaults_under_the_function_timeout_and_refuses_nonsense() {
+        let s = Settings::from_lookup(lookup(&[])).unwrap();
+        assert_eq!(s.max_run_seconds, 1500);
+        let s = Settings::from_lookup(lookup(&[("SYNC_MAX_RUN_SECONDS", " 600 ")])).unwrap();
+        assert_eq!(s.max_run_seconds, 600);
+        for bad in ["0", "-5", "10m", "1.5", "86401"] {
+            let errors =
+                Settings::from_lookup(lookup(&[("SYNC_MAX_RUN_SECONDS", bad)])).unwrap_err();
+            assert_eq!(errors.len(), 1, "{bad}");
+            assert_eq!(
+                errors[0].to_string(),
+                format!(
+                    "app setting SYNC_MAX_RUN_SECONDS: must be a whole number of seconds from 1 to 86400, a few \
+                     minutes under host.json's functionTimeout (default 1500), got \"{bad}\""
                 )
             );
         }

@@ -2,16 +2,20 @@
 //! new members (which need the ids of the principals just created), then deprovisioning. Within a phase the
 //! actions run a few at a time (the SCIM client also paces them); each failure is recorded and the
 //! others go on. A dry run records every action as `planned` and sends nothing. Held deprovisionings are
-//! reported as `skipped` with the reason.
+//! reported as `skipped` with the reason. Once the run's time budget is spent no write starts (but the
+//! workspace's first, so every run makes progress); writes in flight finish, and the rest is reported
+//! `deferred` for the next run, which plans it again.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use futures::StreamExt;
 
 use super::desired::Principal;
 use super::plan::{Action, Current, Plan};
 use super::report::{ActionReport, Outcome};
-use crate::databricks::{Created, CreatedServicePrincipal, Scim, ScimError};
+use crate::databricks::{Created, CreatedServicePrincipal, MAX_MEMBERS_PER_PATCH, Scim, ScimError};
 use crate::http::Requests;
 
 /// Actions in flight at once per workspace.
@@ -37,16 +41,55 @@ pub struct Applied {
     pub service_principals: Tally,
     /// Failed group changes (creating a group, adding or removing members, entitlements).
     pub failed_group_changes: u64,
+    /// Changes not made (or not finished) because the time budget was spent.
+    pub deferred: u64,
+}
+
+/// When a workspace's sync must stop starting writes: the run's deadline (`SYNC_MAX_RUN_SECONDS`).
+#[derive(Debug)]
+pub struct Budget {
+    deadline: Instant,
+    seconds: u64,
+    started: AtomicBool,
+}
+
+impl Budget {
+    pub fn new(deadline: Instant, seconds: u64) -> Budget {
+        Budget {
+            deadline,
+            seconds,
+            started: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether a write may start now: before the deadline, or as the workspace's first write of the run
+    /// (so that a run that spent its budget reading still makes progress).
+    fn may_start(&self) -> bool {
+        let first = !self.started.swap(true, Ordering::SeqCst);
+        first || Instant::now() < self.deadline
+    }
+
+    fn deferred(&self, done: &str) -> Done {
+        Done::Deferred(format!(
+            "{done}the run's time budget (SYNC_MAX_RUN_SECONDS={}) was spent; the next run does the rest",
+            self.seconds
+        ))
+    }
 }
 
 /// How one action ended; `id` is the principal's id when the action learnt it.
 enum Done {
     Created(String),
     Reactivated,
-    AlreadyExisted { id: Option<String>, detail: String },
+    AlreadyExisted {
+        id: Option<String>,
+        detail: String,
+    },
     Deprovisioned,
     Applied(Option<String>),
     Failed(String),
+    /// Not started (or not finished) when the budget was spent; the next run plans it again.
+    Deferred(String),
 }
 
 /// Runs the plan's actions against `scim` (or only lists them when `dry_run`). `current` gives the ids
@@ -58,6 +101,7 @@ pub async fn apply(
     scim: &Scim,
     requests: &Requests,
     dry_run: bool,
+    budget: &Budget,
 ) -> Applied {
     let mut applied = Applied::default();
     let held = plan.held_reason.as_deref().unwrap_or("held");
@@ -84,8 +128,13 @@ pub async fn apply(
         };
         let leavers = |a: &&Action| matches!(a, Action::Deactivate { .. } | Action::Remove { .. });
 
-        for (action, done) in
-            concurrently(plan.actions.iter().filter(principals), scim, requests).await
+        for (action, done) in concurrently(
+            plan.actions.iter().filter(principals),
+            scim,
+            requests,
+            budget,
+        )
+        .await
         {
             applied.record(&action, done, &mut ids);
         }
@@ -98,11 +147,15 @@ pub async fn apply(
             group_ids.insert(name.clone(), group.id.clone());
         }
         for action in plan.actions.iter().filter(groups) {
-            let done = group_action(action, scim, requests, &ids, &mut group_ids).await;
+            let done = if budget.may_start() {
+                group_action(action, scim, requests, &ids, &mut group_ids, budget).await
+            } else {
+                budget.deferred("not started: ")
+            };
             applied.record(action, done, &mut ids);
         }
         for (action, done) in
-            concurrently(plan.actions.iter().filter(leavers), scim, requests).await
+            concurrently(plan.actions.iter().filter(leavers), scim, requests, budget).await
         {
             applied.record(&action, done, &mut ids);
         }
@@ -156,6 +209,10 @@ impl Applied {
                 (Outcome::Applied, None)
             }
             Done::Applied(detail) => (Outcome::Applied, detail),
+            Done::Deferred(detail) => {
+                self.deferred += 1;
+                (Outcome::Deferred, Some(detail))
+            }
             Done::Failed(cause) => {
                 match self.tally(action) {
                     Some(tally) => tally.failed += 1,
@@ -179,11 +236,17 @@ async fn concurrently<'a>(
     actions: impl Iterator<Item = &'a Action>,
     scim: &Scim,
     requests: &Requests,
+    budget: &Budget,
 ) -> Vec<(Action, Done)> {
     let actions: Vec<Action> = actions.cloned().collect();
     futures::stream::iter(actions)
         .map(|action| async move {
-            let done = principal_action(&action, scim, requests).await;
+            // Checked as the action starts (the stream starts one as another ends), not when queued.
+            let done = if budget.may_start() {
+                principal_action(&action, scim, requests).await
+            } else {
+                budget.deferred("not started: ")
+            };
             (action, done)
         })
         .buffered(CONCURRENCY)
@@ -284,6 +347,7 @@ async fn group_action(
     requests: &Requests,
     ids: &HashMap<Principal, String>,
     group_ids: &mut HashMap<String, String>,
+    budget: &Budget,
 ) -> Done {
     match action {
         Action::CreateGroup { display_name } => {
@@ -303,11 +367,24 @@ async fn group_action(
             // Principals whose creation failed have no id: they are reported already, and the next run
             // adds them.
             let members: Vec<String> = members.iter().filter_map(|n| ids.get(n).cloned()).collect();
-            let detail = format!("{} member(s)", members.len());
-            match scim.add_members(&group_id, &members, requests).await {
-                Ok(()) => Done::Applied(Some(detail)),
-                Err(e) => Done::Failed(e.to_string()),
+            // One PATCH per batch, the budget checked between them: a long first sync stops in time.
+            let mut added = 0;
+            for (i, batch) in members.chunks(MAX_MEMBERS_PER_PATCH).enumerate() {
+                if i > 0 && !budget.may_start() {
+                    return budget.deferred(&format!(
+                        "added {added} of {} member(s), then ",
+                        members.len()
+                    ));
+                }
+                if let Err(e) = scim.add_members(&group_id, batch, requests).await {
+                    return Done::Failed(match added {
+                        0 => e.to_string(),
+                        _ => format!("{e} (after adding {added} of {} member(s))", members.len()),
+                    });
+                }
+                added += batch.len();
             }
+            Done::Applied(Some(format!("{added} member(s)")))
         }
         Action::RemoveFromGroup { group, id, .. } => {
             let group_id = match group_id(group, scim, requests, group_ids).await {

@@ -5,10 +5,11 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::apply::apply;
+use super::apply::{Budget, apply};
 use super::desired::{Desired, Principal, desired_users};
 use super::memo::Memo;
 use super::plan::{Current, DesiredGroup, GroupState, Plan, Policy, plan};
@@ -30,6 +31,7 @@ pub struct AzureEngine {
     secrets: Secrets,
     credential: Arc<dyn TokenCredential>,
     identity: String,
+    max_run_seconds: u64,
 }
 
 impl AzureEngine {
@@ -49,6 +51,7 @@ impl AzureEngine {
             secrets: Secrets::new(Arc::clone(&identity.credential)),
             credential: Arc::clone(&identity.credential),
             identity: identity.name.clone(),
+            max_run_seconds: settings.max_run_seconds,
         })
     }
 }
@@ -73,6 +76,9 @@ struct AzureRun {
     graph: Graph,
     secrets: Secrets,
     run: Arc<RunContext>,
+    /// After it no write starts (`SYNC_MAX_RUN_SECONDS` from the run's start).
+    deadline: Instant,
+    max_run_seconds: u64,
     tokens: Memo<String, Result<Arc<SecretString>, String>>,
     groups: Memo<String, Result<Group, String>>,
     members: Memo<(String, bool), MembersRead<Member>>,
@@ -89,6 +95,8 @@ impl Engine for AzureEngine {
             graph: self.graph.clone(),
             secrets: self.secrets.clone(),
             run,
+            deadline: Instant::now() + Duration::from_secs(self.max_run_seconds),
+            max_run_seconds: self.max_run_seconds,
             tokens: Memo::default(),
             groups: Memo::default(),
             members: Memo::default(),
@@ -101,6 +109,16 @@ impl Engine for AzureEngine {
 impl RunScope for AzureRun {
     async fn sync_workspace(&self, workspace: Workspace) -> WorkspaceReport {
         let requests = Requests::default();
+        if Instant::now() >= self.deadline {
+            let mut report = WorkspaceReport::failed(workspace.name.clone(), "");
+            report.status = Status::Partial;
+            report.error = Some(format!(
+                "not started: the run's time budget (SYNC_MAX_RUN_SECONDS={}) was spent on the other \
+                 workspaces; the next run syncs it",
+                self.max_run_seconds
+            ));
+            return report;
+        }
         let mut report = WorkspaceReport::failed(workspace.name.clone(), "");
         let outcome = self.sync(&workspace, &requests, &mut report).await;
         report.requests = requests.snapshot();
@@ -118,6 +136,8 @@ impl RunScope for AzureRun {
                 if !problems.is_empty() {
                     report.status = Status::Failed;
                     report.error = Some(problems.join("; "));
+                } else if report.remaining > 0 {
+                    report.status = Status::Partial;
                 }
             }
             Err(error) => report.error = Some(error),
@@ -301,8 +321,10 @@ impl AzureRun {
             &scim,
             requests,
             self.run.dry_run,
+            &Budget::new(self.deadline, self.max_run_seconds),
         )
         .await;
+        report.remaining = applied.deferred;
         report.deprovisioning_held = plan.held_reason.clone();
 
         let (users, sps) = (&applied.users, &applied.service_principals);

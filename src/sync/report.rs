@@ -90,6 +90,9 @@ pub struct WorkspaceReport {
     pub actions: Vec<ActionReport>,
     /// Why deprovisioning was held back this run (the held actions are in `actions`, `skipped`).
     pub deprovisioning_held: Option<String>,
+    /// Changes left for the next run because the time budget was spent (in `actions`, `deferred`); the
+    /// workspace is then `partial`.
+    pub remaining: u64,
     /// Time spent on this workspace.
     pub duration_ms: u64,
     /// Requests sent per outside API, e.g. `{"graph": 3, "keyVault": 1, "databricks": 12}`.
@@ -108,6 +111,7 @@ impl WorkspaceReport {
             service_principals: UserCounts::default(),
             actions: Vec::new(),
             deprovisioning_held: None,
+            remaining: 0,
             duration_ms: 0,
             requests: BTreeMap::new(),
         }
@@ -140,6 +144,12 @@ impl WorkspaceReport {
                 sp.reactivated,
                 sp.deprovisioned(),
                 sp.failed
+            ));
+        }
+        if self.remaining > 0 {
+            line.push_str(&format!(
+                ": time budget spent, {} change(s) left for the next run",
+                self.remaining
             ));
         }
         if let Some(error) = &self.error {
@@ -207,6 +217,8 @@ pub enum Outcome {
     Planned,
     Failed,
     Skipped,
+    /// Not started (or not finished) because the run's time budget was spent; the next run does it.
+    Deferred,
 }
 
 impl Report {
