@@ -167,9 +167,9 @@ impl Current {
         users.chain(service_principals)
     }
 
-    /// The id of every listed principal, by key.
+    /// The id of every listed principal, by key (the one the plan chose where a key is listed twice).
     pub fn principal_ids(&self) -> impl Iterator<Item = (Principal, &str)> {
-        self.listed().map(|(key, p)| (key, p.id))
+        self.principals().into_iter().map(|(key, p)| (key, p.id))
     }
 
     /// The listed principals by key; of two listed with one key, an active one is kept.
