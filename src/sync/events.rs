@@ -17,6 +17,7 @@ pub fn emit(report: &Report) {
     let invocation_id = report.invocation_id.as_deref().unwrap_or("");
     for ws in &report.workspaces {
         let u = &ws.users;
+        let sp = &ws.service_principals;
         tracing::info!(
             event = "workspaceSynced",
             run_id,
@@ -34,6 +35,13 @@ pub fn emit(report: &Report) {
             failed = u.failed,
             deactivated = u.deactivated,
             removed = u.removed,
+            sp_desired = sp.desired,
+            sp_created = sp.created,
+            sp_reactivated = sp.reactivated,
+            sp_deactivated = sp.deactivated,
+            sp_removed = sp.removed,
+            sp_failed = sp.failed,
+            remaining = ws.remaining,
             duration_ms = ws.duration_ms,
             requests_graph = count(&ws.requests, "graph"),
             requests_databricks = count(&ws.requests, "databricks"),

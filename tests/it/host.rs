@@ -96,6 +96,8 @@ async fn captured_timer_invocation_syncs_and_logs_one_line_per_workspace() {
         ("requests_graph", serde_json::json!(2)),
         // One user list page, the marker group look-up, two creations, the marker group and its members.
         ("requests_databricks", serde_json::json!(6)),
+        ("sp_desired", serde_json::json!(0)),
+        ("remaining", serde_json::json!(0)),
     ] {
         assert_eq!(synced[field], value, "{field} in {synced}");
     }
