@@ -190,7 +190,8 @@ impl World {
         "AZURE_CLIENT_ID",
     ];
 
-    /// Secret values the handler must never print: every PAT and the identity header.
+    /// Secret values the handler must never print: every PAT, the identity header and every access
+    /// token the identity endpoint has issued so far.
     pub fn secrets(&self) -> Vec<String> {
         let mut secrets: Vec<String> = self
             .workspaces
@@ -200,6 +201,7 @@ impl World {
             .map(|w| w.pat.clone())
             .collect();
         secrets.push(self.identity_header.clone());
+        secrets.extend(self.identity.access_tokens());
         secrets
     }
 
