@@ -4,6 +4,7 @@
 //! Only this module decides what is retried: 429, 502, 503, 504 and failures to get an answer.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -55,7 +56,7 @@ impl Requests {
 /// A call to an outside API that did not give a usable answer. Never holds a token.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
-    #[error("{operation}: HTTP {status}{}: {message}", code.as_deref().map(|c| format!(" {c}")).unwrap_or_default())]
+    #[error("{operation}: HTTP {status}{}{}: {message}", code.as_deref().map(|c| format!(" {c}")).unwrap_or_default(), after(*attempts))]
     Status {
         operation: String,
         status: u16,
@@ -64,13 +65,29 @@ pub enum ApiError {
         message: String,
         /// `request-id` / `x-request-id` / `x-databricks-org-id`, for support tickets.
         request_id: Option<String>,
+        /// Requests sent for this call, retries included.
+        attempts: usize,
     },
-    #[error("{operation}: no answer ({cause})")]
-    Transport { operation: String, cause: String },
+    #[error("{operation}: no answer{} ({cause})", after(*attempts))]
+    Transport {
+        operation: String,
+        cause: String,
+        /// Requests sent for this call, retries included.
+        attempts: usize,
+    },
     #[error("{operation}: the answer could not be read ({cause})")]
     Decode { operation: String, cause: String },
     #[error("{operation}: {cause}")]
     Protocol { operation: String, cause: String },
+}
+
+/// " after N attempts" when a call was retried, so a reader knows the answer was not a blip.
+fn after(attempts: usize) -> String {
+    if attempts > 1 {
+        format!(" after {attempts} attempts")
+    } else {
+        String::new()
+    }
 }
 
 impl ApiError {
@@ -104,13 +121,16 @@ pub async fn send(
     build: impl Fn() -> RequestBuilder,
     error_of: fn(&str) -> (Option<String>, String),
 ) -> Result<Response, ApiError> {
+    let attempts = AtomicUsize::new(0);
     let attempt = || async {
         requests.add(api, 1);
+        let attempts = attempts.fetch_add(1, Ordering::Relaxed) + 1;
         match build().send().await {
             Err(e) => Err(Attempt::Retryable {
                 error: ApiError::Transport {
                     operation: operation.to_owned(),
                     cause: describe(&e),
+                    attempts,
                 },
                 retry_after: None,
             }),
@@ -127,6 +147,7 @@ pub async fn send(
                     code,
                     message,
                     request_id,
+                    attempts,
                 };
                 if is_retryable(status) {
                     Err(Attempt::Retryable { error, retry_after })
@@ -241,7 +262,8 @@ pub async fn json<T: serde::de::DeserializeOwned>(
     operation: &str,
     response: Response,
 ) -> Result<T, ApiError> {
-    let bytes = response.bytes().await.map_err(|e| ApiError::Transport {
+    // An answer came, so a failure here is never "no answer": the body was cut off or unreadable.
+    let bytes = response.bytes().await.map_err(|e| ApiError::Decode {
         operation: operation.to_owned(),
         cause: describe(&e),
     })?;
