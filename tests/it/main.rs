@@ -6,6 +6,7 @@ mod clients;
 mod config;
 mod deprovision;
 mod e2e;
+mod faults;
 mod host;
 mod invocations;
 mod local_host;

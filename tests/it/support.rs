@@ -336,10 +336,13 @@ pub fn host_headers(invocation_id: &str) -> Vec<(String, String)> {
     .collect()
 }
 
-/// A host payload for `POST /SyncHttp` with this JSON body.
+/// A host payload for `POST /SyncHttp` with this JSON body, called with the function key in the
+/// query string (`?code=`, as clients of a Function App do; the host passes it on).
 pub fn sync_http_payload(body: &serde_json::Value) -> Vec<u8> {
     let req = serde_json::json!({
-        "Url": "http://localhost:7071/api/SyncHttp", "Method": "POST", "Query": {}, "Headers": {},
+        "Url": format!("http://localhost:7071/api/SyncHttp?code={FUNCTION_KEY}"), "Method": "POST",
+        "Query": { "code": FUNCTION_KEY },
+        "Headers": { "Content-Type": ["application/json"] },
         "Body": body.to_string(),
     });
     serde_json::json!({ "Data": { "req": req }, "Metadata": {} })
@@ -365,4 +368,54 @@ pub async fn sync_http(handler: &Handler, body: serde_json::Value) -> (u64, serd
     let res = &answer["Outputs"]["res"];
     let report = serde_json::from_str(res["body"].as_str().unwrap()).unwrap();
     (res["statusCode"].as_u64().unwrap(), report)
+}
+
+/// The length of the pieces of a secret that no output may hold.
+pub const LEAK_WINDOW: usize = 12;
+
+/// The function key the scenarios send (`?code=`), as distinctive as a real one.
+pub const FUNCTION_KEY: &str = "fk-Qz7vW2pL9xR4tN8mK3jH6cB1";
+
+/// Fails, naming the output and the secret (by its position in `secrets`, never by its value), if
+/// any output holds a secret or any piece of one `LEAK_WINDOW` characters long. `outputs` are
+/// `(where, text)`: handler stdout and stderr lines, reports, host answers, panic messages.
+pub fn assert_no_leak(secrets: &[String], outputs: &[(&str, String)]) {
+    let mut pieces = HashMap::new();
+    for (index, secret) in secrets.iter().enumerate() {
+        assert!(
+            secret.len() >= LEAK_WINDOW,
+            "secret #{index} is too short to search for"
+        );
+        for piece in secret.as_bytes().windows(LEAK_WINDOW) {
+            pieces.insert(piece.to_vec(), index);
+        }
+    }
+    for (place, text) in outputs {
+        if let Some(index) = text
+            .as_bytes()
+            .windows(LEAK_WINDOW)
+            .find_map(|w| pieces.get(w))
+        {
+            panic!(
+                "{place} holds secret #{index} (or a {LEAK_WINDOW}-character piece of it); \
+                 the output is not printed here so as not to spread it"
+            );
+        }
+    }
+}
+
+/// Every secret of `world` (PATs, the identity header, the access tokens issued so far) and the
+/// function key.
+pub fn secrets_of(world: &sandbox::world::World) -> Vec<String> {
+    let mut secrets = world.secrets();
+    secrets.push(FUNCTION_KEY.to_owned());
+    secrets
+}
+
+/// The handler's stdout and stderr, one entry each, for [`assert_no_leak`].
+pub fn handler_outputs(handler: &Handler) -> Vec<(&'static str, String)> {
+    vec![
+        ("handler stdout", handler.stdout().join("\n")),
+        ("handler stderr", handler.stderr().join("\n")),
+    ]
 }
