@@ -3,7 +3,9 @@
 
 mod cli;
 mod clients;
+mod concurrency;
 mod config;
+mod crash;
 mod deprovision;
 mod e2e;
 mod faults;

@@ -253,6 +253,11 @@ impl Handler {
         self.stderr.lock().unwrap().clone()
     }
 
+    /// The process id (to kill it as a crash would).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Still running?
     pub fn alive(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
@@ -418,4 +423,54 @@ pub fn handler_outputs(handler: &Handler) -> Vec<(&'static str, String)> {
         ("handler stdout", handler.stdout().join("\n")),
         ("handler stderr", handler.stderr().join("\n")),
     ]
+}
+
+/// A deployed app folder, as in Azure: this repository's `host.json`, `SyncTimer/`, `SyncHttp/`,
+/// `local.settings.example.json`, the `handler` binary and `sync-config.json` = `config`.
+pub fn app_folder(config: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for file in ["host.json", "local.settings.example.json"] {
+        std::fs::copy(repo.join(file), dir.path().join(file)).unwrap();
+    }
+    for function in ["SyncTimer", "SyncHttp"] {
+        std::fs::create_dir(dir.path().join(function)).unwrap();
+        let json = Path::new(function).join("function.json");
+        std::fs::copy(repo.join(&json), dir.path().join(&json)).unwrap();
+    }
+    std::os::unix::fs::symlink(handler_exe(), dir.path().join("handler")).unwrap();
+    std::fs::write(dir.path().join("sync-config.json"), config).unwrap();
+    dir
+}
+
+/// The local Functions host running `app` against `world` (timers on, with a far schedule), and
+/// every line it prints (the handler's own lines included).
+pub async fn local_host(
+    world: &sandbox::world::World,
+    app: &tempfile::TempDir,
+) -> (sandbox::host::LocalHost, Arc<Mutex<Vec<String>>>) {
+    let mut settings = world.handler_env();
+    settings.extend(
+        [
+            ("RUST_LOG", "info"),
+            ("SYNC_CONFIG_PATH", "sync-config.json"),
+            ("SYNC_SCHEDULE", "0 0 0 1 1 *"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned())),
+    );
+    let (output, lines) = sandbox::host::Output::capture();
+    let options = sandbox::host::HostOptions {
+        port: 0,
+        settings,
+        env_remove: sandbox::world::World::ENV_TO_CLEAR
+            .iter()
+            .map(|v| v.to_string())
+            .collect(),
+        output,
+        ..sandbox::host::HostOptions::new(app.path())
+    };
+    (
+        sandbox::host::LocalHost::start(options).await.unwrap(),
+        lines,
+    )
 }
