@@ -70,6 +70,9 @@ pub enum Kind {
     /// The request's `startIndex` is dropped before the emulator sees it, so every page is the first
     /// one; `totalResults` replaced when given.
     IgnoreStartIndex { total_results: Option<usize> },
+    /// 400 with an error body that quotes the request's `Authorization` header, as a careless gateway
+    /// does (in both Graph's and SCIM's error shapes).
+    EchoAuthorization,
 }
 
 /// A queued fault.
@@ -157,6 +160,11 @@ impl Fault {
     /// See [`Kind::TotalResults`].
     pub fn total_results(total: usize) -> Fault {
         Fault::of(Kind::TotalResults(total))
+    }
+
+    /// See [`Kind::EchoAuthorization`].
+    pub fn echo_authorization() -> Fault {
+        Fault::of(Kind::EchoAuthorization)
     }
 
     /// See [`Kind::IgnoreStartIndex`].
@@ -368,6 +376,20 @@ async fn answer(fault: &Fault, request: Request, next: Next) -> Response {
             response
         }
         Kind::CutOff => pages::cut_off(next.run(request).await).await,
+        Kind::EchoAuthorization => {
+            let sent = request
+                .headers()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("(none)");
+            let echo = format!("the request was refused; it carried Authorization: {sent}");
+            let body = serde_json::json!({
+                "error": { "code": "BadRequest", "message": echo },
+                "detail": echo,
+                "status": "400",
+            });
+            (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
+        }
         Kind::IgnoreStartIndex { total_results } => {
             let answer = next.run(pages::without_start_index(request)).await;
             match total_results {
