@@ -125,7 +125,15 @@ pub async fn send(
     let attempt = || async {
         requests.add(api, 1);
         let attempts = attempts.fetch_add(1, Ordering::Relaxed) + 1;
-        match build().send().await {
+        let (client, request) = build().build_split();
+        let request = request.map_err(|e| {
+            Attempt::Final(ApiError::Protocol {
+                operation: operation.to_owned(),
+                cause: format!("the request could not be built: {}", describe(&e)),
+            })
+        })?;
+        let bearer = bearer_of(&request);
+        match client.execute(request).await {
             Err(e) => Err(Attempt::Retryable {
                 error: ApiError::Transport {
                     operation: operation.to_owned(),
@@ -139,7 +147,7 @@ pub async fn send(
                 let status = response.status();
                 let retry_after = retry_after(&response);
                 let request_id = request_id(&response);
-                let body = response.text().await.unwrap_or_default();
+                let body = redact(response.text().await.unwrap_or_default(), bearer.as_deref());
                 let (code, message) = error_of(&body);
                 let error = ApiError::Status {
                     operation: operation.to_owned(),
@@ -185,6 +193,52 @@ pub async fn send(
         .map_err(|a| match a {
             Attempt::Retryable { error, .. } | Attempt::Final(error) => error,
         })
+}
+
+/// The bearer token a request carries, so that an error answer quoting it can be cleaned.
+fn bearer_of(request: &reqwest::Request) -> Option<String> {
+    let value = request.headers().get(reqwest::header::AUTHORIZATION)?;
+    let token = value.to_str().ok()?.strip_prefix("Bearer ")?.trim();
+    (!token.is_empty()).then(|| token.to_owned())
+}
+
+/// Pieces of a token this long or longer are taken out of error answers.
+const REDACTED_PIECE: usize = 12;
+
+/// `body` without the request's token, or any piece of it of `REDACTED_PIECE` characters or more:
+/// error answers go into reports and logs, and a careless gateway may quote the request's headers
+/// (whole or cut). Done before any cut to length.
+fn redact(body: String, token: Option<&str>) -> String {
+    let Some(token) = token.filter(|t| t.len() >= REDACTED_PIECE) else {
+        return body;
+    };
+    let pieces: std::collections::HashSet<&[u8]> =
+        token.as_bytes().windows(REDACTED_PIECE).collect();
+    let bytes = body.as_bytes();
+    let mut covered = vec![false; bytes.len()];
+    for (at, window) in bytes.windows(REDACTED_PIECE).enumerate() {
+        if pieces.contains(window) {
+            covered[at..at + REDACTED_PIECE].fill(true);
+        }
+    }
+    if !covered.contains(&true) {
+        return body;
+    }
+    // Covered bytes belong to the token, which is ASCII: spans start and end on char boundaries.
+    let mut out = String::with_capacity(body.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        let end = (at..bytes.len())
+            .find(|&i| covered[i] != covered[at])
+            .unwrap_or(bytes.len());
+        if covered[at] {
+            out.push_str("[redacted]");
+        } else {
+            out.push_str(&body[at..end]);
+        }
+        at = end;
+    }
+    out
 }
 
 fn is_retryable(status: StatusCode) -> bool {
@@ -277,6 +331,25 @@ pub async fn json<T: serde::de::DeserializeOwned>(
 mod tests {
     use super::*;
     use time::macros::datetime;
+
+    #[test]
+    fn an_error_answer_loses_the_token_and_every_long_piece_of_it() {
+        let token = "dapi0123456789abcdef0123456789abcdef";
+        let whole = format!("{{\"detail\": \"Authorization: Bearer {token} refused\"}}");
+        assert_eq!(
+            redact(whole, Some(token)),
+            "{\"detail\": \"Authorization: Bearer [redacted] refused\"}"
+        );
+        let cut = format!("Bearer {}…", &token[..20]);
+        assert_eq!(redact(cut, Some(token)), "Bearer [redacted]…");
+        let short = format!("dapi01234 {}", &token[5..16]);
+        assert_eq!(
+            redact(short.clone(), Some(token)),
+            short,
+            "pieces under 12 stay"
+        );
+        assert_eq!(redact("no token".into(), None), "no token");
+    }
 
     #[test]
     fn retry_after_is_read_as_seconds_or_http_date_and_capped() {
