@@ -92,7 +92,7 @@ async fn concurrent_http_calls_and_timer_ticks_run_one_at_a_time_per_workspace_a
     ]})
     .to_string();
     let app = app_folder(&config);
-    let (host, console) = local_host(&world, &app).await;
+    let (host, console) = local_host(&world, &app, &[]).await;
     let pid = host.handler_pid().unwrap();
 
     let url = format!("{}/api/SyncHttp?code={FUNCTION_KEY}", host.url());

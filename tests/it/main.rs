@@ -14,4 +14,5 @@ mod invocations;
 mod local_host;
 mod mirror;
 mod scenario;
+mod secrets;
 mod support;

@@ -401,9 +401,33 @@ pub fn assert_no_leak(secrets: &[String], outputs: &[(&str, String)]) {
             .windows(LEAK_WINDOW)
             .find_map(|w| pieces.get(w))
         {
+            // Where it is, with every secret masked, so the leak can be found.
+            let at = text
+                .as_bytes()
+                .windows(LEAK_WINDOW)
+                .position(|w| pieces.contains_key(w))
+                .unwrap_or(0);
+            let mut from = at.saturating_sub(300);
+            while !text.is_char_boundary(from) {
+                from -= 1;
+            }
+            let mut to = (at + 100).min(text.len());
+            while !text.is_char_boundary(to) {
+                to += 1;
+            }
+            let mut around = text[from..to].to_owned();
+            for secret in secrets {
+                around = around.replace(secret.as_str(), "***");
+            }
+            for secret in secrets {
+                for piece in secret.as_bytes().windows(LEAK_WINDOW) {
+                    let piece = String::from_utf8_lossy(piece);
+                    around = around.replace(piece.as_ref(), "*");
+                }
+            }
             panic!(
-                "{place} holds secret #{index} (or a {LEAK_WINDOW}-character piece of it); \
-                 the output is not printed here so as not to spread it"
+                "{place} holds secret #{index} (or a {LEAK_WINDOW}-character piece of it), here \
+                 (secrets masked with *): ...{around}..."
             );
         }
     }
@@ -443,21 +467,25 @@ pub fn app_folder(config: &str) -> tempfile::TempDir {
     dir
 }
 
-/// The local Functions host running `app` against `world` (timers on, with a far schedule), and
-/// every line it prints (the handler's own lines included).
+/// The local Functions host running `app` against `world` (timers on, with a far schedule; `RUST_LOG`
+/// `info` unless `settings` say otherwise), and every line it prints (the handler's own included).
 pub async fn local_host(
     world: &sandbox::world::World,
     app: &tempfile::TempDir,
+    settings: &[(&str, &str)],
 ) -> (sandbox::host::LocalHost, Arc<Mutex<Vec<String>>>) {
-    let mut settings = world.handler_env();
-    settings.extend(
+    let mut all = world.handler_env();
+    all.extend(
         [
             ("RUST_LOG", "info"),
             ("SYNC_CONFIG_PATH", "sync-config.json"),
             ("SYNC_SCHEDULE", "0 0 0 1 1 *"),
         ]
-        .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        .iter()
+        .chain(settings)
+        .map(|(k, v)| (k.to_string(), v.to_string())),
     );
+    let settings = all;
     let (output, lines) = sandbox::host::Output::capture();
     let options = sandbox::host::HostOptions {
         port: 0,
