@@ -91,6 +91,16 @@ fn after(attempts: usize) -> String {
 }
 
 impl ApiError {
+    /// Whether the call got no usable answer after all its retries: no answer at all, or a status
+    /// that is retried (429, 502, 503, 504) every time.
+    pub fn gave_up(&self) -> bool {
+        match self {
+            ApiError::Transport { .. } => true,
+            ApiError::Status { status, .. } => matches!(status, 429 | 502 | 503 | 504),
+            ApiError::Decode { .. } | ApiError::Protocol { .. } => false,
+        }
+    }
+
     pub fn status(&self) -> Option<u16> {
         match self {
             ApiError::Status { status, .. } => Some(*status),
