@@ -96,6 +96,13 @@ struct Case {
     expect: Expect,
     /// The fault hits a read, so the run must not send a single write.
     no_writes: bool,
+    /// Members of the Entra group the workspace lacks, besides `NEWCOMER`.
+    more_newcomers: usize,
+    /// At most this many requests of this method, to paths containing this, reach the faulted API
+    /// during the faulted run: retries and paging are bounded.
+    at_most: Option<(Method, &'static str, usize)>,
+    /// A failed action's detail says this.
+    action_says: Option<&'static str>,
 }
 
 fn case(name: &'static str, fault: Fault, times: Option<usize>, expect: Expect) -> Case {
@@ -105,17 +112,46 @@ fn case(name: &'static str, fault: Fault, times: Option<usize>, expect: Expect) 
         times,
         expect,
         no_writes: matches!(expect, Expect::Fails(_)),
+        more_newcomers: 0,
+        at_most: None,
+        action_says: None,
     }
 }
 
-/// A world as after earlier syncs (see the module header), with `deprovision` on.
-async fn managed_world(deprovision: &str) -> (World, Workspace, String) {
+impl Case {
+    fn at_most(mut self, method: Method, path: &'static str, requests: usize) -> Case {
+        self.at_most = Some((method, path, requests));
+        self
+    }
+
+    /// A fault on writes: the reads went through, so writes happen.
+    fn on_writes(mut self, action_says: &'static str) -> Case {
+        self.no_writes = false;
+        self.action_says = Some(action_says);
+        self
+    }
+}
+
+/// `new00@contoso.com`, ...: more newcomers.
+fn newcomer(i: usize) -> String {
+    format!("new{i:02}@contoso.com")
+}
+
+/// A world as after earlier syncs (see the module header), with `deprovision` on and
+/// `more_newcomers` more users to create.
+async fn managed_world(deprovision: &str, more_newcomers: usize) -> (World, Workspace, String) {
     let world = World::start().await.unwrap();
     let tenant = &world.tenant;
     tenant.set_max_page_size(PAGE);
     let group = tenant.add_group(GROUP);
-    for name in SYNCED.iter().chain([&NEWCOMER]) {
-        let user = tenant.add_user(NewUser::member(name, name));
+    let newcomers = (0..more_newcomers).map(newcomer);
+    for name in SYNCED
+        .iter()
+        .map(|n| n.to_string())
+        .chain([NEWCOMER.to_owned()])
+        .chain(newcomers)
+    {
+        let user = tenant.add_user(NewUser::member(&name, &name));
         tenant.add_member(&group, &user);
     }
     tenant.add_user(NewUser::member(LEAVER, LEAVER));
@@ -150,11 +186,13 @@ fn state(ws: &Workspace) -> Vec<(String, bool, bool)> {
 }
 
 /// The state every case must end in once the fault has cleared.
-fn converged(deprovision: &str) -> Vec<(String, bool, bool)> {
+fn converged(deprovision: &str, more_newcomers: usize) -> Vec<(String, bool, bool)> {
     let mut users: Vec<(String, bool, bool)> = SYNCED
         .iter()
-        .chain([&NEWCOMER])
-        .map(|n| (n.to_string(), true, true))
+        .map(|n| n.to_string())
+        .chain([NEWCOMER.to_owned()])
+        .chain((0..more_newcomers).map(newcomer))
+        .map(|n| (n, true, true))
         .collect();
     users.push((sandbox::scim::ADMIN_USER_NAME.to_owned(), true, false));
     users.push((HANDMADE.to_owned(), true, false));
@@ -200,7 +238,7 @@ macro_rules! ensure {
 
 /// Runs one case; `Ok` with what happened, `Err` with what went wrong.
 async fn run_case(api: Api, deprovision: &'static str, case: Case) -> Result<String, String> {
-    let (world, ws, config) = managed_world(deprovision).await;
+    let (world, ws, config) = managed_world(deprovision, case.more_newcomers).await;
     let handler = Handler::start(&config, &world.handler_env()).await;
     let faults = faults_of(api, &world, &ws);
     match case.times {
@@ -233,13 +271,24 @@ async fn run_case(api: Api, deprovision: &'static str, case: Case) -> Result<Str
                 "expected a successful run, got {code}: {report}"
             );
             ensure!(
-                state(&ws) == converged(deprovision),
+                state(&ws) == converged(deprovision, case.more_newcomers),
                 "not converged after the run that rode the fault out: {:?}",
                 state(&ws)
             );
         }
     }
     nobody_wrongly_deprovisioned(&ws)?;
+    if let Some((method, path, most)) = &case.at_most {
+        let sent = faults.count(method, path);
+        ensure!(
+            sent <= *most,
+            "{sent} {method} requests to {path}, more than {most}: retries are not bounded"
+        );
+    }
+    if let Some(says) = case.action_says {
+        let said = report.to_string().contains(says);
+        ensure!(said, "no failed action says {says:?}: {report}");
+    }
     if case.no_writes {
         let writes: Vec<_> = ws
             .scim
@@ -262,7 +311,7 @@ async fn run_case(api: Api, deprovision: &'static str, case: Case) -> Result<Str
         "the run after the fault cleared did not succeed ({again}): {second}"
     );
     ensure!(
-        state(&ws) == converged(deprovision),
+        state(&ws) == converged(deprovision, case.more_newcomers),
         "not converged after the fault cleared: {:?}",
         state(&ws)
     );
@@ -308,13 +357,15 @@ async fn graph_faults_fail_the_run_in_words_deprovision_nobody_and_the_next_run_
                 "HTTP 429",
                 "after 7 attempts",
             ]),
-        ),
+        )
+        .at_most(Method::GET, "/groups", 7),
         case(
             "503",
             Fault::status(503),
             None,
             Fails(&["looking up group", "HTTP 503", "after 7 attempts"]),
-        ),
+        )
+        .at_most(Method::GET, "/groups", 7),
         case(
             "503 twice",
             Fault::status(503).on_path(MEMBERS),
@@ -332,7 +383,8 @@ async fn graph_faults_fail_the_run_in_words_deprovision_nobody_and_the_next_run_
             Fault::reset(),
             None,
             Fails(&["looking up group", "no answer after 7 attempts", "closed"]),
-        ),
+        )
+        .at_most(Method::GET, "/groups", 7),
         case(
             "connection closed once",
             Fault::reset().on_path(MEMBERS),
@@ -386,7 +438,8 @@ async fn graph_faults_fail_the_run_in_words_deprovision_nobody_and_the_next_run_
                 "listing members of group",
                 "paging did not end after 2000 pages",
             ]),
-        ),
+        )
+        .at_most(Method::GET, MEMBERS, 2000),
     ];
     run_matrix(Api::Graph, "deactivate", cases).await;
 }
@@ -401,13 +454,15 @@ async fn scim_faults_fail_the_run_in_words_deprovision_nobody_and_the_next_run_c
             list(Fault::throttled("1")),
             None,
             Fails(&["listing workspace users", "HTTP 429", "after 7 attempts"]),
-        ),
+        )
+        .at_most(Method::GET, "/Users", 7),
         case(
             "503",
             list(Fault::status(503)),
             None,
             Fails(&["listing workspace users", "HTTP 503", "after 7 attempts"]),
-        ),
+        )
+        .at_most(Method::GET, "/Users", 7),
         case(
             "no answer once",
             list(Fault::no_answer()),
@@ -423,7 +478,8 @@ async fn scim_faults_fail_the_run_in_words_deprovision_nobody_and_the_next_run_c
                 "no answer after 7 attempts",
                 "closed",
             ]),
-        ),
+        )
+        .at_most(Method::GET, "/Users", 7),
         case(
             "invalid JSON",
             list(Fault::invalid_json()),
@@ -462,32 +518,46 @@ async fn scim_faults_fail_the_run_in_words_deprovision_nobody_and_the_next_run_c
             list(Fault::ignore_start_index(None)),
             None,
             Fails(&["listing workspace users", "paging does not advance"]),
-        ),
+        )
+        .at_most(Method::GET, "/Users", 2),
         case(
             "startIndex ignored, totalResults huge",
             list(Fault::ignore_start_index(Some(1_000_000))),
             None,
             Fails(&["listing workspace users", "paging does not advance"]),
-        ),
+        )
+        .at_most(Method::GET, "/Users", 2),
     ];
-    // Faults on writes: the change fails and is reported, the others go on, the next run completes it.
-    let mut create = case(
-        "503 on creating a user",
-        Fault::status(503).on_method(Method::POST).on_path("/Users"),
+    // Faults on writes: the change fails and is reported, the next run completes it. A workspace
+    // that gives no usable answer to one call is taken as down for the rest of the sync: the changes
+    // after it are reported failed without being sent, so it costs one call's retries, not every
+    // pending change's (13 creations would take 13 x 7 requests and as many back-offs).
+    let mut stops_answering = case(
+        "no answer to any creation",
+        Fault::reset().on_method(Method::POST).on_path("/Users"),
         None,
-        Fails(&["1 change(s) failed"]),
-    );
-    create.no_writes = false;
-    let mut membership = case(
-        "connection closed on a membership change",
-        Fault::reset().on_method(Method::PATCH).on_path("/Groups"),
-        None,
-        Fails(&["1 change(s) failed"]),
-    );
-    membership.no_writes = false;
+        Fails(&["change(s) failed"]),
+    )
+    .on_writes("not sent: the workspace stopped answering (creating user ")
+    .at_most(Method::POST, "/Users", 4 * 7);
+    stops_answering.more_newcomers = 12;
     cases.extend([
-        create,
-        membership,
+        case(
+            "503 on creating a user",
+            Fault::status(503).on_method(Method::POST).on_path("/Users"),
+            None,
+            Fails(&["change(s) failed"]),
+        )
+        .on_writes("creating user user5@contoso.com: HTTP 503 after 7 attempts")
+        .at_most(Method::POST, "/Users", 7),
+        case(
+            "connection closed on a membership change",
+            Fault::reset().on_method(Method::PATCH).on_path("/Groups"),
+            None,
+            Fails(&["change(s) failed"]),
+        )
+        .on_writes("no answer after 7 attempts"),
+        stops_answering,
         case(
             "503 on /Me",
             Fault::status(503).on_path("/Me"),
@@ -508,13 +578,15 @@ async fn key_vault_faults_fail_the_run_in_words_deprovision_nobody_and_the_next_
             Fault::throttled("1"),
             None,
             Fails(&[SECRET, "HTTP 429", "throttling"]),
-        ),
+        )
+        .at_most(Method::GET, "/secrets", 5),
         case(
             "503",
             Fault::status(503),
             None,
             Fails(&[SECRET, "HTTP 503", "unavailable"]),
-        ),
+        )
+        .at_most(Method::GET, "/secrets", 5),
         case("503 twice", Fault::status(503), Some(2), Converges),
         case("no answer once", Fault::no_answer(), Some(1), Converges),
         case(
@@ -550,13 +622,15 @@ async fn identity_endpoint_faults_fail_the_run_in_words_deprovision_nobody_and_t
             Fault::throttled("1"),
             None,
             Fails(&[NO_TOKEN, "HTTP 429"]),
-        ),
+        )
+        .at_most(Method::GET, "/msi/token", 5),
         case(
             "503",
             Fault::status(503),
             None,
             Fails(&[NO_TOKEN, "HTTP 503"]),
-        ),
+        )
+        .at_most(Method::GET, "/msi/token", 5),
         case("no answer once", Fault::no_answer(), Some(1), Converges),
         case(
             "connection closed",
