@@ -1,6 +1,7 @@
 //! What the Graph and SCIM clients share: one `reqwest` client (default proxy handling and platform trust
 //! store, so corporate proxies and `SSL_CERT_FILE` work), time-outs, bounded retries that honour
-//! `Retry-After`, request counting for the report, and the error type of a failed call.
+//! `Retry-After`, request counting for the report, and the error type of a failed call (which says how
+//! many attempts were made, and never quotes the request's token, even when the service's answer does).
 //! Only this module decides what is retried: 429, 502, 503, 504 and failures to get an answer.
 
 use std::collections::BTreeMap;
