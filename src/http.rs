@@ -1,9 +1,11 @@
 //! What the Graph and SCIM clients share: one `reqwest` client (default proxy handling and platform trust
 //! store, so corporate proxies and `SSL_CERT_FILE` work), time-outs, bounded retries that honour
-//! `Retry-After`, request counting for the report, and the error type of a failed call.
+//! `Retry-After`, request counting for the report, and the error type of a failed call (which says how
+//! many attempts were made, and never quotes the request's token, even when the service's answer does).
 //! Only this module decides what is retried: 429, 502, 503, 504 and failures to get an answer.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -55,7 +57,7 @@ impl Requests {
 /// A call to an outside API that did not give a usable answer. Never holds a token.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
-    #[error("{operation}: HTTP {status}{}: {message}", code.as_deref().map(|c| format!(" {c}")).unwrap_or_default())]
+    #[error("{operation}: HTTP {status}{}{}: {message}", code.as_deref().map(|c| format!(" {c}")).unwrap_or_default(), after(*attempts))]
     Status {
         operation: String,
         status: u16,
@@ -64,16 +66,42 @@ pub enum ApiError {
         message: String,
         /// `request-id` / `x-request-id` / `x-databricks-org-id`, for support tickets.
         request_id: Option<String>,
+        /// Requests sent for this call, retries included.
+        attempts: usize,
     },
-    #[error("{operation}: no answer ({cause})")]
-    Transport { operation: String, cause: String },
+    #[error("{operation}: no answer{} ({cause})", after(*attempts))]
+    Transport {
+        operation: String,
+        cause: String,
+        /// Requests sent for this call, retries included.
+        attempts: usize,
+    },
     #[error("{operation}: the answer could not be read ({cause})")]
     Decode { operation: String, cause: String },
     #[error("{operation}: {cause}")]
     Protocol { operation: String, cause: String },
 }
 
+/// " after N attempts" when a call was retried, so a reader knows the answer was not a blip.
+fn after(attempts: usize) -> String {
+    if attempts > 1 {
+        format!(" after {attempts} attempts")
+    } else {
+        String::new()
+    }
+}
+
 impl ApiError {
+    /// Whether the call got no usable answer after all its retries: no answer at all, or a status
+    /// that is retried (429, 502, 503, 504) every time.
+    pub fn gave_up(&self) -> bool {
+        match self {
+            ApiError::Transport { .. } => true,
+            ApiError::Status { status, .. } => matches!(status, 429 | 502 | 503 | 504),
+            ApiError::Decode { .. } | ApiError::Protocol { .. } => false,
+        }
+    }
+
     pub fn status(&self) -> Option<u16> {
         match self {
             ApiError::Status { status, .. } => Some(*status),
@@ -104,13 +132,24 @@ pub async fn send(
     build: impl Fn() -> RequestBuilder,
     error_of: fn(&str) -> (Option<String>, String),
 ) -> Result<Response, ApiError> {
+    let attempts = AtomicUsize::new(0);
     let attempt = || async {
         requests.add(api, 1);
-        match build().send().await {
+        let attempts = attempts.fetch_add(1, Ordering::Relaxed) + 1;
+        let (client, request) = build().build_split();
+        let request = request.map_err(|e| {
+            Attempt::Final(ApiError::Protocol {
+                operation: operation.to_owned(),
+                cause: format!("the request could not be built: {}", describe(&e)),
+            })
+        })?;
+        let bearer = bearer_of(&request);
+        match client.execute(request).await {
             Err(e) => Err(Attempt::Retryable {
                 error: ApiError::Transport {
                     operation: operation.to_owned(),
                     cause: describe(&e),
+                    attempts,
                 },
                 retry_after: None,
             }),
@@ -119,7 +158,7 @@ pub async fn send(
                 let status = response.status();
                 let retry_after = retry_after(&response);
                 let request_id = request_id(&response);
-                let body = response.text().await.unwrap_or_default();
+                let body = redact(response.text().await.unwrap_or_default(), bearer.as_deref());
                 let (code, message) = error_of(&body);
                 let error = ApiError::Status {
                     operation: operation.to_owned(),
@@ -127,6 +166,7 @@ pub async fn send(
                     code,
                     message,
                     request_id,
+                    attempts,
                 };
                 if is_retryable(status) {
                     Err(Attempt::Retryable { error, retry_after })
@@ -164,6 +204,52 @@ pub async fn send(
         .map_err(|a| match a {
             Attempt::Retryable { error, .. } | Attempt::Final(error) => error,
         })
+}
+
+/// The bearer token a request carries, so that an error answer quoting it can be cleaned.
+fn bearer_of(request: &reqwest::Request) -> Option<String> {
+    let value = request.headers().get(reqwest::header::AUTHORIZATION)?;
+    let token = value.to_str().ok()?.strip_prefix("Bearer ")?.trim();
+    (!token.is_empty()).then(|| token.to_owned())
+}
+
+/// Pieces of a token this long or longer are taken out of error answers.
+const REDACTED_PIECE: usize = 12;
+
+/// `body` without the request's token, or any piece of it of `REDACTED_PIECE` characters or more:
+/// error answers go into reports and logs, and a careless gateway may quote the request's headers
+/// (whole or cut). Done before any cut to length.
+fn redact(body: String, token: Option<&str>) -> String {
+    let Some(token) = token.filter(|t| t.len() >= REDACTED_PIECE) else {
+        return body;
+    };
+    let pieces: std::collections::HashSet<&[u8]> =
+        token.as_bytes().windows(REDACTED_PIECE).collect();
+    let bytes = body.as_bytes();
+    let mut covered = vec![false; bytes.len()];
+    for (at, window) in bytes.windows(REDACTED_PIECE).enumerate() {
+        if pieces.contains(window) {
+            covered[at..at + REDACTED_PIECE].fill(true);
+        }
+    }
+    if !covered.contains(&true) {
+        return body;
+    }
+    // Covered bytes belong to the token, which is ASCII: spans start and end on char boundaries.
+    let mut out = String::with_capacity(body.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        let end = (at..bytes.len())
+            .find(|&i| covered[i] != covered[at])
+            .unwrap_or(bytes.len());
+        if covered[at] {
+            out.push_str("[redacted]");
+        } else {
+            out.push_str(&body[at..end]);
+        }
+        at = end;
+    }
+    out
 }
 
 fn is_retryable(status: StatusCode) -> bool {
@@ -241,7 +327,8 @@ pub async fn json<T: serde::de::DeserializeOwned>(
     operation: &str,
     response: Response,
 ) -> Result<T, ApiError> {
-    let bytes = response.bytes().await.map_err(|e| ApiError::Transport {
+    // An answer came, so a failure here is never "no answer": the body was cut off or unreadable.
+    let bytes = response.bytes().await.map_err(|e| ApiError::Decode {
         operation: operation.to_owned(),
         cause: describe(&e),
     })?;
@@ -255,6 +342,25 @@ pub async fn json<T: serde::de::DeserializeOwned>(
 mod tests {
     use super::*;
     use time::macros::datetime;
+
+    #[test]
+    fn an_error_answer_loses_the_token_and_every_long_piece_of_it() {
+        let token = "dapi0123456789abcdef0123456789abcdef";
+        let whole = format!("{{\"detail\": \"Authorization: Bearer {token} refused\"}}");
+        assert_eq!(
+            redact(whole, Some(token)),
+            "{\"detail\": \"Authorization: Bearer [redacted] refused\"}"
+        );
+        let cut = format!("Bearer {}…", &token[..20]);
+        assert_eq!(redact(cut, Some(token)), "Bearer [redacted]…");
+        let short = format!("dapi01234 {}", &token[5..16]);
+        assert_eq!(
+            redact(short.clone(), Some(token)),
+            short,
+            "pieces under 12 stay"
+        );
+        assert_eq!(redact("no token".into(), None), "no token");
+    }
 
     #[test]
     fn retry_after_is_read_as_seconds_or_http_date_and_capped() {

@@ -1,7 +1,18 @@
 //! What every emulator shares: a request log and fault switches, applied as an axum middleware.
 //!
 //! Faults are queued and consumed in order, one per matching request: "answer the next 3 requests with 429
-//! and `Retry-After: 1`", "answer the next request with 503". A fixed latency can be added to every request.
+//! and `Retry-After: 1`", "answer the next request with 503". A persistent fault
+//! ([`Faults::inject_persistent`]) answers every matching request until [`Faults::clear`]. A fixed latency
+//! can be added to every request, and a hook ([`Faults::set_hook`]) sees each request as it arrives and
+//! once it is answered (the crash tests kill the client from there).
+//!
+//! The kinds ([`Kind`]) go from the transport (no answer, a connection closed without an answer, an
+//! answer cut off mid-body) through the body (200 with something that is not JSON) to the data of a
+//! listing page (empty, truncated, a `@odata.nextLink` that loops, a lying `totalResults`, a
+//! `startIndex` ignored): the last ones rewrite the emulator's real answer (`faults/pages.rs`), so
+//! they work on Graph and SCIM pages alike.
+
+mod pages;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -13,6 +24,9 @@ use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+/// How long a "no answer" fault holds a request: longer than any client time-out worth testing.
+const NO_ANSWER_FOR: Duration = Duration::from_secs(600);
+
 /// One request as the emulator saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoggedRequest {
@@ -21,31 +35,78 @@ pub struct LoggedRequest {
     pub path: String,
     /// Raw query string, if any.
     pub query: Option<String>,
-    /// The status the emulator (or a fault) answered.
+    /// The status the emulator (or a fault) answered; 0 when no answer was given (a "no answer" or
+    /// "reset" fault).
     pub status: u16,
     /// Whether the request carried an `Authorization` header (its value is never logged).
     pub authorized: bool,
 }
 
+/// What a fault does to the request it takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    /// Answer with the fault's status (and `Retry-After` when set), a JSON error body.
+    Status,
+    /// Accept the request and never answer: the client's time-out ends it.
+    NoAnswer,
+    /// Close the connection without any answer (as a reset or a dying front end does).
+    Reset,
+    /// 200, `Content-Type: application/json`, and a body that is not JSON.
+    InvalidJson,
+    /// The real answer with its full `Content-Length`, but the connection closes halfway through the
+    /// body.
+    CutOff,
+    /// The real answer of a listing with no items and no next link; its counts (`@odata.count`,
+    /// `totalResults`) kept: a page that says there is more than it gives.
+    EmptyPage,
+    /// The real answer of a listing with the second half of its items left out; links and counts kept.
+    TruncatedPage,
+    /// The real answer with its `@odata.nextLink` pointing back at the page just read.
+    RepeatedNextLink,
+    /// The real answer with a new `@odata.nextLink` every time (the same items again): paging never ends.
+    EndlessNextLink,
+    /// The real answer of a SCIM listing with `totalResults` replaced by this number.
+    TotalResults(usize),
+    /// The request's `startIndex` is dropped before the emulator sees it, so every page is the first
+    /// one; `totalResults` replaced when given.
+    IgnoreStartIndex { total_results: Option<usize> },
+    /// 400 with an error body that quotes the request's `Authorization` header, as a careless gateway
+    /// does (in both Graph's and SCIM's error shapes).
+    EchoAuthorization,
+}
+
 /// A queued fault.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fault {
+    pub kind: Kind,
+    /// For [`Kind::Status`]: the status answered.
     pub status: StatusCode,
     /// `Retry-After` header value, if any (seconds or an HTTP date, sent as given).
     pub retry_after: Option<String>,
     /// Only requests whose path contains this string consume the fault (None: any request).
     pub path_contains: Option<String>,
+    /// Only requests whose raw query contains this string consume the fault (None: any request).
+    pub query_contains: Option<String>,
     /// Only requests with this method consume the fault (None: any method).
     pub method: Option<Method>,
 }
 
 impl Fault {
+    fn of(kind: Kind) -> Fault {
+        Fault {
+            kind,
+            status: StatusCode::OK,
+            retry_after: None,
+            path_contains: None,
+            query_contains: None,
+            method: None,
+        }
+    }
+
     pub fn status(status: u16) -> Fault {
         Fault {
             status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            retry_after: None,
-            path_contains: None,
-            method: None,
+            ..Fault::of(Kind::Status)
         }
     }
 
@@ -56,8 +117,68 @@ impl Fault {
         }
     }
 
+    /// See [`Kind::NoAnswer`].
+    pub fn no_answer() -> Fault {
+        Fault::of(Kind::NoAnswer)
+    }
+
+    /// See [`Kind::Reset`].
+    pub fn reset() -> Fault {
+        Fault::of(Kind::Reset)
+    }
+
+    /// See [`Kind::InvalidJson`].
+    pub fn invalid_json() -> Fault {
+        Fault::of(Kind::InvalidJson)
+    }
+
+    /// See [`Kind::CutOff`].
+    pub fn cut_off() -> Fault {
+        Fault::of(Kind::CutOff)
+    }
+
+    /// See [`Kind::EmptyPage`].
+    pub fn empty_page() -> Fault {
+        Fault::of(Kind::EmptyPage)
+    }
+
+    /// See [`Kind::TruncatedPage`].
+    pub fn truncated_page() -> Fault {
+        Fault::of(Kind::TruncatedPage)
+    }
+
+    /// See [`Kind::RepeatedNextLink`].
+    pub fn repeated_next_link() -> Fault {
+        Fault::of(Kind::RepeatedNextLink)
+    }
+
+    /// See [`Kind::EndlessNextLink`].
+    pub fn endless_next_link() -> Fault {
+        Fault::of(Kind::EndlessNextLink)
+    }
+
+    /// See [`Kind::TotalResults`].
+    pub fn total_results(total: usize) -> Fault {
+        Fault::of(Kind::TotalResults(total))
+    }
+
+    /// See [`Kind::EchoAuthorization`].
+    pub fn echo_authorization() -> Fault {
+        Fault::of(Kind::EchoAuthorization)
+    }
+
+    /// See [`Kind::IgnoreStartIndex`].
+    pub fn ignore_start_index(total_results: Option<usize>) -> Fault {
+        Fault::of(Kind::IgnoreStartIndex { total_results })
+    }
+
     pub fn on_path(mut self, fragment: &str) -> Fault {
         self.path_contains = Some(fragment.to_owned());
+        self
+    }
+
+    pub fn on_query(mut self, fragment: &str) -> Fault {
+        self.query_contains = Some(fragment.to_owned());
         self
     }
 
@@ -66,20 +187,35 @@ impl Fault {
         self
     }
 
-    fn matches(&self, method: &Method, path: &str) -> bool {
+    fn matches(&self, method: &Method, path: &str, query: Option<&str>) -> bool {
+        let contains = |want: &Option<String>, have: Option<&str>| {
+            want.as_deref()
+                .is_none_or(|w| have.is_some_and(|h| h.contains(w)))
+        };
         self.method.as_ref().is_none_or(|m| m == method)
-            && self
-                .path_contains
-                .as_deref()
-                .is_none_or(|p| path.contains(p))
+            && contains(&self.path_contains, Some(path))
+            && contains(&self.query_contains, query)
     }
 }
+
+/// When a hook sees a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Before the emulator (or a fault) handles it; `status` is 0.
+    Received,
+    /// Handled: the answer is made but not yet sent.
+    Answered,
+}
+
+type Hook = Arc<dyn Fn(Stage, &LoggedRequest) + Send + Sync>;
 
 #[derive(Default)]
 struct Inner {
     log: Vec<LoggedRequest>,
     faults: VecDeque<Fault>,
+    persistent: Vec<Fault>,
     latency: Duration,
+    hook: Option<Hook>,
 }
 
 /// Request log and fault queue of one emulator. Cheap to clone; clones share state.
@@ -101,13 +237,26 @@ impl Faults {
         }
     }
 
-    /// Drops every queued fault.
+    /// `fault` answers every matching request (after the queued ones) until [`Faults::clear`].
+    pub fn inject_persistent(&self, fault: Fault) {
+        self.lock().persistent.push(fault);
+    }
+
+    /// Drops every queued and persistent fault.
     pub fn clear(&self) {
-        self.lock().faults.clear();
+        let mut inner = self.lock();
+        inner.faults.clear();
+        inner.persistent.clear();
     }
 
     pub fn set_latency(&self, latency: Duration) {
         self.lock().latency = latency;
+    }
+
+    /// Calls `hook` with every request when it arrives and once it is answered, before the answer
+    /// is sent. It runs on the emulator's task: keep it short (or make it kill the client).
+    pub fn set_hook(&self, hook: impl Fn(Stage, &LoggedRequest) + Send + Sync + 'static) {
+        self.lock().hook = Some(Arc::new(hook));
     }
 
     /// Every request seen so far.
@@ -128,39 +277,141 @@ impl Faults {
             .count()
     }
 
-    fn take_fault(&self, method: &Method, path: &str) -> Option<Fault> {
+    /// How many requests that change something (POST, PUT, PATCH, DELETE) were seen.
+    pub fn writes(&self) -> usize {
+        self.lock()
+            .log
+            .iter()
+            .filter(|r| is_write(&r.method))
+            .count()
+    }
+
+    fn take_fault(&self, method: &Method, path: &str, query: Option<&str>) -> Option<Fault> {
         let mut inner = self.lock();
-        let index = inner.faults.iter().position(|f| f.matches(method, path))?;
-        inner.faults.remove(index)
+        if let Some(index) = inner
+            .faults
+            .iter()
+            .position(|f| f.matches(method, path, query))
+        {
+            return inner.faults.remove(index);
+        }
+        inner
+            .persistent
+            .iter()
+            .find(|f| f.matches(method, path, query))
+            .cloned()
     }
 
     fn record(&self, request: LoggedRequest) {
         self.lock().log.push(request);
     }
+
+    fn notify(&self, stage: Stage, request: &LoggedRequest) {
+        let hook = self.lock().hook.clone();
+        if let Some(hook) = hook {
+            hook(stage, request);
+        }
+    }
+}
+
+/// POST, PUT, PATCH or DELETE.
+pub fn is_write(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    )
 }
 
 /// The middleware: log, add latency, answer a queued fault or pass on.
 /// Install with `axum::middleware::from_fn_with_state(faults.clone(), faults::layer)`.
 pub async fn layer(State(faults): State<Faults>, request: Request, next: Next) -> Response {
+    let request = pages::strip_page_marker(request);
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let query = request.uri().query().map(str::to_owned);
-    let authorized = request.headers().contains_key("authorization");
+    let mut logged = LoggedRequest {
+        method,
+        path,
+        query,
+        status: 0,
+        authorized: request.headers().contains_key("authorization"),
+    };
+    faults.notify(Stage::Received, &logged);
     let latency = faults.lock().latency;
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
-    let response = match faults.take_fault(&method, &path) {
-        Some(fault) => fault_response(&fault),
+    let fault = faults.take_fault(&logged.method, &logged.path, logged.query.as_deref());
+    if fault.as_ref().is_some_and(|f| f.kind == Kind::NoAnswer) {
+        faults.record(logged);
+        tokio::time::sleep(NO_ANSWER_FOR).await;
+        return StatusCode::GATEWAY_TIMEOUT.into_response();
+    }
+    let response = match fault {
         None => next.run(request).await,
+        Some(fault) => answer(&fault, request, next).await,
     };
-    faults.record(LoggedRequest {
-        method,
-        path,
-        query,
-        status: response.status().as_u16(),
-        authorized,
-    });
+    let aborted = response.extensions().get::<AbortConnection>().is_some();
+    logged.status = if aborted {
+        0
+    } else {
+        response.status().as_u16()
+    };
+    faults.notify(Stage::Answered, &logged);
+    faults.record(logged);
+    response
+}
+
+/// The answer a fault gives to `request` (the emulator's own answer, rewritten, for the data kinds).
+async fn answer(fault: &Fault, request: Request, next: Next) -> Response {
+    match &fault.kind {
+        Kind::Status => fault_response(fault),
+        Kind::NoAnswer | Kind::Reset => abort_connection(),
+        Kind::InvalidJson => {
+            let mut response = (StatusCode::OK, "{\"value\": [ this is not JSON").into_response();
+            response.headers_mut().insert(
+                "content-type",
+                HeaderValue::from_static("application/json; charset=utf-8"),
+            );
+            response
+        }
+        Kind::CutOff => pages::cut_off(next.run(request).await).await,
+        Kind::EchoAuthorization => {
+            let sent = request
+                .headers()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("(none)");
+            let echo = format!("the request was refused; it carried Authorization: {sent}");
+            let body = serde_json::json!({
+                "error": { "code": "BadRequest", "message": echo },
+                "detail": echo,
+                "status": "400",
+            });
+            (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
+        }
+        Kind::IgnoreStartIndex { total_results } => {
+            let answer = next.run(pages::without_start_index(request)).await;
+            match total_results {
+                Some(total) => pages::rewrite(answer, &Kind::TotalResults(*total), None).await,
+                None => answer,
+            }
+        }
+        kind => {
+            let url = pages::absolute_url(&request);
+            pages::rewrite(next.run(request).await, kind, Some(&url)).await
+        }
+    }
+}
+
+/// Marks a response whose connection must be closed without sending it; the servers of
+/// [`crate::tls`] honour it.
+#[derive(Debug, Clone, Copy)]
+pub struct AbortConnection;
+
+fn abort_connection() -> Response {
+    let mut response = StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    response.extensions_mut().insert(AbortConnection);
     response
 }
 

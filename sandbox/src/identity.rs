@@ -109,6 +109,8 @@ struct Inner {
     system_client_id: String,
     user_assigned: HashSet<String>,
     issued: Vec<IssuedToken>,
+    /// The access tokens handed out, for tests that search outputs for them.
+    tokens: Vec<String>,
     lifetime: Duration,
 }
 
@@ -127,6 +129,7 @@ impl IdentityEndpoint {
             system_client_id: uuid::Uuid::new_v4().to_string(),
             user_assigned: HashSet::new(),
             issued: Vec::new(),
+            tokens: Vec::new(),
             lifetime: DEFAULT_LIFETIME,
         };
         IdentityEndpoint {
@@ -174,6 +177,12 @@ impl IdentityEndpoint {
     /// Every token issued so far, in order.
     pub fn issued(&self) -> Vec<IssuedToken> {
         self.lock().issued.clone()
+    }
+
+    /// The values of the access tokens issued so far (secrets: for tests that make sure no output
+    /// shows them).
+    pub fn access_tokens(&self) -> Vec<String> {
+        self.lock().tokens.clone()
     }
 }
 
@@ -244,6 +253,7 @@ async fn token(
         resource: resource.clone(),
         client_id: query.client_id,
     });
+    inner.tokens.push(access_token.clone());
     Json(serde_json::json!({
         "access_token": access_token,
         "expires_on": expires_on.to_string(),

@@ -29,6 +29,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
+use crate::faults::AbortConnection;
+
 /// System CA bundles, in the order they are tried by [`Authority::write_bundle`] (Debian/Ubuntu/
 /// Alpine/Nix, then Fedora/RHEL, then macOS/BSD).
 pub const SYSTEM_BUNDLES: [&str; 3] = [
@@ -214,12 +216,40 @@ async fn bind_loopback() -> std::io::Result<(TcpListener, SocketAddr)> {
     Ok((listener, addr))
 }
 
-/// Serves one HTTP/1.1 connection with `router` until the client closes it.
+/// The error that makes hyper close a connection without answering (see [`AbortConnection`]).
+#[derive(Debug)]
+struct Aborted;
+
+impl fmt::Display for Aborted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("connection closed by an injected fault")
+    }
+}
+
+impl std::error::Error for Aborted {}
+
+/// Serves one HTTP/1.1 connection with `router` until the client closes it. An answer marked
+/// [`AbortConnection`] is not sent: the connection is closed instead.
 async fn serve_connection<I>(io: I, router: axum::Router)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let service = TowerToHyperService::new(router);
+    let inner = TowerToHyperService::new(router);
+    let service =
+        hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+            let answer = hyper::service::Service::call(&inner, request);
+            async move {
+                let response = match answer.await {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                };
+                if response.extensions().get::<AbortConnection>().is_some() {
+                    Err(Aborted)
+                } else {
+                    Ok(response)
+                }
+            }
+        });
     if let Err(e) = hyper::server::conn::http1::Builder::new()
         .serve_connection(TokioIo::new(io), service)
         .await

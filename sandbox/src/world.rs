@@ -68,7 +68,9 @@ impl World {
         let tenant = Tenant::new();
         tenant.set_public_base(&format!("https://{GRAPH_HOST}"));
         let vault = KeyVault::new(VAULT_NAME);
-        let identity_header = format!("sbx-identity-header-{}", uuid::Uuid::new_v4().simple());
+        // Random through and through (as on App Service), so a search for any piece of it in the
+        // handler's output cannot hit the header's name.
+        let identity_header = uuid::Uuid::new_v4().simple().to_string();
         let identity = IdentityEndpoint::new(&identity_header);
 
         let graph_addr = serve_tls(
@@ -190,7 +192,8 @@ impl World {
         "AZURE_CLIENT_ID",
     ];
 
-    /// Secret values the handler must never print: every PAT and the identity header.
+    /// Secret values the handler must never print: every PAT, the identity header and every access
+    /// token the identity endpoint has issued so far.
     pub fn secrets(&self) -> Vec<String> {
         let mut secrets: Vec<String> = self
             .workspaces
@@ -200,6 +203,7 @@ impl World {
             .map(|w| w.pat.clone())
             .collect();
         secrets.push(self.identity_header.clone());
+        secrets.extend(self.identity.access_tokens());
         secrets
     }
 

@@ -45,10 +45,11 @@ pub fn identity(settings: &Settings) -> Result<Identity, String> {
                 Some(id) => format!("user-assigned managed identity (client id {id})"),
                 None => "system-assigned managed identity".to_owned(),
             };
-            let options = ManagedIdentityCredentialOptions {
+            let mut options = ManagedIdentityCredentialOptions {
                 user_assigned_id,
                 ..Default::default()
             };
+            options.client_options.retry = bounded_retry();
             let credential = ManagedIdentityCredential::new(Some(options))
                 .map_err(|e| format!("cannot use the {name}: {e}"))?;
             Ok(Identity {
@@ -161,28 +162,86 @@ pub async fn check_token(
         .await
         .map(drop)
         .map_err(|e| {
+            let answer = match answered_status(&e) {
+                Some(status) => format!("HTTP {status}: "),
+                None if cut_off(&e) => "the answer was cut off: ".to_owned(),
+                None if unreadable(&e) => "the answer could not be read: ".to_owned(),
+                None => String::new(),
+            };
             format!(
-                "the {description} could not get a token for {scope}: {}",
+                "the {description} could not get a token for {scope}: {answer}{}",
                 causes(&e)
             )
         })
 }
 
-/// Bounded retries (the SDK honours `Retry-After` on 429/503): an unreachable vault fails a workspace in
-/// about half a minute instead of the SDK's default of over a minute.
-fn client_options() -> SecretClientOptions {
-    let retry = ExponentialRetryOptions {
+/// The status of the answer an error in `error`'s chain was made from, if an answer came.
+fn answered_status(error: &(dyn std::error::Error + 'static)) -> Option<u16> {
+    let mut next = Some(error);
+    while let Some(current) = next {
+        if let Some(azure) = current.downcast_ref::<azure_core::Error>()
+            && let ErrorKind::HttpResponse { status, .. } = azure.kind()
+        {
+            return Some(u16::from(*status));
+        }
+        next = current.source();
+    }
+    None
+}
+
+/// Whether an answer came but was not what the SDK could read (not JSON, missing fields).
+fn unreadable(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(current) = next {
+        if current
+            .downcast_ref::<azure_core::Error>()
+            .is_some_and(|e| matches!(e.kind(), ErrorKind::DataConversion))
+        {
+            return true;
+        }
+        next = current.source();
+    }
+    false
+}
+
+/// Whether an answer came but its body broke off (so "could not be reached" would be wrong).
+fn cut_off(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(current) = next {
+        if current
+            .downcast_ref::<reqwest::Error>()
+            .is_some_and(|e| e.is_body() || e.is_decode())
+        {
+            return true;
+        }
+        next = current.source();
+    }
+    false
+}
+
+/// Bounded retries for the SDK's calls (Key Vault, the identity endpoint; the SDK honours
+/// `Retry-After` on 429/503): a vault or identity endpoint that keeps failing fails the run in about
+/// 15 s of back-off instead of the SDK's default of over a minute. (A call that gets no answer at all
+/// still takes the SDK's 60 s read time-out per attempt, two attempts at most.)
+fn bounded_retry() -> RetryOptions {
+    RetryOptions::exponential(ExponentialRetryOptions {
         initial_delay: Duration::milliseconds(500),
         max_retries: 4,
         max_total_elapsed: Duration::seconds(30),
         max_delay: Duration::seconds(10),
-    };
+    })
+}
+
+fn client_options() -> SecretClientOptions {
     let mut options = SecretClientOptions::default();
-    options.client_options.retry = RetryOptions::exponential(retry);
+    options.client_options.retry = bounded_retry();
     options
 }
 
 fn explain(error: &azure_core::Error) -> String {
+    if cut_off(error) {
+        return format!("the answer was cut off: {}", causes(error));
+    }
     match error.kind() {
         ErrorKind::HttpResponse {
             status, error_code, ..
@@ -197,6 +256,12 @@ fn explain(error: &azure_core::Error) -> String {
                     format!("HTTP 404 {code}: there is no such secret (or version) in this vault")
                 }
                 401 => format!("HTTP 401 {code}: the vault did not accept the app's token"),
+                429 => format!(
+                    "HTTP 429 {code}: the vault is throttling the app's reads (retried until the retry policy gave up)"
+                ),
+                other @ 500..=599 => format!(
+                    "HTTP {other} {code}: the vault is unavailable (retried until the retry policy gave up)"
+                ),
                 other => format!("HTTP {other} {code}"),
             }
         }

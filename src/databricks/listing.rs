@@ -1,6 +1,7 @@
 //! Reading SCIM lists: the ListResponse envelope (`Resources` in either case, `totalResults` optional),
-//! whole listings paged by `startIndex`/`count` (advancing by what was received, each id kept once,
-//! cut off when paging does not end), filtered look-ups, and filter string literals.
+//! whole listings paged by `startIndex`/`count` (advancing by what was received, each id kept once, a
+//! contradicted `totalResults` ignored, cut off when paging does not advance or does not end),
+//! filtered look-ups, and filter string literals.
 
 use std::collections::HashSet;
 
@@ -27,10 +28,13 @@ struct ListResponse<T> {
 impl Scim {
     /// Every resource of `collection` (`Users`, `ServicePrincipals`), projected to `attributes`.
     /// Stops on an empty page or once `totalResults` is reached; pages can shift while resources are
-    /// added, so each id is kept once.
+    /// added, so each id is kept once. A `totalResults` that the pages contradict (smaller than what
+    /// was received) is ignored, and paging goes on to an empty page.
     ///
     /// # Errors
-    /// The list could not be read to the end; a partial list is never returned.
+    /// The list could not be read to the end: a page failed, the first page is empty while
+    /// `totalResults` says there is something, a page brings nothing new (the server ignores
+    /// `startIndex`), or paging does not end. A partial list is never returned.
     pub(super) async fn list_all<T: DeserializeOwned>(
         &self,
         operation: &str,
@@ -39,9 +43,16 @@ impl Scim {
         id_of: fn(&T) -> &str,
         requests: &Requests,
     ) -> Result<Vec<T>, ScimError> {
+        let protocol = |cause: String| {
+            ScimError::Api(ApiError::Protocol {
+                operation: operation.to_owned(),
+                cause,
+            })
+        };
         let mut items = Vec::new();
         let mut ids = HashSet::new();
         let mut start = 1usize;
+        let mut total_is_honest = true;
         for _ in 0..MAX_PAGES {
             let mut url = self.url(collection);
             url.query_pairs_mut()
@@ -53,21 +64,43 @@ impl Scim {
                 .await?;
             let page: ListResponse<T> = http::json(operation, response).await?;
             let received = page.resources.len();
+            let known = ids.len();
             items.extend(
                 page.resources
                     .into_iter()
                     .filter(|item| ids.insert(id_of(item).to_owned())),
             );
+            match (received, page.total_results) {
+                // A workspace always has a user (the token's own, at least): an empty first page that
+                // counts some is a broken answer, not an empty workspace.
+                (0, Some(total)) if start == 1 && total > 0 => {
+                    return Err(protocol(format!(
+                        "the first page is empty while totalResults is {total}"
+                    )));
+                }
+                (0, _) => return Ok(items),
+                _ if ids.len() == known => {
+                    return Err(protocol(format!(
+                        "paging does not advance: the page at startIndex {start} holds only resources \
+                         listed already (does the server ignore startIndex?)"
+                    )));
+                }
+                _ => {}
+            }
+            if page
+                .total_results
+                .is_some_and(|total| start - 1 + received > total)
+            {
+                total_is_honest = false;
+            }
             start += received;
-            let done = received == 0 || page.total_results.is_some_and(|total| start > total);
-            if done {
+            if total_is_honest && page.total_results.is_some_and(|total| start > total) {
                 return Ok(items);
             }
         }
-        Err(ScimError::Api(ApiError::Protocol {
-            operation: operation.to_owned(),
-            cause: format!("paging did not end after {MAX_PAGES} pages"),
-        }))
+        Err(protocol(format!(
+            "paging did not end after {MAX_PAGES} pages"
+        )))
     }
 
     /// The resources of `collection` matching `filter` (one request: a filter on a unique attribute

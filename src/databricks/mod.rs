@@ -13,7 +13,7 @@ mod me;
 mod service_principals;
 
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -99,12 +99,17 @@ impl ScimError {
     }
 }
 
-/// SCIM client of one workspace. Holds the token; has no `Debug`.
+/// SCIM client of one workspace, for one sync. Holds the token; has no `Debug`.
 pub struct Scim {
     client: reqwest::Client,
     base: Url,
     bearer: Bearer,
     limiter: Arc<DefaultDirectRateLimiter>,
+    /// Why the workspace is taken to have stopped answering: set by the first call that got no usable
+    /// answer after all its retries. Calls after it are not sent, so a workspace that hangs costs one
+    /// call's retries (a few in flight at once), not every pending change's, and the run ends, with
+    /// its report, long before the function time-out.
+    stopped: OnceLock<String>,
 }
 
 impl Scim {
@@ -125,6 +130,7 @@ impl Scim {
             base,
             bearer,
             limiter: Arc::new(RateLimiter::direct(quota)),
+            stopped: OnceLock::new(),
         }
     }
 
@@ -157,9 +163,20 @@ impl Scim {
         };
         // The limiter paces calls; the retries of one call are paced by their back-off instead.
         self.limiter.until_ready().await;
+        if let Some(why) = self.stopped.get() {
+            return Err(ScimError::Api(ApiError::Protocol {
+                operation: operation.to_owned(),
+                cause: format!("not sent: the workspace stopped answering ({why})"),
+            }));
+        }
         http::send(API, operation, requests, build, scim_error)
             .await
-            .map_err(|e| self.bearer.refusal(e))
+            .map_err(|e| {
+                if e.gave_up() {
+                    let _ = self.stopped.set(e.to_string());
+                }
+                self.bearer.refusal(e)
+            })
     }
 
     /// POSTs `body` to a collection.

@@ -2,7 +2,8 @@
 //! (`/members`), cast to one type: users (`microsoft.graph.user`) or service principals
 //! (`microsoft.graph.servicePrincipal`). Each listing asks for `$select`, `$top=999` and `$count`, and
 //! follows `@odata.nextLink` to the end; paging that does not end (a repeated link, more pages than any
-//! real listing) is an error, never a truncated list.
+//! real listing) and pages that hold fewer items than the listing's `@odata.count` are errors, never a
+//! truncated list.
 
 use std::collections::HashSet;
 
@@ -122,28 +123,40 @@ impl Graph {
     /// Graph's own skip token); `ConsistencyLevel` is sent on every page.
     ///
     /// # Errors
-    /// A page could not be read, a next link is not a URL, or paging does not end.
+    /// A page could not be read, a next link is not a URL, paging does not end, or the pages hold
+    /// fewer items than the listing's `@odata.count` (a page that lost items): a partial list is never
+    /// returned, because deprovisioning decisions rest on it.
     async fn all_pages<T: DeserializeOwned>(
         &self,
         operation: String,
         first: Url,
         requests: &Requests,
     ) -> Result<Vec<T>, GraphError> {
+        let protocol = |cause: String| {
+            GraphError::Api(ApiError::Protocol {
+                operation: operation.clone(),
+                cause,
+            })
+        };
         let mut items = Vec::new();
+        let mut counted = None;
         let mut seen_links = HashSet::new();
         let mut next = Some(first);
         while let Some(url) = next.take() {
-            if seen_links.len() >= MAX_PAGES || !seen_links.insert(url.to_string()) {
-                return Err(GraphError::Api(ApiError::Protocol {
-                    operation,
-                    cause: format!(
-                        "paging did not end after {} pages (a repeated or endless @odata.nextLink)",
-                        seen_links.len()
-                    ),
-                }));
+            if !seen_links.insert(url.to_string()) {
+                return Err(protocol(format!(
+                    "paging did not end: @odata.nextLink leads back to a page already read (after {} page(s))",
+                    seen_links.len()
+                )));
+            }
+            if seen_links.len() > MAX_PAGES {
+                return Err(protocol(format!(
+                    "paging did not end after {MAX_PAGES} pages (an endless @odata.nextLink)"
+                )));
             }
             let response = self.get(&operation, &url, requests).await?;
             let page: Page<T> = http::json(&operation, response).await?;
+            counted = counted.or(page.count);
             items.extend(page.value);
             next = match page.next_link {
                 None => None,
@@ -152,6 +165,14 @@ impl Graph {
                     cause: format!("@odata.nextLink is not a URL: {e}"),
                 })?),
             };
+        }
+        // Members that join during the listing can make it longer than the count; never shorter,
+        // unless members left in the seconds it took (the next run then reads it whole).
+        if let Some(counted) = counted.filter(|&c| c > items.len() as u64) {
+            return Err(protocol(format!(
+                "the listing is incomplete: Graph counted {counted} (@odata.count) but its pages held {}",
+                items.len()
+            )));
         }
         Ok(items)
     }

@@ -51,6 +51,9 @@ struct Page<T> {
     value: Vec<T>,
     #[serde(rename = "@odata.nextLink", default)]
     next_link: Option<String>,
+    /// The listing's size (first page only, when `$count=true` was asked).
+    #[serde(rename = "@odata.count", default)]
+    count: Option<u64>,
 }
 
 #[derive(Deserialize)]

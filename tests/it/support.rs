@@ -253,6 +253,11 @@ impl Handler {
         self.stderr.lock().unwrap().clone()
     }
 
+    /// The process id (to kill it as a crash would).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Still running?
     pub fn alive(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
@@ -336,10 +341,13 @@ pub fn host_headers(invocation_id: &str) -> Vec<(String, String)> {
     .collect()
 }
 
-/// A host payload for `POST /SyncHttp` with this JSON body.
+/// A host payload for `POST /SyncHttp` with this JSON body, called with the function key in the
+/// query string (`?code=`, as clients of a Function App do; the host passes it on).
 pub fn sync_http_payload(body: &serde_json::Value) -> Vec<u8> {
     let req = serde_json::json!({
-        "Url": "http://localhost:7071/api/SyncHttp", "Method": "POST", "Query": {}, "Headers": {},
+        "Url": format!("http://localhost:7071/api/SyncHttp?code={FUNCTION_KEY}"), "Method": "POST",
+        "Query": { "code": FUNCTION_KEY },
+        "Headers": { "Content-Type": ["application/json"] },
         "Body": body.to_string(),
     });
     serde_json::json!({ "Data": { "req": req }, "Metadata": {} })
@@ -365,4 +373,132 @@ pub async fn sync_http(handler: &Handler, body: serde_json::Value) -> (u64, serd
     let res = &answer["Outputs"]["res"];
     let report = serde_json::from_str(res["body"].as_str().unwrap()).unwrap();
     (res["statusCode"].as_u64().unwrap(), report)
+}
+
+/// The length of the pieces of a secret that no output may hold.
+pub const LEAK_WINDOW: usize = 12;
+
+/// The function key the scenarios send (`?code=`), as distinctive as a real one.
+pub const FUNCTION_KEY: &str = "fk-Qz7vW2pL9xR4tN8mK3jH6cB1";
+
+/// Fails, naming the output and the secret (by its position in `secrets`, never by its value), if
+/// any output holds a secret or any piece of one `LEAK_WINDOW` characters long. `outputs` are
+/// `(where, text)`: handler stdout and stderr lines, reports, host answers, panic messages.
+pub fn assert_no_leak(secrets: &[String], outputs: &[(&str, String)]) {
+    let mut pieces = HashMap::new();
+    for (index, secret) in secrets.iter().enumerate() {
+        assert!(
+            secret.len() >= LEAK_WINDOW,
+            "secret #{index} is too short to search for"
+        );
+        for piece in secret.as_bytes().windows(LEAK_WINDOW) {
+            pieces.insert(piece.to_vec(), index);
+        }
+    }
+    for (place, text) in outputs {
+        if let Some(index) = text
+            .as_bytes()
+            .windows(LEAK_WINDOW)
+            .find_map(|w| pieces.get(w))
+        {
+            // Where it is, with every secret masked, so the leak can be found.
+            let at = text
+                .as_bytes()
+                .windows(LEAK_WINDOW)
+                .position(|w| pieces.contains_key(w))
+                .unwrap_or(0);
+            let mut from = at.saturating_sub(300);
+            while !text.is_char_boundary(from) {
+                from -= 1;
+            }
+            let mut to = (at + 100).min(text.len());
+            while !text.is_char_boundary(to) {
+                to += 1;
+            }
+            let mut around = text[from..to].to_owned();
+            for secret in secrets {
+                around = around.replace(secret.as_str(), "***");
+            }
+            for secret in secrets {
+                for piece in secret.as_bytes().windows(LEAK_WINDOW) {
+                    let piece = String::from_utf8_lossy(piece);
+                    around = around.replace(piece.as_ref(), "*");
+                }
+            }
+            panic!(
+                "{place} holds secret #{index} (or a {LEAK_WINDOW}-character piece of it), here \
+                 (secrets masked with *): ...{around}..."
+            );
+        }
+    }
+}
+
+/// Every secret of `world` (PATs, the identity header, the access tokens issued so far) and the
+/// function key.
+pub fn secrets_of(world: &sandbox::world::World) -> Vec<String> {
+    let mut secrets = world.secrets();
+    secrets.push(FUNCTION_KEY.to_owned());
+    secrets
+}
+
+/// The handler's stdout and stderr, one entry each, for [`assert_no_leak`].
+pub fn handler_outputs(handler: &Handler) -> Vec<(&'static str, String)> {
+    vec![
+        ("handler stdout", handler.stdout().join("\n")),
+        ("handler stderr", handler.stderr().join("\n")),
+    ]
+}
+
+/// A deployed app folder, as in Azure: this repository's `host.json`, `SyncTimer/`, `SyncHttp/`,
+/// `local.settings.example.json`, the `handler` binary and `sync-config.json` = `config`.
+pub fn app_folder(config: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for file in ["host.json", "local.settings.example.json"] {
+        std::fs::copy(repo.join(file), dir.path().join(file)).unwrap();
+    }
+    for function in ["SyncTimer", "SyncHttp"] {
+        std::fs::create_dir(dir.path().join(function)).unwrap();
+        let json = Path::new(function).join("function.json");
+        std::fs::copy(repo.join(&json), dir.path().join(&json)).unwrap();
+    }
+    std::os::unix::fs::symlink(handler_exe(), dir.path().join("handler")).unwrap();
+    std::fs::write(dir.path().join("sync-config.json"), config).unwrap();
+    dir
+}
+
+/// The local Functions host running `app` against `world` (timers on, with a far schedule; `RUST_LOG`
+/// `info` unless `settings` say otherwise), and every line it prints (the handler's own included).
+pub async fn local_host(
+    world: &sandbox::world::World,
+    app: &tempfile::TempDir,
+    settings: &[(&str, &str)],
+) -> (sandbox::host::LocalHost, Arc<Mutex<Vec<String>>>) {
+    let mut all = world.handler_env();
+    all.extend(
+        [
+            ("RUST_LOG", "info"),
+            ("SYNC_CONFIG_PATH", "sync-config.json"),
+            ("SYNC_SCHEDULE", "0 0 0 1 1 *"),
+        ]
+        .iter()
+        .chain(settings)
+        .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
+    let settings = all;
+    let (output, lines) = sandbox::host::Output::capture();
+    let options = sandbox::host::HostOptions {
+        port: 0,
+        settings,
+        env_remove: sandbox::world::World::ENV_TO_CLEAR
+            .iter()
+            .map(|v| v.to_string())
+            .collect(),
+        output,
+        ..sandbox::host::HostOptions::new(app.path())
+    };
+    (
+        sandbox::host::LocalHost::start(options).await.unwrap(),
+        lines,
+    )
 }
