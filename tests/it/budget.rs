@@ -100,3 +100,39 @@ async fn a_sync_longer_than_its_budget_is_partial_and_the_next_runs_finish_it_wi
     let planned = again["workspaces"][0]["actions"].as_array().unwrap().len();
     assert_eq!(planned, 0, "{again}");
 }
+
+#[tokio::test]
+async fn a_workspace_still_waiting_on_a_call_after_the_budget_and_its_grace_is_stopped_and_reported()
+ {
+    let world = World::start().await.unwrap();
+    let group = world.tenant.add_group("Databricks-Big");
+    let user = world.tenant.add_user(NewUser::member("u@contoso.com", "U"));
+    world.tenant.add_member(&group, &user);
+    let ws = world.add_workspace("hanging").await.unwrap();
+    // The user list is never answered (the client would wait 60 s, then retry).
+    ws.scim.faults().inject_persistent(
+        sandbox::faults::Fault::no_answer()
+            .on_path("/Users")
+            .on_method(Method::GET),
+    );
+    let config =
+        json!({ "workspaces": [World::config_entry(&ws, &["Databricks-Big"])] }).to_string();
+    let mut env = world.handler_env();
+    // A budget of 2 s and the shortest grace, 30 s: stopped about 32 s in, before the client's 60 s.
+    env.push(("SYNC_MAX_RUN_SECONDS".into(), "2".into()));
+    let handler = Handler::start(&config, &env).await;
+    let started = std::time::Instant::now();
+    let (code, report) = sync_http(&handler, json!({})).await;
+    let took = started.elapsed();
+    assert_eq!(code, 200, "{report}");
+    let workspace = &report["workspaces"][0];
+    assert_eq!(workspace["status"], "partial", "{report}");
+    assert_eq!(
+        workspace["error"],
+        "stopped: the run's time budget (SYNC_MAX_RUN_SECONDS=2) and 30 s of grace were spent while a call \
+         was still waiting for an answer; the changes made so far stay, and the next run plans the rest again"
+    );
+    // Below the client's own 60 s time-out: the stop, not the time-out, ended it.
+    assert!(took < std::time::Duration::from_secs(55), "{took:?}");
+    assert_eq!(ws.scim.faults().writes(), 0);
+}
