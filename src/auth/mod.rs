@@ -83,11 +83,45 @@ pub struct SecretError {
 #[derive(Clone)]
 pub struct Secrets {
     credential: Arc<dyn TokenCredential>,
+    /// One client per vault for the life of the process: a client learns the vault's token scope from
+    /// its first 401 challenge, so a new client per read would pay that round trip every time.
+    clients: Arc<std::sync::Mutex<std::collections::HashMap<String, VaultClient>>>,
+}
+
+/// A vault's client, and whether a read through it has succeeded yet (until then reads go one at a
+/// time, so that concurrent first reads do not each meet the challenge).
+#[derive(Clone)]
+struct VaultClient {
+    client: Arc<SecretClient>,
+    primed: Arc<tokio::sync::Mutex<bool>>,
 }
 
 impl Secrets {
     pub fn new(credential: Arc<dyn TokenCredential>) -> Secrets {
-        Secrets { credential }
+        Secrets {
+            credential,
+            clients: Arc::default(),
+        }
+    }
+
+    fn client(&self, vault: &str) -> azure_core::Result<VaultClient> {
+        let mut clients = self
+            .clients
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(client) = clients.get(vault) {
+            return Ok(client.clone());
+        }
+        let client = VaultClient {
+            client: Arc::new(SecretClient::new(
+                vault,
+                Arc::clone(&self.credential),
+                Some(client_options()),
+            )?),
+            primed: Arc::default(),
+        };
+        clients.insert(vault.to_owned(), client.clone());
+        Ok(client)
     }
 
     /// The value of the secret at `url`.
@@ -99,29 +133,39 @@ impl Secrets {
             url: url.to_string(),
             cause,
         };
-        let client = SecretClient::new(
-            url.vault_url().as_str(),
-            Arc::clone(&self.credential),
-            Some(client_options()),
-        )
-        .map_err(|e| failed(e.to_string()))?;
-        let options = SecretClientGetSecretOptions {
-            secret_version: url.version().map(str::to_owned),
-            ..Default::default()
-        };
-        let response = client
-            .get_secret(url.name(), Some(options))
-            .await
-            .map_err(|e| failed(explain(&e)))?;
-        let secret = response
-            .into_model()
-            .map_err(|e| failed(format!("the answer could not be read ({e})")))?;
-        match secret.value {
-            Some(value) if !value.trim().is_empty() => {
-                Ok(SecretString::from(value.trim().to_owned()))
-            }
-            _ => Err(failed("the secret is empty".to_owned())),
+        let vault = self
+            .client(url.vault_url().as_str())
+            .map_err(|e| failed(e.to_string()))?;
+        let mut primed = vault.primed.lock().await;
+        if *primed {
+            drop(primed);
+            return read_secret(&vault.client, url).await;
         }
+        let read = read_secret(&vault.client, url).await;
+        *primed = read.is_ok();
+        read
+    }
+}
+
+async fn read_secret(client: &SecretClient, url: &SecretUrl) -> Result<SecretString, SecretError> {
+    let failed = |cause: String| SecretError {
+        url: url.to_string(),
+        cause,
+    };
+    let options = SecretClientGetSecretOptions {
+        secret_version: url.version().map(str::to_owned),
+        ..Default::default()
+    };
+    let response = client
+        .get_secret(url.name(), Some(options))
+        .await
+        .map_err(|e| failed(explain(&e)))?;
+    let secret = response
+        .into_model()
+        .map_err(|e| failed(format!("the answer could not be read ({e})")))?;
+    match secret.value {
+        Some(value) if !value.trim().is_empty() => Ok(SecretString::from(value.trim().to_owned())),
+        _ => Err(failed("the secret is empty".to_owned())),
     }
 }
 

@@ -78,6 +78,11 @@ async fn a_timer_run_brings_every_workspace_to_its_groups_with_the_fewest_reques
     // group, 4 in the other, 5 a page); the shared group is read once for both workspaces.
     assert_eq!(world.tenant.faults().log().len(), 2 + 4 + 1);
     assert_eq!(world.vault.reads(), 2, "one read per distinct secret");
+    assert_eq!(
+        world.vault.faults().log().len(),
+        3,
+        "and one 401 challenge per vault: its client is kept"
+    );
     // SCIM: one list page each (3 users at most), then one write per change; the user created at
     // first sign-in costs its 409 and one look-up.
     assert_eq!(
