@@ -218,10 +218,18 @@ fn sync(args: &SyncArgs) -> ExitCode {
         }
     };
     match args.output {
-        Output::Json => match serde_json::to_string_pretty(&report) {
-            Ok(json) => println!("{json}"),
-            Err(e) => eprintln!("handler: cannot write the report as JSON: {e}"),
-        },
+        Output::Json => {
+            // Streamed, not built as one string first: a large first sync's report is big.
+            use std::io::Write;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let written = serde_json::to_writer_pretty(&mut out, &*report)
+                .map_err(std::io::Error::from)
+                .and_then(|()| writeln!(out))
+                .and_then(|()| out.flush());
+            if let Err(e) = written {
+                eprintln!("handler: cannot write the report as JSON: {e}");
+            }
+        }
         Output::Text => print!("{}", text_report(&report)),
     }
     if report.status == Status::Succeeded {

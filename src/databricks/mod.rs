@@ -105,6 +105,7 @@ pub struct Scim {
     base: Url,
     bearer: Bearer,
     limiter: Arc<DefaultDirectRateLimiter>,
+    requests_per_second: f64,
     /// Why the workspace is taken to have stopped answering: set by the first call that got no usable
     /// answer after all its retries. Calls after it are not sent, so a workspace that hangs costs one
     /// call's retries (a few in flight at once), not every pending change's, and the run ends, with
@@ -130,8 +131,15 @@ impl Scim {
             base,
             bearer,
             limiter: Arc::new(RateLimiter::direct(quota)),
+            requests_per_second,
             stopped: OnceLock::new(),
         }
+    }
+
+    /// How many independent writes to keep in flight so that the rate limit, not the round trip, bounds
+    /// the pace: a quarter of a second's worth (round trips up to 250 ms), at least 4, at most 64.
+    pub fn writes_in_flight(&self) -> usize {
+        ((self.requests_per_second / 4.0).ceil() as usize).clamp(4, 64)
     }
 
     /// A collection or endpoint under the SCIM root (`Users`, `Me`).

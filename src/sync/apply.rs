@@ -1,10 +1,10 @@
-//! Applying a plan to a workspace, in phases: principals (create, reactivate), then the groups and their
-//! new members (which need the ids of the principals just created), then deprovisioning. Within a phase the
-//! actions run a few at a time (the SCIM client also paces them); each failure is recorded and the
-//! others go on. A dry run records every action as `planned` and sends nothing. Held deprovisionings are
-//! reported as `skipped` with the reason. Once the run's time budget is spent no write starts (but the
-//! workspace's first, so every run makes progress); writes in flight finish, and the rest is reported
-//! `deferred` for the next run, which plans it again.
+//! Applying a plan to a workspace, in phases: principals (create, reactivate), then the groups and
+//! their new members (which need the ids of the principals just created), then deprovisioning. Within
+//! a phase the actions run a few at a time (enough for the SCIM client's pace to be the bound); each
+//! failure is recorded and the others go on. A dry run records every action as `planned` and sends
+//! nothing. Held deprovisionings are reported as `skipped` with the reason. Once the run's time budget
+//! is spent no write starts (but the workspace's first, so every run makes progress); writes in flight
+//! finish, and the rest is reported `deferred` for the next run, which plans it again.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,9 +17,6 @@ use super::plan::{Action, Current, Plan};
 use super::report::{ActionReport, Outcome};
 use crate::databricks::{Created, CreatedServicePrincipal, MAX_MEMBERS_PER_PATCH, Scim, ScimError};
 use crate::http::Requests;
-
-/// Actions in flight at once per workspace.
-const CONCURRENCY: usize = 4;
 
 /// What applying came to for one kind of principal.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -249,7 +246,7 @@ async fn concurrently<'a>(
             };
             (action, done)
         })
-        .buffered(CONCURRENCY)
+        .buffered(scim.writes_in_flight())
         .collect()
         .await
 }

@@ -187,16 +187,19 @@ async fn read_workspace(
     mirrored: &[DesiredGroup],
     requests: &Requests,
 ) -> Result<Current, String> {
-    let users = scim
-        .list_users(requests)
-        .await
-        .map_err(|e| format!("cannot list the workspace's users: {e}"))?;
-    let service_principals = if options.include_service_principals {
+    // Every read at once (the SCIM client still paces them); the first that fails fails the workspace.
+    let users = async {
+        scim.list_users(requests)
+            .await
+            .map_err(|e| format!("cannot list the workspace's users: {e}"))
+    };
+    let service_principals = async {
+        if !options.include_service_principals {
+            return Ok(Vec::new());
+        }
         scim.list_service_principals(requests)
             .await
-            .map_err(|e| format!("cannot list the workspace's service principals: {e}"))?
-    } else {
-        Vec::new()
+            .map_err(|e| format!("cannot list the workspace's service principals: {e}"))
     };
     let group = |name: &str| {
         let name = name.to_owned();
@@ -206,29 +209,43 @@ async fn read_workspace(
                 .map_err(|e| format!("cannot read the workspace group {name:?}: {e}"))
         }
     };
-    let marker = group(&options.managed_group).await?;
-    let mut protected = HashSet::new();
-    if options.deprovision != Deprovision::None {
-        let me = scim
-            .me(requests)
-            .await
-            .map_err(|e| format!("cannot read the token's own identity (/Me): {e}"))?;
-        protected.insert(me.id);
-        if let Some(admins) = group("admins").await? {
-            protected.extend(admins.members);
+    let protected = async {
+        let mut protected = HashSet::new();
+        if options.deprovision != Deprovision::None {
+            let me = async {
+                scim.me(requests)
+                    .await
+                    .map_err(|e| format!("cannot read the token's own identity (/Me): {e}"))
+            };
+            let (me, admins) = futures::try_join!(me, group("admins"))?;
+            protected.insert(me.id);
+            if let Some(admins) = admins {
+                protected.extend(admins.members);
+            }
         }
-    }
-    let mut groups = BTreeMap::new();
-    for wanted in mirrored {
-        if let Some(found) = group(&wanted.name).await? {
+        Ok::<_, String>(protected)
+    };
+    let groups = futures::future::try_join_all(mirrored.iter().map(|wanted| group(&wanted.name)));
+    let (users, service_principals, marker, protected, found) = futures::try_join!(
+        users,
+        service_principals,
+        group(&options.managed_group),
+        protected,
+        groups
+    )?;
+    let groups: BTreeMap<String, GroupState> = mirrored
+        .iter()
+        .zip(found)
+        .filter_map(|(wanted, found)| {
+            let found = found?;
             let state = GroupState {
                 id: found.id,
                 members: found.members.into_iter().collect(),
                 entitlements: found.entitlements,
             };
-            groups.insert(wanted.name.clone(), state);
-        }
-    }
+            Some((wanted.name.clone(), state))
+        })
+        .collect();
     Ok(Current {
         users,
         service_principals,
@@ -306,11 +323,17 @@ impl AzureRun {
             })
             .await?;
         let bearer = self.bearer(workspace, requests).await?;
+        // The groups are read at once; a group shared with another workspace is read once per run.
+        let read = futures::future::try_join_all(
+            workspace
+                .access_groups
+                .iter()
+                .map(|reference| self.group(reference, &workspace.options, requests)),
+        )
+        .await?;
         let mut members: Vec<GroupMembers> = Vec::new();
         let mut mirrored = Vec::new();
-        for reference in &workspace.access_groups {
-            let (group, group_members) =
-                self.group(reference, &workspace.options, requests).await?;
+        for (reference, (group, group_members)) in workspace.access_groups.iter().zip(read) {
             if workspace.options.mirror_groups {
                 mirrored.push((
                     workspace.mirrored_group_name(reference, &group.display_name),

@@ -13,8 +13,9 @@ use super::report::{Report, Status, Trigger, WorkspaceReport};
 use super::{Engine, RunContext, RunScope, events};
 use crate::config::{Config, Workspace, WorkspaceName};
 
-/// How many workspaces one run syncs at the same time.
-const WORKSPACE_CONCURRENCY: usize = 4;
+/// How many workspaces one run syncs at the same time. Each has its own SCIM rate limit, so a run's
+/// time is that of its largest workspace while they all fit; memory grows with it (each holds its lists).
+const WORKSPACE_CONCURRENCY: usize = 8;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -104,7 +105,7 @@ impl Runner {
     ///
     /// # Errors
     /// Unknown workspace names, or (without `wait`) a requested workspace held by another run.
-    pub async fn run(&self, request: RunRequest, wait: bool) -> Result<Report, RunError> {
+    pub async fn run(&self, request: RunRequest, wait: bool) -> Result<Arc<Report>, RunError> {
         let workspaces = self.select(&request.workspaces)?;
         let info = RunInfo {
             run_id: Uuid::new_v4(),
@@ -147,7 +148,7 @@ impl Runner {
         // Workspace panics are caught below `run_claimed`; this only guards against a bug above them.
         Ok(task.await.unwrap_or_else(|join| {
             let cause = format!("internal error: the run task ended abnormally ({join})");
-            failed_run(fallback, &cause)
+            Arc::new(failed_run(fallback, &cause))
         }))
     }
 
@@ -179,7 +180,7 @@ impl Runner {
         }
     }
 
-    async fn run_claimed(&self, info: RunInfo, workspaces: Vec<Workspace>) -> Report {
+    async fn run_claimed(&self, info: RunInfo, workspaces: Vec<Workspace>) -> Arc<Report> {
         let clock = Instant::now();
         tracing::info!(workspaces = workspaces.len(), "run started");
         let context = Arc::new(RunContext {
@@ -208,8 +209,8 @@ impl Runner {
         };
         // Information only: whoever handles the report decides whether a failure is an error to log.
         events::emit(&report);
-        self.coordinator.record(report.clone());
-        report
+        // Shared with the coordinator (the last report), not copied: a large first sync's report is big.
+        self.coordinator.record(report)
     }
 }
 
