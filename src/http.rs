@@ -182,7 +182,9 @@ fn retry_after(response: &Response) -> Option<Duration> {
     parse_retry_after(&value, time::OffsetDateTime::now_utc())
 }
 
-fn parse_retry_after(value: &str, now: time::OffsetDateTime) -> Option<Duration> {
+/// A `Retry-After` value (seconds, or an HTTP date relative to `now`), capped at 60 s; `None` when it
+/// is neither.
+pub fn parse_retry_after(value: &str, now: time::OffsetDateTime) -> Option<Duration> {
     let delay = match value.parse::<f64>() {
         Ok(seconds) if seconds.is_finite() && seconds >= 0.0 => Duration::from_secs_f64(seconds),
         Ok(_) => return None,

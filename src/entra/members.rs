@@ -144,14 +144,11 @@ impl Graph {
             }
             let response = self.get(&operation, &url, requests).await?;
             let page: Page<T> = http::json(&operation, response).await?;
+            next = page.next_url().map_err(|e| ApiError::Decode {
+                operation: operation.clone(),
+                cause: format!("@odata.nextLink is not a URL: {e}"),
+            })?;
             items.extend(page.value);
-            next = match page.next_link {
-                None => None,
-                Some(link) => Some(Url::parse(&link).map_err(|e| ApiError::Decode {
-                    operation: operation.clone(),
-                    cause: format!("@odata.nextLink is not a URL: {e}"),
-                })?),
-            };
         }
         Ok(items)
     }
