@@ -1,9 +1,9 @@
 //! The configuration file (`config::Config::parse`): any UTF-8 text as `sync-config.json`.
 //!
 //! Properties: parsing never panics; a refusal names at least one problem, all in its message;
-//! an accepted configuration finds each workspace by its name, re-describes itself (serializes back
-//! to the file format, the way `check-config` and the report show it) and that description parses
-//! back to an equal configuration.
+//! an accepted configuration keeps every `groupNames` entry written, finds each workspace by its
+//! name, re-describes itself (serializes back to the file format, the way `check-config` and the
+//! report show it) and that description parses back to an equal configuration.
 #![no_main]
 
 use std::path::Path;
@@ -55,6 +55,7 @@ fuzz_target!(|data: &[u8]| {
         }
         assert!(!description.is_empty());
     }
+    every_group_name_is_kept(text, &config);
     let written = serde_json::to_string_pretty(&config).expect("a configuration serializes");
     match Config::parse(&written, path) {
         Ok(again) => assert_eq!(
@@ -73,6 +74,30 @@ fn refusal_is_described(error: &ConfigError) {
         assert!(
             message.contains(problem.as_str()),
             "{problem:?} is not in the message"
+        );
+    }
+}
+
+/// Every `groupNames` entry of an accepted file is kept: one that is silently dropped would leave
+/// a group mirrored under another name than the one written.
+fn every_group_name_is_kept(text: &str, config: &Config) {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let file: serde_json::Value = serde_json::from_str(text).expect("an accepted file is JSON");
+    let entries = file["workspaces"]
+        .as_array()
+        .expect("an accepted file lists workspaces");
+    assert_eq!(entries.len(), config.workspaces.len());
+    for (entry, workspace) in entries.iter().zip(&config.workspaces) {
+        let written = entry
+            .get("groupNames")
+            .and_then(|g| g.as_object())
+            .map_or(0, |g| g.len());
+        assert_eq!(
+            written,
+            workspace.group_names.len(),
+            "groupNames of {} lost entries: {:?}",
+            workspace.name,
+            workspace.group_names
         );
     }
 }
