@@ -4,7 +4,8 @@
 #   bans      no `*` version requirement, no OpenSSL; duplicate versions are warnings only,
 #   sources   crates.io only, no git dependency.
 # Advisories are NOT checked: the RustSec database is fetched from GitHub, which CI cannot reach.
-# Installs the pinned cargo-deny under target/tools on first use (about 5-6 min on 2 shared cores).
+# Installs the pinned cargo-deny under target/tools on first use (3 to 6 min on 2 shared cores; it
+# has no optional features to leave out, so --no-default-features would not make it shorter).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
