@@ -268,9 +268,14 @@ fn retry_after(response: &Response) -> Option<Duration> {
     parse_retry_after(&value, time::OffsetDateTime::now_utc())
 }
 
-fn parse_retry_after(value: &str, now: time::OffsetDateTime) -> Option<Duration> {
+/// A `Retry-After` value (seconds, or an HTTP date relative to `now`), capped at 60 s; `None` when it
+/// is neither.
+pub fn parse_retry_after(value: &str, now: time::OffsetDateTime) -> Option<Duration> {
     let delay = match value.parse::<f64>() {
-        Ok(seconds) if seconds.is_finite() && seconds >= 0.0 => Duration::from_secs_f64(seconds),
+        // Beyond what a `Duration` holds (about 1.8e19 s) is beyond the cap too.
+        Ok(seconds) if seconds.is_finite() && seconds >= 0.0 => {
+            Duration::try_from_secs_f64(seconds).unwrap_or(MAX_RETRY_AFTER)
+        }
         Ok(_) => return None,
         Err(_) => {
             let at =
@@ -381,5 +386,20 @@ mod tests {
         assert_eq!(parse_retry_after("3600", now), Some(MAX_RETRY_AFTER));
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(parse_retry_after("-1", now), None);
+    }
+
+    #[test]
+    fn retry_after_beyond_what_a_duration_holds_is_capped_not_a_panic() {
+        // Found by fuzz/fuzz_targets/retry_after.rs: `Duration::from_secs_f64` panicked.
+        let now = datetime!(2026-11-28 11:00:00 UTC);
+        for huge in ["218446744073709551616", "1e300", "18446744073709551616"] {
+            assert_eq!(
+                parse_retry_after(huge, now),
+                Some(MAX_RETRY_AFTER),
+                "{huge}"
+            );
+        }
+        assert_eq!(parse_retry_after("inf", now), None);
+        assert_eq!(parse_retry_after("NaN", now), None);
     }
 }

@@ -141,6 +141,8 @@ fn group_names(value: &Value, groups: &[GroupRef]) -> Result<BTreeMap<String, St
     };
     let mut names = BTreeMap::new();
     let mut problems = Vec::new();
+    // The first key naming each group: two keys for one group ("Eng", "eng") would leave one unused.
+    let mut first_key: HashMap<String, &String> = HashMap::new();
     for (key, target) in entries {
         let group = GroupRef::parse(key)
             .ok()
@@ -152,6 +154,13 @@ fn group_names(value: &Value, groups: &[GroupRef]) -> Result<BTreeMap<String, St
             ));
             continue;
         };
+        if let Some(first) = first_key.get(&group.identity_key()) {
+            let message =
+                format!("names the same group as {GROUP_NAMES}.{first}: keep one of them");
+            problems.push((at(key), message));
+            continue;
+        }
+        first_key.insert(group.identity_key(), key);
         match target.as_str().map(str::trim) {
             Some(name)
                 if !name.is_empty()
@@ -437,5 +446,32 @@ fn workspace(
             Some((workspace, own_options))
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(json: &str) -> Vec<String> {
+        let value: Value = serde_json::from_str(json).expect("test JSON");
+        match validate(&value) {
+            Ok(workspaces) => panic!("accepted: {workspaces:?}"),
+            Err(problems) => problems.iter().map(Problem::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn two_group_names_for_one_group_are_refused_not_one_silently_dropped() {
+        let json = r#"{"workspaces": [{"name": "a", "databricksInstance": "https://h",
+            "accessGroups": ["Eng"], "scimToken": "https://kv.vault.azure.net/secrets/p",
+            "groupNames": {"eng": "x", "ENG": "y", "Eng": "z"}}]}"#;
+        assert_eq!(
+            problems(json),
+            [
+                r#"workspaces[0] ("a").groupNames.Eng: names the same group as groupNames.ENG: keep one of them"#,
+                r#"workspaces[0] ("a").groupNames.eng: names the same group as groupNames.ENG: keep one of them"#,
+            ]
+        );
     }
 }

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::listing::literal;
+use super::listing::{ListPage, literal, parse_list_page};
 use super::{Scim, ScimError};
 use crate::http::{self, ApiError, Requests};
 
@@ -64,6 +64,47 @@ impl GroupResource {
     }
 }
 
+/// The group of `found` named `display_name` (compared case-insensitively), if any.
+fn named(found: Vec<GroupResource>, display_name: &str) -> Option<ScimGroup> {
+    let wanted = display_name.to_lowercase();
+    let mut candidates: Vec<GroupResource> = found
+        .into_iter()
+        .filter(|g| {
+            g.display_name
+                .as_deref()
+                .is_some_and(|n| n.to_lowercase() == wanted)
+        })
+        .collect();
+    // Should names ever differ only in case, the exact spelling wins.
+    let exact = candidates
+        .iter()
+        .position(|g| g.display_name.as_deref() == Some(display_name))
+        .unwrap_or(0);
+    (!candidates.is_empty()).then(|| candidates.swap_remove(exact).into_group(display_name))
+}
+
+/// Reads the answer to a group look-up by display name (a ListResponse of groups) exactly as
+/// [`Scim::find_group`] does: the group named `display_name`, if listed.
+///
+/// # Errors
+/// The body is not a ListResponse of groups.
+pub fn parse_group_page(
+    body: &[u8],
+    display_name: &str,
+) -> Result<Option<ScimGroup>, serde_json::Error> {
+    let page: ListPage<GroupResource> = parse_list_page(body)?;
+    Ok(named(page.resources, display_name))
+}
+
+/// Reads the answer to creating the group `display_name` (the group resource) exactly as
+/// [`Scim::create_group`] does.
+///
+/// # Errors
+/// The body is not a group resource.
+pub fn parse_group(body: &[u8], display_name: &str) -> Result<ScimGroup, serde_json::Error> {
+    serde_json::from_slice::<GroupResource>(body).map(|g| g.into_group(display_name))
+}
+
 /// `[{"value": v}, ...]`.
 fn valued(values: &[&String]) -> Value {
     Value::Array(values.iter().map(|v| json!({ "value": v })).collect())
@@ -91,24 +132,7 @@ impl Scim {
         let found: Vec<GroupResource> = self
             .filtered(&operation, "Groups", &filter, GROUP_ATTRIBUTES, requests)
             .await?;
-        let wanted = display_name.to_lowercase();
-        let mut candidates: Vec<GroupResource> = found
-            .into_iter()
-            .filter(|g| {
-                g.display_name
-                    .as_deref()
-                    .is_some_and(|n| n.to_lowercase() == wanted)
-            })
-            .collect();
-        // Should names ever differ only in case, the exact spelling wins.
-        let exact = candidates
-            .iter()
-            .position(|g| g.display_name.as_deref() == Some(display_name))
-            .unwrap_or(0);
-        Ok(
-            (!candidates.is_empty())
-                .then(|| candidates.swap_remove(exact).into_group(display_name)),
-        )
+        Ok(named(found, display_name))
     }
 
     /// Creates a group with these entitlements; if the name is taken (409), the existing group is

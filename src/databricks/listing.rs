@@ -16,13 +16,24 @@ const PAGE_SIZE: usize = 10_000;
 /// Pages one listing may take before it is cut off (10,000 users per account is the documented limit).
 const MAX_PAGES: usize = 1_000;
 
-#[derive(Deserialize)]
-struct ListResponse<T> {
+/// One page of a SCIM ListResponse, as the client reads it.
+#[derive(Debug, Deserialize)]
+pub struct ListPage<T> {
+    /// `totalResults`, when the server sends it.
     #[serde(rename = "totalResults", default)]
-    total_results: Option<usize>,
-    // Some servers spell it in lower case; an empty page may leave it out.
+    pub total_results: Option<usize>,
+    /// `Resources`: some servers spell it in lower case; an empty page may leave it out.
     #[serde(rename = "Resources", alias = "resources", default = "Vec::new")]
-    resources: Vec<T>,
+    pub resources: Vec<T>,
+}
+
+/// Reads the body of a SCIM list answer (users: [`ScimUser`](super::ScimUser), service principals:
+/// [`ScimServicePrincipal`](super::ScimServicePrincipal)) exactly as the client does.
+///
+/// # Errors
+/// The body is not a ListResponse of `T`.
+pub fn parse_list_page<T: DeserializeOwned>(body: &[u8]) -> Result<ListPage<T>, serde_json::Error> {
+    serde_json::from_slice(body)
 }
 
 impl Scim {
@@ -62,7 +73,7 @@ impl Scim {
             let response = self
                 .send(operation, requests, || self.client.get(url.clone()))
                 .await?;
-            let page: ListResponse<T> = http::json(operation, response).await?;
+            let page: ListPage<T> = http::json(operation, response).await?;
             let received = page.resources.len();
             let known = ids.len();
             items.extend(
@@ -123,7 +134,7 @@ impl Scim {
         let response = self
             .send(operation, requests, || self.client.get(url.clone()))
             .await?;
-        let page: ListResponse<T> = http::json(operation, response).await?;
+        let page: ListPage<T> = http::json(operation, response).await?;
         Ok(page.resources)
     }
 }
@@ -147,11 +158,11 @@ mod tests {
 
     #[test]
     fn list_responses_are_read_with_either_spelling_and_without_resources() {
-        let upper: ListResponse<serde_json::Value> =
+        let upper: ListPage<serde_json::Value> =
             serde_json::from_str(r#"{"totalResults":1,"Resources":[{"id":"1"}]}"#).unwrap();
-        let lower: ListResponse<serde_json::Value> =
+        let lower: ListPage<serde_json::Value> =
             serde_json::from_str(r#"{"resources":[{"id":"1"}]}"#).unwrap();
-        let empty: ListResponse<serde_json::Value> =
+        let empty: ListPage<serde_json::Value> =
             serde_json::from_str(r#"{"totalResults":0}"#).unwrap();
         assert_eq!((upper.total_results, upper.resources.len()), (Some(1), 1));
         assert_eq!((lower.total_results, lower.resources.len()), (None, 1));

@@ -74,11 +74,25 @@ impl Scim {
             .send(operation, requests, || self.client.get(url.clone()))
             .await?;
         let resource: MeResource = http::json(operation, response).await?;
-        Ok(Me {
+        Ok(resource.into())
+    }
+}
+
+impl From<MeResource> for Me {
+    fn from(resource: MeResource) -> Me {
+        Me {
             kind: resource.kind(),
             id: resource.id,
-        })
+        }
     }
+}
+
+/// Reads the answer of `GET /Me` exactly as [`Scim::me`] does.
+///
+/// # Errors
+/// The body is not a resource with an `id`.
+pub fn parse_me(body: &[u8]) -> Result<Me, serde_json::Error> {
+    serde_json::from_slice::<MeResource>(body).map(Me::from)
 }
 
 #[cfg(test)]

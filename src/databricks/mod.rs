@@ -5,6 +5,8 @@
 //! files, paging and filters are in `listing.rs`, the credential in `bearer.rs`.
 //! Only this module knows the SCIM wire format. Every request waits for the workspace's client-side
 //! rate limit first, so one run never floods a workspace.
+//! The `parse_*` functions read one answer body the way the client does, without a workspace (the
+//! fuzz targets in `fuzz/` use them).
 
 mod bearer;
 mod groups;
@@ -26,8 +28,9 @@ use crate::config::WorkspaceUrl;
 use crate::http::{self, ApiError, Requests};
 
 pub use bearer::{Bearer, DATABRICKS_SCOPE};
-pub use groups::{MAX_MEMBERS_PER_PATCH, ScimGroup};
-pub use me::{Me, PrincipalKind};
+pub use groups::{MAX_MEMBERS_PER_PATCH, ScimGroup, parse_group, parse_group_page};
+pub use listing::{ListPage, parse_list_page};
+pub use me::{Me, PrincipalKind, parse_me};
 pub use service_principals::{CreatedServicePrincipal, ScimServicePrincipal};
 
 const API: &str = "databricks";

@@ -157,14 +157,11 @@ impl Graph {
             let response = self.get(&operation, &url, requests).await?;
             let page: Page<T> = http::json(&operation, response).await?;
             counted = counted.or(page.count);
+            next = page.next_url().map_err(|e| ApiError::Decode {
+                operation: operation.clone(),
+                cause: format!("@odata.nextLink is not a URL: {e}"),
+            })?;
             items.extend(page.value);
-            next = match page.next_link {
-                None => None,
-                Some(link) => Some(Url::parse(&link).map_err(|e| ApiError::Decode {
-                    operation: operation.clone(),
-                    cause: format!("@odata.nextLink is not a URL: {e}"),
-                })?),
-            };
         }
         // Members that join during the listing can make it longer than the count; never shorter,
         // unless members left in the seconds it took (the next run then reads it whole).

@@ -2,6 +2,8 @@
 //! id) here, and list its user or service principal members, transitive or direct (`members.rs`).
 //! Only this module knows Graph's wire format (`$filter` quoting, `@odata.nextLink` paging,
 //! `ConsistencyLevel`, error JSON).
+//! The `parse_*` functions read one answer body the way the client does, without Graph (the fuzz
+//! targets in `fuzz/` use them).
 
 mod members;
 
@@ -9,6 +11,7 @@ use std::sync::Arc;
 
 use azure_core::credentials::TokenCredential;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use url::Url;
 
 use crate::config::GroupRef;
@@ -45,23 +48,77 @@ pub enum GraphError {
     Token(String),
 }
 
-#[derive(Deserialize)]
-struct Page<T> {
+/// One page of a Graph collection, as the client reads it.
+#[derive(Debug, Deserialize)]
+pub struct Page<T> {
+    /// `value`; an empty page may leave it out.
     #[serde(default = "Vec::new")]
-    value: Vec<T>,
+    pub value: Vec<T>,
+    /// `@odata.nextLink`: the next page, when there is one.
     #[serde(rename = "@odata.nextLink", default)]
-    next_link: Option<String>,
+    pub next_link: Option<String>,
     /// The listing's size (first page only, when `$count=true` was asked).
     #[serde(rename = "@odata.count", default)]
-    count: Option<u64>,
+    pub count: Option<u64>,
 }
 
-#[derive(Deserialize)]
+impl<T> Page<T> {
+    /// The next page's URL, as given (it carries Graph's own skip token).
+    ///
+    /// # Errors
+    /// `@odata.nextLink` is not a URL.
+    pub fn next_url(&self) -> Result<Option<Url>, url::ParseError> {
+        self.next_link.as_deref().map(Url::parse).transpose()
+    }
+}
+
+/// Reads the body of a Graph page (members: [`Member`], [`ServicePrincipalMember`]) exactly as the
+/// client does.
+///
+/// # Errors
+/// The body is not a page of `T`.
+pub fn parse_page<T: DeserializeOwned>(body: &[u8]) -> Result<Page<T>, serde_json::Error> {
+    serde_json::from_slice(body)
+}
+
+#[derive(Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct GroupItem {
     id: String,
     #[serde(default)]
     display_name: Option<String>,
+}
+
+impl From<GroupItem> for Group {
+    fn from(item: GroupItem) -> Group {
+        Group {
+            display_name: item.display_name.unwrap_or_default(),
+            id: item.id,
+        }
+    }
+}
+
+/// Reads the answer to a group look-up by object id (`GET /groups/{id}`) exactly as
+/// [`Graph::resolve`] does.
+///
+/// # Errors
+/// The body is not a group with an `id`.
+pub fn parse_group(body: &[u8]) -> Result<Group, serde_json::Error> {
+    serde_json::from_slice::<GroupItem>(body).map(Group::from)
+}
+
+/// Reads the answer to a group look-up by display name (a page of groups) exactly as
+/// [`Graph::resolve`] does: every group listed.
+///
+/// # Errors
+/// The body is not a page of groups.
+pub fn parse_group_page(body: &[u8]) -> Result<Page<Group>, serde_json::Error> {
+    let page: Page<GroupItem> = parse_page(body)?;
+    Ok(Page {
+        value: page.value.into_iter().map(Group::from).collect(),
+        next_link: page.next_link,
+        count: page.count,
+    })
 }
 
 /// A Microsoft Graph client for one endpoint (public or national cloud).
@@ -144,10 +201,7 @@ impl Graph {
                 match self.get(&operation, &url, requests).await {
                     Ok(response) => {
                         let item: GroupItem = http::json(&operation, response).await?;
-                        Ok(Group {
-                            display_name: item.display_name.unwrap_or_default(),
-                            id: item.id,
-                        })
+                        Ok(item.into())
                     }
                     Err(GraphError::Api(e)) if e.status() == Some(404) => {
                         Err(GraphError::GroupNotFound {
@@ -171,10 +225,7 @@ impl Graph {
                     [] => Err(GraphError::GroupNotFound {
                         reference: name.clone(),
                     }),
-                    [one] => Ok(Group {
-                        id: one.id.clone(),
-                        display_name: one.display_name.clone().unwrap_or_default(),
-                    }),
+                    [one] => Ok(one.clone().into()),
                     many => Err(GraphError::AmbiguousGroup {
                         reference: name.clone(),
                         candidates: many.iter().map(|g| g.id.clone()).collect(),
