@@ -141,7 +141,7 @@ pub(crate) async fn patch(
     if let Some(slot) = store.service_principals.get_mut(&id) {
         *slot = sp;
     }
-    ws.patched(&store, rendered(&store, &id)?)
+    ws.patched(&store, || rendered(&store, &id))
 }
 
 pub(crate) async fn delete(
@@ -162,7 +162,7 @@ fn rendered(store: &Store, id: &str) -> Result<Value, ScimError> {
         .service_principals
         .get(id)
         .ok_or_else(|| not_found(id))?;
-    Ok(render::service_principal(sp, &store.memberships()))
+    Ok(render::service_principal(sp, &store.memberships_of(id)))
 }
 
 /// A service principal (without id) from a POST or PUT body.

@@ -78,7 +78,7 @@ pub(crate) async fn get(
 ) -> Result<Response, ScimError> {
     let store = ws.store();
     let user = store.users.get(&id).ok_or_else(|| not_found(&id))?;
-    let body = render::user(user, &store.memberships());
+    let body = render::user(user, &store.memberships_of(&user.id));
     Ok(Json(Projection::from_query(query.as_deref()).apply(body)).into_response())
 }
 
@@ -160,7 +160,7 @@ pub(crate) async fn patch(
     if let Some(slot) = store.users.get_mut(&id) {
         *slot = user;
     }
-    ws.patched(&store, rendered(&store, &id)?)
+    ws.patched(&store, || rendered(&store, &id))
 }
 
 pub(crate) async fn delete(
@@ -175,7 +175,7 @@ pub(crate) async fn delete(
 
 fn rendered(store: &Store, id: &str) -> Result<Value, ScimError> {
     let user = store.users.get(id).ok_or_else(|| not_found(id))?;
-    Ok(render::user(user, &store.memberships()))
+    Ok(render::user(user, &store.memberships_of(id)))
 }
 
 /// A user (without id) from a POST or PUT body.
