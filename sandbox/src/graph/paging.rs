@@ -71,7 +71,9 @@ pub(super) fn list(
             }
         },
     };
-    let items: Vec<Value> = ids(&inner)?
+    let ids = ids(&inner)?;
+    // Every match is counted, only the page is rendered.
+    let items: Vec<(&String, &super::Object)> = ids
         .iter()
         .filter_map(|id| Some((id, inner.objects.get(id)?)))
         .filter(|(_, object)| listing.kinds.contains(&Kind::of(object)))
@@ -80,6 +82,13 @@ pub(super) fn list(
                 .as_ref()
                 .is_none_or(|f| f.matches(&objects::full(id, object)))
         })
+        .collect();
+    let total = items.len();
+    let end = offset.saturating_add(size).min(total);
+    let page: Vec<Value> = items
+        .get(offset.min(end)..end)
+        .unwrap_or_default()
+        .iter()
         .map(|(id, object)| objects::render(id, object, select.as_deref(), listing.with_type))
         .collect();
     let base = base(&inner, headers);
@@ -94,10 +103,9 @@ pub(super) fn list(
     };
     body.insert("@odata.context".to_owned(), Value::String(context));
     if options.count && options.skiptoken.is_none() {
-        body.insert("@odata.count".to_owned(), Value::from(items.len()));
+        body.insert("@odata.count".to_owned(), Value::from(total));
     }
-    let end = offset.saturating_add(size).min(items.len());
-    if end < items.len() {
+    if end < total {
         let token = new_token();
         inner.page_tokens.insert(
             token.clone(),
@@ -111,7 +119,6 @@ pub(super) fn list(
             Value::String(next_link(&base, uri, &token)),
         );
     }
-    let page = items.get(offset.min(end)..end).unwrap_or_default().to_vec();
     body.insert("value".to_owned(), Value::Array(page));
     Ok(json(Value::Object(body)))
 }
