@@ -115,7 +115,7 @@ pub(crate) async fn create(
     user.id = store.new_id();
     user.listed_from = store.listed_from(true);
     let id = user.id.clone();
-    store.users.insert(user);
+    store.insert_user(user);
     store.join(&id, &groups);
     Ok((StatusCode::CREATED, Json(rendered(&store, &id)?)).into_response())
 }
@@ -168,7 +168,7 @@ pub(crate) async fn delete(
     Path(id): Path<String>,
 ) -> Result<Response, ScimError> {
     let mut store = ws.store();
-    store.users.remove(&id).ok_or_else(|| not_found(&id))?;
+    store.remove_user(&id).ok_or_else(|| not_found(&id))?;
     store.forget_member(&id);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
