@@ -25,6 +25,10 @@ pub struct LoggedRequest {
     pub status: u16,
     /// Whether the request carried an `Authorization` header (its value is never logged).
     pub authorized: bool,
+    /// When the request reached the emulator.
+    pub received: std::time::Instant,
+    /// From arrival to answer, added latency included.
+    pub took: Duration,
 }
 
 /// A queued fault.
@@ -142,6 +146,7 @@ impl Faults {
 /// The middleware: log, add latency, answer a queued fault or pass on.
 /// Install with `axum::middleware::from_fn_with_state(faults.clone(), faults::layer)`.
 pub async fn layer(State(faults): State<Faults>, request: Request, next: Next) -> Response {
+    let received = std::time::Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let query = request.uri().query().map(str::to_owned);
@@ -160,6 +165,8 @@ pub async fn layer(State(faults): State<Faults>, request: Request, next: Next) -
         query,
         status: response.status().as_u16(),
         authorized,
+        received,
+        took: received.elapsed(),
     });
     response
 }
