@@ -27,6 +27,9 @@ enum Command {
     Conformance(sandbox::conformance::ConformanceArgs),
     /// What a sync costs at scale: the real handler against emulators with latency and a write rate
     Bench(sandbox::bench::BenchArgs),
+    /// The bench's launcher: runs a command and writes its peak RSS (wait4) to a file
+    #[command(hide = true)]
+    RssProbe(sandbox::bench::ProbeArgs),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +51,7 @@ fn main() -> ExitCode {
             Some(Command::Host(args)) => sandbox::host::run(args).await,
             Some(Command::Conformance(args)) => sandbox::conformance::run(args).await,
             Some(Command::Bench(args)) => sandbox::bench::run(args).await,
+            Some(Command::RssProbe(args)) => sandbox::bench::probe(&args),
         }
     })
 }

@@ -2,6 +2,7 @@
 //! process, next to the minimum computed from the generated data.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Instant;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -77,31 +78,94 @@ pub fn work(model: &Model, workspaces: &[Workspace], deprovision: bool) -> RunWo
     }
 }
 
-/// Requests per API and method, and how many were answered 429.
-pub fn counted(world: &World, workspaces: &[Workspace]) -> (Counts, usize) {
-    let mut logs: Vec<(&str, Vec<LoggedRequest>)> = vec![
-        ("graph", world.tenant.faults().log()),
-        ("keyVault", world.vault.faults().log()),
-        ("identity", world.identity.faults().log()),
+/// When one emulator was busy during a run, in milliseconds from the handler's spawn: where the time
+/// went.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Span {
+    /// `graph`, `keyVault`, `identity` or a workspace's name.
+    pub source: String,
+    pub requests: usize,
+    pub first_ms: f64,
+    pub last_ms: f64,
+    /// Summed time from arrival to answer (added latency included).
+    pub in_emulator_ms: f64,
+}
+
+/// What the emulators logged during a run.
+pub struct Logged {
+    pub counts: Counts,
+    /// Requests answered 429.
+    pub throttled: usize,
+    pub timeline: Vec<Span>,
+    /// Every request as a JSON line: source, method, path (no query), status, arrival and time taken
+    /// in milliseconds from the spawn.
+    pub lines: String,
+}
+
+/// Requests per API and method, 429s, and each emulator's busy span relative to `spawned`.
+pub fn counted(world: &World, workspaces: &[Workspace], spawned: Instant) -> Logged {
+    let mut logs: Vec<(&str, String, Vec<LoggedRequest>)> = vec![
+        ("graph", "graph".to_owned(), world.tenant.faults().log()),
+        (
+            "keyVault",
+            "keyVault".to_owned(),
+            world.vault.faults().log(),
+        ),
+        (
+            "identity",
+            "identity".to_owned(),
+            world.identity.faults().log(),
+        ),
     ];
     logs.extend(
         workspaces
             .iter()
-            .map(|w| ("databricks", w.scim.faults().log())),
+            .map(|w| ("databricks", w.name.clone(), w.scim.faults().log())),
     );
-    let mut counts = Counts::new();
-    let mut throttled = 0;
-    for (api, log) in logs {
-        for request in log {
-            throttled += usize::from(request.status == 429);
-            *counts
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+    let mut logged = Logged {
+        counts: Counts::new(),
+        throttled: 0,
+        timeline: Vec::new(),
+        lines: String::new(),
+    };
+    for (api, source, log) in logs {
+        for request in &log {
+            let line = serde_json::json!({
+                "source": source,
+                "method": request.method.as_str(),
+                "path": request.path,
+                "status": request.status,
+                "atMs": ms(request.received.saturating_duration_since(spawned)),
+                "tookMs": ms(request.took),
+            });
+            logged.lines.push_str(&line.to_string());
+            logged.lines.push('\n');
+            logged.throttled += usize::from(request.status == 429);
+            *logged
+                .counts
                 .entry(api.to_owned())
                 .or_default()
                 .entry(request.method.to_string())
                 .or_default() += 1;
         }
+        if log.is_empty() {
+            continue;
+        }
+        let start = |r: &LoggedRequest| ms(r.received.saturating_duration_since(spawned));
+        logged.timeline.push(Span {
+            source,
+            requests: log.len(),
+            first_ms: log.iter().map(start).fold(f64::MAX, f64::min),
+            last_ms: log
+                .iter()
+                .map(|r| start(r) + ms(r.took))
+                .fold(0.0, f64::max),
+            in_emulator_ms: log.iter().map(|r| ms(r.took)).sum(),
+        });
     }
-    (counts, throttled)
+    logged
 }
 
 /// Forgets every request logged so far.
@@ -152,9 +216,13 @@ pub struct Phase {
     /// The highest of `ratio_by_api`.
     pub worst_api_ratio: f64,
     pub throttled: usize,
+    /// Each emulator's busy span.
+    pub timeline: Vec<Span>,
     pub time_bound_seconds: f64,
     pub time_ratio: f64,
     pub peak_rss_mib: f64,
+    /// The launcher's own peak: `peak_rss_mib` is exact only above it.
+    pub rss_floor_mib: f64,
     pub writes: usize,
     pub minimum_writes: usize,
     /// Per workspace, the changes the phase needed.
@@ -170,12 +238,10 @@ pub struct Before {
 }
 
 /// Puts a phase together once the handler has exited.
-#[allow(clippy::too_many_arguments)]
 pub fn phase(
     before: Before,
     finished: &Finished,
-    actual: Counts,
-    throttled: usize,
+    logged: Logged,
     writes: usize,
     remaining: &RunWork,
     limits: &Limits,
@@ -188,6 +254,12 @@ pub fn phase(
         .and_then(|r| r["status"].as_str())
         .unwrap_or("no report")
         .to_owned();
+    let Logged {
+        counts: actual,
+        throttled,
+        timeline,
+        ..
+    } = logged;
     let ratio_by_api: BTreeMap<String, f64> = actual
         .keys()
         .chain(minimum.keys())
@@ -212,9 +284,11 @@ pub fn phase(
         requests: actual,
         minimum,
         throttled,
+        timeline,
         time_bound_seconds: bound,
         time_ratio: if bound > 0.0 { wall / bound } else { 0.0 },
         peak_rss_mib: finished.max_rss_kib as f64 / 1024.0,
+        rss_floor_mib: finished.floor_kib as f64 / 1024.0,
         writes,
         minimum_writes: before
             .work

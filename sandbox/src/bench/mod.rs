@@ -14,6 +14,8 @@ pub mod model;
 mod output;
 mod process;
 
+pub use process::{ProbeArgs, probe};
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -73,6 +75,10 @@ pub struct BenchArgs {
     /// never times)
     #[arg(long)]
     pub check: bool,
+    /// With --check: report this API's ratio but do not fail on it (repeatable; for an excess whose
+    /// cause is known and tracked, e.g. keyVault)
+    #[arg(long, value_name = "API")]
+    pub tolerate: Vec<String>,
 }
 
 /// Requests may exceed the minimum by this factor.
@@ -214,11 +220,15 @@ impl Bench {
         let finished = tokio::task::spawn_blocking(move || launch.sync(&extra, &stderr))
             .await
             .map_err(std::io::Error::other)??;
-        let (actual, throttled) = measure::counted(&self.world, &self.workspaces);
+        let logged = measure::counted(&self.world, &self.workspaces, finished.spawned);
+        std::fs::write(
+            out_dir.join(format!("requests-{}.jsonl", name.replace(' ', "-"))),
+            &logged.lines,
+        )?;
         let writes = measure::writes_done(&self.workspaces);
         let after = self.work();
         Ok(measure::phase(
-            before, &finished, actual, throttled, writes, &after, &limits, pace,
+            before, &finished, logged, writes, &after, &limits, pace,
         ))
     }
 }
@@ -407,17 +417,31 @@ pub async fn run(args: BenchArgs) -> ExitCode {
         println!("Appended to {}", path.display());
     }
     if args.check {
-        let over: Vec<String> = results
-            .phases
-            .iter()
-            .filter(|p| p.worst_api_ratio > REQUEST_RATIO_TARGET || p.remaining_writes > 0)
-            .map(|p| {
-                format!(
-                    "{}: worst API ratio {:.3} (target {REQUEST_RATIO_TARGET}), {} writes left",
-                    p.name, p.worst_api_ratio, p.remaining_writes
-                )
-            })
-            .collect();
+        let mut over = Vec::new();
+        for p in &results.phases {
+            for (api, ratio) in &p.ratio_by_api {
+                if *ratio <= REQUEST_RATIO_TARGET {
+                    continue;
+                }
+                if args.tolerate.iter().any(|t| t.eq_ignore_ascii_case(api)) {
+                    println!(
+                        "{}: {api} at {ratio:.3} x the minimum, over {REQUEST_RATIO_TARGET} (tolerated)",
+                        p.name
+                    );
+                } else {
+                    over.push(format!(
+                        "{}: {api} at {ratio:.3} x the minimum (target {REQUEST_RATIO_TARGET})",
+                        p.name
+                    ));
+                }
+            }
+            if p.remaining_writes > 0 {
+                over.push(format!(
+                    "{}: {} writes left undone",
+                    p.name, p.remaining_writes
+                ));
+            }
+        }
         if !over.is_empty() {
             eprintln!(
                 "sandbox bench: request counts over target:\n  {}",
@@ -425,7 +449,9 @@ pub async fn run(args: BenchArgs) -> ExitCode {
             );
             return ExitCode::FAILURE;
         }
-        println!("Request counts within {REQUEST_RATIO_TARGET} x the minimum in every phase.");
+        println!(
+            "Request counts within {REQUEST_RATIO_TARGET} x the minimum in every phase (but what is tolerated)."
+        );
     }
     ExitCode::SUCCESS
 }
