@@ -60,7 +60,12 @@ pub(crate) async fn list(
         .iter()
         .filter(|g| listed(g.listed_from, now) && query.matches(*g))
         .collect();
-    let memberships = store.memberships();
+    // Who is in which group only when the answer shows it.
+    let memberships = if query.projection.returns("groups") {
+        store.memberships()
+    } else {
+        render::Memberships::new()
+    };
     Ok(query.respond(
         &matches,
         |g| render::group(g, &store, &memberships),

@@ -55,7 +55,12 @@ pub(crate) async fn list(
         .iter()
         .filter(|sp| listed(sp.listed_from, now) && query.matches(*sp))
         .collect();
-    let memberships = store.memberships();
+    // Who is in which group only when the answer shows it.
+    let memberships = if query.projection.returns("groups") {
+        store.memberships()
+    } else {
+        render::Memberships::new()
+    };
     Ok(query.respond(
         &matches,
         |sp| render::service_principal(sp, &memberships),

@@ -63,7 +63,12 @@ pub(crate) async fn list(
         .iter()
         .filter(|u| !u.hidden && listed(u.listed_from, now) && query.matches(*u))
         .collect();
-    let memberships = store.memberships();
+    // Who is in which group only when the answer shows it.
+    let memberships = if query.projection.returns("groups") {
+        store.memberships()
+    } else {
+        render::Memberships::new()
+    };
     Ok(query.respond(
         &matches,
         |u| render::user(u, &memberships),
