@@ -14,6 +14,9 @@ use crate::http::{self, ApiError, Requests};
 const PAGE_SIZE: usize = 10_000;
 /// Pages one listing may take before it is cut off (10,000 users per account is the documented limit).
 const MAX_PAGES: usize = 1_000;
+/// Most resources reserved for ahead of time from a first page's `totalResults` (twenty full pages):
+/// a wrong total cannot make the client allocate much.
+const MAX_RESERVED: usize = 20 * PAGE_SIZE;
 
 #[derive(Deserialize)]
 struct ListResponse<T> {
@@ -52,6 +55,11 @@ impl Scim {
                 .send(operation, requests, || self.client.get(url.clone()))
                 .await?;
             let page: ListResponse<T> = http::json(operation, response).await?;
+            if items.is_empty() {
+                // The whole list at once rather than by doubling (which leaves up to half unused).
+                let total = page.total_results.unwrap_or(0).min(MAX_RESERVED);
+                items.reserve_exact(total.max(page.resources.len()));
+            }
             let received = page.resources.len();
             items.extend(
                 page.resources
@@ -61,6 +69,7 @@ impl Scim {
             start += received;
             let done = received == 0 || page.total_results.is_some_and(|total| start > total);
             if done {
+                items.shrink_to_fit();
                 return Ok(items);
             }
         }

@@ -51,6 +51,9 @@ struct Page<T> {
     value: Vec<T>,
     #[serde(rename = "@odata.nextLink", default)]
     next_link: Option<String>,
+    /// With `$count=true`, on the first page only.
+    #[serde(rename = "@odata.count", default)]
+    count: Option<u64>,
 }
 
 #[derive(Deserialize)]
