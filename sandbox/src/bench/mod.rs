@@ -47,6 +47,9 @@ pub struct BenchArgs {
     /// scimRequestsPerSecond is set to the same value
     #[arg(long, default_value_t = 100.0)]
     pub scim_write_rate: f64,
+    /// Steady-state runs (nothing changed); the target is judged on their median wall time
+    #[arg(long, default_value_t = 3)]
+    pub steady_runs: usize,
     /// Share of the direct memberships changed before the incremental phase, percent
     #[arg(long, default_value_t = 1.0)]
     pub change_percent: f64,
@@ -349,7 +352,10 @@ pub async fn run(args: BenchArgs) -> ExitCode {
         write_rate: args.scim_write_rate,
     };
     let mut phases = Vec::new();
-    for name in ["initial", "steady", "incremental"] {
+    let mut names = vec!["initial".to_owned()];
+    names.extend((1..=args.steady_runs.max(1)).map(|n| format!("steady {n}")));
+    names.push("incremental".to_owned());
+    for name in &names {
         if name == "incremental" {
             let changed = bench.model.change_memberships(
                 &bench.world,
@@ -414,7 +420,8 @@ pub async fn run(args: BenchArgs) -> ExitCode {
         if let Err(e) = output::append_markdown(&path, &results) {
             return fail(&format!("cannot append to {}", path.display()), e);
         }
-        println!("Appended to {}", path.display());
+        let shown = std::fs::canonicalize(&path).unwrap_or(path);
+        println!("Appended to {}", shown.display());
     }
     if args.check {
         let mut over = Vec::new();
