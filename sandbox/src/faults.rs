@@ -40,6 +40,10 @@ pub struct LoggedRequest {
     pub status: u16,
     /// Whether the request carried an `Authorization` header (its value is never logged).
     pub authorized: bool,
+    /// When the request reached the emulator.
+    pub received: std::time::Instant,
+    /// From arrival to answer, added latency included.
+    pub took: Duration,
 }
 
 /// What a fault does to the request it takes.
@@ -326,6 +330,7 @@ pub fn is_write(method: &Method) -> bool {
 /// Install with `axum::middleware::from_fn_with_state(faults.clone(), faults::layer)`.
 pub async fn layer(State(faults): State<Faults>, request: Request, next: Next) -> Response {
     let request = pages::strip_page_marker(request);
+    let received = std::time::Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let query = request.uri().query().map(str::to_owned);
@@ -335,6 +340,8 @@ pub async fn layer(State(faults): State<Faults>, request: Request, next: Next) -
         query,
         status: 0,
         authorized: request.headers().contains_key("authorization"),
+        received,
+        took: Duration::ZERO,
     };
     faults.notify(Stage::Received, &logged);
     let latency = faults.lock().latency;
@@ -343,6 +350,7 @@ pub async fn layer(State(faults): State<Faults>, request: Request, next: Next) -
     }
     let fault = faults.take_fault(&logged.method, &logged.path, logged.query.as_deref());
     if fault.as_ref().is_some_and(|f| f.kind == Kind::NoAnswer) {
+        logged.took = received.elapsed();
         faults.record(logged);
         tokio::time::sleep(NO_ANSWER_FOR).await;
         return StatusCode::GATEWAY_TIMEOUT.into_response();
@@ -357,6 +365,7 @@ pub async fn layer(State(faults): State<Faults>, request: Request, next: Next) -
     } else {
         response.status().as_u16()
     };
+    logged.took = received.elapsed();
     faults.notify(Stage::Answered, &logged);
     faults.record(logged);
     response

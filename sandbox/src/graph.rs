@@ -86,6 +86,12 @@ struct PageToken {
     offset: usize,
 }
 
+/// Bumped by every change to objects or memberships: a cached listing of an older generation is stale.
+type Generation = u64;
+
+/// Listings kept between pages, at most this many.
+const CACHED_LISTINGS: usize = 64;
+
 struct Inner {
     /// Object ids in creation order, for stable listings.
     order: Vec<String>,
@@ -94,6 +100,32 @@ struct Inner {
     max_page_size: usize,
     page_tokens: HashMap<String, PageToken>,
     denied: HashSet<String>,
+    generation: Generation,
+    /// The ids a listing matched (by path and query without `$skiptoken`), and when: the pages of one
+    /// listing do not walk a large group's nesting again while nothing changed.
+    listings: HashMap<String, (Generation, Arc<Vec<String>>)>,
+}
+
+impl Inner {
+    /// The ids matched by the listing `key`, from the cache while nothing changed, else `compute`d.
+    fn listing(
+        &mut self,
+        key: String,
+        compute: impl FnOnce(&Inner) -> Result<Vec<String>, GraphError>,
+    ) -> Result<Arc<Vec<String>>, GraphError> {
+        if let Some((generation, ids)) = self.listings.get(&key)
+            && *generation == self.generation
+        {
+            return Ok(Arc::clone(ids));
+        }
+        let ids = Arc::new(compute(self)?);
+        if self.listings.len() >= CACHED_LISTINGS {
+            self.listings.clear();
+        }
+        self.listings
+            .insert(key, (self.generation, Arc::clone(&ids)));
+        Ok(ids)
+    }
 }
 
 /// One Entra ID tenant as Microsoft Graph shows it. Cheap to clone; clones share state.
@@ -118,6 +150,8 @@ impl Tenant {
             max_page_size: 999,
             page_tokens: HashMap::new(),
             denied: HashSet::new(),
+            generation: 0,
+            listings: HashMap::new(),
         };
         Tenant {
             inner: Arc::new(Mutex::new(inner)),
@@ -127,6 +161,13 @@ impl Tenant {
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The state, to change objects or memberships: cached listings become stale.
+    fn lock_to_change(&self) -> MutexGuard<'_, Inner> {
+        let mut inner = self.lock();
+        inner.generation += 1;
+        inner
     }
 
     /// Routes under `/v1.0/...`, behind the faults middleware and bearer-token authentication.
@@ -231,7 +272,7 @@ impl Tenant {
     pub fn rename_group(&self, group_id: &str, display_name: &str) {
         if let Some(Object::Group {
             display_name: name, ..
-        }) = self.lock().objects.get_mut(group_id)
+        }) = self.lock_to_change().objects.get_mut(group_id)
         {
             *name = display_name.to_owned();
         }
@@ -239,7 +280,7 @@ impl Tenant {
 
     fn insert(&self, object: Object) -> String {
         let id = uuid::Uuid::new_v4().to_string();
-        let mut inner = self.lock();
+        let mut inner = self.lock_to_change();
         inner.order.push(id.clone());
         inner.objects.insert(id.clone(), object);
         id
@@ -248,7 +289,7 @@ impl Tenant {
     /// Adds a user, group (nesting) or service principal to a group's direct members (once).
     /// Panics if either id is unknown: that is a mistake in the test.
     pub fn add_member(&self, group_id: &str, member_id: &str) {
-        let mut inner = self.lock();
+        let mut inner = self.lock_to_change();
         assert!(
             inner.objects.contains_key(member_id),
             "add_member: unknown member {member_id}"
@@ -264,14 +305,15 @@ impl Tenant {
     }
 
     pub fn remove_member(&self, group_id: &str, member_id: &str) {
-        if let Some(Object::Group { members, .. }) = self.lock().objects.get_mut(group_id) {
+        if let Some(Object::Group { members, .. }) = self.lock_to_change().objects.get_mut(group_id)
+        {
             members.retain(|m| m != member_id);
         }
     }
 
     /// Enables or disables a user's (or service principal's) account.
     pub fn set_account_enabled(&self, user_id: &str, enabled: bool) {
-        match self.lock().objects.get_mut(user_id) {
+        match self.lock_to_change().objects.get_mut(user_id) {
             Some(Object::User { user, .. }) => user.account_enabled = enabled,
             Some(Object::ServicePrincipal {
                 account_enabled, ..

@@ -1,5 +1,5 @@
-//! `cargo run -p sandbox`: the demo (default), the local Functions host on its own, and the helpers of
-//! `scripts/conformance.sh`. Each subcommand lives in its own module of the library.
+//! `cargo run -p sandbox`: the demo (default), the local Functions host on its own, the benchmark, and
+//! the helpers of `scripts/conformance.sh`. Each subcommand lives in its own module of the library.
 
 use std::process::ExitCode;
 
@@ -25,6 +25,11 @@ enum Command {
     Host(sandbox::host::HostArgs),
     /// Helpers of scripts/conformance.sh (independent SCIM servers as the workspace)
     Conformance(sandbox::conformance::ConformanceArgs),
+    /// What a sync costs at scale: the real handler against emulators with latency and a write rate
+    Bench(sandbox::bench::BenchArgs),
+    /// The bench's launcher: runs a command and writes its peak RSS (wait4) to a file
+    #[command(hide = true)]
+    RssProbe(sandbox::bench::ProbeArgs),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +50,8 @@ fn main() -> ExitCode {
             Some(Command::Demo(args)) => sandbox::demo::run(args).await,
             Some(Command::Host(args)) => sandbox::host::run(args).await,
             Some(Command::Conformance(args)) => sandbox::conformance::run(args).await,
+            Some(Command::Bench(args)) => sandbox::bench::run(args).await,
+            Some(Command::RssProbe(args)) => sandbox::bench::probe(&args),
         }
     })
 }

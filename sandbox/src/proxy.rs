@@ -111,6 +111,8 @@ impl ConnectProxy {
             loop {
                 match listener.accept().await {
                     Ok((stream, _peer)) => {
+                        // No Nagle delay on relayed segments (see `tls::accept_loop`).
+                        let _ = stream.set_nodelay(true);
                         let shared = Arc::clone(&task_shared);
                         tokio::spawn(async move {
                             if let Err(e) = handle(stream, &shared).await {
@@ -249,7 +251,10 @@ async fn handle(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
     )
     .await
     {
-        Ok(Ok(upstream)) => upstream,
+        Ok(Ok(upstream)) => {
+            let _ = upstream.set_nodelay(true);
+            upstream
+        }
         Ok(Err(e)) => {
             let body = format!(
                 "sandbox proxy: emulator for {target} at {upstream_addr} is unreachable: {e}\n"

@@ -413,6 +413,30 @@ async fn group_of(graph: &Graph, users: usize) -> String {
 }
 
 #[tokio::test]
+async fn pages_read_after_a_change_see_the_tenant_as_it_is_now() {
+    let graph = Graph::start().await;
+    let group = group_of(&graph, 10).await;
+    let url = format!("/v1.0/groups/{group}/transitiveMembers/microsoft.graph.user?$top=4");
+    let (_, first) = graph.get(&url).await;
+    let next = first["@odata.nextLink"]
+        .as_str()
+        .expect("next link")
+        .to_owned();
+    let late = graph
+        .tenant
+        .add_user(NewUser::member("late@contoso.com", "Late"));
+    graph.tenant.add_member(&group, &late);
+    let mut upns = field(&first["value"], "userPrincipalName");
+    for page in graph.pages(&next, false).await {
+        upns.extend(field(&page["value"], "userPrincipalName"));
+    }
+    assert_eq!(upns.len(), 11, "{upns:?}");
+    assert!(upns.contains("late@contoso.com"), "{upns:?}");
+    let (_, again) = graph.get(&url).await;
+    assert_eq!(again["value"].as_array().map(Vec::len), Some(4));
+}
+
+#[tokio::test]
 async fn paging_follows_next_links_as_given() {
     let graph = Graph::start().await;
     let group = group_of(&graph, 25).await;

@@ -15,6 +15,9 @@ use crate::http::{self, ApiError, Requests};
 const PAGE_SIZE: usize = 10_000;
 /// Pages one listing may take before it is cut off (10,000 users per account is the documented limit).
 const MAX_PAGES: usize = 1_000;
+/// Most resources reserved for ahead of time from a first page's `totalResults` (twenty full pages):
+/// a wrong total cannot make the client allocate much.
+const MAX_RESERVED: usize = 20 * PAGE_SIZE;
 
 /// One page of a SCIM ListResponse, as the client reads it.
 #[derive(Debug, Deserialize)]
@@ -74,6 +77,11 @@ impl Scim {
                 .send(operation, requests, || self.client.get(url.clone()))
                 .await?;
             let page: ListPage<T> = http::json(operation, response).await?;
+            if items.is_empty() {
+                // The whole list at once rather than by doubling (which leaves up to half unused).
+                let total = page.total_results.unwrap_or(0).min(MAX_RESERVED);
+                items.reserve_exact(total.max(page.resources.len()));
+            }
             let received = page.resources.len();
             let known = ids.len();
             items.extend(
@@ -89,7 +97,10 @@ impl Scim {
                         "the first page is empty while totalResults is {total}"
                     )));
                 }
-                (0, _) => return Ok(items),
+                (0, _) => {
+                    items.shrink_to_fit();
+                    return Ok(items);
+                }
                 _ if ids.len() == known => {
                     return Err(protocol(format!(
                         "paging does not advance: the page at startIndex {start} holds only resources \
@@ -106,6 +117,7 @@ impl Scim {
             }
             start += received;
             if total_is_honest && page.total_results.is_some_and(|total| start > total) {
+                items.shrink_to_fit();
                 return Ok(items);
             }
         }

@@ -16,6 +16,17 @@ use crate::http::{self, ApiError, Requests};
 
 /// Pages one member listing may take before it is cut off as a loop (999 members a page).
 const MAX_PAGES: usize = 2_000;
+/// Members asked for per page (Graph's maximum `$top`).
+const PAGE_SIZE: usize = 999;
+
+/// Room to reserve for a listing whose first page announced `count` items: exactly that, so a large
+/// group's list is not grown by doubling (which leaves up to half of it unused for the whole run), but
+/// never more than paging could deliver, so a wrong count cannot make the client allocate much.
+fn room_for(count: Option<u64>) -> usize {
+    count
+        .and_then(|c| usize::try_from(c).ok())
+        .map_or(0, |c| c.min(MAX_PAGES * PAGE_SIZE))
+}
 const USER_FIELDS: &str = "id,userPrincipalName,mail,displayName,accountEnabled,userType";
 const SERVICE_PRINCIPAL_FIELDS: &str = "id,appId,displayName,accountEnabled";
 
@@ -114,7 +125,7 @@ impl Graph {
         let mut url = self.url(&["groups", &group.id, relation, cast]);
         url.query_pairs_mut()
             .append_pair("$select", fields)
-            .append_pair("$top", "999")
+            .append_pair("$top", &PAGE_SIZE.to_string())
             .append_pair("$count", "true");
         self.all_pages(operation, url, requests).await
     }
@@ -161,6 +172,9 @@ impl Graph {
                 operation: operation.clone(),
                 cause: format!("@odata.nextLink is not a URL: {e}"),
             })?;
+            if items.is_empty() {
+                items.reserve_exact(room_for(page.count).max(page.value.len()));
+            }
             items.extend(page.value);
         }
         // Members that join during the listing can make it longer than the count; never shorter,
@@ -171,6 +185,29 @@ impl Graph {
                 items.len()
             )));
         }
+        // A count that was missing or too small left slack from doubling; the list lives for the run.
+        items.shrink_to_fit();
         Ok(items)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_room_reserved_is_the_announced_count_but_never_more_than_paging_can_deliver() {
+        assert_eq!(room_for(Some(12_345)), 12_345);
+        assert_eq!(room_for(None), 0);
+        assert_eq!(room_for(Some(u64::MAX)), MAX_PAGES * PAGE_SIZE);
+    }
+
+    #[test]
+    fn the_first_page_count_is_read_and_later_pages_have_none() {
+        let first: Page<serde_json::Value> =
+            serde_json::from_str(r#"{"@odata.count": 1500, "value": [{"id": "1"}], "@odata.nextLink": "https://x/next"}"#)
+                .unwrap();
+        let later: Page<serde_json::Value> = serde_json::from_str(r#"{"value": []}"#).unwrap();
+        assert_eq!((first.count, later.count), (Some(1500), None));
     }
 }

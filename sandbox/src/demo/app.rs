@@ -8,7 +8,7 @@ use std::process::Command;
 use serde_json::Value;
 
 /// The repository root (this crate lives in `<root>/sandbox`).
-fn repo_root() -> PathBuf {
+pub(crate) fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 

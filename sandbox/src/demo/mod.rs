@@ -4,7 +4,7 @@
 //! one `SyncHttp` run, prints what it did and where to look next, and keeps serving until Ctrl-C
 //! (`--once`: exits after the run, 0 only if it succeeded).
 
-mod app;
+pub(crate) mod app;
 pub mod tenant;
 
 use std::path::PathBuf;

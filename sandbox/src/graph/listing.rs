@@ -84,7 +84,12 @@ pub(super) async fn list_groups(
         with_type: false,
     };
     finish(paging::list(&tenant, &headers, &uri, &listing, |inner| {
-        Ok(inner.order.clone())
+        Ok(inner
+            .order
+            .iter()
+            .filter(|id| matches!(inner.objects.get(*id), Some(Object::Group { .. })))
+            .cloned()
+            .collect())
     }))
 }
 

@@ -71,16 +71,37 @@ pub(super) fn list(
             }
         },
     };
-    let items: Vec<Value> = ids(&inner)?
+    // Every match is counted, only the page is rendered; the matches are kept for the next pages while
+    // the tenant does not change.
+    let key = format!("{}?{}", uri.path(), kept_query(uri).join("&"));
+    let matched = inner.listing(key, |inner| {
+        Ok(ids(inner)?
+            .into_iter()
+            .filter(|id| {
+                inner.objects.get(id).is_some_and(|object| {
+                    listing.kinds.contains(&Kind::of(object))
+                        && filter
+                            .as_ref()
+                            .is_none_or(|f| f.matches(&objects::full(id, object)))
+                })
+            })
+            .collect())
+    })?;
+    let total = matched.len();
+    let end = offset.saturating_add(size).min(total);
+    let page: Vec<Value> = matched
+        .get(offset.min(end)..end)
+        .unwrap_or_default()
         .iter()
-        .filter_map(|id| Some((id, inner.objects.get(id)?)))
-        .filter(|(_, object)| listing.kinds.contains(&Kind::of(object)))
-        .filter(|(id, object)| {
-            filter
-                .as_ref()
-                .is_none_or(|f| f.matches(&objects::full(id, object)))
+        .filter_map(|id| {
+            let object = inner.objects.get(id)?;
+            Some(objects::render(
+                id,
+                object,
+                select.as_deref(),
+                listing.with_type,
+            ))
         })
-        .map(|(id, object)| objects::render(id, object, select.as_deref(), listing.with_type))
         .collect();
     let base = base(&inner, headers);
     let mut body = Map::new();
@@ -94,10 +115,9 @@ pub(super) fn list(
     };
     body.insert("@odata.context".to_owned(), Value::String(context));
     if options.count && options.skiptoken.is_none() {
-        body.insert("@odata.count".to_owned(), Value::from(items.len()));
+        body.insert("@odata.count".to_owned(), Value::from(total));
     }
-    let end = offset.saturating_add(size).min(items.len());
-    if end < items.len() {
+    if end < total {
         let token = new_token();
         inner.page_tokens.insert(
             token.clone(),
@@ -111,7 +131,6 @@ pub(super) fn list(
             Value::String(next_link(&base, uri, &token)),
         );
     }
-    let page = items.get(offset.min(end)..end).unwrap_or_default().to_vec();
     body.insert("value".to_owned(), Value::Array(page));
     Ok(json(Value::Object(body)))
 }
@@ -122,10 +141,9 @@ fn new_token() -> String {
     base64::engine::general_purpose::STANDARD.encode(&bytes[..26])
 }
 
-/// The request URL with every query option but `$skiptoken` kept as sent, and the new token.
-fn next_link(base: &str, uri: &Uri, token: &str) -> String {
-    let kept: Vec<&str> = uri
-        .query()
+/// The query options of the request but `$skiptoken`, as sent.
+fn kept_query(uri: &Uri) -> Vec<&str> {
+    uri.query()
         .unwrap_or("")
         .split('&')
         .filter(|pair| !pair.is_empty())
@@ -133,7 +151,12 @@ fn next_link(base: &str, uri: &Uri, token: &str) -> String {
             let key = pair.split('=').next().unwrap_or("").to_ascii_lowercase();
             !matches!(key.as_str(), "$skiptoken" | "%24skiptoken" | "skiptoken")
         })
-        .collect();
+        .collect()
+}
+
+/// The request URL with every query option but `$skiptoken` kept as sent, and the new token.
+fn next_link(base: &str, uri: &Uri, token: &str) -> String {
+    let kept = kept_query(uri);
     let token: String = url::form_urlencoded::byte_serialize(token.as_bytes()).collect();
     let mut query = kept.join("&");
     if !query.is_empty() {

@@ -4,6 +4,8 @@
 //! string is `invalidSyntax`, as on the service); `remove` takes `members[value eq "<id>"]` or a value array,
 //! and removing a non-member is not an error. The built-in `admins` group cannot be renamed or deleted (403).
 
+use std::collections::HashSet;
+
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -58,7 +60,12 @@ pub(crate) async fn list(
         .iter()
         .filter(|g| listed(g.listed_from, now) && query.matches(*g))
         .collect();
-    let memberships = store.memberships();
+    // Who is in which group only when the answer shows it.
+    let memberships = if query.projection.returns("groups") {
+        store.memberships()
+    } else {
+        render::Memberships::new()
+    };
     Ok(query.respond(
         &matches,
         |g| render::group(g, &store, &memberships),
@@ -124,7 +131,7 @@ pub(crate) async fn patch(
         apply(&mut group, op)?;
     }
     commit(&mut store, group)?;
-    ws.patched(&store, rendered(&store, &id)?)
+    ws.patched(&store, || rendered(&store, &id))
 }
 
 pub(crate) async fn delete(
@@ -161,10 +168,11 @@ fn commit(store: &mut Store, group: Group) -> Result<(), ScimError> {
             )));
         }
     }
+    let before: HashSet<&String> = existing.members.iter().collect();
     let added: Vec<&String> = group
         .members
         .iter()
-        .filter(|m| !existing.members.contains(m))
+        .filter(|m| !before.contains(m))
         .collect();
     store.check_members(Some(&group.id), added)?;
     if let Some(slot) = store.groups.get_mut(&group.id) {
@@ -175,7 +183,7 @@ fn commit(store: &mut Store, group: Group) -> Result<(), ScimError> {
 
 fn rendered(store: &Store, id: &str) -> Result<Value, ScimError> {
     let group = store.groups.get(id).ok_or_else(|| not_found(id))?;
-    Ok(render::group(group, store, &store.memberships()))
+    Ok(render::group(group, store, &store.memberships_of(id)))
 }
 
 /// A group (without id) from a POST or PUT body.

@@ -140,3 +140,32 @@ fn admit(workspace: &ScimWorkspace, request: &Request) -> Result<Caller, ScimErr
     }
     Ok(Caller(principal))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_sustained_burst_gets_the_capacity_then_the_rate_and_is_told_when_to_come_back() {
+        let start = Instant::now();
+        let mut bucket = TokenBucket::new(100.0);
+        // 1,000 attempts a second for three seconds: 100 at once, then 100 a second.
+        let mut accepted = 0;
+        let mut waits = Vec::new();
+        for ms in 0..3_000u64 {
+            match bucket.take(start + Duration::from_millis(ms)) {
+                Ok(()) => accepted += 1,
+                Err(after) => waits.push(after),
+            }
+        }
+        assert!((399..=401).contains(&accepted), "{accepted}");
+        assert!(waits.iter().all(|&s| s == 1), "whole seconds, at least 1");
+        // A slow rate: the wait is the time to the next token, rounded up.
+        let mut slow = TokenBucket::new(0.25);
+        assert_eq!(slow.take(start), Ok(()));
+        assert_eq!(slow.take(start), Err(4));
+        assert_eq!(slow.take(start + Duration::from_secs(4)), Ok(()));
+    }
+}

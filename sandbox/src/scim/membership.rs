@@ -27,6 +27,12 @@ impl Store {
         map
     }
 
+    /// The direct groups of one principal, in the shape [`Store::memberships`] gives: for rendering a single
+    /// resource without walking every membership of the workspace.
+    pub fn memberships_of<'a>(&'a self, id: &'a str) -> HashMap<&'a str, Vec<&'a Group>> {
+        HashMap::from([(id, self.groups_of(id))])
+    }
+
     /// Fails unless every id in `groups` names a group.
     pub fn check_groups(&self, groups: &[String]) -> Result<(), ScimError> {
         match groups.iter().find(|g| self.groups.get(g).is_none()) {

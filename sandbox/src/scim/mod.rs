@@ -172,12 +172,16 @@ impl ScimWorkspace {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The answer to a successful PATCH: the resource, or 204 when switched.
-    pub(crate) fn patched(&self, store: &Store, resource: Value) -> Result<Response, ScimError> {
+    /// The answer to a successful PATCH: the resource (rendered only then), or 204 when switched.
+    pub(crate) fn patched(
+        &self,
+        store: &Store,
+        resource: impl FnOnce() -> Result<Value, ScimError>,
+    ) -> Result<Response, ScimError> {
         if store.settings.patch_answers_204 {
             Ok(StatusCode::NO_CONTENT.into_response())
         } else {
-            Ok(Json(resource).into_response())
+            Ok(Json(resource()?).into_response())
         }
     }
 }

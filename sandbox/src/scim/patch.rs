@@ -4,6 +4,8 @@
 //! key. Paths may carry a value filter (`members[value eq "…"]`), which only `remove` accepts. Also here:
 //! applying an operation to a multi-valued attribute of plain values (members, entitlements).
 
+use std::collections::HashSet;
+
 use serde_json::Value;
 
 use super::error::{ScimError, parse_body};
@@ -151,9 +153,10 @@ pub(crate) fn apply_to_list(
             op.path.raw
         ))),
         (OpKind::Add, None) => {
+            let present: HashSet<&String> = list.iter().collect();
             let added: Vec<String> = distinct_values(op.value()?)?
                 .into_iter()
-                .filter(|v| !list.contains(v))
+                .filter(|v| !present.contains(v))
                 .collect();
             list.extend(added.iter().cloned());
             Ok(added)

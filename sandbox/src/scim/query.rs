@@ -110,6 +110,18 @@ impl Projection {
         }
     }
 
+    /// Whether `attribute` (lower case, top level) can be in a projected resource: a listing need not
+    /// work out what the projection drops.
+    pub fn returns(&self, attribute: &str) -> bool {
+        let prefix = format!("{attribute}.");
+        let included = self.include.is_empty()
+            || self
+                .include
+                .iter()
+                .any(|a| a == attribute || a.starts_with(&prefix));
+        included && !self.exclude.iter().any(|a| a == attribute)
+    }
+
     pub fn apply(&self, resource: Value) -> Value {
         let Value::Object(object) = resource else {
             return resource;
@@ -191,4 +203,21 @@ fn number(params: &[(String, String)], name: &str) -> Result<Option<i64>, ScimEr
             })
         })
         .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_projection_returns_what_it_includes_and_not_what_it_excludes() {
+        let projected = Projection::from_query(Some("attributes=id,userName,active"));
+        assert!(!projected.returns("groups"));
+        assert!(projected.returns("username"));
+        let sub = Projection::from_query(Some("attributes=groups.display"));
+        assert!(sub.returns("groups"));
+        let excluded = Projection::from_query(Some("excludedAttributes=groups"));
+        assert!(!excluded.returns("groups"));
+        assert!(Projection::default().returns("groups"));
+    }
 }

@@ -55,7 +55,12 @@ pub(crate) async fn list(
         .iter()
         .filter(|sp| listed(sp.listed_from, now) && query.matches(*sp))
         .collect();
-    let memberships = store.memberships();
+    // Who is in which group only when the answer shows it.
+    let memberships = if query.projection.returns("groups") {
+        store.memberships()
+    } else {
+        render::Memberships::new()
+    };
     Ok(query.respond(
         &matches,
         |sp| render::service_principal(sp, &memberships),
@@ -141,7 +146,7 @@ pub(crate) async fn patch(
     if let Some(slot) = store.service_principals.get_mut(&id) {
         *slot = sp;
     }
-    ws.patched(&store, rendered(&store, &id)?)
+    ws.patched(&store, || rendered(&store, &id))
 }
 
 pub(crate) async fn delete(
@@ -162,7 +167,7 @@ fn rendered(store: &Store, id: &str) -> Result<Value, ScimError> {
         .service_principals
         .get(id)
         .ok_or_else(|| not_found(id))?;
-    Ok(render::service_principal(sp, &store.memberships()))
+    Ok(render::service_principal(sp, &store.memberships_of(id)))
 }
 
 /// A service principal (without id) from a POST or PUT body.

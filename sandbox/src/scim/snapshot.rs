@@ -154,6 +154,8 @@ impl ScimWorkspace {
 
     pub fn users(&self) -> Vec<UserSnapshot> {
         let store = self.store();
+        // Memberships once for all users: a group of many members is not scanned once per user.
+        let memberships = store.memberships();
         store
             .users
             .iter()
@@ -162,9 +164,21 @@ impl ScimWorkspace {
                 user_name: u.user_name.clone(),
                 display_name: u.display_name.clone(),
                 active: u.active,
-                groups: group_names(&store, &u.id),
+                groups: memberships
+                    .get(u.id.as_str())
+                    .map(|groups| groups.iter().map(|g| g.display_name.clone()).collect())
+                    .unwrap_or_default(),
                 entitlements: u.entitlements.clone(),
             })
+            .collect()
+    }
+
+    /// `(id, user name, active)` of every user, in creation order: what a listing shows, cheaply.
+    pub fn user_states(&self) -> Vec<(String, String, bool)> {
+        self.store()
+            .users
+            .iter()
+            .map(|u| (u.id.clone(), u.user_name.clone(), u.active))
             .collect()
     }
 

@@ -158,6 +158,9 @@ pub(crate) struct Store {
     pub admin_id: String,
     pub settings: Settings,
     pub write_bucket: Option<TokenBucket>,
+    /// Lower-cased user name → id; kept in step with `users` by [`Store::insert_user`] and
+    /// [`Store::remove_user`], so a create does not scan every user.
+    user_ids: HashMap<String, String>,
 }
 
 impl Store {
@@ -176,6 +179,7 @@ impl Store {
                 omit_total_results: false,
             },
             write_bucket: None,
+            user_ids: HashMap::new(),
         };
         let admin = store.new_user(ADMIN_USER_NAME, "Workspace Admin", true, None);
         let admins = store.new_group(ADMINS_GROUP, None);
@@ -212,7 +216,7 @@ impl Store {
     ) -> String {
         let id = self.new_id();
         let user_name = user_name.to_lowercase();
-        self.users.insert(User {
+        self.insert_user(User {
             emails: vec![default_email(&user_name)],
             id: id.clone(),
             user_name,
@@ -270,8 +274,21 @@ impl Store {
     }
 
     pub fn user_named(&self, user_name: &str) -> Option<&User> {
-        let wanted = user_name.to_lowercase();
-        self.users.iter().find(|u| u.user_name == wanted)
+        let id = self.user_ids.get(&user_name.to_lowercase())?;
+        self.users.get(id)
+    }
+
+    /// Adds a user (its name lower-cased and unique: callers check with [`Store::user_named`]).
+    pub fn insert_user(&mut self, user: User) {
+        self.user_ids
+            .insert(user.user_name.clone(), user.id.clone());
+        self.users.insert(user);
+    }
+
+    pub fn remove_user(&mut self, id: &str) -> Option<User> {
+        let user = self.users.remove(id)?;
+        self.user_ids.remove(&user.user_name);
+        Some(user)
     }
 
     pub fn group_named(&self, display_name: &str) -> Option<&Group> {

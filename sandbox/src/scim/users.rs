@@ -63,7 +63,12 @@ pub(crate) async fn list(
         .iter()
         .filter(|u| !u.hidden && listed(u.listed_from, now) && query.matches(*u))
         .collect();
-    let memberships = store.memberships();
+    // Who is in which group only when the answer shows it.
+    let memberships = if query.projection.returns("groups") {
+        store.memberships()
+    } else {
+        render::Memberships::new()
+    };
     Ok(query.respond(
         &matches,
         |u| render::user(u, &memberships),
@@ -78,7 +83,7 @@ pub(crate) async fn get(
 ) -> Result<Response, ScimError> {
     let store = ws.store();
     let user = store.users.get(&id).ok_or_else(|| not_found(&id))?;
-    let body = render::user(user, &store.memberships());
+    let body = render::user(user, &store.memberships_of(&user.id));
     Ok(Json(Projection::from_query(query.as_deref()).apply(body)).into_response())
 }
 
@@ -115,7 +120,7 @@ pub(crate) async fn create(
     user.id = store.new_id();
     user.listed_from = store.listed_from(true);
     let id = user.id.clone();
-    store.users.insert(user);
+    store.insert_user(user);
     store.join(&id, &groups);
     Ok((StatusCode::CREATED, Json(rendered(&store, &id)?)).into_response())
 }
@@ -160,7 +165,7 @@ pub(crate) async fn patch(
     if let Some(slot) = store.users.get_mut(&id) {
         *slot = user;
     }
-    ws.patched(&store, rendered(&store, &id)?)
+    ws.patched(&store, || rendered(&store, &id))
 }
 
 pub(crate) async fn delete(
@@ -168,14 +173,14 @@ pub(crate) async fn delete(
     Path(id): Path<String>,
 ) -> Result<Response, ScimError> {
     let mut store = ws.store();
-    store.users.remove(&id).ok_or_else(|| not_found(&id))?;
+    store.remove_user(&id).ok_or_else(|| not_found(&id))?;
     store.forget_member(&id);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 fn rendered(store: &Store, id: &str) -> Result<Value, ScimError> {
     let user = store.users.get(id).ok_or_else(|| not_found(id))?;
-    Ok(render::user(user, &store.memberships()))
+    Ok(render::user(user, &store.memberships_of(id)))
 }
 
 /// A user (without id) from a POST or PUT body.

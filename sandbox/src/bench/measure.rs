@@ -1,0 +1,306 @@
+//! What one phase measured, read from the emulators (request logs, workspace state) and the handler's
+//! process, next to the minimum computed from the generated data.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Instant;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::minimum::{self, Changes, Counts, Limits, Pace, Present, RunWork, WorkspaceState};
+use super::model::Model;
+use super::process::Finished;
+use crate::faults::LoggedRequest;
+use crate::world::{Workspace, World};
+
+/// The marker group's name (the handler's default `managedGroup`).
+pub const MARKER_GROUP: &str = "entra-sync-managed";
+const ADMINS_GROUP: &str = "admins";
+
+/// One workspace's state as its emulator holds it, and how many users it lists.
+pub fn workspace_state(workspace: &Workspace) -> (usize, WorkspaceState) {
+    let users = workspace.scim.user_states();
+    let groups = workspace.scim.groups();
+    let members = |name: &str| {
+        groups
+            .iter()
+            .find(|g| g.display_name == name)
+            .map(|g| g.members.iter().cloned().collect::<HashSet<String>>())
+    };
+    let mut protected = members(ADMINS_GROUP).unwrap_or_default();
+    protected.insert(workspace.scim.admin_user_id());
+    let state = WorkspaceState {
+        users: users
+            .iter()
+            .map(|(id, name, active)| {
+                (
+                    name.clone(),
+                    Present {
+                        id: id.clone(),
+                        active: *active,
+                    },
+                )
+            })
+            .collect(),
+        marker: members(MARKER_GROUP),
+        protected,
+    };
+    (users.len(), state)
+}
+
+/// The work a run of the handler has to do now, from the model and the emulators' state.
+pub fn work(model: &Model, workspaces: &[Workspace], deprovision: bool) -> RunWork {
+    let sizes: HashMap<usize, usize> = model
+        .used_groups()
+        .into_iter()
+        .map(|k| (k, model.transitive_users(k).len()))
+        .collect();
+    let per_workspace = model
+        .workspaces
+        .iter()
+        .zip(workspaces)
+        .map(|(spec, workspace)| {
+            let (listed, state) = workspace_state(workspace);
+            minimum::WorkspaceWork {
+                listed,
+                changes: minimum::changes(&model.desired(spec), &state, deprovision),
+                deprovision,
+                group_sizes: spec.groups.iter().map(|k| sizes[k]).collect(),
+            }
+        })
+        .collect();
+    RunWork {
+        distinct_group_sizes: sizes.into_values().collect(),
+        secrets: workspaces.len(),
+        // Every workspace token is in the world's one vault.
+        vaults: 1,
+        workspaces: per_workspace,
+    }
+}
+
+/// When one emulator was busy during a run, in milliseconds from the handler's spawn: where the time
+/// went.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Span {
+    /// `graph`, `keyVault`, `identity` or a workspace's name.
+    pub source: String,
+    pub requests: usize,
+    pub first_ms: f64,
+    pub last_ms: f64,
+    /// Summed time from arrival to answer (added latency included).
+    pub in_emulator_ms: f64,
+}
+
+/// What the emulators logged during a run.
+pub struct Logged {
+    pub counts: Counts,
+    /// Requests answered 429.
+    pub throttled: usize,
+    pub timeline: Vec<Span>,
+    /// Every request as a JSON line: source, method, path (no query), status, arrival and time taken
+    /// in milliseconds from the spawn.
+    pub lines: String,
+}
+
+/// Requests per API and method, 429s, and each emulator's busy span relative to `spawned`.
+pub fn counted(world: &World, workspaces: &[Workspace], spawned: Instant) -> Logged {
+    let mut logs: Vec<(&str, String, Vec<LoggedRequest>)> = vec![
+        ("graph", "graph".to_owned(), world.tenant.faults().log()),
+        (
+            "keyVault",
+            "keyVault".to_owned(),
+            world.vault.faults().log(),
+        ),
+        (
+            "identity",
+            "identity".to_owned(),
+            world.identity.faults().log(),
+        ),
+    ];
+    logs.extend(
+        workspaces
+            .iter()
+            .map(|w| ("databricks", w.name.clone(), w.scim.faults().log())),
+    );
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+    let mut logged = Logged {
+        counts: Counts::new(),
+        throttled: 0,
+        timeline: Vec::new(),
+        lines: String::new(),
+    };
+    for (api, source, log) in logs {
+        for request in &log {
+            let line = serde_json::json!({
+                "source": source,
+                "method": request.method.as_str(),
+                "path": request.path,
+                "status": request.status,
+                "atMs": ms(request.received.saturating_duration_since(spawned)),
+                "tookMs": ms(request.took),
+            });
+            logged.lines.push_str(&line.to_string());
+            logged.lines.push('\n');
+            logged.throttled += usize::from(request.status == 429);
+            *logged
+                .counts
+                .entry(api.to_owned())
+                .or_default()
+                .entry(request.method.to_string())
+                .or_default() += 1;
+        }
+        if log.is_empty() {
+            continue;
+        }
+        let start = |r: &LoggedRequest| ms(r.received.saturating_duration_since(spawned));
+        logged.timeline.push(Span {
+            source,
+            requests: log.len(),
+            first_ms: log.iter().map(start).fold(f64::MAX, f64::min),
+            last_ms: log
+                .iter()
+                .map(|r| start(r) + ms(r.took))
+                .fold(0.0, f64::max),
+            in_emulator_ms: log.iter().map(|r| ms(r.took)).sum(),
+        });
+    }
+    logged
+}
+
+/// Forgets every request logged so far.
+pub fn clear_logs(world: &World, workspaces: &[Workspace]) {
+    world.tenant.faults().clear_log();
+    world.vault.faults().clear_log();
+    world.identity.faults().clear_log();
+    for w in workspaces {
+        w.scim.faults().clear_log();
+    }
+}
+
+/// SCIM writes answered 2xx.
+pub fn writes_done(workspaces: &[Workspace]) -> usize {
+    workspaces
+        .iter()
+        .flat_map(|w| w.scim.faults().log())
+        .filter(|r| r.method != axum::http::Method::GET && (200..300).contains(&r.status))
+        .count()
+}
+
+fn total(counts: &Counts) -> usize {
+    counts.values().flat_map(BTreeMap::values).sum()
+}
+
+fn api_total(counts: &Counts, api: &str) -> usize {
+    counts.get(api).map_or(0, |m| m.values().sum())
+}
+
+/// One phase, measured.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Phase {
+    pub name: String,
+    /// The report's `status` (or why there is none).
+    pub status: String,
+    pub exit_code: Option<i32>,
+    pub wall_seconds: f64,
+    /// The report's own `durationMs`.
+    pub handler_duration_ms: Option<u64>,
+    pub requests: Counts,
+    pub minimum: Counts,
+    pub requests_total: usize,
+    pub minimum_total: usize,
+    /// actual / minimum per API.
+    pub ratio_by_api: BTreeMap<String, f64>,
+    pub request_ratio: f64,
+    /// The highest of `ratio_by_api`.
+    pub worst_api_ratio: f64,
+    pub throttled: usize,
+    /// Each emulator's busy span.
+    pub timeline: Vec<Span>,
+    pub time_bound_seconds: f64,
+    pub time_ratio: f64,
+    pub peak_rss_mib: f64,
+    /// The launcher's own peak: `peak_rss_mib` is exact only above it.
+    pub rss_floor_mib: f64,
+    pub writes: usize,
+    pub minimum_writes: usize,
+    /// Per workspace, the changes the phase needed.
+    pub changes: Vec<Changes>,
+    /// Writes still needed after the run (0 when the run converged).
+    pub remaining_writes: usize,
+}
+
+/// Everything about one phase but what only exists after the run.
+pub struct Before {
+    pub name: String,
+    pub work: RunWork,
+}
+
+/// Puts a phase together once the handler has exited.
+pub fn phase(
+    before: Before,
+    finished: &Finished,
+    logged: Logged,
+    writes: usize,
+    remaining: &RunWork,
+    limits: &Limits,
+    pace: &Pace,
+) -> Phase {
+    let minimum = minimum::requests(&before.work, limits);
+    let report: Option<Value> = serde_json::from_str(&finished.stdout).ok();
+    let status = report
+        .as_ref()
+        .and_then(|r| r["status"].as_str())
+        .unwrap_or("no report")
+        .to_owned();
+    let Logged {
+        counts: actual,
+        throttled,
+        timeline,
+        ..
+    } = logged;
+    let ratio_by_api: BTreeMap<String, f64> = actual
+        .keys()
+        .chain(minimum.keys())
+        .map(|api| {
+            let min = api_total(&minimum, api).max(1);
+            (api.clone(), api_total(&actual, api) as f64 / min as f64)
+        })
+        .collect();
+    let bound = minimum::time_bound(&before.work, limits, pace);
+    let wall = finished.wall.as_secs_f64();
+    Phase {
+        name: before.name,
+        status,
+        exit_code: finished.code,
+        wall_seconds: wall,
+        handler_duration_ms: report.as_ref().and_then(|r| r["durationMs"].as_u64()),
+        requests_total: total(&actual),
+        minimum_total: total(&minimum),
+        request_ratio: total(&actual) as f64 / total(&minimum).max(1) as f64,
+        worst_api_ratio: ratio_by_api.values().copied().fold(0.0, f64::max),
+        ratio_by_api,
+        requests: actual,
+        minimum,
+        throttled,
+        timeline,
+        time_bound_seconds: bound,
+        time_ratio: if bound > 0.0 { wall / bound } else { 0.0 },
+        peak_rss_mib: finished.max_rss_kib as f64 / 1024.0,
+        rss_floor_mib: finished.floor_kib as f64 / 1024.0,
+        writes,
+        minimum_writes: before
+            .work
+            .workspaces
+            .iter()
+            .map(|w| w.changes.writes(limits))
+            .sum(),
+        changes: before.work.workspaces.iter().map(|w| w.changes).collect(),
+        remaining_writes: remaining
+            .workspaces
+            .iter()
+            .map(|w| w.changes.writes(limits))
+            .sum(),
+    }
+}

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# CI check of what a sync costs, at small scale: the real handler (debug build, the one the tests
+# already built) against the emulators, 2,000 people, 2 workspaces, 2 ms latency. Fails when any phase
+# sends more than 1.05 x the minimum requests to any API, or leaves writes undone. Counts only: times
+# are printed but never judged here, CI machines are too noisy for that (see BENCHMARKS.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo build --quiet --locked --bin handler
+cargo run --quiet --locked -p sandbox -- bench \
+  --handler target/debug/handler \
+  --users 2000 --groups 8 --workspaces 2 \
+  --latency-ms 2 --scim-write-rate 1000 \
+  --ready-starts 0 --no-markdown --check
