@@ -126,9 +126,13 @@ impl Scim {
         let mut base = instance.as_url().clone();
         base.set_path("/api/2.0/preview/scim/v2/");
         let period = Duration::from_secs_f64(1.0 / requests_per_second.max(0.001));
+        // A burst of 10 ms worth (1 up to 100 requests/s): above that, pacing one request at a time
+        // would be bound by the timer's 1 ms resolution rather than by the rate.
+        let burst =
+            NonZeroU32::new((requests_per_second / 100.0).ceil() as u32).unwrap_or(NonZeroU32::MIN);
         let quota = Quota::with_period(period)
             .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
-            .allow_burst(NonZeroU32::MIN);
+            .allow_burst(burst);
         Scim {
             client,
             base,
