@@ -4,55 +4,21 @@
 //! The timer goes through the admin API, the HTTP function through `/api/SyncHttp`; then the handler
 //! is SIGKILLed in the middle of a slow run, restarted by the host, and the next run converges.
 
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::Method;
 use sandbox::graph::NewUser;
-use sandbox::host::{HandlerStatus, HostOptions, LocalHost, Output, PROGRAMMATIC};
+use sandbox::host::{HandlerStatus, LocalHost, PROGRAMMATIC};
 use sandbox::world::{Workspace, World};
 use serde_json::{Value, json};
 
 use crate::scenario::{end_state, small_world};
-
-/// A deployed app folder holding `config` as `sync-config.json`.
-fn app_folder(config: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for file in ["host.json", "local.settings.example.json"] {
-        std::fs::copy(repo.join(file), dir.path().join(file)).unwrap();
-    }
-    for function in ["SyncTimer", "SyncHttp"] {
-        std::fs::create_dir(dir.path().join(function)).unwrap();
-        let json = Path::new(function).join("function.json");
-        std::fs::copy(repo.join(&json), dir.path().join(&json)).unwrap();
-    }
-    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_handler"), dir.path().join("handler")).unwrap();
-    std::fs::write(dir.path().join("sync-config.json"), config).unwrap();
-    dir
-}
+use crate::support::app_folder;
 
 /// The host on a free port, the world's environment as settings, timers on (with a far schedule).
 async fn start(world: &World, app: &tempfile::TempDir) -> (LocalHost, Arc<Mutex<Vec<String>>>) {
-    let mut settings = world.handler_env();
-    settings.extend(
-        [
-            ("RUST_LOG", "info"),
-            ("SYNC_CONFIG_PATH", "sync-config.json"),
-            ("SYNC_SCHEDULE", "0 0 0 1 1 *"),
-        ]
-        .map(|(k, v)| (k.to_owned(), v.to_owned())),
-    );
-    let (output, lines) = Output::capture();
-    let options = HostOptions {
-        port: 0,
-        settings,
-        env_remove: World::ENV_TO_CLEAR.iter().map(|v| v.to_string()).collect(),
-        output,
-        ..HostOptions::new(app.path())
-    };
-    (LocalHost::start(options).await.unwrap(), lines)
+    crate::support::local_host(world, app, &[]).await
 }
 
 async fn sync_http(host: &LocalHost, body: Value) -> (u16, Value) {
