@@ -6,15 +6,17 @@
 //! is spent no write starts (but the workspace's first, so every run makes progress); writes in flight
 //! finish, and the rest is reported `deferred` for the next run, which plans it again.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use futures::StreamExt;
+use futures::channel::mpsc;
+use futures::stream::BoxStream;
 
 use super::desired::Principal;
 use super::plan::{Action, Current, Plan};
-use super::report::{ActionReport, Outcome};
+use super::report::{ActionList, Outcome};
 use crate::databricks::{Created, CreatedServicePrincipal, MAX_MEMBERS_PER_PATCH, Scim, ScimError};
 use crate::http::Requests;
 
@@ -33,7 +35,8 @@ pub struct Tally {
 /// What applying came to.
 #[derive(Debug, Default)]
 pub struct Applied {
-    pub actions: Vec<ActionReport>,
+    /// The actions with their outcomes (listed up to the report's caps, the rest counted).
+    pub actions: ActionList,
     pub users: Tally,
     pub service_principals: Tally,
     /// Failed group changes (creating a group, adding or removing members, entitlements).
@@ -89,8 +92,40 @@ enum Done {
     Deferred(String),
 }
 
+impl Done {
+    /// The id of the principal a create learnt.
+    fn learnt(&self) -> Option<&str> {
+        match self {
+            Done::Created(id) | Done::AlreadyExisted { id: Some(id), .. } => Some(id),
+            _ => None,
+        }
+    }
+}
+
+fn is_principal_change(action: &&Action) -> bool {
+    matches!(action, Action::Create { .. } | Action::Activate { .. })
+}
+
+fn is_group_change(action: &&Action) -> bool {
+    matches!(
+        action,
+        Action::CreateGroup { .. }
+            | Action::AddToGroup { .. }
+            | Action::RemoveFromGroup { .. }
+            | Action::AddEntitlements { .. }
+    )
+}
+
+fn is_deprovisioning(action: &&Action) -> bool {
+    matches!(action, Action::Deactivate { .. } | Action::Remove { .. })
+}
+
 /// Runs the plan's actions against `scim` (or only lists them when `dry_run`). `current` gives the ids
 /// of the principals and of the groups the workspace already had.
+///
+/// The marker group's additions run alongside the creations, each principal added as soon as its id is
+/// known, one PATCH of 50 at a time: a first sync then ends with its last creation, not a long tail of
+/// PATCHes after it.
 pub async fn apply(
     plan: &Plan,
     current: &Current,
@@ -101,68 +136,252 @@ pub async fn apply(
     budget: &Budget,
 ) -> Applied {
     let mut applied = Applied::default();
-    let held = plan.held_reason.as_deref().unwrap_or("held");
     if dry_run {
-        applied.actions = plan
+        for action in &plan.actions {
+            applied
+                .actions
+                .push(action.kind(), Outcome::Planned, || (action.target(), None));
+        }
+    } else {
+        let marker_create = plan.actions.iter().find(
+            |a| matches!(a, Action::CreateGroup { display_name } if display_name == managed_group),
+        );
+        let marker_add = plan
             .actions
             .iter()
-            .map(|a| report(a, Outcome::Planned, None))
+            .find(|a| matches!(a, Action::AddToGroup { group, .. } if group == managed_group));
+        let is_marker = |a: &Action| {
+            marker_create.is_some_and(|m| std::ptr::eq(m, a))
+                || marker_add.is_some_and(|m| std::ptr::eq(m, a))
+        };
+        // The ids group additions need: of listed principals now, of created ones as they are learnt.
+        let needed: HashSet<&Principal> = plan
+            .actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::AddToGroup { members, .. } => Some(members),
+                _ => None,
+            })
+            .flatten()
             .collect();
-    } else {
         let mut ids: HashMap<Principal, String> = current
             .principal_ids()
+            .filter(|(key, _)| needed.contains(key))
             .map(|(key, id)| (key, id.to_owned()))
             .collect();
-        let principals = |a: &&Action| matches!(a, Action::Create { .. } | Action::Activate { .. });
-        let groups = |a: &&Action| {
-            matches!(
-                a,
-                Action::CreateGroup { .. }
-                    | Action::AddToGroup { .. }
-                    | Action::RemoveFromGroup { .. }
-                    | Action::AddEntitlements { .. }
-            )
-        };
-        let leavers = |a: &&Action| matches!(a, Action::Deactivate { .. } | Action::Remove { .. });
+        // Only mirrored groups need the created principals' ids after the creations.
+        let keep_learnt = plan
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::AddToGroup { .. }) && !is_marker(a));
 
-        for (action, done) in concurrently(
-            plan.actions.iter().filter(principals),
-            scim,
-            requests,
-            budget,
-        )
-        .await
-        {
-            applied.record(&action, done, &mut ids);
-        }
-        // Groups in order: a group is created before members are added to it.
+        let (learnt_tx, learnt_rx) = mpsc::unbounded::<(&Principal, String)>();
+        let marker = Marker {
+            create: marker_create,
+            add: marker_add,
+            id: current.marker_id.clone(),
+            name: managed_group,
+        };
+        let marking = marker.run(&ids, learnt_rx, scim, requests, budget);
+        let creating = async {
+            let learnt_tx = learnt_tx;
+            let mut results = changes(
+                &plan.actions,
+                is_principal_change,
+                scim,
+                requests,
+                budget,
+                Some(&learnt_tx),
+            );
+            let mut learnt = HashMap::new();
+            while let Some((action, done)) = results.next().await {
+                if let (true, Some(principal), Some(id)) =
+                    (keep_learnt, action.principal(), done.learnt())
+                {
+                    learnt.insert(principal.clone(), id.to_owned());
+                }
+                applied.record(action, done);
+            }
+            learnt
+        };
+        let (learnt, marked) = futures::join!(creating, marking);
+        ids.extend(learnt);
+
+        // The groups in order (a group is created before members are added to it); the marker's
+        // changes are recorded where the plan has them.
+        let mut marked = marked.into_iter();
         let mut group_ids: HashMap<String, String> = HashMap::new();
-        if let Some(id) = &current.marker_id {
-            group_ids.insert(managed_group.to_owned(), id.clone());
-        }
         for (name, group) in &current.groups {
             group_ids.insert(name.clone(), group.id.clone());
         }
-        for action in plan.actions.iter().filter(groups) {
-            let done = if budget.may_start() {
+        for action in plan.actions.iter().filter(is_group_change) {
+            let done = if is_marker(action) {
+                match marked.next() {
+                    Some(done) => done,
+                    None => {
+                        Done::Failed("internal error: the marker group's change was lost".into())
+                    }
+                }
+            } else if budget.may_start() {
                 group_action(action, scim, requests, &ids, &mut group_ids, budget).await
             } else {
                 budget.deferred("not started: ")
             };
-            applied.record(action, done, &mut ids);
+            applied.record(action, done);
         }
-        for (action, done) in
-            concurrently(plan.actions.iter().filter(leavers), scim, requests, budget).await
-        {
-            applied.record(&action, done, &mut ids);
+        let mut results = changes(
+            &plan.actions,
+            is_deprovisioning,
+            scim,
+            requests,
+            budget,
+            None,
+        );
+        while let Some((action, done)) = results.next().await {
+            applied.record(action, done);
         }
     }
-    applied.actions.extend(
-        plan.held
-            .iter()
-            .map(|a| report(a, Outcome::Skipped, Some(held.to_owned()))),
-    );
+    let held = plan.held_reason.as_deref().unwrap_or("held");
+    for action in &plan.held {
+        applied.actions.push(action.kind(), Outcome::Skipped, || {
+            (action.target(), Some(held.to_owned()))
+        });
+    }
     applied
+}
+
+/// The principal changes among `actions`, a few at a time (enough for the SCIM client's pace to be the
+/// bound), in the plan's order; each learnt id is sent to `learnt` as soon as it is known.
+fn changes<'a: 'b, 'b>(
+    actions: &'a [Action],
+    which: fn(&&Action) -> bool,
+    scim: &'b Scim,
+    requests: &'b Requests,
+    budget: &'b Budget,
+    learnt: Option<&'b mpsc::UnboundedSender<(&'a Principal, String)>>,
+) -> BoxStream<'b, (&'a Action, Done)> {
+    futures::stream::iter(actions.iter().filter(which))
+        .map(move |action| async move {
+            // Checked as the action starts (the stream starts one as another ends), not when queued.
+            let done = if budget.may_start() {
+                principal_action(action, scim, requests).await
+            } else {
+                budget.deferred("not started: ")
+            };
+            if let (Some(learnt), Some(principal), Some(id)) =
+                (learnt, action.principal(), done.learnt())
+            {
+                // The marker may be done already (it failed): then nobody listens.
+                let _ = learnt.unbounded_send((principal, id.to_owned()));
+            }
+            (action, done)
+        })
+        .buffered(scim.writes_in_flight())
+        .boxed()
+}
+
+/// The marker group's changes of one apply: create it if needed, then add the principals to mark, 50
+/// per PATCH, one PATCH at a time, those already listed first and created ones as their ids arrive.
+struct Marker<'a> {
+    create: Option<&'a Action>,
+    add: Option<&'a Action>,
+    /// The group's id, when it exists.
+    id: Option<String>,
+    name: &'a str,
+}
+
+impl<'a> Marker<'a> {
+    /// The outcomes of the create (if planned) and the additions (if planned), in that order.
+    async fn run(
+        self,
+        ids: &HashMap<Principal, String>,
+        mut learnt: mpsc::UnboundedReceiver<(&'a Principal, String)>,
+        scim: &Scim,
+        requests: &Requests,
+        budget: &Budget,
+    ) -> Vec<Done> {
+        let mut outcomes = Vec::new();
+        let mut group_id = self.id;
+        if self.create.is_some() {
+            outcomes.push(if budget.may_start() {
+                match scim.create_group(self.name, &[], requests).await {
+                    Ok(group) => {
+                        group_id = Some(group.id);
+                        Done::Applied(None)
+                    }
+                    Err(e) => Done::Failed(e.to_string()),
+                }
+            } else {
+                budget.deferred("not started: ")
+            });
+        }
+        let Some(Action::AddToGroup { members, .. }) = self.add else {
+            return outcomes;
+        };
+        let group_id = match group_id {
+            Some(id) => id,
+            None => match group_id_by_name(self.name, scim, requests).await {
+                Ok(id) => id,
+                Err(done) => {
+                    outcomes.push(done);
+                    return outcomes;
+                }
+            },
+        };
+        let mut pending: Vec<String> = Vec::new();
+        let mut waiting: HashSet<&Principal> = HashSet::new();
+        for member in members {
+            match ids.get(member) {
+                Some(id) => pending.push(id.clone()),
+                None => {
+                    waiting.insert(member);
+                }
+            }
+        }
+        let total = members.len();
+        let mut added = 0;
+        let mut open = true;
+        loop {
+            // A full batch whenever there is one; the rest once no more ids can come.
+            while pending.len() >= MAX_MEMBERS_PER_PATCH || (!open && !pending.is_empty()) {
+                if !budget.may_start() {
+                    outcomes.push(
+                        budget.deferred(&format!("added {added} of {total} member(s), then ")),
+                    );
+                    return outcomes;
+                }
+                let size = pending.len().min(MAX_MEMBERS_PER_PATCH);
+                let batch: Vec<String> = pending.drain(..size).collect();
+                if let Err(e) = scim.add_members(&group_id, &batch, requests).await {
+                    outcomes.push(Done::Failed(match added {
+                        0 => e.to_string(),
+                        _ => format!("{e} (after adding {added} of {total} member(s))"),
+                    }));
+                    return outcomes;
+                }
+                added += batch.len();
+            }
+            if !open {
+                break;
+            }
+            match learnt.next().await {
+                Some((principal, id)) => {
+                    if waiting.remove(principal) {
+                        pending.push(id);
+                    }
+                }
+                None => open = false,
+            }
+        }
+        // Principals whose creation failed or was deferred have no id: they are reported already, and
+        // the next run adds them.
+        outcomes.push(Done::Applied(Some(if added == total {
+            format!("{added} member(s)")
+        } else {
+            format!("{added} of {total} member(s); the others were not created this run")
+        })));
+        outcomes
+    }
 }
 
 impl Applied {
@@ -173,15 +392,9 @@ impl Applied {
         }
     }
 
-    fn record(&mut self, action: &Action, done: Done, ids: &mut HashMap<Principal, String>) {
-        let mut learnt = |id: Option<String>| {
-            if let (Action::Create { principal, .. }, Some(id)) = (action, id) {
-                ids.insert(principal.clone(), id);
-            }
-        };
+    fn record(&mut self, action: &Action, done: Done) {
         let (outcome, detail) = match done {
-            Done::Created(id) => {
-                learnt(Some(id));
+            Done::Created(_) => {
                 self.count(action, |t| t.created += 1);
                 (Outcome::Applied, None)
             }
@@ -189,8 +402,7 @@ impl Applied {
                 self.count(action, |t| t.reactivated += 1);
                 (Outcome::Applied, None)
             }
-            Done::AlreadyExisted { id, detail } => {
-                learnt(id);
+            Done::AlreadyExisted { detail, .. } => {
                 self.count(action, |t| t.already_existing += 1);
                 (Outcome::Skipped, Some(detail))
             }
@@ -218,7 +430,8 @@ impl Applied {
                 (Outcome::Failed, Some(cause))
             }
         };
-        self.actions.push(report(action, outcome, detail));
+        self.actions
+            .push(action.kind(), outcome, || (action.target(), detail));
     }
 
     fn count(&mut self, action: &Action, change: impl FnOnce(&mut Tally)) {
@@ -226,29 +439,6 @@ impl Applied {
             change(tally);
         }
     }
-}
-
-/// Runs independent actions a few at a time, keeping the plan's order in the results.
-async fn concurrently<'a>(
-    actions: impl Iterator<Item = &'a Action>,
-    scim: &Scim,
-    requests: &Requests,
-    budget: &Budget,
-) -> Vec<(Action, Done)> {
-    let actions: Vec<Action> = actions.cloned().collect();
-    futures::stream::iter(actions)
-        .map(|action| async move {
-            // Checked as the action starts (the stream starts one as another ends), not when queued.
-            let done = if budget.may_start() {
-                principal_action(&action, scim, requests).await
-            } else {
-                budget.deferred("not started: ")
-            };
-            (action, done)
-        })
-        .buffered(scim.writes_in_flight())
-        .collect()
-        .await
 }
 
 async fn principal_action(action: &Action, scim: &Scim, requests: &Requests) -> Done {
@@ -421,6 +611,11 @@ async fn group_id(
     if let Some(id) = group_ids.get(group) {
         return Ok(id.clone());
     }
+    group_id_by_name(group, scim, requests).await
+}
+
+/// The id of a group looked up by name.
+async fn group_id_by_name(group: &str, scim: &Scim, requests: &Requests) -> Result<String, Done> {
     match scim.find_group(group, requests).await {
         Ok(Some(found)) => Ok(found.id),
         Ok(None) => Err(Done::Failed(format!("group {group} does not exist"))),
@@ -453,14 +648,5 @@ async fn adopt(action: &Action, scim: &Scim, requests: &Requests) -> Done {
             id: None,
             detail: format!("already exists (the workspace said so; the lookup failed: {e})"),
         },
-    }
-}
-
-fn report(action: &Action, outcome: Outcome, detail: Option<String>) -> ActionReport {
-    ActionReport {
-        kind: action.kind().to_owned(),
-        target: action.target(),
-        outcome,
-        detail,
     }
 }

@@ -13,7 +13,7 @@ use super::apply::{Budget, apply};
 use super::desired::{Desired, Principal, desired_users};
 use super::memo::Memo;
 use super::plan::{Current, DesiredGroup, GroupState, Plan, Policy, plan};
-use super::report::{ActionReport, GroupReport, Outcome, Status, UserCounts, WorkspaceReport};
+use super::report::{GroupReport, Outcome, Status, UserCounts, WorkspaceReport};
 use super::{Engine, RunContext, RunScope};
 use azure_core::credentials::TokenCredential;
 
@@ -142,6 +142,7 @@ impl RunScope for AzureRun {
                 report.requests = requests.snapshot();
                 report.status = Status::Partial;
                 report.actions.clear();
+                report.omitted_actions.clear();
                 report.error = Some(format!(
                     "stopped: the run's time budget (SYNC_MAX_RUN_SECONDS={}) and {} s of grace were spent \
                      while a call was still waiting for an answer; the changes made so far stay, and the next \
@@ -404,15 +405,13 @@ impl AzureRun {
             skipped: 0,
             failed: sps.failed,
         };
-        report.actions = applied.actions;
-        report
-            .actions
-            .extend(desired.skipped.into_iter().map(|s| ActionReport {
-                kind: "skipMember".to_owned(),
-                target: s.member,
-                outcome: Outcome::Skipped,
-                detail: Some(s.reason),
-            }));
+        let mut actions = applied.actions;
+        for skipped in desired.skipped {
+            actions.push("skipMember", Outcome::Skipped, || {
+                (skipped.member, Some(skipped.reason))
+            });
+        }
+        (report.actions, report.omitted_actions) = actions.finish();
         Ok(())
     }
 

@@ -17,7 +17,8 @@ mod runner;
 pub use coordinator::{Busy, Claim, Coordinator, RunInfo};
 pub use engine::AzureEngine;
 pub use report::{
-    ActionReport, GroupReport, Outcome, Report, Status, Trigger, UserCounts, WorkspaceReport,
+    ActionList, ActionReport, GroupReport, MAX_LISTED_ACTIONS, OmittedActions, Outcome, Report,
+    Status, Trigger, UserCounts, WorkspaceReport,
 };
 pub use runner::{RunError, RunRequest, Runner};
 

@@ -87,7 +87,11 @@ pub struct WorkspaceReport {
     pub users: UserCounts,
     /// Counted only with `includeServicePrincipals`.
     pub service_principals: UserCounts,
+    /// The changes, each with its outcome: at most [`MAX_LISTED_ACTIONS`] failed or skipped ones and as
+    /// many others; the rest are counted in `omitted_actions`.
     pub actions: Vec<ActionReport>,
+    /// Actions not listed in `actions` (beyond the caps), counted by type and outcome.
+    pub omitted_actions: Vec<OmittedActions>,
     /// Why deprovisioning was held back this run (the held actions are in `actions`, `skipped`).
     pub deprovisioning_held: Option<String>,
     /// Changes left for the next run because the time budget was spent (in `actions`, `deferred`); the
@@ -110,6 +114,7 @@ impl WorkspaceReport {
             users: UserCounts::default(),
             service_principals: UserCounts::default(),
             actions: Vec::new(),
+            omitted_actions: Vec::new(),
             deprovisioning_held: None,
             remaining: 0,
             duration_ms: 0,
@@ -210,7 +215,7 @@ pub struct ActionReport {
     pub detail: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Outcome {
     Applied,
@@ -219,6 +224,71 @@ pub enum Outcome {
     Skipped,
     /// Not started (or not finished) because the run's time budget was spent; the next run does it.
     Deferred,
+}
+
+/// How many actions of one type and outcome a workspace's report does not list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OmittedActions {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub outcome: Outcome,
+    pub count: u64,
+}
+
+/// Actions listed per workspace report, twice: failed or skipped ones, and the others (applied, planned,
+/// deferred). A first sync of 100,000 users must not hold (nor send to the host) 100,000 entries; the
+/// counts stay complete, and problems are never crowded out by successes.
+pub const MAX_LISTED_ACTIONS: usize = 1_000;
+
+/// A workspace's actions as they happen: listed up to the caps, then only counted.
+#[derive(Debug, Default)]
+pub struct ActionList {
+    listed: Vec<ActionReport>,
+    problems: usize,
+    others: usize,
+    omitted: BTreeMap<(&'static str, Outcome), u64>,
+}
+
+impl ActionList {
+    /// Records one action; `describe` gives its target and detail, and is called only if it is listed.
+    pub fn push(
+        &mut self,
+        kind: &'static str,
+        outcome: Outcome,
+        describe: impl FnOnce() -> (String, Option<String>),
+    ) {
+        let listed = match outcome {
+            Outcome::Failed | Outcome::Skipped => &mut self.problems,
+            Outcome::Applied | Outcome::Planned | Outcome::Deferred => &mut self.others,
+        };
+        if *listed >= MAX_LISTED_ACTIONS {
+            *self.omitted.entry((kind, outcome)).or_default() += 1;
+            return;
+        }
+        *listed += 1;
+        let (target, detail) = describe();
+        self.listed.push(ActionReport {
+            kind: kind.to_owned(),
+            target,
+            outcome,
+            detail,
+        });
+    }
+
+    /// The listed actions and the counts of the others.
+    pub fn finish(self) -> (Vec<ActionReport>, Vec<OmittedActions>) {
+        let omitted = self
+            .omitted
+            .into_iter()
+            .map(|((kind, outcome), count)| OmittedActions {
+                kind: kind.to_owned(),
+                outcome,
+                count,
+            })
+            .collect();
+        (self.listed, omitted)
+    }
 }
 
 impl Report {
@@ -235,6 +305,42 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn actions_beyond_the_caps_are_counted_and_problems_are_never_crowded_out() {
+        let mut list = ActionList::default();
+        for i in 0..MAX_LISTED_ACTIONS + 5 {
+            list.push("createUser", Outcome::Applied, || (format!("u{i}"), None));
+        }
+        list.push("createUser", Outcome::Failed, || {
+            ("late".to_owned(), Some("HTTP 500".to_owned()))
+        });
+        for _ in 0..MAX_LISTED_ACTIONS + 2 {
+            list.push("skipMember", Outcome::Skipped, || ("m".to_owned(), None));
+        }
+        list.push("createUser", Outcome::Deferred, || {
+            unreachable!("not listed")
+        });
+        let (listed, omitted) = list.finish();
+        assert_eq!(listed.len(), 2 * MAX_LISTED_ACTIONS);
+        assert!(
+            listed
+                .iter()
+                .any(|a| a.target == "late" && a.outcome == Outcome::Failed)
+        );
+        let counts: Vec<(&str, Outcome, u64)> = omitted
+            .iter()
+            .map(|o| (o.kind.as_str(), o.outcome, o.count))
+            .collect();
+        assert_eq!(
+            counts,
+            [
+                ("createUser", Outcome::Applied, 5),
+                ("createUser", Outcome::Deferred, 1),
+                ("skipMember", Outcome::Skipped, 3),
+            ]
+        );
+    }
 
     #[test]
     fn any_failed_workspace_fails_the_run_and_partial_beats_succeeded() {
