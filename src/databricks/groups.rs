@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::listing::{ListPage, literal, parse_list_page};
-use super::{Scim, ScimError};
+use super::{Scim, ScimError, ScimId};
 use crate::http::{self, ApiError, Requests};
 
 const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
@@ -20,10 +20,10 @@ pub const MAX_MEMBERS_PER_PATCH: usize = 50;
 /// A workspace group.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScimGroup {
-    pub id: String,
+    pub id: ScimId,
     pub display_name: String,
     /// Workspace ids of the direct members (users, service principals, groups).
-    pub members: Vec<String>,
+    pub members: Vec<ScimId>,
     /// Entitlement values (`workspace-access`, ...).
     pub entitlements: Vec<String>,
 }
@@ -34,32 +34,36 @@ struct Valued {
     value: String,
 }
 
+/// A member: `{"value": id, ...}` (its `display` and `$ref` are not kept).
+#[derive(Deserialize)]
+struct Member {
+    value: ScimId,
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct GroupResource {
-    id: String,
+    id: ScimId,
     #[serde(default)]
     display_name: Option<String>,
     // Left out (or null) when empty.
     #[serde(default)]
-    members: Option<Vec<Valued>>,
+    members: Option<Vec<Member>>,
     #[serde(default)]
     entitlements: Option<Vec<Valued>>,
 }
 
 impl GroupResource {
     fn into_group(self, asked_name: &str) -> ScimGroup {
-        let values = |list: Option<Vec<Valued>>| {
-            list.unwrap_or_default()
-                .into_iter()
-                .map(|v| v.value)
-                .collect()
-        };
         ScimGroup {
             id: self.id,
             display_name: self.display_name.unwrap_or_else(|| asked_name.to_owned()),
-            members: values(self.members),
-            entitlements: values(self.entitlements),
+            members: (self.members.unwrap_or_default().into_iter())
+                .map(|m| m.value)
+                .collect(),
+            entitlements: (self.entitlements.unwrap_or_default().into_iter())
+                .map(|v| v.value)
+                .collect(),
         }
     }
 }
@@ -106,14 +110,17 @@ pub fn parse_group(body: &[u8], display_name: &str) -> Result<ScimGroup, serde_j
 }
 
 /// `[{"value": v}, ...]`.
-fn valued(values: &[&String]) -> Value {
+fn valued<T: serde::Serialize>(values: &[&T]) -> Value {
     Value::Array(values.iter().map(|v| json!({ "value": v })).collect())
 }
 
 /// `values` in order, each once.
-fn distinct(values: &[String]) -> Vec<&String> {
+fn distinct<T: AsRef<str>>(values: &[T]) -> Vec<&T> {
     let mut seen = HashSet::new();
-    values.iter().filter(|v| seen.insert(v.as_str())).collect()
+    values
+        .iter()
+        .filter(|v: &&T| seen.insert((*v).as_ref()))
+        .collect()
 }
 
 impl Scim {
@@ -182,7 +189,7 @@ impl Scim {
     pub async fn add_members(
         &self,
         group_id: &str,
-        member_ids: &[String],
+        member_ids: &[ScimId],
         requests: &Requests,
     ) -> Result<(), ScimError> {
         let url = self.resource_url("Groups", group_id);

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use super::{Scim, ScimError};
+use super::{Scim, ScimError, ScimId};
 use crate::http::{self, ApiError, Requests};
 
 /// Resources asked for per page (the Go SDK's value; the server may send fewer).
@@ -54,8 +54,9 @@ impl Scim {
         operation: &str,
         collection: &str,
         attributes: &str,
-        id_of: fn(&T) -> &str,
+        id_of: fn(&T) -> &ScimId,
         requests: &Requests,
+        keep: impl Fn(T) -> T,
     ) -> Result<Vec<T>, ScimError> {
         let protocol = |cause: String| {
             ScimError::Api(ApiError::Protocol {
@@ -87,7 +88,8 @@ impl Scim {
             items.extend(
                 page.resources
                     .into_iter()
-                    .filter(|item| ids.insert(id_of(item).to_owned())),
+                    .filter(|item| ids.insert(id_of(item).clone()))
+                    .map(&keep),
             );
             match (received, page.total_results) {
                 // A workspace always has a user (the token's own, at least): an empty first page that

@@ -8,7 +8,7 @@
 
 use serde::Deserialize;
 
-use super::{Scim, ScimError};
+use super::{Scim, ScimError, ScimId};
 use crate::http::{self, Requests};
 
 const SERVICE_PRINCIPAL_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ServicePrincipal";
@@ -24,14 +24,14 @@ pub enum PrincipalKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Me {
     /// The workspace id of the user or service principal.
-    pub id: String,
+    pub id: ScimId,
     pub kind: PrincipalKind,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct MeResource {
-    id: String,
+    id: ScimId,
     #[serde(default)]
     user_name: Option<String>,
     #[serde(default)]

@@ -38,12 +38,17 @@ const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 const USER_ATTRIBUTES: &str = "id,userName,active";
 
+/// A workspace id (users, service principals, groups): short (Databricks ids are up to 19 digits), so
+/// kept inline without an allocation of its own; a run holds hundreds of thousands of them.
+pub type ScimId = compact_str::CompactString;
+
 /// A workspace user as listed.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ScimUser {
-    pub id: String,
-    pub user_name: String,
+    pub id: ScimId,
+    /// Shared (`Arc`): the sync keys principals by it, and one name is in several workspaces.
+    pub user_name: std::sync::Arc<str>,
     /// Absent means active (SCIM's default).
     #[serde(default = "active_default")]
     pub active: bool,
@@ -247,17 +252,26 @@ impl Scim {
         }
     }
 
-    /// Every user of the workspace (`id`, `userName`, `active`).
+    /// Every user of the workspace (`id`, `userName`, `active`); each user name is passed through
+    /// `share` as its page is read (a run keeps one copy of each name).
     ///
     /// # Errors
     /// The list could not be read to the end; a partial list is never returned.
-    pub async fn list_users(&self, requests: &Requests) -> Result<Vec<ScimUser>, ScimError> {
+    pub async fn list_users(
+        &self,
+        requests: &Requests,
+        share: &(dyn Fn(&Arc<str>) -> Arc<str> + Sync),
+    ) -> Result<Vec<ScimUser>, ScimError> {
         self.list_all(
             "listing workspace users",
             "Users",
             USER_ATTRIBUTES,
-            |u: &ScimUser| u.id.as_str(),
+            |u: &ScimUser| &u.id,
             requests,
+            |mut user: ScimUser| {
+                user.user_name = share(&user.user_name);
+                user
+            },
         )
         .await
     }

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::listing::literal;
-use super::{Scim, ScimError, activation_verb, active_default, replace_active};
+use super::{Scim, ScimError, ScimId, activation_verb, active_default, replace_active};
 use crate::http::{self, Requests};
 
 const SERVICE_PRINCIPAL_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ServicePrincipal";
@@ -16,7 +16,7 @@ const SERVICE_PRINCIPAL_ATTRIBUTES: &str = "id,applicationId,displayName,active"
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ScimServicePrincipal {
-    pub id: String,
+    pub id: ScimId,
     /// The Entra application (client) id.
     pub application_id: String,
     #[serde(default)]
@@ -47,8 +47,9 @@ impl Scim {
             "listing workspace service principals",
             "ServicePrincipals",
             SERVICE_PRINCIPAL_ATTRIBUTES,
-            |sp: &ScimServicePrincipal| sp.id.as_str(),
+            |sp: &ScimServicePrincipal| &sp.id,
             requests,
+            |sp| sp,
         )
         .await
     }

@@ -5,7 +5,11 @@
 //! real listing) and pages that hold fewer items than the listing's `@odata.count` are errors, never a
 //! truncated list.
 
+use std::borrow::Borrow;
 use std::collections::HashSet;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -30,21 +34,135 @@ fn room_for(count: Option<u64>) -> usize {
 const USER_FIELDS: &str = "id,userPrincipalName,mail,displayName,accountEnabled,userType";
 const SERVICE_PRINCIPAL_FIELDS: &str = "id,appId,displayName,accountEnabled";
 
-/// A user member of a group, with the fields that decide its Databricks user name.
+/// A user member of a group, with the fields that decide its Databricks user name. A run keeps each
+/// person once ([`People`]) and shares the strings (`Arc`) with what is made of them.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Member {
-    pub id: String,
+    pub id: ObjectId,
     #[serde(default)]
-    pub user_principal_name: Option<String>,
+    pub user_principal_name: Option<Arc<str>>,
     #[serde(default)]
-    pub mail: Option<String>,
+    pub mail: Option<Arc<str>>,
     #[serde(default)]
-    pub display_name: Option<String>,
+    pub display_name: Option<Arc<str>>,
     #[serde(default)]
     pub account_enabled: Option<bool>,
     #[serde(default)]
-    pub user_type: Option<String>,
+    pub user_type: Option<UserType>,
+}
+
+/// An Entra object id: a GUID, kept in 16 bytes (a run holds one per person); any other text as is.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ObjectId {
+    Guid(uuid::Uuid),
+    Text(Arc<str>),
+}
+
+impl From<&str> for ObjectId {
+    fn from(text: &str) -> Self {
+        match uuid::Uuid::parse_str(text) {
+            // Only the form Graph writes (lower case, hyphenated) is kept as a GUID: the text round-trips.
+            Ok(id) if id.hyphenated().to_string() == text => ObjectId::Guid(id),
+            _ => ObjectId::Text(Arc::from(text)),
+        }
+    }
+}
+
+impl fmt::Display for ObjectId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ObjectId::Guid(id) => id.hyphenated().fmt(f),
+            ObjectId::Text(text) => f.write_str(text),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ObjectId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        Ok(ObjectId::from(text.as_ref()))
+    }
+}
+
+/// `userType`: only whether the member is a guest matters (guests sign in with their mail).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserType {
+    Member,
+    Guest,
+}
+
+impl From<&str> for UserType {
+    fn from(text: &str) -> Self {
+        if text.eq_ignore_ascii_case("guest") {
+            UserType::Guest
+        } else {
+            UserType::Member
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for UserType {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        Ok(UserType::from(text.as_ref()))
+    }
+}
+
+/// The user members read in one run, each person kept once however many groups (and nesting levels)
+/// list them: a group's list is then pointers to shared members.
+#[derive(Debug, Default)]
+pub struct People {
+    known: Mutex<HashSet<Known>>,
+}
+
+/// A kept member, found by its id.
+#[derive(Debug)]
+struct Known(Arc<Member>);
+
+impl PartialEq for Known {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.id == other.0.id
+    }
+}
+
+impl Eq for Known {}
+
+impl Hash for Known {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.id.hash(state);
+    }
+}
+
+impl Borrow<ObjectId> for Known {
+    fn borrow(&self) -> &ObjectId {
+        &self.0.id
+    }
+}
+
+impl People {
+    /// The member kept for this member's id: the first one read in the run.
+    pub fn keep(&self, mut member: Member) -> Arc<Member> {
+        let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(kept) = known.get(&member.id) {
+            return Arc::clone(&kept.0);
+        }
+        // Most members' mail is their user principal name: keep that text once.
+        if let (Some(upn), Some(mail)) = (&member.user_principal_name, &member.mail)
+            && upn == mail
+        {
+            member.mail = Some(Arc::clone(upn));
+        }
+        let member = Arc::new(member);
+        known.insert(Known(Arc::clone(&member)));
+        member
+    }
+
+    /// Forgets every member (those still used elsewhere live on there).
+    pub fn clear(&self) {
+        let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
+        *known = HashSet::new();
+    }
 }
 
 /// A service principal member of a group; its `appId` is the Databricks `applicationId`.
@@ -71,7 +189,8 @@ impl Graph {
         group: &Group,
         nested: bool,
         requests: &Requests,
-    ) -> Result<Vec<Member>, GraphError> {
+        people: &People,
+    ) -> Result<Vec<Arc<Member>>, GraphError> {
         let operation = format!("listing members of group {:?}", group.display_name);
         self.members(
             operation,
@@ -79,6 +198,7 @@ impl Graph {
             nested,
             ("microsoft.graph.user", USER_FIELDS),
             requests,
+            |member| people.keep(member),
         )
         .await
     }
@@ -104,19 +224,21 @@ impl Graph {
             nested,
             ("microsoft.graph.servicePrincipal", SERVICE_PRINCIPAL_FIELDS),
             requests,
+            |member| member,
         )
         .await
     }
 
-    /// The members of one type, `(cast, $select)`, read to the end.
-    async fn members<T: DeserializeOwned>(
+    /// The members of one type, `(cast, $select)`, read to the end, each made into what is kept.
+    async fn members<T: DeserializeOwned, U>(
         &self,
         operation: String,
         group: &Group,
         nested: bool,
         (cast, fields): (&str, &str),
         requests: &Requests,
-    ) -> Result<Vec<T>, GraphError> {
+        keep: impl FnMut(T) -> U,
+    ) -> Result<Vec<U>, GraphError> {
         let relation = if nested {
             "transitiveMembers"
         } else {
@@ -127,7 +249,7 @@ impl Graph {
             .append_pair("$select", fields)
             .append_pair("$top", &PAGE_SIZE.to_string())
             .append_pair("$count", "true");
-        self.all_pages(operation, url, requests).await
+        self.all_pages(operation, url, requests, keep).await
     }
 
     /// The items of `first` and of every page after it, following `@odata.nextLink` as given (it carries
@@ -137,12 +259,13 @@ impl Graph {
     /// A page could not be read, a next link is not a URL, paging does not end, or the pages hold
     /// fewer items than the listing's `@odata.count` (a page that lost items): a partial list is never
     /// returned, because deprovisioning decisions rest on it.
-    async fn all_pages<T: DeserializeOwned>(
+    async fn all_pages<T: DeserializeOwned, U>(
         &self,
         operation: String,
         first: Url,
         requests: &Requests,
-    ) -> Result<Vec<T>, GraphError> {
+        mut keep: impl FnMut(T) -> U,
+    ) -> Result<Vec<U>, GraphError> {
         let protocol = |cause: String| {
             GraphError::Api(ApiError::Protocol {
                 operation: operation.clone(),
@@ -175,7 +298,7 @@ impl Graph {
             if items.is_empty() {
                 items.reserve_exact(room_for(page.count).max(page.value.len()));
             }
-            items.extend(page.value);
+            items.extend(page.value.into_iter().map(&mut keep));
         }
         // Members that join during the listing can make it longer than the count; never shorter,
         // unless members left in the seconds it took (the next run then reads it whole).

@@ -17,7 +17,7 @@ use url::Url;
 use crate::config::GroupRef;
 use crate::http::{self, ApiError, Requests};
 
-pub use members::{Member, ServicePrincipalMember};
+pub use members::{Member, ObjectId, People, ServicePrincipalMember, UserType};
 
 const API: &str = "graph";
 

@@ -17,7 +17,9 @@ use futures::stream::BoxStream;
 use super::desired::Principal;
 use super::plan::{Action, Current, Plan};
 use super::report::{ActionList, Outcome};
-use crate::databricks::{Created, CreatedServicePrincipal, MAX_MEMBERS_PER_PATCH, Scim, ScimError};
+use crate::databricks::{
+    Created, CreatedServicePrincipal, MAX_MEMBERS_PER_PATCH, Scim, ScimError, ScimId,
+};
 use crate::http::Requests;
 
 /// What applying came to for one kind of principal.
@@ -79,10 +81,10 @@ impl Budget {
 
 /// How one action ended; `id` is the principal's id when the action learnt it.
 enum Done {
-    Created(String),
+    Created(ScimId),
     Reactivated,
     AlreadyExisted {
-        id: Option<String>,
+        id: Option<ScimId>,
         detail: String,
     },
     Deprovisioned,
@@ -94,7 +96,7 @@ enum Done {
 
 impl Done {
     /// The id of the principal a create learnt.
-    fn learnt(&self) -> Option<&str> {
+    fn learnt(&self) -> Option<&ScimId> {
         match self {
             Done::Created(id) | Done::AlreadyExisted { id: Some(id), .. } => Some(id),
             _ => None,
@@ -164,18 +166,21 @@ pub async fn apply(
             })
             .flatten()
             .collect();
-        let mut ids: HashMap<Principal, String> = current
-            .principal_ids()
-            .filter(|(key, _)| needed.contains(key))
-            .map(|(key, id)| (key, id.to_owned()))
-            .collect();
+        let mut ids: HashMap<Principal, ScimId> = HashMap::new();
+        if !needed.is_empty() {
+            let listed = current.lookup();
+            ids.extend(needed.iter().filter_map(|key| {
+                let present = listed.get(key)?;
+                Some(((*key).clone(), present.id.clone()))
+            }));
+        }
         // Only mirrored groups need the created principals' ids after the creations.
         let keep_learnt = plan
             .actions
             .iter()
             .any(|a| matches!(a, Action::AddToGroup { .. }) && !is_marker(a));
 
-        let (learnt_tx, learnt_rx) = mpsc::unbounded::<(&Principal, String)>();
+        let (learnt_tx, learnt_rx) = mpsc::unbounded::<(&Principal, ScimId)>();
         let marker = Marker {
             create: marker_create,
             add: marker_add,
@@ -198,7 +203,7 @@ pub async fn apply(
                 if let (true, Some(principal), Some(id)) =
                     (keep_learnt, action.principal(), done.learnt())
                 {
-                    learnt.insert(principal.clone(), id.to_owned());
+                    learnt.insert(principal.clone(), id.clone());
                 }
                 applied.record(action, done);
             }
@@ -210,7 +215,7 @@ pub async fn apply(
         // The groups in order (a group is created before members are added to it); the marker's
         // changes are recorded where the plan has them.
         let mut marked = marked.into_iter();
-        let mut group_ids: HashMap<String, String> = HashMap::new();
+        let mut group_ids: HashMap<String, ScimId> = HashMap::new();
         for (name, group) in &current.groups {
             group_ids.insert(name.clone(), group.id.clone());
         }
@@ -258,7 +263,7 @@ fn changes<'a: 'b, 'b>(
     scim: &'b Scim,
     requests: &'b Requests,
     budget: &'b Budget,
-    learnt: Option<&'b mpsc::UnboundedSender<(&'a Principal, String)>>,
+    learnt: Option<&'b mpsc::UnboundedSender<(&'a Principal, ScimId)>>,
 ) -> BoxStream<'b, (&'a Action, Done)> {
     futures::stream::iter(actions.iter().filter(which))
         .map(move |action| async move {
@@ -272,7 +277,7 @@ fn changes<'a: 'b, 'b>(
                 (learnt, action.principal(), done.learnt())
             {
                 // The marker may be done already (it failed): then nobody listens.
-                let _ = learnt.unbounded_send((principal, id.to_owned()));
+                let _ = learnt.unbounded_send((principal, id.clone()));
             }
             (action, done)
         })
@@ -286,7 +291,7 @@ struct Marker<'a> {
     create: Option<&'a Action>,
     add: Option<&'a Action>,
     /// The group's id, when it exists.
-    id: Option<String>,
+    id: Option<ScimId>,
     name: &'a str,
 }
 
@@ -294,8 +299,8 @@ impl<'a> Marker<'a> {
     /// The outcomes of the create (if planned) and the additions (if planned), in that order.
     async fn run(
         self,
-        ids: &HashMap<Principal, String>,
-        mut learnt: mpsc::UnboundedReceiver<(&'a Principal, String)>,
+        ids: &HashMap<Principal, ScimId>,
+        mut learnt: mpsc::UnboundedReceiver<(&'a Principal, ScimId)>,
         scim: &Scim,
         requests: &Requests,
         budget: &Budget,
@@ -328,7 +333,7 @@ impl<'a> Marker<'a> {
                 }
             },
         };
-        let mut pending: Vec<String> = Vec::new();
+        let mut pending: Vec<ScimId> = Vec::new();
         let mut waiting: HashSet<&Principal> = HashSet::new();
         for member in members {
             match ids.get(member) {
@@ -351,7 +356,7 @@ impl<'a> Marker<'a> {
                     return outcomes;
                 }
                 let size = pending.len().min(MAX_MEMBERS_PER_PATCH);
-                let batch: Vec<String> = pending.drain(..size).collect();
+                let batch: Vec<ScimId> = pending.drain(..size).collect();
                 if let Err(e) = scim.add_members(&group_id, &batch, requests).await {
                     outcomes.push(Done::Failed(match added {
                         0 => e.to_string(),
@@ -515,7 +520,7 @@ async fn find(
     principal: &Principal,
     scim: &Scim,
     requests: &Requests,
-) -> Result<Option<(String, bool)>, ScimError> {
+) -> Result<Option<(ScimId, bool)>, ScimError> {
     Ok(match principal {
         Principal::User(name) => scim
             .find_user(name.as_str(), requests)
@@ -532,8 +537,8 @@ async fn group_action(
     action: &Action,
     scim: &Scim,
     requests: &Requests,
-    ids: &HashMap<Principal, String>,
-    group_ids: &mut HashMap<String, String>,
+    ids: &HashMap<Principal, ScimId>,
+    group_ids: &mut HashMap<String, ScimId>,
     budget: &Budget,
 ) -> Done {
     match action {
@@ -553,7 +558,7 @@ async fn group_action(
             };
             // Principals whose creation failed have no id: they are reported already, and the next run
             // adds them.
-            let members: Vec<String> = members.iter().filter_map(|n| ids.get(n).cloned()).collect();
+            let members: Vec<ScimId> = members.iter().filter_map(|n| ids.get(n).cloned()).collect();
             // One PATCH per batch, the budget checked between them: a long first sync stops in time.
             let mut added = 0;
             for (i, batch) in members.chunks(MAX_MEMBERS_PER_PATCH).enumerate() {
@@ -606,8 +611,8 @@ async fn group_id(
     group: &str,
     scim: &Scim,
     requests: &Requests,
-    group_ids: &HashMap<String, String>,
-) -> Result<String, Done> {
+    group_ids: &HashMap<String, ScimId>,
+) -> Result<ScimId, Done> {
     if let Some(id) = group_ids.get(group) {
         return Ok(id.clone());
     }
@@ -615,7 +620,7 @@ async fn group_id(
 }
 
 /// The id of a group looked up by name.
-async fn group_id_by_name(group: &str, scim: &Scim, requests: &Requests) -> Result<String, Done> {
+async fn group_id_by_name(group: &str, scim: &Scim, requests: &Requests) -> Result<ScimId, Done> {
     match scim.find_group(group, requests).await {
         Ok(Some(found)) => Ok(found.id),
         Ok(None) => Err(Done::Failed(format!("group {group} does not exist"))),

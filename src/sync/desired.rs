@@ -2,28 +2,55 @@
 //! the workspace's options, and (with `includeServicePrincipals`) its service principal members, keyed
 //! by application id. Pure; every member left out is said, with the reason.
 
-use std::collections::{BTreeMap, HashSet};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::Serialize;
 
 use crate::config::{SyncOptions, UserNameSource};
-use crate::entra::{Member, ServicePrincipalMember};
+use crate::entra::{Member, ServicePrincipalMember, UserType};
 
 /// A Databricks user name: lower case, as Databricks stores it, so names compare case-insensitively.
+/// Shared (`Arc`): one name is a key in several workspaces' desired and current principals, actions and
+/// marker lists of a run, and is kept once.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub struct UserName(String);
+pub struct UserName(Arc<str>);
 
 impl UserName {
     /// `None` for a value that cannot be a sign-in name (empty, spaces, no `@`).
     pub fn parse(raw: &str) -> Option<UserName> {
-        let name = raw.trim().to_lowercase();
+        Some(UserName(Arc::from(UserName::normalize(raw)?)))
+    }
+
+    /// As [`UserName::parse`], sharing `raw` when it is a user name already (the usual case: Databricks
+    /// lists user names in lower case).
+    pub fn parse_shared(raw: &Arc<str>) -> Option<UserName> {
+        Some(match UserName::normalize(raw)? {
+            Cow::Borrowed(_) => UserName(Arc::clone(raw)),
+            Cow::Owned(name) => UserName(Arc::from(name)),
+        })
+    }
+
+    /// The user name `raw` stands for (borrowed when it is one already), or `None`.
+    pub fn normalize(raw: &str) -> Option<Cow<'_, str>> {
+        let trimmed = raw.trim();
+        let name = if trimmed
+            .chars()
+            .flat_map(char::to_lowercase)
+            .eq(trimmed.chars())
+        {
+            Cow::Borrowed(trimmed)
+        } else {
+            Cow::Owned(trimmed.to_lowercase())
+        };
         let valid = !name.is_empty()
             && !name.chars().any(char::is_whitespace)
             && name
                 .split_once('@')
                 .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty());
-        valid.then_some(UserName(name))
+        valid.then_some(name)
     }
 
     pub fn as_str(&self) -> &str {
@@ -40,14 +67,14 @@ impl fmt::Display for UserName {
 /// An Entra application (client) id, which Databricks keeps as a service principal's `applicationId`:
 /// a GUID, lower case and hyphenated, so ids compare whatever case either side writes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub struct AppId(String);
+pub struct AppId(Arc<str>);
 
 impl AppId {
     /// `None` for a value that is not a GUID.
     pub fn parse(raw: &str) -> Option<AppId> {
         uuid::Uuid::parse_str(raw.trim())
             .ok()
-            .map(|id| AppId(id.hyphenated().to_string()))
+            .map(|id| AppId(Arc::from(id.hyphenated().to_string())))
     }
 
     pub fn as_str(&self) -> &str {
@@ -83,7 +110,38 @@ impl fmt::Display for Principal {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DesiredUser {
     pub user_name: UserName,
-    pub display_name: String,
+    pub display_name: Arc<str>,
+}
+
+/// The user names of one run, each text kept once: a name is in the desired principals of several
+/// workspaces, in their listings, actions and marker lists.
+#[derive(Debug, Default)]
+pub struct Names {
+    known: Mutex<HashSet<Arc<str>>>,
+}
+
+impl Names {
+    /// The user name `raw` stands for, shared, or `None` (see [`UserName::parse`]).
+    pub fn user_name(&self, raw: &str) -> Option<UserName> {
+        let name = UserName::normalize(raw)?;
+        let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(kept) = known.get(name.as_ref()) {
+            return Some(UserName(Arc::clone(kept)));
+        }
+        let kept: Arc<str> = Arc::from(name.as_ref());
+        known.insert(Arc::clone(&kept));
+        Some(UserName(kept))
+    }
+
+    /// `text` shared with an equal text seen before (kept from now on if it is new).
+    pub fn share(&self, text: &Arc<str>) -> Arc<str> {
+        let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(kept) = known.get(text) {
+            return Arc::clone(kept);
+        }
+        known.insert(Arc::clone(text));
+        Arc::clone(text)
+    }
 }
 
 /// A member who does not become a user, and why.
@@ -99,13 +157,13 @@ pub struct Skipped {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Desired {
     pub users: BTreeMap<UserName, DesiredUser>,
-    pub service_principals: BTreeMap<AppId, String>,
+    pub service_principals: BTreeMap<AppId, Arc<str>>,
     pub skipped: Vec<Skipped>,
 }
 
 impl Desired {
     /// Every desired principal with its display name.
-    pub fn principals(&self) -> BTreeMap<Principal, String> {
+    pub fn principals(&self) -> BTreeMap<Principal, Arc<str>> {
         let users = self
             .users
             .iter()
@@ -114,6 +172,24 @@ impl Desired {
             .service_principals
             .iter()
             .map(|(id, display)| (Principal::ServicePrincipal(id.clone()), display.clone()));
+        users.chain(service_principals).collect()
+    }
+
+    /// Whether `key` is desired.
+    pub fn contains(&self, key: &Principal) -> bool {
+        match key {
+            Principal::User(name) => self.users.contains_key(name),
+            Principal::ServicePrincipal(id) => self.service_principals.contains_key(id),
+        }
+    }
+
+    /// As [`Desired::principals`], giving up the maps by kind (they would double what a large
+    /// workspace holds).
+    pub fn into_principals(self) -> BTreeMap<Principal, Arc<str>> {
+        let users =
+            (self.users.into_iter()).map(|(name, u)| (Principal::User(name), u.display_name));
+        let service_principals = (self.service_principals.into_iter())
+            .map(|(id, display)| (Principal::ServicePrincipal(id), display));
         users.chain(service_principals).collect()
     }
 
@@ -161,19 +237,16 @@ impl Desired {
             }
             let display_name = member
                 .display_name
-                .clone()
+                .as_deref()
                 .filter(|d| !d.trim().is_empty())
-                .unwrap_or_else(|| app_id.to_string());
+                .map_or_else(|| Arc::clone(&app_id.0), Arc::from);
             self.service_principals.insert(app_id, display_name);
         }
     }
 }
 
 fn is_guest(member: &Member) -> bool {
-    member
-        .user_type
-        .as_deref()
-        .is_some_and(|t| t.eq_ignore_ascii_case("guest"))
+    member.user_type == Some(UserType::Guest)
         || member
             .user_principal_name
             .as_deref()
@@ -181,7 +254,7 @@ fn is_guest(member: &Member) -> bool {
 }
 
 /// The name this member signs in with, or why there is none.
-fn user_name(member: &Member, source: UserNameSource) -> Result<UserName, String> {
+fn user_name(member: &Member, source: UserNameSource, names: &Names) -> Result<UserName, String> {
     let (attribute, value) = match source {
         UserNameSource::Upn => ("userPrincipalName", member.user_principal_name.as_deref()),
         UserNameSource::Mail => ("mail", member.mail.as_deref()),
@@ -192,9 +265,18 @@ fn user_name(member: &Member, source: UserNameSource) -> Result<UserName, String
     };
     match value {
         None => Err(format!("has no {attribute}")),
-        Some(raw) => UserName::parse(raw)
+        Some(raw) => names
+            .user_name(raw)
             .ok_or_else(|| format!("its {attribute} {raw:?} is not a usable user name")),
     }
+}
+
+/// How a member is named in the report: its UPN, else its object id.
+fn label(member: &Member) -> String {
+    member
+        .user_principal_name
+        .as_deref()
+        .map_or_else(|| member.id.to_string(), str::to_owned)
 }
 
 /// Turns group members (possibly repeated across groups) into desired users.
@@ -202,20 +284,26 @@ pub fn desired_users<'a>(
     members: impl IntoIterator<Item = &'a Member>,
     options: &SyncOptions,
 ) -> Desired {
+    desired_users_in(members, options, &Names::default())
+}
+
+/// As [`desired_users`], the user names shared through `names` (those of the run).
+pub fn desired_users_in<'a>(
+    members: impl IntoIterator<Item = &'a Member>,
+    options: &SyncOptions,
+    names: &Names,
+) -> Desired {
     let mut desired = Desired::default();
     let mut seen_ids = HashSet::new();
-    let mut owner: BTreeMap<UserName, String> = BTreeMap::new();
+    // Who got each name first (for the reason a later member with the same name is skipped).
+    let mut owner: HashMap<UserName, &Member> = HashMap::new();
     for member in members {
-        if !seen_ids.insert(member.id.as_str()) {
+        if !seen_ids.insert(&member.id) {
             continue;
         }
-        let label = member
-            .user_principal_name
-            .clone()
-            .unwrap_or_else(|| member.id.clone());
         let mut skip = |reason: String| {
             desired.skipped.push(Skipped {
-                member: label.clone(),
+                member: label(member),
                 reason,
             })
         };
@@ -224,7 +312,7 @@ pub fn desired_users<'a>(
             skip("account is disabled in Entra ID".to_owned());
             continue;
         }
-        let name = match user_name(member, options.user_name) {
+        let name = match user_name(member, options.user_name, names) {
             Ok(name) => name,
             Err(reason) => {
                 skip(reason);
@@ -233,16 +321,17 @@ pub fn desired_users<'a>(
         };
         if let Some(first) = owner.get(&name) {
             skip(format!(
-                "user name {name} is already taken by member {first}"
+                "user name {name} is already taken by member {}",
+                label(first)
             ));
             continue;
         }
-        owner.insert(name.clone(), label.clone());
+        owner.insert(name.clone(), member);
         let display_name = member
             .display_name
-            .clone()
+            .as_ref()
             .filter(|d| !d.trim().is_empty())
-            .unwrap_or_else(|| name.to_string());
+            .map_or_else(|| Arc::clone(&name.0), Arc::clone);
         desired.users.insert(
             name.clone(),
             DesiredUser {
@@ -269,7 +358,7 @@ mod tests {
             id: id.into(),
             user_principal_name: upn.map(Into::into),
             mail: mail.map(Into::into),
-            display_name: Some(format!("User {id}")),
+            display_name: Some(format!("User {id}").into()),
             account_enabled: enabled,
             user_type: Some(if guest { "Guest" } else { "Member" }.into()),
         }
@@ -439,7 +528,7 @@ mod tests {
         assert_eq!(ids, ["0b7c7f3e-8a4e-4c2a-9d7e-1f0e2d3c4b5a"]);
         assert_eq!(
             desired.service_principals[&AppId::parse(app).unwrap()],
-            "App o1"
+            "App o1".into()
         );
         let reasons: Vec<(&str, &str)> = desired
             .skipped

@@ -5,12 +5,13 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use secrecy::{ExposeSecret, SecretString};
 
 use super::apply::{Budget, apply};
-use super::desired::{Desired, Principal, desired_users};
+use super::desired::{Desired, Names, desired_users_in};
 use super::memo::Memo;
 use super::plan::{Current, DesiredGroup, GroupState, Plan, Policy, plan};
 use super::report::{GroupReport, Outcome, Status, UserCounts, WorkspaceReport};
@@ -20,7 +21,7 @@ use azure_core::credentials::TokenCredential;
 use crate::auth::{Identity, Secrets, check_token};
 use crate::config::{Deprovision, GroupRef, SecretUrl, SyncOptions, Workspace, WorkspaceAuth};
 use crate::databricks::{Bearer, Scim};
-use crate::entra::{Graph, Group, Member, ServicePrincipalMember};
+use crate::entra::{Graph, Group, Member, People, ServicePrincipalMember};
 use crate::http::Requests;
 use crate::settings::Settings;
 
@@ -69,7 +70,7 @@ type MembersRead<T> = Result<Arc<Vec<T>>, String>;
 /// The members of one configured group: its users and (when synced) its service principals.
 #[derive(Clone)]
 struct GroupMembers {
-    users: Arc<Vec<Member>>,
+    users: Arc<Vec<Arc<Member>>>,
     service_principals: Arc<Vec<ServicePrincipalMember>>,
 }
 
@@ -88,8 +89,15 @@ struct AzureRun {
     max_run_seconds: u64,
     tokens: Memo<String, Result<Arc<SecretString>, String>>,
     groups: Memo<String, Result<Group, String>>,
-    members: Memo<(String, bool), MembersRead<Member>>,
+    members: Memo<(String, bool), MembersRead<Arc<Member>>>,
     service_principals: Memo<(String, bool), MembersRead<ServicePrincipalMember>>,
+    /// Every person read in the run, once.
+    people: People,
+    /// Every user name of the run, once.
+    names: Names,
+    /// Workspaces of the run that still need group members: when none does, the members are dropped
+    /// (a run of large groups would otherwise hold every person until its last write).
+    gathering: AtomicUsize,
 }
 
 impl Engine for AzureEngine {
@@ -101,13 +109,16 @@ impl Engine for AzureEngine {
             client: self.client.clone(),
             graph: self.graph.clone(),
             secrets: self.secrets.clone(),
-            run,
             deadline: Instant::now() + Duration::from_secs(self.max_run_seconds),
             max_run_seconds: self.max_run_seconds,
             tokens: Memo::default(),
             groups: Memo::default(),
             members: Memo::default(),
             service_principals: Memo::default(),
+            people: People::default(),
+            names: Names::default(),
+            gathering: AtomicUsize::new(run.workspaces),
+            run,
         })
     }
 }
@@ -115,6 +126,8 @@ impl Engine for AzureEngine {
 #[async_trait::async_trait]
 impl RunScope for AzureRun {
     async fn sync_workspace(&self, workspace: Workspace) -> WorkspaceReport {
+        // However this workspace's sync ends, it no longer needs group members after it.
+        let mut gathering = Gathering(Some(self));
         let requests = Requests::default();
         if Instant::now() >= self.deadline {
             let mut report = WorkspaceReport::failed(workspace.name.clone(), "");
@@ -133,7 +146,7 @@ impl RunScope for AzureRun {
         let hard_stop = self.deadline + grace;
         let outcome = match tokio::time::timeout_at(
             hard_stop.into(),
-            self.sync(&workspace, &requests, &mut report),
+            self.sync(&workspace, &requests, &mut report, &mut gathering),
         )
         .await
         {
@@ -178,6 +191,28 @@ impl RunScope for AzureRun {
     }
 }
 
+/// A workspace's claim on the run's group members, given up once it has its desired principals (or
+/// when its sync ends, whatever the way).
+struct Gathering<'a>(Option<&'a AzureRun>);
+
+impl Gathering<'_> {
+    fn done(&mut self) {
+        if let Some(run) = self.0.take()
+            && run.gathering.fetch_sub(1, Ordering::SeqCst) == 1
+        {
+            run.members.clear();
+            run.service_principals.clear();
+            run.people.clear();
+        }
+    }
+}
+
+impl Drop for Gathering<'_> {
+    fn drop(&mut self) {
+        self.done();
+    }
+}
+
 /// The workspace's users (and service principals, when synced), its marker group's members, and (when
 /// deprovisioning is on) the principals
 /// never to deprovision: the token's own identity and the members of `admins`. Any read that fails fails
@@ -187,10 +222,11 @@ async fn read_workspace(
     options: &SyncOptions,
     mirrored: &[DesiredGroup],
     requests: &Requests,
+    names: &Names,
 ) -> Result<Current, String> {
     // Every read at once (the SCIM client still paces them); the first that fails fails the workspace.
     let users = async {
-        scim.list_users(requests)
+        scim.list_users(requests, &|name| names.share(name))
             .await
             .map_err(|e| format!("cannot list the workspace's users: {e}"))
     };
@@ -262,8 +298,9 @@ async fn read_workspace(
 /// sync must not own (the marker group, `admins`, `users`) is an error.
 fn desired_groups(
     mirrored: Vec<(String, GroupMembers)>,
-    desired: &BTreeMap<Principal, String>,
+    desired: &Desired,
     workspace: &Workspace,
+    names: &Names,
 ) -> Result<Vec<DesiredGroup>, String> {
     let mut groups: Vec<DesiredGroup> = Vec::new();
     for (name, members) in mirrored {
@@ -279,10 +316,10 @@ fn desired_groups(
                 "two configured groups would be mirrored as {name:?}: tell them apart in groupNames"
             ));
         }
-        let members = desired_of([&members], &workspace.options)
-            .principals()
+        let members = desired_of([&members], &workspace.options, names)
+            .into_principals()
             .into_keys()
-            .filter(|key| desired.contains_key(key))
+            .filter(|key| desired.contains(key))
             .collect();
         groups.push(DesiredGroup {
             name,
@@ -297,10 +334,15 @@ fn desired_groups(
 fn desired_of<'a>(
     groups: impl IntoIterator<Item = &'a GroupMembers> + Clone,
     options: &SyncOptions,
+    names: &Names,
 ) -> Desired {
-    let mut desired = desired_users(
-        groups.clone().into_iter().flat_map(|g| g.users.iter()),
+    let mut desired = desired_users_in(
+        groups
+            .clone()
+            .into_iter()
+            .flat_map(|g| g.users.iter().map(|m| &**m)),
         options,
+        names,
     );
     if options.include_service_principals {
         desired.add_service_principals(
@@ -317,6 +359,7 @@ impl AzureRun {
         workspace: &Workspace,
         requests: &Requests,
         report: &mut WorkspaceReport,
+        gathering: &mut Gathering<'_>,
     ) -> Result<(), String> {
         self.signed_in
             .get_or((), || {
@@ -351,9 +394,14 @@ impl AzureRun {
             });
             members.push(group_members);
         }
-        let desired = desired_of(&members, &workspace.options);
-        let principals = desired.principals();
-        let mirrored = desired_groups(mirrored, &principals, workspace)?;
+        let mut desired = desired_of(&members, &workspace.options, &self.names);
+        let mirrored = desired_groups(mirrored, &desired, workspace, &self.names)?;
+        drop(members);
+        gathering.done();
+        let (desired_users, desired_service_principals) =
+            (desired.users.len(), desired.service_principals.len());
+        let skipped = std::mem::take(&mut desired.skipped);
+        let principals = desired.into_principals();
 
         let scim = Scim::new(
             self.client.clone(),
@@ -361,7 +409,8 @@ impl AzureRun {
             bearer,
             workspace.options.scim_requests_per_second,
         );
-        let current = read_workspace(&scim, &workspace.options, &mirrored, requests).await?;
+        let current =
+            read_workspace(&scim, &workspace.options, &mirrored, requests, &self.names).await?;
         let policy = Policy {
             managed_group: workspace.options.managed_group.clone(),
             deprovision: workspace.options.deprovision,
@@ -385,18 +434,18 @@ impl AzureRun {
         let (users, sps) = (&applied.users, &applied.service_principals);
         let existing_sps = plan.existing_service_principals;
         report.users = UserCounts {
-            desired: desired.users.len() as u64,
+            desired: desired_users as u64,
             existing: plan.existing - existing_sps + users.already_existing,
             created: users.created,
             reactivated: users.reactivated,
             deactivated: users.deactivated,
             removed: users.removed,
-            skipped: desired.skipped.len() as u64,
+            skipped: skipped.len() as u64,
             // Failed group changes count here: every workspace has users, not every one service principals.
             failed: users.failed + applied.failed_group_changes,
         };
         report.service_principals = UserCounts {
-            desired: desired.service_principals.len() as u64,
+            desired: desired_service_principals as u64,
             existing: existing_sps + sps.already_existing,
             created: sps.created,
             reactivated: sps.reactivated,
@@ -406,7 +455,7 @@ impl AzureRun {
             failed: sps.failed,
         };
         let mut actions = applied.actions;
-        for skipped in desired.skipped {
+        for skipped in skipped {
             actions.push("skipMember", Outcome::Skipped, || {
                 (skipped.member, Some(skipped.reason))
             });
@@ -463,7 +512,7 @@ impl AzureRun {
             .members
             .get_or(listing.clone(), || async {
                 self.graph
-                    .user_members(&group, options.nested, requests)
+                    .user_members(&group, options.nested, requests, &self.people)
                     .await
                     .map(Arc::new)
                     .map_err(|e| e.to_string())

@@ -30,6 +30,12 @@ impl<K: Eq + Hash, V: Clone> Memo<K, V> {
         };
         cell.get_or_init(init).await.clone()
     }
+
+    /// Forgets every value (callers holding one keep theirs).
+    pub fn clear(&self) {
+        let mut cells = self.cells.lock().unwrap_or_else(PoisonError::into_inner);
+        *cells = HashMap::new();
+    }
 }
 
 #[cfg(test)]

@@ -38,6 +38,8 @@ pub struct RunContext {
     pub dry_run: bool,
     /// The operator confirmed deprovisioning beyond `maxDeprovision` for this run.
     pub allow_deprovision: bool,
+    /// How many workspaces the run syncs.
+    pub workspaces: usize,
     pub started_at: OffsetDateTime,
 }
 

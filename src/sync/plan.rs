@@ -10,12 +10,13 @@
 //! Invariant (tested): applying a plan, then planning again, gives an empty plan.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::Arc;
 
 use serde::Serialize;
 
 use super::desired::{AppId, Principal, UserName};
 use crate::config::{Deprovision, MaxDeprovision};
-use crate::databricks::{ScimServicePrincipal, ScimUser};
+use crate::databricks::{ScimId, ScimServicePrincipal, ScimUser};
 
 /// One change to a workspace. Principal actions name a user or a service principal; their report kind
 /// says which (`createUser`, `createServicePrincipal`, ...).
@@ -24,10 +25,10 @@ use crate::databricks::{ScimServicePrincipal, ScimUser};
 pub enum Action {
     Create {
         principal: Principal,
-        display_name: String,
+        display_name: Arc<str>,
     },
     Activate {
-        id: String,
+        id: ScimId,
         principal: Principal,
     },
     /// Creates a workspace group (the marker group when it does not exist yet).
@@ -42,7 +43,7 @@ pub enum Action {
     /// Removes a principal from a mirrored group.
     RemoveFromGroup {
         group: String,
-        id: String,
+        id: ScimId,
         member: Principal,
     },
     /// Adds entitlements to a mirrored group.
@@ -51,11 +52,11 @@ pub enum Action {
         entitlements: Vec<String>,
     },
     Deactivate {
-        id: String,
+        id: ScimId,
         principal: Principal,
     },
     Remove {
-        id: String,
+        id: ScimId,
         principal: Principal,
     },
 }
@@ -124,20 +125,20 @@ pub struct Current {
     /// Listed only when service principals are synced; empty otherwise, so none is ever touched.
     pub service_principals: Vec<ScimServicePrincipal>,
     /// Member ids of the marker group, or `None` when the group does not exist yet.
-    pub marker_members: Option<HashSet<String>>,
+    pub marker_members: Option<HashSet<ScimId>>,
     /// The marker group's id, when it exists.
-    pub marker_id: Option<String>,
+    pub marker_id: Option<ScimId>,
     /// Ids never deprovisioned: members of `admins` and the token's own identity.
-    pub protected: HashSet<String>,
+    pub protected: HashSet<ScimId>,
     /// The mirrored groups that exist, by name.
     pub groups: BTreeMap<String, GroupState>,
 }
 
 /// A principal of the workspace as the plan sees it.
 #[derive(Debug, Clone, Copy)]
-struct Present<'a> {
-    id: &'a str,
-    active: bool,
+pub struct Present<'a> {
+    pub id: &'a ScimId,
+    pub active: bool,
 }
 
 impl Current {
@@ -145,7 +146,7 @@ impl Current {
     /// id and whether it is active. The others are never touched.
     fn listed(&self) -> impl Iterator<Item = (Principal, Present<'_>)> {
         let users = self.users.iter().filter_map(|u| {
-            let key = Principal::User(UserName::parse(&u.user_name)?);
+            let key = Principal::User(UserName::parse_shared(&u.user_name)?);
             Some((
                 key,
                 Present {
@@ -167,31 +168,78 @@ impl Current {
         users.chain(service_principals)
     }
 
-    /// The id of every listed principal, by key (the one the plan chose where a key is listed twice).
-    pub fn principal_ids(&self) -> impl Iterator<Item = (Principal, &str)> {
-        self.principals().into_iter().map(|(key, p)| (key, p.id))
+    /// The listed principals by key (of two listed with one key, an active one is found).
+    pub fn lookup(&self) -> Lookup<'_> {
+        fn key(user: &ScimUser) -> Option<std::borrow::Cow<'_, str>> {
+            UserName::normalize(&user.user_name)
+        }
+        let mut users: Vec<u32> = (0..self.users.len() as u32)
+            .filter(|&i| key(&self.users[i as usize]).is_some())
+            .collect();
+        users.sort_unstable_by(|&a, &b| {
+            let (a, b) = (&self.users[a as usize], &self.users[b as usize]);
+            key(a).cmp(&key(b)).then(b.active.cmp(&a.active))
+        });
+        let mut service_principals: Vec<(AppId, u32)> = (self.service_principals.iter())
+            .zip(0u32..)
+            .filter_map(|(sp, i)| Some((AppId::parse(&sp.application_id)?, i)))
+            .collect();
+        service_principals.sort_by(|(a, i), (b, j)| {
+            let active = |i: &u32| self.service_principals[*i as usize].active;
+            a.cmp(b).then(active(j).cmp(&active(i)))
+        });
+        Lookup {
+            current: self,
+            users,
+            service_principals,
+        }
     }
+}
 
-    /// The listed principals by key; of two listed with one key, an active one is kept.
-    fn principals(&self) -> BTreeMap<Principal, Present<'_>> {
-        let mut by_key: BTreeMap<Principal, Present<'_>> = BTreeMap::new();
-        for (key, present) in self.listed() {
-            let keep = by_key
-                .get(&key)
-                .is_some_and(|kept| kept.active && !present.active);
-            if !keep {
-                by_key.insert(key, present);
+/// Finds listed principals by key without copying their names: the positions of the listed users
+/// sorted by user name (four bytes each), searched by halving.
+pub struct Lookup<'a> {
+    current: &'a Current,
+    users: Vec<u32>,
+    service_principals: Vec<(AppId, u32)>,
+}
+
+impl<'a> Lookup<'a> {
+    /// The principal listed under `key`: an active one if any.
+    pub fn get(&self, key: &Principal) -> Option<Present<'a>> {
+        match key {
+            Principal::User(name) => {
+                let users = &self.current.users;
+                let found = self.users.partition_point(|&i| {
+                    UserName::normalize(&users[i as usize].user_name)
+                        .is_some_and(|listed| *listed < *name.as_str())
+                });
+                let user = &users[*self.users.get(found)? as usize];
+                let same = UserName::normalize(&user.user_name)
+                    .is_some_and(|listed| *listed == *name.as_str());
+                same.then_some(Present {
+                    id: &user.id,
+                    active: user.active,
+                })
+            }
+            Principal::ServicePrincipal(app) => {
+                let found = self.service_principals.partition_point(|(k, _)| k < app);
+                let (listed, i) = self.service_principals.get(found)?;
+                let sp = &self.current.service_principals[*i as usize];
+                (listed == app).then_some(Present {
+                    id: &sp.id,
+                    active: sp.active,
+                })
             }
         }
-        by_key
     }
 }
 
 /// A workspace group as read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GroupState {
-    pub id: String,
-    pub members: HashSet<String>,
+    pub id: ScimId,
+    pub members: HashSet<ScimId>,
     pub entitlements: Vec<String>,
 }
 
@@ -240,12 +288,12 @@ pub struct Plan {
 
 /// Computes the changes that make `current` match `desired` (display names by principal) under `policy`.
 pub fn plan(
-    desired: &BTreeMap<Principal, String>,
+    desired: &BTreeMap<Principal, Arc<str>>,
     groups: &[DesiredGroup],
     current: &Current,
     policy: &Policy,
 ) -> Plan {
-    let present = current.principals();
+    let present = current.lookup();
     let empty = HashSet::new();
     let marked = current.marker_members.as_ref().unwrap_or(&empty);
     let mut result = Plan::default();
@@ -258,7 +306,7 @@ pub fn plan(
                 display_name: display_name.clone(),
             }),
             Some(p) if !p.active => result.actions.push(Action::Activate {
-                id: p.id.to_owned(),
+                id: p.id.clone(),
                 principal: key.clone(),
             }),
             Some(_) => {
@@ -293,12 +341,7 @@ pub fn plan(
 /// The actions that make a workspace group hold exactly `group.members` and its entitlements. Only
 /// listed principals are compared: other members (groups, and service principals when they are not
 /// synced) are left alone.
-fn mirror(
-    group: &DesiredGroup,
-    present: &BTreeMap<Principal, Present<'_>>,
-    current: &Current,
-    result: &mut Plan,
-) {
+fn mirror(group: &DesiredGroup, present: &Lookup<'_>, current: &Current, result: &mut Plan) {
     let empty = GroupState::default();
     let state = current.groups.get(&group.name);
     if state.is_none() {
@@ -324,7 +367,7 @@ fn mirror(
         .iter()
         .filter(|key| {
             present
-                .get(*key)
+                .get(key)
                 .is_none_or(|p| !state.members.contains(p.id))
         })
         .cloned()
@@ -336,7 +379,7 @@ fn mirror(
         });
     }
     // Every listed principal with this id, even a duplicate key's inactive twin, leaves if unwanted.
-    let mut leaving: Vec<(Principal, &str)> = current
+    let mut leaving: Vec<(Principal, &ScimId)> = current
         .listed()
         .filter(|(key, p)| state.members.contains(p.id) && !group.members.contains(key))
         .map(|(key, p)| (key, p.id))
@@ -345,7 +388,7 @@ fn mirror(
     for (member, id) in leaving {
         result.actions.push(Action::RemoveFromGroup {
             group: group.name.clone(),
-            id: id.to_owned(),
+            id: id.clone(),
             member,
         });
     }
@@ -353,9 +396,9 @@ fn mirror(
 
 /// Marker members who are no longer desired, unless protected; held beyond the limit.
 fn deprovision(
-    desired: &BTreeMap<Principal, String>,
+    desired: &BTreeMap<Principal, Arc<str>>,
     current: &Current,
-    marked: &HashSet<String>,
+    marked: &HashSet<ScimId>,
     policy: &Policy,
     result: &mut Plan,
 ) {

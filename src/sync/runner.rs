@@ -190,6 +190,7 @@ impl Runner {
             dry_run: info.dry_run,
             allow_deprovision: info.allow_deprovision,
             started_at: info.started_at,
+            workspaces: workspaces.len(),
         });
         let scope = self.engine.start_run(context);
         let reports: Vec<WorkspaceReport> = futures::stream::iter(workspaces)

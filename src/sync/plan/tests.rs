@@ -2,8 +2,11 @@
 
 use super::*;
 
-fn desired(names: &[&str]) -> BTreeMap<Principal, String> {
-    names.iter().map(|n| (key(n), format!("D {n}"))).collect()
+fn desired(names: &[&str]) -> BTreeMap<Principal, Arc<str>> {
+    names
+        .iter()
+        .map(|n| (key(n), format!("D {n}").into()))
+        .collect()
 }
 
 /// A user name, or a service principal's application id (a GUID).
@@ -26,8 +29,8 @@ fn name(n: &str) -> UserName {
     UserName::parse(n).unwrap()
 }
 
-fn ids(ids: &[&str]) -> HashSet<String> {
-    ids.iter().map(|s| s.to_string()).collect()
+fn ids(ids: &[&str]) -> HashSet<ScimId> {
+    ids.iter().map(|s| ScimId::from(*s)).collect()
 }
 
 fn sp(id: &str, app: &str, active: bool) -> ScimServicePrincipal {
@@ -44,7 +47,7 @@ fn current(users: Vec<ScimUser>, marker: Option<&[&str]>, protected: &[&str]) ->
         users,
         service_principals: Vec::new(),
         marker_members: marker.map(ids),
-        marker_id: marker.map(|_| "marker".to_owned()),
+        marker_id: marker.map(|_| "marker".into()),
         groups: BTreeMap::new(),
         protected: ids(protected),
     }
@@ -78,8 +81,8 @@ fn apply(before: &Current, plan: &Plan) -> Current {
             Action::Activate { id, .. } => set_active(&mut after, id, true),
             Action::Deactivate { id, .. } => set_active(&mut after, id, false),
             Action::Remove { id, .. } => {
-                after.users.retain(|u| &u.id != id);
-                after.service_principals.retain(|u| &u.id != id);
+                after.users.retain(|u| u.id != *id);
+                after.service_principals.retain(|u| u.id != *id);
                 if let Some(m) = after.marker_members.as_mut() {
                     m.remove(id);
                 }
@@ -94,7 +97,7 @@ fn apply(before: &Current, plan: &Plan) -> Current {
             }
             Action::AddToGroup { group, members } => {
                 for member in members {
-                    let id = after.principals()[member].id.to_owned();
+                    let id = after.lookup().get(member).unwrap().id.clone();
                     match after.groups.get_mut(group) {
                         Some(g) => {
                             g.members.insert(id);
@@ -136,7 +139,7 @@ fn set_active(current: &mut Current, id: &str, active: bool) {
 fn create(n: &str) -> Action {
     Action::Create {
         principal: key(n),
-        display_name: format!("D {n}"),
+        display_name: format!("D {n}").into(),
     }
 }
 fn activate(id: &str, n: &str) -> Action {

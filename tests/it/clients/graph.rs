@@ -103,10 +103,14 @@ async fn graph_lists_service_principal_members_transitively_or_directly_across_p
     // Five on pages of two, then three on pages of two.
     assert_eq!((listings("transitiveMembers"), listings("members")), (3, 2));
 
-    let users = graph.user_members(&group, true, &requests).await.unwrap();
+    let people = entra_databricks_sync::entra::People::default();
+    let users = graph
+        .user_members(&group, true, &requests, &people)
+        .await
+        .unwrap();
     let upns: Vec<_> = users
         .iter()
-        .map(|u| u.user_principal_name.clone())
+        .map(|u| u.user_principal_name.as_deref())
         .collect();
-    assert_eq!(upns, [Some("ana@contoso.com".to_owned())]);
+    assert_eq!(upns, [Some("ana@contoso.com")]);
 }

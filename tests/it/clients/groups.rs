@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use axum::http::Method;
-use entra_databricks_sync::databricks::MAX_MEMBERS_PER_PATCH;
+use entra_databricks_sync::databricks::{MAX_MEMBERS_PER_PATCH, ScimId};
 
 use super::{names, setup, statuses};
 
@@ -86,8 +86,8 @@ async fn adding_120_members_takes_three_patches_of_at_most_50() {
                 .add_user(&format!("user{i}@contoso.com"), &format!("User {i}"), true)
         })
         .collect();
-    let mut with_repeats = ids.clone();
-    with_repeats.extend(ids[..5].iter().cloned());
+    let mut with_repeats: Vec<ScimId> = ids.iter().map(|id| ScimId::from(id.as_str())).collect();
+    with_repeats.extend(ids[..5].iter().map(|id| ScimId::from(id.as_str())));
 
     s.scim
         .add_members(&group.id, &with_repeats, &s.requests)

@@ -3,10 +3,12 @@
 use std::collections::BTreeSet;
 
 use axum::http::Method;
-use entra_databricks_sync::databricks::{CreatedServicePrincipal, PrincipalKind, ScimError};
+use entra_databricks_sync::databricks::{
+    CreatedServicePrincipal, PrincipalKind, ScimError, ScimId,
+};
 use sandbox::faults::Fault;
 
-use super::{Setup, names, setup, statuses};
+use super::{Setup, setup, statuses};
 
 #[tokio::test]
 async fn me_is_the_pat_owner_and_a_user() {
@@ -161,7 +163,7 @@ async fn a_refused_write_names_what_failed_and_never_the_token() {
         .inject(Fault::status(400).on_method(Method::PATCH), 1);
     let error = s
         .scim
-        .add_members(&group, &names(&["1"]), &s.requests)
+        .add_members(&group, &[ScimId::from("1")], &s.requests)
         .await
         .unwrap_err();
     let text = format!("{error} {error:?}");
@@ -215,5 +217,8 @@ async fn me_with_the_apps_own_token_is_its_service_principal() {
         .me(&entra_databricks_sync::http::Requests::default())
         .await
         .unwrap();
-    assert_eq!((me.id, me.kind), (sp_id, PrincipalKind::ServicePrincipal));
+    assert_eq!(
+        (me.id.as_str(), me.kind),
+        (sp_id.as_str(), PrincipalKind::ServicePrincipal)
+    );
 }
