@@ -3,6 +3,8 @@
 //! `[{"value":"false"}]`; multi-valued attributes (`members`, `groups`, `entitlements`) must be arrays of
 //! `{"value": "…"}` objects, anything else is `invalidSyntax`. Entitlements must be ones the service knows.
 
+use std::collections::HashSet;
+
 use serde_json::{Map, Value};
 
 use super::error::ScimError;
@@ -45,13 +47,10 @@ pub(crate) fn values(value: &Value) -> Result<Vec<String>, ScimError> {
 
 /// `values` without repeats, in first-seen order.
 pub(crate) fn distinct_values(value: &Value) -> Result<Vec<String>, ScimError> {
-    let mut distinct: Vec<String> = Vec::new();
-    for v in values(value)? {
-        if !distinct.contains(&v) {
-            distinct.push(v);
-        }
-    }
-    Ok(distinct)
+    let mut values = values(value)?;
+    let mut seen = HashSet::with_capacity(values.len());
+    values.retain(|v| seen.insert(v.clone()));
+    Ok(values)
 }
 
 /// Fails on an entitlement the service does not know.

@@ -84,6 +84,26 @@ impl Filter {
         }
     }
 
+    /// The values a filter over [`VALUE_SCHEMA`] selects when it is only `value eq "…"` comparisons
+    /// joined by `or` (the usual `members[value eq "<id>"]`): those can be looked up instead of testing
+    /// every value. `None` for any other filter.
+    pub fn equal_values(&self) -> Option<Vec<&str>> {
+        match self {
+            Filter::Compare {
+                attribute: "value",
+                kind: Kind::Text { ignore_case: false },
+                op: Op::Eq,
+                literal: Literal::Text(text),
+            } => Some(vec![text.as_str()]),
+            Filter::Or(left, right) => {
+                let mut values = left.equal_values()?;
+                values.extend(right.equal_values()?);
+                Some(values)
+            }
+            _ => None,
+        }
+    }
+
     pub fn matches(&self, item: &impl Filterable) -> bool {
         match self {
             Filter::And(left, right) => left.matches(item) && right.matches(item),

@@ -1,8 +1,10 @@
 //! Group membership over the [`Store`]: who is in which group (a principal's `groups` is derived from the
 //! groups' `members`), joining and leaving, and the integrity rules: members must exist, and a group can
-//! contain neither itself nor one of its ancestors.
+//! contain neither itself nor one of its ancestors. Whether a principal is in a group is a look-up in the
+//! group's [`super::members::Members`]: joining, leaving and finding a principal's groups cost the number
+//! of groups, not of members.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::error::ScimError;
 use super::store::{Group, Kind, Store};
@@ -12,7 +14,7 @@ impl Store {
     pub fn groups_of(&self, id: &str) -> Vec<&Group> {
         self.groups
             .iter()
-            .filter(|g| g.members.iter().any(|m| m == id))
+            .filter(|g| g.members.contains(id))
             .collect()
     }
 
@@ -20,7 +22,7 @@ impl Store {
     pub fn memberships(&self) -> HashMap<&str, Vec<&Group>> {
         let mut map: HashMap<&str, Vec<&Group>> = HashMap::new();
         for group in self.groups.iter() {
-            for member in &group.members {
+            for member in group.members.iter() {
                 map.entry(member.as_str()).or_default().push(group);
             }
         }
@@ -46,17 +48,15 @@ impl Store {
     /// Adds `member` to each of `groups` it is not in yet.
     pub fn join(&mut self, member: &str, groups: &[String]) {
         for id in groups {
-            if let Some(group) = self.groups.get_mut(id)
-                && !group.members.iter().any(|m| m == member)
-            {
-                group.members.push(member.to_owned());
+            if let Some(group) = self.groups.get_mut(id) {
+                group.members.insert(member.to_owned());
             }
         }
     }
 
     pub fn forget_member(&mut self, id: &str) {
         for group in self.groups.iter_mut() {
-            group.members.retain(|m| m != id);
+            group.members.remove(id);
         }
     }
 
@@ -84,18 +84,18 @@ impl Store {
         Ok(())
     }
 
-    /// Whether `group` is `target` or contains it, at any depth.
+    /// Whether `group` is `target` or contains it, at any depth. Walks the members of `group` and of the
+    /// groups below it (never those of `target`: reaching it ends the walk).
     fn contains(&self, group: &str, target: &str) -> bool {
         let mut stack = vec![group];
-        let mut seen = Vec::new();
+        let mut seen = HashSet::new();
         while let Some(current) = stack.pop() {
             if current == target {
                 return true;
             }
-            if seen.contains(&current) {
+            if !seen.insert(current) {
                 continue;
             }
-            seen.push(current);
             if let Some(g) = self.groups.get(current) {
                 stack.extend(g.members.iter().map(String::as_str));
             }

@@ -14,6 +14,7 @@ mod fields;
 mod filter;
 mod groups;
 mod guard;
+mod members;
 mod membership;
 mod patch;
 mod query;

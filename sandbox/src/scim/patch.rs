@@ -2,7 +2,8 @@
 //! are case-insensitive (`Replace` as Entra sends it works); only `add`, `remove` and `replace` exist.
 //! An operation without `path` carries an object whose keys are paths, and is split into one operation per
 //! key. Paths may carry a value filter (`members[value eq "…"]`), which only `remove` accepts. Also here:
-//! applying an operation to a multi-valued attribute of plain values (members, entitlements).
+//! applying an operation to a multi-valued attribute of plain values: entitlements (a short list, changed
+//! on a copy) and a group's members (changed in place, each change journaled, see [`super::members`]).
 
 use std::collections::HashSet;
 
@@ -11,6 +12,7 @@ use serde_json::Value;
 use super::error::{ScimError, parse_body};
 use super::fields::{distinct_values, values};
 use super::filter::{Filter, VALUE_SCHEMA, ValueOf};
+use super::members::{Journal, Members};
 
 pub(crate) const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
@@ -136,7 +138,7 @@ fn parse_path(raw: &str) -> Result<Path, ScimError> {
     })
 }
 
-/// Applies `op` to a multi-valued attribute held as plain values (member ids, entitlement names).
+/// Applies `op` to a multi-valued attribute held as a short list of plain values (entitlement names).
 /// Returns the values it added, for the caller to check.
 pub(crate) fn apply_to_list(
     list: &mut Vec<String>,
@@ -181,5 +183,110 @@ pub(crate) fn apply_to_list(
             }
             Ok(Vec::new())
         }
+    }
+}
+
+/// Applies `op` to a group's members as [`apply_to_list`] does to a list, in place, each change recorded
+/// in `journal` (to check what was added, or to undo). Costs the size of the change, except a `replace`,
+/// a `remove` of every member and a `remove` whose filter is not plain `value eq` comparisons, which
+/// go through all the members.
+pub(crate) fn apply_to_members(
+    members: &mut Members,
+    op: &PatchOp,
+    journal: &mut Journal,
+) -> Result<(), ScimError> {
+    match (op.kind, op.path.filter.as_deref()) {
+        (OpKind::Remove, Some(text)) => {
+            let filter = Filter::parse(text, VALUE_SCHEMA)?;
+            let gone: Vec<String> = match filter.equal_values() {
+                Some(values) => values.into_iter().map(str::to_owned).collect(),
+                None => members
+                    .iter()
+                    .filter(|m| filter.matches(&ValueOf(m)))
+                    .cloned()
+                    .collect(),
+            };
+            for id in &gone {
+                journal.remove(members, id);
+            }
+        }
+        (_, Some(_)) => {
+            return Err(ScimError::invalid_path(format!(
+                "Only remove accepts a filtered path: {}.",
+                op.path.raw
+            )));
+        }
+        (OpKind::Add, None) => {
+            for id in distinct_values(op.value()?)? {
+                journal.insert(members, id);
+            }
+        }
+        (OpKind::Replace, None) => {
+            // The new members in the order given: every current one leaves, then they join.
+            let replaced = distinct_values(op.value()?)?;
+            let current: Vec<String> = members.iter().cloned().collect();
+            for id in &current {
+                journal.remove(members, id);
+            }
+            for id in replaced {
+                journal.insert(members, id);
+            }
+        }
+        (OpKind::Remove, None) => {
+            let gone = match &op.value {
+                None => members.iter().cloned().collect(),
+                Some(value) => values(value)?,
+            };
+            for id in &gone {
+                journal.remove(members, id);
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::super::members::walks;
+    use super::*;
+
+    fn operations(operations: Value) -> Vec<PatchOp> {
+        let body = json!({ "schemas": [PATCH_SCHEMA], "Operations": operations });
+        parse(body.to_string().as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn members_removed_by_value_eq_are_looked_up_and_other_filters_and_replace_walk() {
+        let mut members: Members = ["a", "b", "c", "d"].map(String::from).into_iter().collect();
+        let mut journal = Journal::default();
+        let mut apply = |operations: Vec<PatchOp>, members: &mut Members| {
+            // How many times the operations walked the members, and the members after them.
+            let before = walks::so_far();
+            for op in &operations {
+                apply_to_members(members, op, &mut journal).unwrap();
+            }
+            let walked = walks::so_far() - before;
+            (walked, members.iter().cloned().collect::<Vec<String>>())
+        };
+        let by_value = operations(json!([
+            { "op": "remove", "path": "members[value eq \"a\" or value eq \"c\"]" },
+            { "op": "remove", "path": "members[value eq \"x\"]" },
+        ]));
+        assert_eq!(
+            apply(by_value, &mut members),
+            (0, vec!["b".into(), "d".into()])
+        );
+        let other = operations(json!([{ "op": "remove", "path": "members[value ne \"b\"]" }]));
+        assert_eq!(apply(other, &mut members), (1, vec!["b".into()]));
+        let replace = operations(json!([{ "op": "replace", "path": "members",
+            "value": [{ "value": "d" }, { "value": "b" }, { "value": "e" }, { "value": "d" }] }]));
+        let order = ["d", "b", "e"].map(String::from).to_vec();
+        assert_eq!(apply(replace, &mut members), (1, order));
+        assert_eq!(journal.added(&members), ["e"]);
+        journal.undo(&mut members);
+        let order: Vec<&str> = members.iter().map(String::as_str).collect();
+        assert_eq!(order, ["a", "b", "c", "d"]);
     }
 }

@@ -189,7 +189,7 @@ impl ScimWorkspace {
             .map(|g: &Group| GroupSnapshot {
                 id: g.id.clone(),
                 display_name: g.display_name.clone(),
-                members: g.members.clone(),
+                members: g.members.iter().cloned().collect(),
                 entitlements: g.entitlements.clone(),
             })
             .collect()

@@ -9,6 +9,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use super::guard::TokenBucket;
+use super::members::Members;
 
 /// The PAT's owner, returned by `/Me`.
 pub const ADMIN_USER_NAME: &str = "admin@contoso.com";
@@ -85,12 +86,13 @@ pub(crate) struct User {
     pub hidden: bool,
 }
 
-#[derive(Debug, Clone)]
+/// Not `Clone`: a group may have many members, and nothing should copy them all.
+#[derive(Debug)]
 pub(crate) struct Group {
     pub id: String,
     pub display_name: String,
     /// Ids of users, service principals and groups, in the order they were added.
-    pub members: Vec<String>,
+    pub members: Members,
     pub entitlements: Vec<String>,
     pub listed_from: Option<Instant>,
 }
@@ -185,7 +187,7 @@ impl Store {
         let admins = store.new_group(ADMINS_GROUP, None);
         store.admin_id = admin.clone();
         if let Some(group) = store.groups.get_mut(&admins) {
-            group.members.push(admin);
+            group.members.insert(admin);
         }
         store
     }
@@ -236,7 +238,7 @@ impl Store {
         self.groups.insert(Group {
             id: id.clone(),
             display_name: display_name.to_owned(),
-            members: Vec::new(),
+            members: Members::default(),
             entitlements: Vec::new(),
             listed_from,
         });
@@ -296,6 +298,15 @@ impl Store {
         self.groups
             .iter()
             .find(|g| g.display_name.to_lowercase() == wanted)
+    }
+
+    /// [`Store::group_named`] among the groups other than `id`: for a group being renamed, which may
+    /// carry the new name already.
+    pub fn other_group_named(&self, display_name: &str, id: &str) -> Option<&Group> {
+        let wanted = display_name.to_lowercase();
+        self.groups
+            .iter()
+            .find(|g| g.id != id && g.display_name.to_lowercase() == wanted)
     }
 
     pub fn service_principal_for(&self, application_id: &str) -> Option<&ServicePrincipal> {
