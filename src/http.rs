@@ -330,23 +330,71 @@ fn describe(error: &reqwest::Error) -> String {
 /// The body could not be read or is not the expected JSON.
 pub async fn json<T: serde::de::DeserializeOwned>(
     operation: &str,
-    response: Response,
+    mut response: Response,
 ) -> Result<T, ApiError> {
     // An answer came, so a failure here is never "no answer": the body was cut off or unreadable.
-    let bytes = response.bytes().await.map_err(|e| ApiError::Decode {
+    let decode = |cause: String| ApiError::Decode {
         operation: operation.to_owned(),
-        cause: describe(&e),
-    })?;
-    serde_json::from_slice(&bytes).map_err(|e| ApiError::Decode {
-        operation: operation.to_owned(),
-        cause: e.to_string(),
-    })
+        cause,
+    };
+    // Read as the chunks that came, not copied into one buffer: a large listing (a group of 100,000
+    // members is megabytes) would otherwise be held twice while it is parsed.
+    let mut chunks = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| decode(describe(&e)))? {
+        chunks.push(chunk);
+    }
+    let body = std::io::BufReader::new(Chunks {
+        rest: &chunks,
+        at: 0,
+    });
+    serde_json::from_reader(body).map_err(|e| decode(e.to_string()))
+}
+
+/// The chunks of a body, read in order.
+struct Chunks<'a> {
+    rest: &'a [bytes::Bytes],
+    at: usize,
+}
+
+impl std::io::Read for Chunks<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while let Some(first) = self.rest.first() {
+            let left = &first[self.at..];
+            if left.is_empty() {
+                self.rest = &self.rest[1..];
+                self.at = 0;
+                continue;
+            }
+            let n = left.len().min(buf.len());
+            buf[..n].copy_from_slice(&left[..n]);
+            self.at += n;
+            return Ok(n);
+        }
+        Ok(0)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use time::macros::datetime;
+
+    #[test]
+    fn a_body_in_chunks_reads_as_the_whole() {
+        use std::io::Read;
+        let chunks = [
+            bytes::Bytes::from_static(b"{\"a\": [1, "),
+            bytes::Bytes::new(),
+            bytes::Bytes::from_static(b"2]}"),
+        ];
+        let mut text = String::new();
+        let mut reader = Chunks {
+            rest: &chunks,
+            at: 0,
+        };
+        reader.read_to_string(&mut text).unwrap();
+        assert_eq!(text, "{\"a\": [1, 2]}");
+    }
 
     #[test]
     fn an_error_answer_loses_the_token_and_every_long_piece_of_it() {

@@ -15,7 +15,7 @@ use futures::channel::mpsc;
 use futures::stream::BoxStream;
 
 use super::desired::Principal;
-use super::plan::{Action, Current, Plan};
+use super::plan::{Action, Current, Plan, Removal};
 use super::report::{ActionList, Outcome};
 use crate::databricks::{
     Created, CreatedServicePrincipal, MAX_MEMBERS_PER_PATCH, Scim, ScimError, ScimId,
@@ -113,7 +113,7 @@ fn is_group_change(action: &&Action) -> bool {
         action,
         Action::CreateGroup { .. }
             | Action::AddToGroup { .. }
-            | Action::RemoveFromGroup { .. }
+            | Action::RemoveFromGroup(_)
             | Action::AddEntitlements { .. }
     )
 }
@@ -157,22 +157,18 @@ pub async fn apply(
                 || marker_add.is_some_and(|m| std::ptr::eq(m, a))
         };
         // The ids group additions need: of listed principals now, of created ones as they are learnt.
-        let needed: HashSet<&Principal> = plan
-            .actions
-            .iter()
-            .filter_map(|a| match a {
-                Action::AddToGroup { members, .. } => Some(members),
-                _ => None,
-            })
-            .flatten()
-            .collect();
+        let additions = plan.actions.iter().filter_map(|a| match a {
+            Action::AddToGroup { members, .. } => Some(members),
+            _ => None,
+        });
         let mut ids: HashMap<Principal, ScimId> = HashMap::new();
-        if !needed.is_empty() {
+        if additions.clone().next().is_some() {
             let listed = current.lookup();
-            ids.extend(needed.iter().filter_map(|key| {
-                let present = listed.get(key)?;
-                Some(((*key).clone(), present.id.clone()))
-            }));
+            for key in additions.flatten() {
+                if let Some(present) = listed.get(key) {
+                    ids.entry(key.clone()).or_insert_with(|| present.id.clone());
+                }
+            }
         }
         // Only mirrored groups need the created principals' ids after the creations.
         let keep_learnt = plan
@@ -492,7 +488,7 @@ async fn principal_action(action: &Action, scim: &Scim, requests: &Requests) -> 
         }
         Action::CreateGroup { .. }
         | Action::AddToGroup { .. }
-        | Action::RemoveFromGroup { .. }
+        | Action::RemoveFromGroup(_)
         | Action::AddEntitlements { .. } => {
             Done::Failed("internal error: a group action in the principal phase".to_owned())
         }
@@ -578,7 +574,8 @@ async fn group_action(
             }
             Done::Applied(Some(format!("{added} member(s)")))
         }
-        Action::RemoveFromGroup { group, id, .. } => {
+        Action::RemoveFromGroup(removal) => {
+            let Removal { group, id, .. } = &**removal;
             let group_id = match group_id(group, scim, requests, group_ids).await {
                 Ok(group_id) => group_id,
                 Err(done) => return done,

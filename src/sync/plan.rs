@@ -40,12 +40,9 @@ pub enum Action {
         group: String,
         members: Vec<Principal>,
     },
-    /// Removes a principal from a mirrored group.
-    RemoveFromGroup {
-        group: String,
-        id: ScimId,
-        member: Principal,
-    },
+    /// Removes a principal from a mirrored group (boxed: the largest change and a rare one; a plan of
+    /// a first sync holds one action per principal).
+    RemoveFromGroup(Box<Removal>),
     /// Adds entitlements to a mirrored group.
     AddEntitlements {
         group: String,
@@ -59,6 +56,15 @@ pub enum Action {
         id: ScimId,
         principal: Principal,
     },
+}
+
+/// A principal leaving a mirrored group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Removal {
+    pub group: String,
+    pub id: ScimId,
+    pub member: Principal,
 }
 
 impl Action {
@@ -82,7 +88,7 @@ impl Action {
             }
             Action::CreateGroup { .. } => "createGroup",
             Action::AddToGroup { .. } => "addToGroup",
-            Action::RemoveFromGroup { .. } => "removeFromGroup",
+            Action::RemoveFromGroup(_) => "removeFromGroup",
             Action::AddEntitlements { .. } => "addEntitlements",
         }
     }
@@ -98,7 +104,7 @@ impl Action {
             Action::AddToGroup { group, .. } | Action::AddEntitlements { group, .. } => {
                 group.clone()
             }
-            Action::RemoveFromGroup { group, member, .. } => format!("{group}: {member}"),
+            Action::RemoveFromGroup(removal) => format!("{}: {}", removal.group, removal.member),
         }
     }
 
@@ -297,7 +303,16 @@ pub fn plan(
     let empty = HashSet::new();
     let marked = current.marker_members.as_ref().unwrap_or(&empty);
     let mut result = Plan::default();
-    let mut to_mark = Vec::new();
+    // Counted first, so that a first sync's plan (an action per principal) is allocated once, at its
+    // size, rather than grown by doubling.
+    let (mut changes, mut marks) = (0, 0);
+    for key in desired.keys() {
+        let found = present.get(key);
+        changes += usize::from(found.is_none_or(|p| !p.active));
+        marks += usize::from(found.is_none_or(|p| !marked.contains(p.id)));
+    }
+    result.actions.reserve_exact(changes + 2);
+    let mut to_mark = Vec::with_capacity(marks);
     for (key, display_name) in desired {
         let found = present.get(key);
         match found {
@@ -386,11 +401,13 @@ fn mirror(group: &DesiredGroup, present: &Lookup<'_>, current: &Current, result:
         .collect();
     leaving.sort();
     for (member, id) in leaving {
-        result.actions.push(Action::RemoveFromGroup {
-            group: group.name.clone(),
-            id: id.clone(),
-            member,
-        });
+        result
+            .actions
+            .push(Action::RemoveFromGroup(Box::new(Removal {
+                group: group.name.clone(),
+                id: id.clone(),
+                member,
+            })));
     }
 }
 
