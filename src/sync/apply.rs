@@ -6,7 +6,7 @@
 //! is spent no write starts (but the workspace's first, so every run makes progress); writes in flight
 //! finish, and the rest is reported `deferred` for the next run, which plans it again.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
@@ -157,16 +157,26 @@ pub async fn apply(
                 || marker_add.is_some_and(|m| std::ptr::eq(m, a))
         };
         // The ids group additions need: of listed principals now, of created ones as they are learnt.
+        // The marker's additions take every created principal (all of them are to be marked) and
+        // these; only mirrored groups need a map of ids by principal.
+        let mut known: Vec<ScimId> = Vec::new();
+        let mut ids: HashMap<Principal, ScimId> = HashMap::new();
         let additions = plan.actions.iter().filter_map(|a| match a {
-            Action::AddToGroup { members, .. } => Some(members),
+            Action::AddToGroup { members, .. } => Some((is_marker(a), members)),
             _ => None,
         });
-        let mut ids: HashMap<Principal, ScimId> = HashMap::new();
         if additions.clone().next().is_some() {
             let listed = current.lookup();
-            for key in additions.flatten() {
-                if let Some(present) = listed.get(key) {
-                    ids.entry(key.clone()).or_insert_with(|| present.id.clone());
+            for (marker, members) in additions {
+                for key in members {
+                    let Some(present) = listed.get(key) else {
+                        continue;
+                    };
+                    if marker {
+                        known.push(present.id.clone());
+                    } else {
+                        ids.entry(key.clone()).or_insert_with(|| present.id.clone());
+                    }
                 }
             }
         }
@@ -176,14 +186,14 @@ pub async fn apply(
             .iter()
             .any(|a| matches!(a, Action::AddToGroup { .. }) && !is_marker(a));
 
-        let (learnt_tx, learnt_rx) = mpsc::unbounded::<(&Principal, ScimId)>();
+        let (learnt_tx, learnt_rx) = mpsc::unbounded::<ScimId>();
         let marker = Marker {
             create: marker_create,
             add: marker_add,
             id: current.marker_id.clone(),
             name: managed_group,
         };
-        let marking = marker.run(&ids, learnt_rx, scim, requests, budget);
+        let marking = marker.run(known, learnt_rx, scim, requests, budget);
         let creating = async {
             let learnt_tx = learnt_tx;
             let mut results = changes(
@@ -259,7 +269,7 @@ fn changes<'a: 'b, 'b>(
     scim: &'b Scim,
     requests: &'b Requests,
     budget: &'b Budget,
-    learnt: Option<&'b mpsc::UnboundedSender<(&'a Principal, ScimId)>>,
+    learnt: Option<&'b mpsc::UnboundedSender<ScimId>>,
 ) -> BoxStream<'b, (&'a Action, Done)> {
     futures::stream::iter(actions.iter().filter(which))
         .map(move |action| async move {
@@ -269,11 +279,9 @@ fn changes<'a: 'b, 'b>(
             } else {
                 budget.deferred("not started: ")
             };
-            if let (Some(learnt), Some(principal), Some(id)) =
-                (learnt, action.principal(), done.learnt())
-            {
+            if let (Some(learnt), Some(id)) = (learnt, done.learnt()) {
                 // The marker may be done already (it failed): then nobody listens.
-                let _ = learnt.unbounded_send((principal, id.clone()));
+                let _ = learnt.unbounded_send(id.clone());
             }
             (action, done)
         })
@@ -282,7 +290,8 @@ fn changes<'a: 'b, 'b>(
 }
 
 /// The marker group's changes of one apply: create it if needed, then add the principals to mark, 50
-/// per PATCH, one PATCH at a time, those already listed first and created ones as their ids arrive.
+/// per PATCH, one PATCH at a time, those already listed first and created ones (every principal the
+/// plan creates is to be marked) as their ids arrive.
 struct Marker<'a> {
     create: Option<&'a Action>,
     add: Option<&'a Action>,
@@ -295,8 +304,8 @@ impl<'a> Marker<'a> {
     /// The outcomes of the create (if planned) and the additions (if planned), in that order.
     async fn run(
         self,
-        ids: &HashMap<Principal, ScimId>,
-        mut learnt: mpsc::UnboundedReceiver<(&'a Principal, ScimId)>,
+        known: Vec<ScimId>,
+        mut learnt: mpsc::UnboundedReceiver<ScimId>,
         scim: &Scim,
         requests: &Requests,
         budget: &Budget,
@@ -329,16 +338,7 @@ impl<'a> Marker<'a> {
                 }
             },
         };
-        let mut pending: Vec<ScimId> = Vec::new();
-        let mut waiting: HashSet<&Principal> = HashSet::new();
-        for member in members {
-            match ids.get(member) {
-                Some(id) => pending.push(id.clone()),
-                None => {
-                    waiting.insert(member);
-                }
-            }
-        }
+        let mut pending = known;
         let total = members.len();
         let mut added = 0;
         let mut open = true;
@@ -366,11 +366,7 @@ impl<'a> Marker<'a> {
                 break;
             }
             match learnt.next().await {
-                Some((principal, id)) => {
-                    if waiting.remove(principal) {
-                        pending.push(id);
-                    }
-                }
+                Some(id) => pending.push(id),
                 None => open = false,
             }
         }

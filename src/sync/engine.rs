@@ -167,6 +167,7 @@ impl RunScope for AzureRun {
             }
         };
         report.requests = requests.snapshot();
+        crate::memory::release();
         match outcome {
             Ok(()) => {
                 report.error = None;
@@ -203,6 +204,7 @@ impl Gathering<'_> {
             run.members.clear();
             run.service_principals.clear();
             run.people.clear();
+            crate::memory::release();
         }
     }
 }

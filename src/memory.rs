@@ -1,0 +1,24 @@
+//! Giving memory back: a sync of 100,000 users holds tens of megabytes for seconds (every group's
+//! members, then every workspace's users) and frees most of it in between. With glibc (the Functions
+//! Linux image), freed memory in the middle of the heap stays resident and large buffers end up there
+//! once the allocator's dynamic mmap threshold has grown; so large blocks always get their own
+//! mapping (returned to the system when freed), and [`release`] hands free pages back after a phase.
+//! Elsewhere these do nothing.
+
+/// Large blocks (128 KiB and more: listings, plans, answer bodies) in their own mappings, at start-up.
+pub fn configure() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; it is called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+    }
+}
+
+/// Returns the free pages of the heap to the system (after a phase that freed much).
+pub fn release() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory; it is thread-safe.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
