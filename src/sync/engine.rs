@@ -98,6 +98,8 @@ struct AzureRun {
     /// Workspaces of the run that still need group members: when none does, the members are dropped
     /// (a run of large groups would otherwise hold every person until its last write).
     gathering: AtomicUsize,
+    /// Held while a workspace makes its desired principals.
+    desiring: tokio::sync::Mutex<()>,
 }
 
 impl Engine for AzureEngine {
@@ -118,6 +120,7 @@ impl Engine for AzureEngine {
             people: People::default(),
             names: Names::default(),
             gathering: AtomicUsize::new(run.workspaces),
+            desiring: tokio::sync::Mutex::new(()),
             run,
         })
     }
@@ -396,6 +399,9 @@ impl AzureRun {
             });
             members.push(group_members);
         }
+        // One workspace at a time: making the desired principals of a large workspace takes a few
+        // megabytes of scratch, and CPU that two workspaces would only share.
+        let desiring = self.desiring.lock().await;
         let mut desired = desired_of(&members, &workspace.options, &self.names);
         let mirrored = desired_groups(mirrored, &desired, workspace, &self.names)?;
         drop(members);
@@ -404,6 +410,7 @@ impl AzureRun {
             (desired.users.len(), desired.service_principals.len());
         let skipped = std::mem::take(&mut desired.skipped);
         let principals = desired.into_principals();
+        drop(desiring);
 
         let scim = Scim::new(
             self.client.clone(),
@@ -420,6 +427,8 @@ impl AzureRun {
             allow_deprovision: self.run.allow_deprovision,
         };
         let plan: Plan = plan(&principals, &mirrored, &current, &policy);
+        // The plan holds what applying needs (names are shared): the map need not live through it.
+        drop(principals);
         let applied = apply(
             &plan,
             &current,
