@@ -24,11 +24,11 @@ const MAX_RESERVED: usize = 20 * PAGE_SIZE;
 /// every id of a workspace of 100,000 users): a hash seen before is checked against the item it
 /// stands for, so a collision never drops a resource.
 #[derive(Default)]
-struct Seen {
-    first: HashMap<u64, usize>,
+struct Seen<S = std::hash::RandomState> {
+    first: HashMap<u64, usize, S>,
 }
 
-impl Seen {
+impl<S: BuildHasher> Seen<S> {
     /// Whether `id` is new; `items` are those kept so far (the next one kept is at `items.len()`).
     fn insert<T>(&mut self, id: &ScimId, items: &[T], id_of: fn(&T) -> &ScimId) -> bool {
         let hash = self.first.hasher().hash_one(id);
@@ -90,7 +90,7 @@ impl Scim {
             })
         };
         let mut items: Vec<T> = Vec::new();
-        let mut ids = Seen::default();
+        let mut ids: Seen = Seen::default();
         let mut start = 1usize;
         let mut total_is_honest = true;
         for _ in 0..MAX_PAGES {
@@ -186,6 +186,49 @@ pub(super) fn literal(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Hashes every id alike: every look-up is a collision.
+    #[derive(Default)]
+    struct Constant;
+
+    impl BuildHasher for Constant {
+        type Hasher = Constant;
+        fn build_hasher(&self) -> Constant {
+            Constant
+        }
+    }
+
+    impl std::hash::Hasher for Constant {
+        fn finish(&self) -> u64 {
+            7
+        }
+        fn write(&mut self, _: &[u8]) {}
+    }
+
+    #[test]
+    fn ids_seen_are_told_apart_even_when_their_hashes_collide() {
+        fn id(item: &ScimId) -> &ScimId {
+            item
+        }
+        let mut items: Vec<ScimId> = Vec::new();
+        let mut seen = Seen::<Constant>::default();
+        for value in ["1", "2", "1", "3", "2"] {
+            let value = ScimId::from(value);
+            if seen.insert(&value, &items, id) {
+                items.push(value);
+            }
+        }
+        assert_eq!(items, ["1", "2", "3"]);
+        let mut seen = Seen::<std::hash::RandomState>::default();
+        let mut items: Vec<ScimId> = Vec::new();
+        for value in ["a", "b", "a"] {
+            let value = ScimId::from(value);
+            if seen.insert(&value, &items, id) {
+                items.push(value);
+            }
+        }
+        assert_eq!(items, ["a", "b"]);
+    }
 
     #[test]
     fn filter_literals_escape_quotes_and_backslashes() {

@@ -36,11 +36,16 @@ impl UserName {
     /// The user name `raw` stands for (borrowed when it is one already), or `None`.
     pub fn normalize(raw: &str) -> Option<Cow<'_, str>> {
         let trimmed = raw.trim();
-        let name = if trimmed
-            .chars()
-            .flat_map(char::to_lowercase)
-            .eq(trimmed.chars())
-        {
+        // ASCII (nearly every name) is checked byte by byte; anything else by its lower-case form.
+        let lower = if trimmed.is_ascii() {
+            !trimmed.bytes().any(|b| b.is_ascii_uppercase())
+        } else {
+            trimmed
+                .chars()
+                .flat_map(char::to_lowercase)
+                .eq(trimmed.chars())
+        };
+        let name = if lower {
             Cow::Borrowed(trimmed)
         } else {
             Cow::Owned(trimmed.to_lowercase())

@@ -50,11 +50,23 @@ pub fn emit(report: &Report) {
             ws.summary_line()
         );
         if let Some(reason) = &ws.deprovisioning_held {
-            let held = ws
+            // Held deprovisionings are the only skipped deprovisioning actions; beyond the report's cap
+            // they are counted, not listed.
+            let listed = ws
                 .actions
                 .iter()
                 .filter(|a| a.outcome == Outcome::Skipped && a.detail.as_deref() == Some(reason))
-                .count();
+                .count() as u64;
+            let omitted: u64 = ws
+                .omitted_actions
+                .iter()
+                .filter(|o| {
+                    o.outcome == Outcome::Skipped
+                        && (o.kind.starts_with("deactivate") || o.kind.starts_with("remove"))
+                })
+                .map(|o| o.count)
+                .sum();
+            let held = listed + omitted;
             tracing::info!(
                 event = "deprovisioningHeld",
                 run_id,

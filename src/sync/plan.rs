@@ -9,6 +9,7 @@
 //! held, all of them, unless the run was confirmed with `allowDeprovision`.
 //! Invariant (tested): applying a plan, then planning again, gives an empty plan.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
@@ -176,24 +177,19 @@ impl Current {
 
     /// The listed principals by key (of two listed with one key, an active one is found).
     pub fn lookup(&self) -> Lookup<'_> {
-        fn key(user: &ScimUser) -> Option<std::borrow::Cow<'_, str>> {
-            UserName::normalize(&user.user_name)
-        }
-        let mut users: Vec<u32> = (0..self.users.len() as u32)
-            .filter(|&i| key(&self.users[i as usize]).is_some())
+        // Each name normalised once (borrowed when it is a user name already, as listed names are).
+        let mut users: Vec<(Cow<'_, str>, u32)> = (self.users.iter())
+            .zip(0u32..)
+            .filter_map(|(u, i)| Some((UserName::normalize(&u.user_name)?, i)))
             .collect();
-        users.sort_unstable_by(|&a, &b| {
-            let (a, b) = (&self.users[a as usize], &self.users[b as usize]);
-            key(a).cmp(&key(b)).then(b.active.cmp(&a.active))
-        });
+        let active = |i: &u32| self.users[*i as usize].active;
+        users.sort_unstable_by(|(a, i), (b, j)| a.cmp(b).then(active(j).cmp(&active(i))));
         let mut service_principals: Vec<(AppId, u32)> = (self.service_principals.iter())
             .zip(0u32..)
             .filter_map(|(sp, i)| Some((AppId::parse(&sp.application_id)?, i)))
             .collect();
-        service_principals.sort_by(|(a, i), (b, j)| {
-            let active = |i: &u32| self.service_principals[*i as usize].active;
-            a.cmp(b).then(active(j).cmp(&active(i)))
-        });
+        let active = |i: &u32| self.service_principals[*i as usize].active;
+        service_principals.sort_by(|(a, i), (b, j)| a.cmp(b).then(active(j).cmp(&active(i))));
         Lookup {
             current: self,
             users,
@@ -202,11 +198,11 @@ impl Current {
     }
 }
 
-/// Finds listed principals by key without copying their names: the positions of the listed users
-/// sorted by user name (four bytes each), searched by halving.
+/// Finds listed principals by key: the listed users' names (borrowed, normalised) with their
+/// positions, sorted, searched by halving; no name is copied unless it was not normalised.
 pub struct Lookup<'a> {
     current: &'a Current,
-    users: Vec<u32>,
+    users: Vec<(Cow<'a, str>, u32)>,
     service_principals: Vec<(AppId, u32)>,
 }
 
@@ -215,15 +211,12 @@ impl<'a> Lookup<'a> {
     pub fn get(&self, key: &Principal) -> Option<Present<'a>> {
         match key {
             Principal::User(name) => {
-                let users = &self.current.users;
-                let found = self.users.partition_point(|&i| {
-                    UserName::normalize(&users[i as usize].user_name)
-                        .is_some_and(|listed| *listed < *name.as_str())
-                });
-                let user = &users[*self.users.get(found)? as usize];
-                let same = UserName::normalize(&user.user_name)
-                    .is_some_and(|listed| *listed == *name.as_str());
-                same.then_some(Present {
+                let found = self
+                    .users
+                    .partition_point(|(listed, _)| listed.as_ref() < name.as_str());
+                let (listed, i) = self.users.get(found)?;
+                let user = &self.current.users[*i as usize];
+                (listed.as_ref() == name.as_str()).then_some(Present {
                     id: &user.id,
                     active: user.active,
                 })
