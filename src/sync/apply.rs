@@ -339,28 +339,17 @@ impl<'a> Marker<'a> {
             },
         };
         let mut pending = known;
-        let total = members.len();
-        let mut added = 0;
+        let mut additions = Additions::new(group_id, members.len(), scim, requests, budget);
         let mut open = true;
         loop {
             // A full batch whenever there is one; the rest once no more ids can come.
             while pending.len() >= MAX_MEMBERS_PER_PATCH || (!open && !pending.is_empty()) {
-                if !budget.may_start() {
-                    outcomes.push(
-                        budget.deferred(&format!("added {added} of {total} member(s), then ")),
-                    );
-                    return outcomes;
-                }
                 let size = pending.len().min(MAX_MEMBERS_PER_PATCH);
                 let batch: Vec<ScimId> = pending.drain(..size).collect();
-                if let Err(e) = scim.add_members(&group_id, &batch, requests).await {
-                    outcomes.push(Done::Failed(match added {
-                        0 => e.to_string(),
-                        _ => format!("{e} (after adding {added} of {total} member(s))"),
-                    }));
+                if let Err(done) = additions.send(&batch, true).await {
+                    outcomes.push(done);
                     return outcomes;
                 }
-                added += batch.len();
             }
             if !open {
                 break;
@@ -370,6 +359,7 @@ impl<'a> Marker<'a> {
                 None => open = false,
             }
         }
+        let (added, total) = (additions.added, additions.total);
         // Principals whose creation failed or was deferred have no id: they are reported already, and
         // the next run adds them.
         outcomes.push(Done::Applied(Some(if added == total {
@@ -378,6 +368,59 @@ impl<'a> Marker<'a> {
             format!("{added} of {total} member(s); the others were not created this run")
         })));
         outcomes
+    }
+}
+
+/// One group's additions, sent a batch (one PATCH) at a time.
+struct Additions<'a> {
+    group_id: ScimId,
+    /// Members to add in all, and added so far.
+    total: usize,
+    added: usize,
+    scim: &'a Scim,
+    requests: &'a Requests,
+    budget: &'a Budget,
+}
+
+impl<'a> Additions<'a> {
+    fn new(
+        group_id: ScimId,
+        total: usize,
+        scim: &'a Scim,
+        requests: &'a Requests,
+        budget: &'a Budget,
+    ) -> Self {
+        Additions {
+            group_id,
+            total,
+            added: 0,
+            scim,
+            requests,
+            budget,
+        }
+    }
+
+    /// Sends one batch (first checking the budget when `check_budget`); `Err` is how the whole
+    /// addition ends: deferred (the budget is spent) or failed.
+    async fn send(&mut self, batch: &[ScimId], check_budget: bool) -> Result<(), Done> {
+        let (added, total) = (self.added, self.total);
+        if check_budget && !self.budget.may_start() {
+            return Err(self
+                .budget
+                .deferred(&format!("added {added} of {total} member(s), then ")));
+        }
+        if let Err(e) = self
+            .scim
+            .add_members(&self.group_id, batch, self.requests)
+            .await
+        {
+            return Err(Done::Failed(match added {
+                0 => e.to_string(),
+                _ => format!("{e} (after adding {added} of {total} member(s))"),
+            }));
+        }
+        self.added += batch.len();
+        Ok(())
     }
 }
 
@@ -552,23 +595,13 @@ async fn group_action(
             // adds them.
             let members: Vec<ScimId> = members.iter().filter_map(|n| ids.get(n).cloned()).collect();
             // One PATCH per batch, the budget checked between them: a long first sync stops in time.
-            let mut added = 0;
+            let mut additions = Additions::new(group_id, members.len(), scim, requests, budget);
             for (i, batch) in members.chunks(MAX_MEMBERS_PER_PATCH).enumerate() {
-                if i > 0 && !budget.may_start() {
-                    return budget.deferred(&format!(
-                        "added {added} of {} member(s), then ",
-                        members.len()
-                    ));
+                if let Err(done) = additions.send(batch, i > 0).await {
+                    return done;
                 }
-                if let Err(e) = scim.add_members(&group_id, batch, requests).await {
-                    return Done::Failed(match added {
-                        0 => e.to_string(),
-                        _ => format!("{e} (after adding {added} of {} member(s))", members.len()),
-                    });
-                }
-                added += batch.len();
             }
-            Done::Applied(Some(format!("{added} member(s)")))
+            Done::Applied(Some(format!("{} member(s)", additions.added)))
         }
         Action::RemoveFromGroup(removal) => {
             let Removal { group, id, .. } = &**removal;

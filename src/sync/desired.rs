@@ -130,11 +130,11 @@ impl Names {
     pub fn user_name(&self, raw: &str) -> Option<UserName> {
         let name = UserName::normalize(raw)?;
         let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(kept) = known.get(name.as_ref()) {
-            return Some(UserName(Arc::clone(kept)));
-        }
-        let kept: Arc<str> = Arc::from(name.as_ref());
-        known.insert(Arc::clone(&kept));
+        let kept = known.get(name.as_ref()).cloned().unwrap_or_else(|| {
+            let kept: Arc<str> = Arc::from(name.as_ref());
+            known.insert(Arc::clone(&kept));
+            kept
+        });
         Some(UserName(kept))
     }
 
@@ -167,19 +167,6 @@ pub struct Desired {
 }
 
 impl Desired {
-    /// Every desired principal with its display name.
-    pub fn principals(&self) -> BTreeMap<Principal, Arc<str>> {
-        let users = self
-            .users
-            .iter()
-            .map(|(name, u)| (Principal::User(name.clone()), u.display_name.clone()));
-        let service_principals = self
-            .service_principals
-            .iter()
-            .map(|(id, display)| (Principal::ServicePrincipal(id.clone()), display.clone()));
-        users.chain(service_principals).collect()
-    }
-
     /// Whether `key` is desired.
     pub fn contains(&self, key: &Principal) -> bool {
         match key {
@@ -188,8 +175,8 @@ impl Desired {
         }
     }
 
-    /// As [`Desired::principals`], giving up the maps by kind (they would double what a large
-    /// workspace holds).
+    /// Every desired principal with its display name, giving up the maps by kind (a copy would double
+    /// what a large workspace holds).
     pub fn into_principals(self) -> BTreeMap<Principal, Arc<str>> {
         let users =
             (self.users.into_iter()).map(|(name, u)| (Principal::User(name), u.display_name));
@@ -562,6 +549,6 @@ mod tests {
         let mut desired = Desired::default();
         desired.add_service_principals(&members, &options);
         assert_eq!(desired.service_principals.len(), 2);
-        assert_eq!(desired.principals().len(), 2);
+        assert_eq!(desired.into_principals().len(), 2);
     }
 }
