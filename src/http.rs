@@ -17,6 +17,8 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Retries after the first attempt.
 const MAX_RETRIES: usize = 6;
+/// The most room made for an answer before it is read, whatever its `Content-Length` says.
+const PREALLOCATE_AT_MOST: u64 = 16 << 20;
 /// A `Retry-After` longer than this is cut to it (the run has a time budget).
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
@@ -337,14 +339,13 @@ pub async fn json<T: serde::de::DeserializeOwned>(
         operation: operation.to_owned(),
         cause,
     };
-    // The chunks are copied into one buffer, each dropped once copied: a large listing (a group of
-    // 100,000 members is megabytes) is then held about once, where collecting then copying holds it twice.
-    let mut chunks = Vec::new();
+    // Each chunk is copied as it comes and dropped, so the connection's read buffer is reused rather
+    // than a new one held per chunk; room for the announced length is made at once (never more than
+    // `PREALLOCATE_AT_MOST`, whatever the header says), so a large page is not copied as it grows.
+    let announced = response.content_length().unwrap_or(0);
+    let mut body =
+        Vec::with_capacity(usize::try_from(announced.min(PREALLOCATE_AT_MOST)).unwrap_or(0));
     while let Some(chunk) = response.chunk().await.map_err(|e| decode(describe(&e)))? {
-        chunks.push(chunk);
-    }
-    let mut body = Vec::with_capacity(chunks.iter().map(bytes::Bytes::len).sum());
-    for chunk in chunks {
         body.extend_from_slice(&chunk);
     }
     serde_json::from_slice(&body).map_err(|e| decode(e.to_string()))

@@ -288,8 +288,12 @@ impl Graph {
                     "paging did not end after {MAX_PAGES} pages (an endless @odata.nextLink)"
                 )));
             }
-            let response = self.get(&operation, &url, requests).await?;
-            let page: Page<T> = http::json(&operation, response).await?;
+            let page: Page<T> = {
+                // The semaphore is never closed; without a permit the page is read all the same.
+                let _reading = self.pages.acquire().await.ok();
+                let response = self.get(&operation, &url, requests).await?;
+                http::json(&operation, response).await?
+            };
             counted = counted.or(page.count);
             next = page.next_url().map_err(|e| ApiError::Decode {
                 operation: operation.clone(),
