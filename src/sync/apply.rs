@@ -15,7 +15,7 @@ use futures::channel::mpsc;
 use futures::stream::BoxStream;
 
 use super::desired::Principal;
-use super::plan::{Action, Current, Plan, Removal};
+use super::plan::{Action, Current, Marking, Plan, Removal};
 use super::report::{ActionList, Outcome};
 use crate::databricks::{
     Created, CreatedServicePrincipal, MAX_MEMBERS_PER_PATCH, Scim, ScimError, ScimId,
@@ -113,6 +113,7 @@ fn is_group_change(action: &&Action) -> bool {
         action,
         Action::CreateGroup { .. }
             | Action::AddToGroup { .. }
+            | Action::Mark(_)
             | Action::RemoveFromGroup(_)
             | Action::AddEntitlements { .. }
     )
@@ -148,35 +149,34 @@ pub async fn apply(
         let marker_create = plan.actions.iter().find(
             |a| matches!(a, Action::CreateGroup { display_name } if display_name == managed_group),
         );
-        let marker_add = plan
-            .actions
-            .iter()
-            .find(|a| matches!(a, Action::AddToGroup { group, .. } if group == managed_group));
+        let marker_add = plan.actions.iter().find_map(|a| match a {
+            Action::Mark(marking) => Some((a, &**marking)),
+            _ => None,
+        });
         let is_marker = |a: &Action| {
             marker_create.is_some_and(|m| std::ptr::eq(m, a))
-                || marker_add.is_some_and(|m| std::ptr::eq(m, a))
+                || marker_add.is_some_and(|(m, _)| std::ptr::eq(m, a))
         };
         // The ids group additions need: of listed principals now, of created ones as they are learnt.
         // The marker's additions take every created principal (all of them are to be marked) and
         // these; only mirrored groups need a map of ids by principal.
         let mut known: Vec<ScimId> = Vec::new();
         let mut ids: HashMap<Principal, ScimId> = HashMap::new();
-        let additions = plan.actions.iter().filter_map(|a| match a {
-            Action::AddToGroup { members, .. } => Some((is_marker(a), members)),
+        let mirrored = plan.actions.iter().filter_map(|a| match a {
+            Action::AddToGroup { members, .. } => Some(members),
             _ => None,
         });
-        if additions.clone().next().is_some() {
+        let marking = marker_add.map(|(_, marking)| &marking.listed);
+        if marking.is_some_and(|listed| !listed.is_empty()) || mirrored.clone().next().is_some() {
             let listed = current.lookup();
-            for (marker, members) in additions {
-                for key in members {
-                    let Some(present) = listed.get(key) else {
-                        continue;
-                    };
-                    if marker {
-                        known.push(present.id.clone());
-                    } else {
-                        ids.entry(key.clone()).or_insert_with(|| present.id.clone());
-                    }
+            for key in marking.into_iter().flatten() {
+                if let Some(present) = listed.get(key) {
+                    known.push(present.id.clone());
+                }
+            }
+            for key in mirrored.flatten() {
+                if let Some(present) = listed.get(key) {
+                    ids.entry(key.clone()).or_insert_with(|| present.id.clone());
                 }
             }
         }
@@ -184,12 +184,12 @@ pub async fn apply(
         let keep_learnt = plan
             .actions
             .iter()
-            .any(|a| matches!(a, Action::AddToGroup { .. }) && !is_marker(a));
+            .any(|a| matches!(a, Action::AddToGroup { .. }));
 
         let (learnt_tx, learnt_rx) = mpsc::unbounded::<ScimId>();
         let marker = Marker {
             create: marker_create,
-            add: marker_add,
+            add: marker_add.map(|(_, marking)| marking),
             id: current.marker_id.clone(),
             name: managed_group,
         };
@@ -294,7 +294,7 @@ fn changes<'a: 'b, 'b>(
 /// plan creates is to be marked) as their ids arrive.
 struct Marker<'a> {
     create: Option<&'a Action>,
-    add: Option<&'a Action>,
+    add: Option<&'a Marking>,
     /// The group's id, when it exists.
     id: Option<ScimId>,
     name: &'a str,
@@ -325,7 +325,7 @@ impl<'a> Marker<'a> {
                 budget.deferred("not started: ")
             });
         }
-        let Some(Action::AddToGroup { members, .. }) = self.add else {
+        let Some(marking) = self.add else {
             return outcomes;
         };
         let group_id = match group_id {
@@ -339,7 +339,8 @@ impl<'a> Marker<'a> {
             },
         };
         let mut pending = known;
-        let mut additions = Additions::new(group_id, members.len(), scim, requests, budget);
+        let total = marking.listed.len() + marking.created;
+        let mut additions = Additions::new(group_id, total, scim, requests, budget);
         let mut open = true;
         loop {
             // A full batch whenever there is one; the rest once no more ids can come.
@@ -527,6 +528,7 @@ async fn principal_action(action: &Action, scim: &Scim, requests: &Requests) -> 
         }
         Action::CreateGroup { .. }
         | Action::AddToGroup { .. }
+        | Action::Mark(_)
         | Action::RemoveFromGroup(_)
         | Action::AddEntitlements { .. } => {
             Done::Failed("internal error: a group action in the principal phase".to_owned())
@@ -627,6 +629,9 @@ async fn group_action(
                     |e| Done::Failed(e.to_string()),
                     |()| Done::Applied(Some(entitlements.join(", "))),
                 )
+        }
+        Action::Mark(_) => {
+            Done::Failed("internal error: the marker group's change outside its run".to_owned())
         }
         _ => Done::Failed("internal error: a principal action in the group phase".to_owned()),
     }

@@ -41,6 +41,8 @@ pub enum Action {
         group: String,
         members: Vec<Principal>,
     },
+    /// Adds principals to the marker group (boxed: one per plan).
+    Mark(Box<Marking>),
     /// Removes a principal from a mirrored group (boxed: the largest change and a rare one; a plan of
     /// a first sync holds one action per principal).
     RemoveFromGroup(Box<Removal>),
@@ -57,6 +59,18 @@ pub enum Action {
         id: ScimId,
         principal: Principal,
     },
+}
+
+/// What the marker group gains: the listed principals not marked yet, and every principal the plan
+/// creates (their ids are known only once created). A first sync's plan so holds one list of its
+/// principals, the creations, not a second one for the marker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Marking {
+    pub group: String,
+    pub listed: Vec<Principal>,
+    /// How many principals the plan creates.
+    pub created: usize,
 }
 
 /// A principal leaving a mirrored group.
@@ -88,7 +102,7 @@ impl Action {
                 by_principal(principal, "removeUser", "removeServicePrincipal")
             }
             Action::CreateGroup { .. } => "createGroup",
-            Action::AddToGroup { .. } => "addToGroup",
+            Action::AddToGroup { .. } | Action::Mark(_) => "addToGroup",
             Action::RemoveFromGroup(_) => "removeFromGroup",
             Action::AddEntitlements { .. } => "addEntitlements",
         }
@@ -105,6 +119,7 @@ impl Action {
             Action::AddToGroup { group, .. } | Action::AddEntitlements { group, .. } => {
                 group.clone()
             }
+            Action::Mark(marking) => marking.group.clone(),
             Action::RemoveFromGroup(removal) => format!("{}: {}", removal.group, removal.member),
         }
     }
@@ -298,21 +313,28 @@ pub fn plan(
     let mut result = Plan::default();
     // Counted first, so that a first sync's plan (an action per principal) is allocated once, at its
     // size, rather than grown by doubling.
-    let (mut changes, mut marks) = (0, 0);
+    let (mut changes, mut listed) = (0, 0);
     for key in desired.keys() {
         let found = present.get(key);
         changes += usize::from(found.is_none_or(|p| !p.active));
-        marks += usize::from(found.is_none_or(|p| !marked.contains(p.id)));
+        listed += usize::from(found.is_some_and(|p| !marked.contains(p.id)));
     }
     result.actions.reserve_exact(changes + 2);
-    let mut to_mark = Vec::with_capacity(marks);
+    let mut marking = Marking {
+        group: policy.managed_group.clone(),
+        listed: Vec::with_capacity(listed),
+        created: 0,
+    };
     for (key, display_name) in desired {
         let found = present.get(key);
         match found {
-            None => result.actions.push(Action::Create {
-                principal: key.clone(),
-                display_name: display_name.clone(),
-            }),
+            None => {
+                result.actions.push(Action::Create {
+                    principal: key.clone(),
+                    display_name: display_name.clone(),
+                });
+                marking.created += 1;
+            }
             Some(p) if !p.active => result.actions.push(Action::Activate {
                 id: p.id.clone(),
                 principal: key.clone(),
@@ -324,20 +346,17 @@ pub fn plan(
                 }
             }
         }
-        if found.is_none_or(|p| !marked.contains(p.id)) {
-            to_mark.push(key.clone());
+        if found.is_some_and(|p| !marked.contains(p.id)) {
+            marking.listed.push(key.clone());
         }
     }
-    if !to_mark.is_empty() {
+    if !marking.listed.is_empty() || marking.created > 0 {
         if current.marker_members.is_none() {
             result.actions.push(Action::CreateGroup {
                 display_name: policy.managed_group.clone(),
             });
         }
-        result.actions.push(Action::AddToGroup {
-            group: policy.managed_group.clone(),
-            members: to_mark,
-        });
+        result.actions.push(Action::Mark(Box::new(marking)));
     }
     for group in groups {
         mirror(group, &present, current, &mut result);

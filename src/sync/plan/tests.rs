@@ -108,6 +108,19 @@ fn apply(before: &Current, plan: &Plan) -> Current {
                     }
                 }
             }
+            Action::Mark(marking) => {
+                let created = plan.actions.iter().filter_map(|a| match a {
+                    Action::Create { principal, .. } => Some(principal),
+                    _ => None,
+                });
+                assert_eq!(created.clone().count(), marking.created);
+                let marker = after.marker_members.clone().unwrap();
+                let mut marker = marker;
+                for member in marking.listed.iter().chain(created) {
+                    marker.insert(after.lookup().get(member).unwrap().id.clone());
+                }
+                after.marker_members = Some(marker);
+            }
             Action::RemoveFromGroup(removal) => {
                 let Removal { group, id, .. } = &**removal;
                 after.groups.get_mut(group).unwrap().members.remove(id);
@@ -149,11 +162,12 @@ fn activate(id: &str, n: &str) -> Action {
         principal: key(n),
     }
 }
-fn mark(names: &[&str]) -> Action {
-    Action::AddToGroup {
+fn mark(listed: &[&str], created: usize) -> Action {
+    Action::Mark(Box::new(Marking {
         group: MARKER.into(),
-        members: names.iter().map(|n| key(n)).collect(),
-    }
+        listed: listed.iter().map(|n| key(n)).collect(),
+        created,
+    }))
 }
 fn marker_group() -> Action {
     Action::CreateGroup {
@@ -196,7 +210,7 @@ fn cases() -> Vec<Case> {
                 create("a@c.com"),
                 create("b@c.com"),
                 marker_group(),
-                mark(&["a@c.com", "b@c.com"]),
+                mark(&[], 2),
             ],
             existing: 0,
             held: 0,
@@ -224,7 +238,7 @@ fn cases() -> Vec<Case> {
             desired: &["a@c.com"],
             current: current(vec![user("1", "a@c.com", true)], Some(&[]), &[]),
             policy: keep(),
-            actions: vec![mark(&["a@c.com"])],
+            actions: vec![mark(&["a@c.com"], 0)],
             existing: 1,
             held: 0,
         },
@@ -298,7 +312,7 @@ fn cases() -> Vec<Case> {
                 &[],
             ),
             policy: deact(MaxDeprovision::Count(2)),
-            actions: vec![create("new@c.com"), mark(&["new@c.com"])],
+            actions: vec![create("new@c.com"), mark(&[], 1)],
             existing: 0,
             held: 3,
         },
@@ -352,7 +366,7 @@ fn cases() -> Vec<Case> {
             actions: vec![
                 create(SP_A),
                 activate("s2", SP_B),
-                mark(&[SP_A]),
+                mark(&[], 1),
                 deactivate("s9", SP_GONE),
             ],
             existing: 1,
