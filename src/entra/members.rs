@@ -34,16 +34,16 @@ fn room_for(count: Option<u64>) -> usize {
 const USER_FIELDS: &str = "id,userPrincipalName,mail,displayName,accountEnabled,userType";
 const SERVICE_PRINCIPAL_FIELDS: &str = "id,appId,displayName,accountEnabled";
 
-/// A user member of a group, with the fields that decide its Databricks user name. A run keeps each
-/// person once ([`People`]) and shares the strings (`Arc`) with what is made of them.
+/// A user member of a group as a page lists it, with the fields that decide its Databricks user name.
+/// A run keeps each person once, as a [`Person`] ([`People`]).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Member {
     pub id: ObjectId,
-    #[serde(default)]
-    pub user_principal_name: Option<Arc<str>>,
-    #[serde(default)]
-    pub mail: Option<Arc<str>>,
+    #[serde(default, deserialize_with = "name_text")]
+    pub user_principal_name: Option<Box<str>>,
+    #[serde(default, deserialize_with = "name_text")]
+    pub mail: Option<Box<str>>,
     #[serde(default)]
     pub display_name: Option<Arc<str>>,
     #[serde(default)]
@@ -51,6 +51,171 @@ pub struct Member {
     #[serde(default)]
     pub user_type: Option<UserType>,
 }
+
+/// The longest `userPrincipalName` or `mail` read (Graph allows 113 and 320 characters): anything
+/// longer is a broken answer, and a [`Person`] keeps the lengths in 16 bits.
+const MAX_NAME_BYTES: usize = 65_000;
+
+fn name_text<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Box<str>>, D::Error> {
+    let text = Option::<Box<str>>::deserialize(deserializer)?;
+    match text {
+        Some(text) if text.len() > MAX_NAME_BYTES => Err(serde::de::Error::custom(format!(
+            "a userPrincipalName or mail of {} bytes (at most {MAX_NAME_BYTES})",
+            text.len()
+        ))),
+        text => Ok(text),
+    }
+}
+
+/// A person as a run keeps it (one per user read, 100,000 in a large tenant): the id, flags, user
+/// principal name and mail in one allocation, the display name shared with the desired principals
+/// made of it. A clone is a pointer.
+#[derive(Clone)]
+pub struct Person(triomphe::ThinArc<PersonHeader, u8>);
+
+struct PersonHeader {
+    id: ObjectId,
+    display_name: Option<Arc<str>>,
+    /// Bytes of the user principal name, at the start of the text ([`ABSENT`] when there is none).
+    upn: u16,
+    /// Bytes of the mail, after the user principal name ([`ABSENT`], or [`SAME`] as the UPN).
+    mail: u16,
+    account_enabled: Option<bool>,
+    user_type: Option<UserType>,
+}
+
+const ABSENT: u16 = u16::MAX;
+const SAME: u16 = u16::MAX - 1;
+
+impl From<Member> for Person {
+    fn from(member: Member) -> Person {
+        let upn = member.user_principal_name.as_deref();
+        let mail = member.mail.as_deref();
+        // Both are at most MAX_NAME_BYTES (the parser's bound); a longer one built by hand is cut.
+        let len = |text: &str| u16::try_from(text.len().min(MAX_NAME_BYTES)).unwrap_or(0);
+        let upn_bytes = upn.map_or(&b""[..], |t| &t.as_bytes()[..usize::from(len(t))]);
+        let (mail_len, mail_bytes) = match mail {
+            None => (ABSENT, &b""[..]),
+            // Most members' mail is their user principal name: the text is kept once.
+            Some(mail) if Some(mail) == upn => (SAME, &b""[..]),
+            Some(mail) => (len(mail), &mail.as_bytes()[..usize::from(len(mail))]),
+        };
+        let header = PersonHeader {
+            id: member.id,
+            display_name: member.display_name,
+            upn: upn.map_or(ABSENT, len),
+            mail: mail_len,
+            account_enabled: member.account_enabled,
+            user_type: member.user_type,
+        };
+        let text = Exact {
+            bytes: upn_bytes.iter().chain(mail_bytes).copied(),
+            left: upn_bytes.len() + mail_bytes.len(),
+        };
+        Person(triomphe::ThinArc::from_header_and_iter(header, text))
+    }
+}
+
+/// Two texts one after the other, their length told ahead (what `ThinArc` needs to allocate once).
+struct Exact<I> {
+    bytes: I,
+    left: usize,
+}
+
+impl<I: Iterator<Item = u8>> Iterator for Exact<I> {
+    type Item = u8;
+
+    fn next(&mut self) -> Option<u8> {
+        let byte = self.bytes.next()?;
+        self.left -= 1;
+        Some(byte)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl<I: Iterator<Item = u8>> ExactSizeIterator for Exact<I> {}
+
+impl Person {
+    fn header(&self) -> &PersonHeader {
+        &self.0.header.header
+    }
+
+    fn text(&self, from: usize, len: u16) -> Option<&str> {
+        let bytes = self.0.slice.get(from..from + usize::from(len))?;
+        // Cut only where a whole text ends, so always UTF-8.
+        std::str::from_utf8(bytes).ok()
+    }
+
+    pub fn id(&self) -> &ObjectId {
+        &self.header().id
+    }
+
+    pub fn user_principal_name(&self) -> Option<&str> {
+        match self.header().upn {
+            ABSENT => None,
+            len => self.text(0, len),
+        }
+    }
+
+    pub fn mail(&self) -> Option<&str> {
+        let header = self.header();
+        match header.mail {
+            ABSENT => None,
+            SAME => self.user_principal_name(),
+            len => self.text(
+                if header.upn == ABSENT {
+                    0
+                } else {
+                    usize::from(header.upn)
+                },
+                len,
+            ),
+        }
+    }
+
+    pub fn display_name(&self) -> Option<&Arc<str>> {
+        self.header().display_name.as_ref()
+    }
+
+    pub fn account_enabled(&self) -> Option<bool> {
+        self.header().account_enabled
+    }
+
+    pub fn user_type(&self) -> Option<UserType> {
+        self.header().user_type
+    }
+}
+
+impl fmt::Debug for Person {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Person")
+            .field("id", self.id())
+            .field("user_principal_name", &self.user_principal_name())
+            .field("mail", &self.mail())
+            .field("display_name", &self.display_name())
+            .field("account_enabled", &self.account_enabled())
+            .field("user_type", &self.user_type())
+            .finish()
+    }
+}
+
+impl PartialEq for Person {
+    fn eq(&self, other: &Person) -> bool {
+        self.id() == other.id()
+            && self.user_principal_name() == other.user_principal_name()
+            && self.mail() == other.mail()
+            && self.display_name() == other.display_name()
+            && self.account_enabled() == other.account_enabled()
+            && self.user_type() == other.user_type()
+    }
+}
+
+impl Eq for Person {}
 
 /// An Entra object id: a GUID, kept in 16 bytes (a run holds one per person); any other text as is.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -116,13 +281,13 @@ pub struct People {
     known: Mutex<HashSet<Known>>,
 }
 
-/// A kept member, found by its id.
+/// A kept person, found by its id.
 #[derive(Debug)]
-struct Known(Arc<Member>);
+struct Known(Person);
 
 impl PartialEq for Known {
     fn eq(&self, other: &Self) -> bool {
-        self.0.id == other.0.id
+        self.0.id() == other.0.id()
     }
 }
 
@@ -130,35 +295,29 @@ impl Eq for Known {}
 
 impl Hash for Known {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.0.id.hash(state);
+        self.0.id().hash(state);
     }
 }
 
 impl Borrow<ObjectId> for Known {
     fn borrow(&self) -> &ObjectId {
-        &self.0.id
+        self.0.id()
     }
 }
 
 impl People {
-    /// The member kept for this member's id: the first one read in the run.
-    pub fn keep(&self, mut member: Member) -> Arc<Member> {
+    /// The person kept for this member's id: the first one read in the run.
+    pub fn keep(&self, member: Member) -> Person {
         let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(kept) = known.get(&member.id) {
-            return Arc::clone(&kept.0);
+            return kept.0.clone();
         }
-        // Most members' mail is their user principal name: keep that text once.
-        if let (Some(upn), Some(mail)) = (&member.user_principal_name, &member.mail)
-            && upn == mail
-        {
-            member.mail = Some(Arc::clone(upn));
-        }
-        let member = Arc::new(member);
-        known.insert(Known(Arc::clone(&member)));
-        member
+        let person = Person::from(member);
+        known.insert(Known(person.clone()));
+        person
     }
 
-    /// Forgets every member (those still used elsewhere live on there).
+    /// Forgets every person (those still used elsewhere live on there).
     pub fn clear(&self) {
         let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
         *known = HashSet::new();
@@ -190,7 +349,7 @@ impl Graph {
         nested: bool,
         requests: &Requests,
         people: &People,
-    ) -> Result<Vec<Arc<Member>>, GraphError> {
+    ) -> Result<Vec<Person>, GraphError> {
         let operation = format!("listing members of group {:?}", group.display_name);
         self.members(
             operation,
@@ -321,6 +480,76 @@ impl Graph {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn member(id: &str, upn: Option<&str>, mail: Option<&str>) -> Member {
+        Member {
+            id: id.into(),
+            user_principal_name: upn.map(Into::into),
+            mail: mail.map(Into::into),
+            display_name: Some("Zoë Ångström".into()),
+            account_enabled: Some(false),
+            user_type: Some(UserType::Guest),
+        }
+    }
+
+    #[test]
+    fn a_person_gives_back_every_field_of_the_member_it_was_made_of() {
+        let cases = [
+            (Some("ana@contoso.com"), Some("ana@contoso.com")),
+            (Some("ana@contoso.com"), Some("Ana.Lopez@contoso.com")),
+            (Some("zoë@contoso.com"), Some("ångström@fabrikam.com")),
+            (None, Some("ana@contoso.com")),
+            (Some("ana@contoso.com"), None),
+            (Some(""), Some("")),
+            (Some(""), Some("a@b")),
+            (None, None),
+        ];
+        for id in ["2f1c7a8e-5b1d-4c9e-9a57-3f6d2b8e1c40", "not-a-guid"] {
+            for (upn, mail) in cases {
+                let person = Person::from(member(id, upn, mail));
+                assert_eq!(person.id().to_string(), id);
+                assert_eq!(person.user_principal_name(), upn, "{upn:?} {mail:?}");
+                assert_eq!(person.mail(), mail, "{upn:?} {mail:?}");
+                assert_eq!(person.display_name().map(|d| &**d), Some("Zoë Ångström"));
+                assert_eq!(person.account_enabled(), Some(false));
+                assert_eq!(person.user_type(), Some(UserType::Guest));
+            }
+        }
+        let bare = Person::from(Member {
+            display_name: None,
+            account_enabled: None,
+            user_type: None,
+            ..member("1", None, None)
+        });
+        assert_eq!(
+            (
+                bare.display_name(),
+                bare.account_enabled(),
+                bare.user_type()
+            ),
+            (None, None, None)
+        );
+    }
+
+    #[test]
+    fn people_keep_the_first_person_read_with_an_id() {
+        let people = People::default();
+        let first = people.keep(member("1", Some("a@c.com"), None));
+        let again = people.keep(member("1", Some("other@c.com"), None));
+        assert_eq!(again.user_principal_name(), Some("a@c.com"));
+        assert_eq!(first, again);
+        people.clear();
+        let after = people.keep(member("1", Some("other@c.com"), None));
+        assert_eq!(after.user_principal_name(), Some("other@c.com"));
+    }
+
+    #[test]
+    fn an_implausibly_long_user_principal_name_is_a_broken_page() {
+        let long = "a".repeat(MAX_NAME_BYTES + 1);
+        let body = format!(r#"{{"value": [{{"id": "1", "userPrincipalName": "{long}@c.com"}}]}}"#);
+        let error = serde_json::from_str::<Page<Member>>(&body).unwrap_err();
+        assert!(error.to_string().contains("at most 65000"), "{error}");
+    }
 
     #[test]
     fn the_room_reserved_is_the_announced_count_but_never_more_than_paging_can_deliver() {

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use serde::Serialize;
 
 use crate::config::{SyncOptions, UserNameSource};
-use crate::entra::{Member, ServicePrincipalMember, UserType};
+use crate::entra::{Person, ServicePrincipalMember, UserType};
 
 /// A Databricks user name: lower case, as Databricks stores it, so names compare case-insensitively.
 /// Shared (`Arc`): one name is a key in several workspaces' desired and current principals, actions and
@@ -237,23 +237,22 @@ impl Desired {
     }
 }
 
-fn is_guest(member: &Member) -> bool {
-    member.user_type == Some(UserType::Guest)
+fn is_guest(member: &Person) -> bool {
+    member.user_type() == Some(UserType::Guest)
         || member
-            .user_principal_name
-            .as_deref()
+            .user_principal_name()
             .is_some_and(|upn| upn.to_ascii_uppercase().contains("#EXT#"))
 }
 
 /// The name this member signs in with, or why there is none.
-fn user_name(member: &Member, source: UserNameSource, names: &Names) -> Result<UserName, String> {
+fn user_name(member: &Person, source: UserNameSource, names: &Names) -> Result<UserName, String> {
     let (attribute, value) = match source {
-        UserNameSource::Upn => ("userPrincipalName", member.user_principal_name.as_deref()),
-        UserNameSource::Mail => ("mail", member.mail.as_deref()),
+        UserNameSource::Upn => ("userPrincipalName", member.user_principal_name()),
+        UserNameSource::Mail => ("mail", member.mail()),
         UserNameSource::Auto if is_guest(member) => {
-            ("mail (guests sign in with it)", member.mail.as_deref())
+            ("mail (guests sign in with it)", member.mail())
         }
-        UserNameSource::Auto => ("userPrincipalName", member.user_principal_name.as_deref()),
+        UserNameSource::Auto => ("userPrincipalName", member.user_principal_name()),
     };
     match value {
         None => Err(format!("has no {attribute}")),
@@ -264,16 +263,15 @@ fn user_name(member: &Member, source: UserNameSource, names: &Names) -> Result<U
 }
 
 /// How a member is named in the report: its UPN, else its object id.
-fn label(member: &Member) -> String {
+fn label(member: &Person) -> String {
     member
-        .user_principal_name
-        .as_deref()
-        .map_or_else(|| member.id.to_string(), str::to_owned)
+        .user_principal_name()
+        .map_or_else(|| member.id().to_string(), str::to_owned)
 }
 
 /// Turns group members (possibly repeated across groups) into desired users.
 pub fn desired_users<'a>(
-    members: impl IntoIterator<Item = &'a Member>,
+    members: impl IntoIterator<Item = &'a Person>,
     options: &SyncOptions,
 ) -> Desired {
     desired_users_in(members, options, &Names::default())
@@ -281,16 +279,16 @@ pub fn desired_users<'a>(
 
 /// As [`desired_users`], the user names shared through `names` (those of the run).
 pub fn desired_users_in<'a>(
-    members: impl IntoIterator<Item = &'a Member>,
+    members: impl IntoIterator<Item = &'a Person>,
     options: &SyncOptions,
     names: &Names,
 ) -> Desired {
     let mut desired = Desired::default();
     let mut seen_ids = HashSet::new();
     // Who got each name first (for the reason a later member with the same name is skipped).
-    let mut owner: HashMap<UserName, &Member> = HashMap::new();
+    let mut owner: HashMap<UserName, &Person> = HashMap::new();
     for member in members {
-        if !seen_ids.insert(&member.id) {
+        if !seen_ids.insert(member.id()) {
             continue;
         }
         let mut skip = |reason: String| {
@@ -300,7 +298,7 @@ pub fn desired_users_in<'a>(
             })
         };
         // An absent accountEnabled is treated as enabled: Graph omits it only without User.Read.All.
-        if member.account_enabled == Some(false) && !options.include_disabled {
+        if member.account_enabled() == Some(false) && !options.include_disabled {
             skip("account is disabled in Entra ID".to_owned());
             continue;
         }
@@ -320,8 +318,7 @@ pub fn desired_users_in<'a>(
         }
         owner.insert(name.clone(), member);
         let display_name = member
-            .display_name
-            .as_ref()
+            .display_name()
             .filter(|d| !d.trim().is_empty())
             .map_or_else(|| Arc::clone(&name.0), Arc::clone);
         desired.users.insert(
@@ -338,6 +335,7 @@ pub fn desired_users_in<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::entra::Member;
 
     fn member(
         id: &str,
@@ -345,15 +343,15 @@ mod tests {
         mail: Option<&str>,
         enabled: Option<bool>,
         guest: bool,
-    ) -> Member {
-        Member {
+    ) -> Person {
+        Person::from(Member {
             id: id.into(),
             user_principal_name: upn.map(Into::into),
             mail: mail.map(Into::into),
             display_name: Some(format!("User {id}").into()),
             account_enabled: enabled,
             user_type: Some(if guest { "Guest" } else { "Member" }.into()),
-        }
+        })
     }
 
     fn names(desired: &Desired) -> Vec<&str> {

@@ -21,7 +21,7 @@ use azure_core::credentials::TokenCredential;
 use crate::auth::{Identity, Secrets, check_token};
 use crate::config::{Deprovision, GroupRef, SecretUrl, SyncOptions, Workspace, WorkspaceAuth};
 use crate::databricks::{Bearer, Scim};
-use crate::entra::{Graph, Group, Member, People, ServicePrincipalMember};
+use crate::entra::{Graph, Group, People, Person, ServicePrincipalMember};
 use crate::http::Requests;
 use crate::settings::Settings;
 
@@ -70,7 +70,7 @@ type MembersRead<T> = Result<Arc<Vec<T>>, String>;
 /// The members of one configured group: its users and (when synced) its service principals.
 #[derive(Clone)]
 struct GroupMembers {
-    users: Arc<Vec<Arc<Member>>>,
+    users: Arc<Vec<Person>>,
     service_principals: Arc<Vec<ServicePrincipalMember>>,
 }
 
@@ -89,7 +89,7 @@ struct AzureRun {
     max_run_seconds: u64,
     tokens: Memo<String, Result<Arc<SecretString>, String>>,
     groups: Memo<String, Result<Group, String>>,
-    members: Memo<(String, bool), MembersRead<Arc<Member>>>,
+    members: Memo<(String, bool), MembersRead<Person>>,
     service_principals: Memo<(String, bool), MembersRead<ServicePrincipalMember>>,
     /// Every person read in the run, once.
     people: People,
@@ -342,10 +342,7 @@ fn desired_of<'a>(
     names: &Names,
 ) -> Desired {
     let mut desired = desired_users_in(
-        groups
-            .clone()
-            .into_iter()
-            .flat_map(|g| g.users.iter().map(|m| &**m)),
+        groups.clone().into_iter().flat_map(|g| g.users.iter()),
         options,
         names,
     );

@@ -351,9 +351,10 @@ async fn a_failed_change_is_recorded_the_others_go_on_and_the_next_run_completes
     } = scenario().await;
     let config = json!({ "workspaces": [World::config_entry(&prod, &["Databricks-Group-Test"])] })
         .to_string();
-    prod.scim
-        .faults()
-        .inject(Fault::status(400).on_method(Method::POST).on_path("/Users"), 1);
+    prod.scim.faults().inject(
+        Fault::status(400).on_method(Method::POST).on_path("/Users"),
+        1,
+    );
     // Reactivation against a server that answers PATCH with 200 and the resource.
     prod.scim.add_user("user5@contoso.com", "User 5", false);
     let handler = Handler::start(&config, &world.handler_env()).await;

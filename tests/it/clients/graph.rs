@@ -108,9 +108,6 @@ async fn graph_lists_service_principal_members_transitively_or_directly_across_p
         .user_members(&group, true, &requests, &people)
         .await
         .unwrap();
-    let upns: Vec<_> = users
-        .iter()
-        .map(|u| u.user_principal_name.as_deref())
-        .collect();
+    let upns: Vec<_> = users.iter().map(|u| u.user_principal_name()).collect();
     assert_eq!(upns, [Some("ana@contoso.com")]);
 }
