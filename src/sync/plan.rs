@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::desired::{AppId, Principal, UserName};
+use super::desired::{AppId, Principal, Principals, UserName};
 use crate::config::{Deprovision, MaxDeprovision};
 use crate::databricks::{ScimId, ScimServicePrincipal, ScimUser};
 
@@ -302,7 +302,7 @@ pub struct Plan {
 
 /// Computes the changes that make `current` match `desired` (display names by principal) under `policy`.
 pub fn plan(
-    desired: &BTreeMap<Principal, Arc<str>>,
+    desired: &Principals,
     groups: &[DesiredGroup],
     current: &Current,
     policy: &Policy,
@@ -425,7 +425,7 @@ fn mirror(group: &DesiredGroup, present: &Lookup<'_>, current: &Current, result:
 
 /// Marker members who are no longer desired, unless protected; held beyond the limit.
 fn deprovision(
-    desired: &BTreeMap<Principal, Arc<str>>,
+    desired: &Principals,
     current: &Current,
     marked: &HashSet<ScimId>,
     policy: &Policy,

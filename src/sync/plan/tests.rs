@@ -2,7 +2,7 @@
 
 use super::*;
 
-fn desired(names: &[&str]) -> BTreeMap<Principal, Arc<str>> {
+fn desired(names: &[&str]) -> Principals {
     names
         .iter()
         .map(|n| (key(n), format!("D {n}").into()))
