@@ -17,8 +17,6 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Retries after the first attempt.
 const MAX_RETRIES: usize = 6;
-/// The most room made for an answer before it is read, whatever its `Content-Length` says.
-const PREALLOCATE_AT_MOST: u64 = 16 << 20;
 /// A `Retry-After` longer than this is cut to it (the run has a time budget).
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
@@ -326,11 +324,16 @@ fn describe(error: &reqwest::Error) -> String {
     }
 }
 
-/// Reads a 2xx answer as JSON.
+/// Answers announced larger than this, or of unknown length, are parsed as they arrive.
+const STREAM_FROM: u64 = 1 << 20;
+
+/// Reads a 2xx answer as JSON. A large answer (a SCIM page of 10,000 users, a group of 100,000
+/// members: megabytes) is parsed as it arrives, on a blocking thread, so it is never held whole;
+/// a small one is read into one buffer and parsed there (faster).
 ///
 /// # Errors
 /// The body could not be read or is not the expected JSON.
-pub async fn json<T: serde::de::DeserializeOwned>(
+pub async fn json<T: serde::de::DeserializeOwned + Send + 'static>(
     operation: &str,
     mut response: Response,
 ) -> Result<T, ApiError> {
@@ -339,12 +342,25 @@ pub async fn json<T: serde::de::DeserializeOwned>(
         operation: operation.to_owned(),
         cause,
     };
+    let announced = response.content_length();
+    if announced.is_none_or(|length| length > STREAM_FROM) {
+        use futures::TryStreamExt;
+        let body = response
+            .bytes_stream()
+            .map_err(|e| std::io::Error::other(describe(&e)));
+        let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(body));
+        let parsed = tokio::task::spawn_blocking(move || {
+            serde_json::from_reader::<_, T>(std::io::BufReader::with_capacity(64 * 1024, reader))
+        })
+        .await;
+        return match parsed {
+            Ok(parsed) => parsed.map_err(|e| decode(e.to_string())),
+            Err(e) => Err(decode(format!("the parser stopped: {e}"))),
+        };
+    }
     // Each chunk is copied as it comes and dropped, so the connection's read buffer is reused rather
-    // than a new one held per chunk; room for the announced length is made at once (never more than
-    // `PREALLOCATE_AT_MOST`, whatever the header says), so a large page is not copied as it grows.
-    let announced = response.content_length().unwrap_or(0);
-    let mut body =
-        Vec::with_capacity(usize::try_from(announced.min(PREALLOCATE_AT_MOST)).unwrap_or(0));
+    // than a new one held per chunk; room for the announced length is made at once.
+    let mut body = Vec::with_capacity(usize::try_from(announced.unwrap_or(0)).unwrap_or(0));
     while let Some(chunk) = response.chunk().await.map_err(|e| decode(describe(&e)))? {
         body.extend_from_slice(&chunk);
     }

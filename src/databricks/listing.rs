@@ -74,7 +74,7 @@ impl Scim {
     /// The list could not be read to the end: a page failed, the first page is empty while
     /// `totalResults` says there is something, a page brings nothing new (the server ignores
     /// `startIndex`), or paging does not end. A partial list is never returned.
-    pub(super) async fn list_all<T: DeserializeOwned>(
+    pub(super) async fn list_all<T: DeserializeOwned + Send + 'static>(
         &self,
         operation: &str,
         collection: &str,
@@ -157,7 +157,7 @@ impl Scim {
     ///
     /// # Errors
     /// The workspace could not be asked, or the answer is not a ListResponse.
-    pub(super) async fn filtered<T: DeserializeOwned>(
+    pub(super) async fn filtered<T: DeserializeOwned + Send + 'static>(
         &self,
         operation: &str,
         collection: &str,

@@ -389,7 +389,7 @@ impl Graph {
     }
 
     /// The members of one type, `(cast, $select)`, read to the end, each made into what is kept.
-    async fn members<T: DeserializeOwned, U>(
+    async fn members<T: DeserializeOwned + Send + 'static, U>(
         &self,
         operation: String,
         group: &Group,
@@ -418,7 +418,7 @@ impl Graph {
     /// A page could not be read, a next link is not a URL, paging does not end, or the pages hold
     /// fewer items than the listing's `@odata.count` (a page that lost items): a partial list is never
     /// returned, because deprovisioning decisions rest on it.
-    async fn all_pages<T: DeserializeOwned, U>(
+    async fn all_pages<T: DeserializeOwned + Send + 'static, U>(
         &self,
         operation: String,
         first: Url,
