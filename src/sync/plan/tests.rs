@@ -46,7 +46,7 @@ fn current(users: Vec<ScimUser>, marker: Option<&[&str]>, protected: &[&str]) ->
     Current {
         users,
         service_principals: Vec::new(),
-        marker_members: marker.map(ids),
+        marker_members: marker.map(|m| ids(m).into_iter().collect()),
         marker_id: marker.map(|_| "marker".into()),
         groups: BTreeMap::new(),
         protected: ids(protected),
@@ -88,7 +88,7 @@ fn apply(before: &Current, plan: &Plan) -> Current {
                 }
             }
             Action::CreateGroup { display_name } if display_name == MARKER => {
-                after.marker_members = Some(HashSet::new())
+                after.marker_members = Some(Ids::default())
             }
             Action::CreateGroup { display_name } => {
                 after
