@@ -347,14 +347,15 @@ pub fn desired_users_in<'a>(
     let mut desired = Desired::default();
     let mut seen_ids = HashSet::new();
     // Every member once, in the order listed: a user's `at` is its place here.
-    let mut order: Vec<&Person> = Vec::new();
+    let order: Vec<&Person> = (members.into_iter())
+        .filter(|member| seen_ids.insert(member.id()))
+        .collect();
+    drop(seen_ids);
+    // Room for every member at once (nearly all become users): grown by doubling, the list would
+    // hold up to twice what it needs while the largest workspace's principals are made.
+    desired.users.reserve_exact(order.len());
     let mut skipped: Vec<(usize, Skipped)> = Vec::new();
-    for member in members {
-        if !seen_ids.insert(member.id()) {
-            continue;
-        }
-        let at = order.len();
-        order.push(member);
+    for (at, &member) in order.iter().enumerate() {
         let mut skip = |reason: String| {
             skipped.push((
                 at,
@@ -386,7 +387,6 @@ pub fn desired_users_in<'a>(
             at: u32::try_from(at).unwrap_or(u32::MAX),
         });
     }
-    drop(seen_ids);
     // Sorted by name, then by place: a name goes to the first member listed with it, the others are
     // skipped (sorting needs no map of names, which would cost as much again as the list).
     let at = |user: &DesiredUser| usize::try_from(user.at).unwrap_or(usize::MAX);
