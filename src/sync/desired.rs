@@ -566,6 +566,73 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_name_goes_to_the_first_member_listed_with_it_and_skips_keep_the_listing_order() {
+        let members = [
+            member("1", Some("zoe@c.com"), None, Some(true), false),
+            member("2", Some("bo@c.com"), None, Some(false), false),
+            member("3", Some("ZOE@c.com"), None, Some(true), false),
+            member("4", Some("ana@c.com"), None, Some(true), false),
+            member("5", None, None, Some(true), false),
+            member("6", Some("Zoe@C.com"), None, Some(true), false),
+        ];
+        let desired = desired_users(&members, &SyncOptions::default());
+        assert_eq!(names(&desired), ["ana@c.com", "zoe@c.com"]);
+        assert_eq!(&*desired.users[1].display_name, "User 1");
+        let skipped: Vec<(&str, &str)> = (desired.skipped.iter())
+            .map(|s| (s.member.as_str(), s.reason.as_str()))
+            .collect();
+        assert_eq!(
+            skipped,
+            [
+                ("bo@c.com", "account is disabled in Entra ID"),
+                (
+                    "ZOE@c.com",
+                    "user name zoe@c.com is already taken by member zoe@c.com"
+                ),
+                ("5", "has no userPrincipalName"),
+                (
+                    "Zoe@C.com",
+                    "user name zoe@c.com is already taken by member zoe@c.com"
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn principals_are_sorted_users_first_and_found_by_key() {
+        let mut desired = desired_users(
+            &[
+                member("1", Some("zoe@c.com"), None, Some(true), false),
+                member("2", Some("ana@c.com"), None, Some(true), false),
+            ],
+            &SyncOptions::default(),
+        );
+        let app = "0b7c7f3e-8a4e-4c2a-9d7e-1f0e2d3c4b5a";
+        desired.add_service_principals(
+            &[service_principal("o1", Some(app), Some(true))],
+            &SyncOptions::default(),
+        );
+        let user = |n: &str| Principal::User(UserName::parse(n).unwrap());
+        let sp = Principal::ServicePrincipal(AppId::parse(app).unwrap());
+        assert!(desired.contains(&user("zoe@c.com")) && desired.contains(&sp));
+        assert!(!desired.contains(&user("bo@c.com")));
+        let principals = desired.into_principals();
+        let keys: Vec<&Principal> = principals.keys().collect();
+        assert_eq!(keys, [&user("ana@c.com"), &user("zoe@c.com"), &sp]);
+        assert!(principals.contains_key(&sp) && principals.contains_key(&user("ana@c.com")));
+        assert!(!principals.contains_key(&user("bo@c.com")));
+        let made: Principals = [
+            (sp.clone(), "b".into()),
+            (user("x@c.com"), "x".into()),
+            (sp.clone(), "c".into()),
+        ]
+        .into_iter()
+        .collect();
+        let made: Vec<(&Principal, &str)> = made.into_iter().map(|(k, d)| (k, &**d)).collect();
+        assert_eq!(made, [(&user("x@c.com"), "x"), (&sp, "b")]);
+    }
+
     fn service_principal(
         id: &str,
         app_id: Option<&str>,
