@@ -424,7 +424,8 @@ impl AzureRun {
             allow_deprovision: self.run.allow_deprovision,
         };
         let plan: Plan = plan(&principals, &mirrored, &current, &policy);
-        // The plan holds what applying needs (names are shared): the map need not live through it.
+        // The plan holds what applying needs (names are shared): the desired principals need not live
+        // through it.
         drop(principals);
         let applied = apply(
             &plan,
