@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# CI check of the deployment zip: layout at the root, execute bit, a static binary, a bounded size.
+# CI check of the deployment zip: layout at the root, execute bit, a static binary, a bounded size, and
+# the binary taken out of the zip syncing the emulated world by host name without glibc's NSS
+# (tests/it/package.rs, under strace; installed here with apt-get when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 max_zip_kib=20480
@@ -39,3 +41,17 @@ if [ "$size_kib" -gt "$max_zip_kib" ]; then
   exit 1
 fi
 echo "check-package: layout, execute bit, static binary and size (${size_kib} KiB) are right"
+
+if ! command -v strace >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "check-package: installing strace (apt-get)"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq strace >/dev/null
+  else
+    echo "check-package: strace is needed to show that the packaged handler resolves names without NSS; install it" >&2
+    exit 1
+  fi
+fi
+PACKAGE_ZIP=$(realpath "$zip_path") cargo test --locked --quiet --test it -- --ignored --exact \
+  package::the_handler_in_the_package_zip_syncs_by_host_name_without_glibc_nss
+echo "check-package: the packaged handler synced the emulated world, names resolved without NSS"

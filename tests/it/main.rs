@@ -15,6 +15,7 @@ mod host;
 mod invocations;
 mod local_host;
 mod mirror;
+mod package;
 mod scenario;
 mod secrets;
 mod service_principals;

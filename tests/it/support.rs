@@ -178,10 +178,19 @@ impl Handler {
     /// `World::handler_env`) added to a cleaned environment, and polls
     /// `GET /` every 25 ms (30 s limit), as the host does.
     pub async fn start(config_text: &str, env: &[(String, String)]) -> Handler {
+        Handler::start_command(Command::new(handler_exe()), config_text, env).await
+    }
+
+    /// As [`Handler::start`], with `command` instead of the cargo-built `handler` (another build of
+    /// it, or a tracer that runs it).
+    pub async fn start_command(
+        mut command: Command,
+        config_text: &str,
+        env: &[(String, String)],
+    ) -> Handler {
         let app_root = tempfile::tempdir().unwrap();
         std::fs::write(app_root.path().join("sync-config.json"), config_text).unwrap();
         let port = free_port();
-        let mut command = Command::new(handler_exe());
         let inherited = [
             "RUST_LOG",
             "SYNC_CONFIG_PATH",
@@ -256,6 +265,11 @@ impl Handler {
     /// The process id (to kill it as a crash would).
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Waits for the process to exit.
+    pub fn wait(&mut self) -> std::process::ExitStatus {
+        self.child.wait().unwrap()
     }
 
     /// Still running?
