@@ -25,7 +25,7 @@ fn is_problem(meta: &Metadata<'_>) -> bool {
 }
 
 /// One JSON object per line, event fields at the top level, the current span's fields under `span`.
-fn json_lines<S, W>(writer: W) -> impl Layer<S>
+pub(crate) fn json_lines<S, W>(writer: W) -> impl Layer<S>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,

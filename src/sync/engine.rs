@@ -124,6 +124,10 @@ impl Engine for AzureEngine {
             run,
         })
     }
+
+    fn max_run_seconds(&self) -> Option<u64> {
+        Some(self.max_run_seconds)
+    }
 }
 
 #[async_trait::async_trait]

@@ -1,17 +1,24 @@
 //! The structured trace of a run: one JSON line per workspace (`workspaceSynced`), one per failed
 //! action (`actionFailed`), one per workspace whose deprovisioning was held (`deprovisioningHeld`) and
 //! one per run (`runFinished`), with stable field names at the top level.
-//! The Functions host forwards stdout lines to Application Insights as traces; `docs/monitoring.md`
-//! queries these fields. Renaming a field breaks operators' queries: add, never rename.
+//! The Functions host forwards stdout lines to Application Insights as traces; `docs/monitoring.md`, the
+//! workbook (`infra/workbook/sync-workbook.json`) and the alert rules query these fields, and `tests.rs`
+//! checks that every field they read is written here. Renaming a field breaks operators' queries: add,
+//! never rename.
 
 use super::report::{Outcome, Report, Status};
+
+#[cfg(test)]
+mod tests;
 
 fn count(map: &std::collections::BTreeMap<String, u64>, api: &str) -> u64 {
     map.get(api).copied().unwrap_or(0)
 }
 
-/// Writes the run's events (Information, stdout in `serve`).
-pub fn emit(report: &Report) {
+/// Writes the run's events (Information, stdout in `serve`). `max_run_seconds` is the run's time budget
+/// (`SYNC_MAX_RUN_SECONDS`) when the engine has one; `runFinished` carries it so that a run's duration can
+/// be read against it (the dashboard in `infra/workbook/`).
+pub fn emit(report: &Report, max_run_seconds: Option<u64>) {
     let run_id = report.run_id.to_string();
     let trigger = report.trigger.to_string();
     let invocation_id = report.invocation_id.as_deref().unwrap_or("");
@@ -107,6 +114,7 @@ pub fn emit(report: &Report) {
         duration_ms = report.duration_ms,
         workspaces = report.workspaces.len(),
         failed_workspaces = failed,
+        max_run_seconds,
         "run {} {} in {} ms",
         report.run_id,
         report.status.as_str(),

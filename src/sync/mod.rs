@@ -47,6 +47,12 @@ pub struct RunContext {
 pub trait Engine: Send + Sync + 'static {
     /// What the workspaces of one run share (caches of reads); dropped when the run ends.
     fn start_run(&self, run: Arc<RunContext>) -> Arc<dyn RunScope>;
+
+    /// The run's time budget in seconds (`SYNC_MAX_RUN_SECONDS`), if this engine has one: written in the
+    /// `runFinished` event.
+    fn max_run_seconds(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// Syncs the workspaces of one run. Implementations record per-item failures in the report and go

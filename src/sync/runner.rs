@@ -209,7 +209,7 @@ impl Runner {
             workspaces: reports,
         };
         // Information only: whoever handles the report decides whether a failure is an error to log.
-        events::emit(&report);
+        events::emit(&report, self.engine.max_run_seconds());
         // Shared with the coordinator (the last report), not copied: a large first sync's report is big.
         self.coordinator.record(report)
     }
