@@ -11,7 +11,11 @@
 // - a Key Vault in RBAC mode, or an existing vault, with "Key Vault Secrets User" for the app;
 // - the Microsoft Graph application roles GroupMember.Read.All and User.Read.All for the app's
 //   identity (Microsoft Graph Bicep extension; switch off with grantGraphAppRoles=false);
-// - alerts: a failed SyncTimer invocation, and no successful run for noSuccessfulRunHours.
+// - alerts: a failed SyncTimer invocation, and no successful run for noSuccessfulRunHours;
+// - a dashboard: an Azure Monitor workbook linked to the function app (infra/workbook/sync-workbook.json);
+// - with networkIsolation=true: a virtual network that the app's outbound traffic takes (Flex Consumption
+//   VNet integration), private endpoints and private DNS zones for the storage account and the Key Vault,
+//   and public network access off on both (modules/network.bicep, modules/private-endpoints.bicep).
 //
 // docs/deploy.md walks through a deployment; docs/monitoring.md through the telemetry and alerts.
 
@@ -104,6 +108,15 @@ param noSuccessfulRunHours int = 6
 @description('Create the alert rules (and the action group when alertEmailAddress is set).')
 param deployAlerts bool = true
 
+@description('Create the dashboard: an Azure Monitor workbook linked to the function app (docs/monitoring.md).')
+param deployWorkbook bool = true
+
+@description('Private networking: a virtual network with the app integrated, private endpoints for the storage account and the Key Vault, public network access off on both (docs/deploy.md, "Private networking").')
+param networkIsolation bool = false
+
+@description('With networkIsolation: address space of the virtual network, /24 or larger (the app subnet is its first /25, the private endpoint subnet the /26 after it). Pick one that does not overlap networks you peer it with.')
+param vnetAddressPrefix string = '10.0.0.0/24'
+
 @description('Tags added to every resource.')
 param tags object = {}
 
@@ -167,6 +180,7 @@ module storage 'modules/storage.bicep' = {
     tags: allTags
     name: storageName
     deploymentContainerName: deploymentContainerName
+    networkIsolation: networkIsolation
   }
 }
 
@@ -201,6 +215,23 @@ module functionApp 'modules/function-app.bicep' = {
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
     syncAppSettings: syncSettings
+    virtualNetworkSubnetId: networkIsolation ? network!.outputs.appSubnetId : ''
+  }
+  // With networkIsolation the app's storage is reachable only through its private endpoints.
+  dependsOn: [
+    privateEndpoints
+  ]
+}
+
+// The Azure roles the Functions host needs (storage, telemetry), for whichever identity the app has. In a
+// module so that the assignments are named guid(scope, principalId, role): the principal id is a module
+// parameter there, known when the module starts (BCP120 rules it out inside function-app.bicep).
+module appRoleAssignments 'modules/app-role-assignments.bicep' = {
+  name: 'app-role-assignments'
+  params: {
+    principalId: functionApp.outputs.principalId
+    storageAccountName: storage.outputs.name
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
   }
 }
 
@@ -219,6 +250,7 @@ module keyVault 'modules/key-vault.bicep' = if (createKeyVault) {
     tags: allTags
     name: keyVaultName
     softDeleteRetentionInDays: keyVaultSoftDeleteRetentionInDays
+    networkIsolation: networkIsolation
   }
 }
 
@@ -228,7 +260,6 @@ module keyVaultAccess 'modules/key-vault-access.bicep' = {
   params: {
     vaultName: keyVaultName
     appPrincipalId: functionApp.outputs.principalId
-    appResourceId: resourceId('Microsoft.Web/sites', appName)
     secretsOfficerPrincipalId: secretsOfficerPrincipalId
     secretsOfficerPrincipalType: secretsOfficerPrincipalType
   }
@@ -238,7 +269,43 @@ module keyVaultAccess 'modules/key-vault-access.bicep' = {
 }
 
 // ---------------------------------------------------------------------------------------------------
+// Private networking (networkIsolation): the virtual network, and private endpoints for the storage
+// account and the vault. An existing vault gets a private endpoint too, but its own network settings
+// are left as they are (docs/deploy.md, "Private networking").
+
+module network 'modules/network.bicep' = if (networkIsolation) {
+  name: 'network'
+  params: {
+    location: location
+    tags: allTags
+    name: 'vnet-dbxsync-${token}'
+    addressPrefix: vnetAddressPrefix
+  }
+}
+
+module privateEndpoints 'modules/private-endpoints.bicep' = if (networkIsolation) {
+  name: 'private-endpoints'
+  params: {
+    location: location
+    tags: allTags
+    subnetId: networkIsolation ? network!.outputs.privateEndpointSubnetId : ''
+    dnsZoneIds: networkIsolation ? network!.outputs.dnsZoneIds : {}
+    storageAccountId: storage.outputs.id
+    keyVaultId: resourceId(subscription().subscriptionId, keyVaultResourceGroup, 'Microsoft.KeyVault/vaults', keyVaultName)
+  }
+  dependsOn: [
+    keyVault
+  ]
+}
+
+// ---------------------------------------------------------------------------------------------------
 // Microsoft Graph application roles (tenant-level; needs a privileged deployer)
+//
+// A new identity's service principal may not have replicated in Entra ID yet when the grants are made;
+// Graph then answers "Not a valid reference update" (BadRequest) and the deployment fails. A rerun of
+// the same command succeeds and is safe (docs/deploy.md, "Role assignments take a few minutes"). The
+// grants start only after the Azure role assignments, which gives Entra ID more time: that makes the
+// failure less likely, it does not rule it out. See graph-app-roles.bicep for why there is no wait.
 
 module graphAppRoles 'modules/graph-app-roles.bicep' = if (grantGraphAppRoles) {
   name: 'graph-app-roles'
@@ -246,6 +313,10 @@ module graphAppRoles 'modules/graph-app-roles.bicep' = if (grantGraphAppRoles) {
     principalId: functionApp.outputs.principalId
     appRoles: concat(['GroupMember.Read.All', 'User.Read.All'], grantApplicationRead ? ['Application.Read.All'] : [])
   }
+  dependsOn: [
+    appRoleAssignments
+    keyVaultAccess
+  ]
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -263,6 +334,18 @@ module alerts 'modules/alerts.bicep' = if (deployAlerts) {
   }
 }
 
+// The dashboard: a workbook (infra/workbook/sync-workbook.json) under the function app's Workbooks.
+module dashboard 'modules/workbook.bicep' = if (deployWorkbook) {
+  name: 'workbook'
+  params: {
+    location: location
+    tags: allTags
+    applicationInsightsId: monitoring.outputs.applicationInsightsId
+    functionAppId: functionApp.outputs.id
+    displayName: 'entra-databricks-sync (${environmentName})'
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Outputs (azd stores them in the environment: azd env get-values)
 
@@ -277,3 +360,4 @@ output AZURE_KEY_VAULT_URI string = keyVaultAccess.outputs.vaultUri
 output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.applicationInsightsName
 output STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output GRAPH_APP_ROLES_GRANTED bool = grantGraphAppRoles
+output SYNC_WORKBOOK_URL string = deployWorkbook ? dashboard.outputs.portalUrl : ''

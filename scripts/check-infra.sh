@@ -1,8 +1,20 @@
 #!/usr/bin/env bash
 # Infrastructure checks, run by .ci/run: every Bicep file under infra/ parses, and checkov reports no
-# failed check on infra/. The Bicep CLI cannot be installed on our machines (it downloads a .NET binary
-# at install time), so this is a syntax check (pycep-parser) and a security lint (checkov), not a
-# compilation: type errors and wrong property names are only caught by `az deployment ... what-if`.
+# failed check on infra/, for both parameter sets of main.bicep: networkIsolation=false (the default) and
+# networkIsolation=true (private networking). The Bicep CLI cannot be installed on our machines (it
+# downloads a .NET binary at install time), so this is a syntax check (pycep-parser) and a security lint
+# (checkov), not a compilation: type errors and wrong property names are only caught by
+# `az deployment ... what-if`.
+#
+# Why checkov runs on generated copies: checkov's Bicep runner takes a parameter's default value, but it
+# evaluates neither conditions (`if (...)`) nor ternaries. `publicNetworkAccess: networkIsolation ?
+# 'Disabled' : 'Enabled'` reaches a check as an unevaluated expression: CKV_AZURE_109 then fails whatever
+# the parameter, and CKV_AZURE_189 errors out inside checkov (logged, then left out of the report: neither
+# passed nor failed). So for each parameter set the script copies infra/ to target/infra-checkov/<set>/,
+# sets every `param networkIsolation bool` default to the set's value and replaces each ternary on
+# networkIsolation whose two branches are literals by the branch the set takes, then runs checkov on that
+# copy. infra/ itself is never changed. Conditions (`if (networkIsolation)`) stay as they are: checkov
+# checks the network resources in both sets.
 #
 # Tools live in a virtual environment under target/ (git-ignored), created on the first run and reused
 # while the pins below are unchanged.
@@ -23,23 +35,40 @@ VENV=target/infra-venv
 PYTHON=${PYTHON:-python3}
 INFRA=infra
 
-# Checks skipped on purpose, one per line: ID, then why. Every other failed check fails this script.
-SKIPPED_CHECKS=(
+# Checks skipped on purpose, one per line: ID, then why. Every other failed check fails this script, and
+# so does a skip that no longer matches a failure of its parameter set (a stale skip). Each reason says
+# what fixes it: "networkIsolation=true fixes this", or "nothing fixes this" and why not.
+# Skipped in both parameter sets:
+SKIPPED_ALWAYS=(
   # Storage account (host storage and deployment container).
-  "CKV_AZURE_35  storage: default network action Deny needs VNet integration + private endpoints; without them the Flex Consumption app reaches its host storage over the public endpoint. Shared-key access is off, so every request needs Microsoft Entra authentication."
-  "CKV_AZURE_59  storage: public network access is needed for the same reason as CKV_AZURE_35 (no VNet in this deployment)."
-  "CKV_AZURE_206 storage: locally redundant on purpose; it holds only re-creatable state (timer leases, function keys, the deployment package that the next deploy uploads again)."
-  # Key Vault.
-  "CKV_AZURE_109 key vault: a firewall with default Deny needs the app in a VNet (Flex VNet integration + private endpoint); access is by Azure RBAC with Entra tokens only, purge protection is on."
-  "CKV_AZURE_189 key vault: public network access is needed for the same reason as CKV_AZURE_109."
+  "CKV_AZURE_206 storage: nothing fixes this (by choice): locally redundant on purpose; it holds only re-creatable state (timer leases, function keys, the deployment package that the next deploy uploads again)."
   # Function app and its plan.
-  "CKV_AZURE_78  function app: checks siteConfig.ftpsState, which Flex Consumption deprecates (no FTPS there); FTP and SCM basic-auth publishing are off through basicPublishingCredentialsPolicies instead."
-  "CKV_AZURE_16  function app: App Service Authentication would force callers of SyncHttp to present Entra tokens; SyncHttp uses function keys (authLevel function), as docs/deploy.md documents."
-  "CKV_AZURE_17  function app: incoming client certificates do not apply; SyncHttp is protected by function keys over HTTPS."
-  "CKV_AZURE_222 function app: operators call SyncHttp over the public endpoint; a private endpoint needs a VNet this deployment does not create."
-  "CKV_AZURE_212 function app: a minimum instance count means always-ready (billed) instances; a scheduled sync tolerates a cold start and a missed tick is caught up by the timer."
-  "CKV_AZURE_213 function app: App Service health checks serve load-balanced web front ends; the Functions host itself pings and restarts the custom handler."
-  "CKV_AZURE_225 plan: zone redundancy on Flex Consumption needs always-ready instances in every zone; not worth it for an hourly batch job."
+  "CKV_AZURE_78  function app: nothing fixes this (no such setting): checks siteConfig.ftpsState, which Flex Consumption deprecates (no FTPS there); FTP and SCM basic-auth publishing are off through basicPublishingCredentialsPolicies instead."
+  "CKV_AZURE_16  function app: nothing fixes this (by design): App Service Authentication would force callers of SyncHttp to present Entra tokens; SyncHttp uses function keys (authLevel function), as docs/deploy.md documents."
+  "CKV_AZURE_17  function app: nothing fixes this (does not apply): incoming client certificates; SyncHttp is protected by function keys over HTTPS."
+  "CKV_AZURE_222 function app: nothing fixes this (by design), networkIsolation=true included: operators call SyncHttp with a function key over the public endpoint, and azd / az deploy through the app's public SCM endpoint; networkIsolation makes the app's outbound traffic and its storage and vault private, not its inbound."
+  "CKV_AZURE_212 function app: nothing fixes this (by choice): a minimum instance count means always-ready (billed) instances; a scheduled sync tolerates a cold start and a missed tick is caught up by the timer."
+  "CKV_AZURE_213 function app: nothing fixes this (does not apply): App Service health checks serve load-balanced web front ends; the Functions host itself pings and restarts the custom handler."
+  "CKV_AZURE_225 plan: nothing fixes this (by choice): zone redundancy on Flex Consumption needs always-ready instances in every zone; not worth it for an hourly batch job."
+)
+# Skipped only with networkIsolation=false (the default): storage and Key Vault are reachable over their
+# public endpoints, with Microsoft Entra authentication (shared keys off, vault in RBAC mode).
+SKIPPED_ISOLATION_OFF=(
+  "CKV_AZURE_35  storage: networkIsolation=true fixes this (default action Deny, private endpoints for blob, queue and table). Without it the Flex Consumption app reaches its host storage over the public endpoint; shared-key access is off, so every request needs Microsoft Entra authentication."
+  "CKV_AZURE_59  storage: networkIsolation=true fixes this (public network access Disabled), for the reason given under CKV_AZURE_35."
+  "CKV_AZURE_109 key vault: networkIsolation=true fixes this (firewall default action Deny, private endpoint). Without it access is by Azure RBAC with Entra tokens only, purge protection is on."
+  "CKV_AZURE_189 key vault: networkIsolation=true fixes this (public network access Disabled), for the reason given under CKV_AZURE_109."
+)
+SKIPPED_ISOLATION_ON=()
+# With networkIsolation=true these network checks must be in checkov's passed list (a check that errors
+# inside checkov is neither passed nor failed, so "not failed" would not be enough): ID, then the
+# resource type it must pass on.
+REQUIRED_ISOLATION_ON=(
+  "CKV_AZURE_35  Microsoft.Storage/storageAccounts"
+  "CKV_AZURE_36  Microsoft.Storage/storageAccounts"
+  "CKV_AZURE_59  Microsoft.Storage/storageAccounts"
+  "CKV_AZURE_109 Microsoft.KeyVault/vaults"
+  "CKV_AZURE_189 Microsoft.KeyVault/vaults"
 )
 
 step() { printf '\n-- %s\n' "$1"; }
@@ -99,31 +128,70 @@ if failed:
     sys.exit(1)
 PY
 
-step "lint: checkov $CHECKOV_VERSION on $INFRA/"
-report=target/checkov-report.json
-# checkov exits 1 on failed checks but 0 on files it cannot parse: judge by the JSON report instead.
-# It runs without --skip-check; SKIPPED_CHECKS is applied below, so a skip that no longer matches any
-# failure is noticed (and has to be removed from the list).
-set +e
-"$VENV/bin/checkov" -d "$INFRA" --framework bicep --skip-download --compact -o json \
-  >"$report" 2>target/checkov-stderr.log
-checkov_status=$?
-set -e
-if [[ ! -s "$report" ]]; then
-  echo "checkov wrote no report (exit $checkov_status):" >&2
-  cat target/checkov-stderr.log >&2
-  exit 1
-fi
+# render SET_NAME VALUE: target/infra-checkov/SET_NAME/ = infra/ with networkIsolation fixed to VALUE.
+render() {
+  local out=target/infra-checkov/$1
+  rm -rf "$out"
+  mkdir -p "$out"
+  cp -R "$INFRA"/. "$out"/
+  "$VENV/bin/python" - "$out" "$2" <<'PY'
+import re
+import sys
+from pathlib import Path
 
-"$VENV/bin/python" - "$report" "${SKIPPED_CHECKS[@]}" <<'PY'
+root, value = Path(sys.argv[1]), sys.argv[2] == "true"
+literal = r"(?:'(?:[^'\\]|\\.)*'|true|false|null|-?\d+)"
+ternary = re.compile(rf"(!?)\bnetworkIsolation\s*\?\s*({literal})\s*:\s*({literal})")
+default = re.compile(r"^(param networkIsolation bool)(\s*=\s*(?:true|false))?[ \t]*$", re.MULTILINE)
+ternaries = params = 0
+for path in sorted(root.rglob("*.bicep")):
+    text = path.read_text(encoding="utf-8")
+    # `!networkIsolation ? a : b` takes a when the value is false.
+    text, n = ternary.subn(lambda m: m.group(2) if value != bool(m.group(1)) else m.group(3), text)
+    ternaries += n
+    text, n = default.subn(rf"\1 = {'true' if value else 'false'}", text)
+    params += n
+    path.write_text(text, encoding="utf-8")
+print(f"rendered networkIsolation={'true' if value else 'false'}: {params} parameter defaults, {ternaries} ternaries")
+if not params or not ternaries:
+    sys.exit("nothing to render: is networkIsolation still a parameter of infra/?")
+PY
+}
+
+# lint SET_NAME VALUE SKIPS... -- REQUIRED...
+lint() {
+  local set=$1 value=$2
+  shift 2
+  step "lint: checkov $CHECKOV_VERSION, networkIsolation=$value (target/infra-checkov/$set)"
+  render "$set" "$value"
+  local report=target/checkov-report-$set.json log=target/checkov-stderr-$set.log status
+  # checkov exits 1 on failed checks but 0 on files it cannot parse: judge by the JSON report instead.
+  # It runs without --skip-check; the skips are applied below, so a skip that no longer matches any
+  # failure is noticed (and has to be removed from the list).
+  set +e
+  "$VENV/bin/checkov" -d "target/infra-checkov/$set" --framework bicep --skip-download --compact -o json \
+    >"$report" 2>"$log"
+  status=$?
+  set -e
+  if [[ ! -s "$report" ]]; then
+    echo "checkov wrote no report (exit $status):" >&2
+    cat "$log" >&2
+    return 1
+  fi
+  "$VENV/bin/python" - "$report" "$log" "$@" <<'PY'
 import json
+import re
 import sys
 
-report_path, *skip_entries = sys.argv[1:]
-skips = {}
-for entry in skip_entries:
+report_path, log_path, *entries = sys.argv[1:]
+split = entries.index("--")
+skips, required = {}, []
+for entry in entries[:split]:
     check_id, _, reason = entry.partition(" ")
     skips[check_id] = reason.strip()
+for entry in entries[split + 1 :]:
+    check_id, resource_type = entry.split()
+    required.append((check_id, resource_type))
 
 with open(report_path, encoding="utf-8") as handle:
     report = json.load(handle)
@@ -133,10 +201,15 @@ reports = [r for r in reports if r.get("check_type") in (None, "bicep")]
 if not reports:
     sys.exit("checkov reported nothing for the bicep framework")
 
-problems, skipped, matched = [], [], set()
+problems, skipped, matched, passed = [], [], set(), set()
+for check_id, reason in skips.items():
+    if "networkIsolation=" not in reason and "nothing fixes this" not in reason:
+        problems.append(f"SKIP WITHOUT A FIX {check_id}: its reason must name the parameter that fixes it or say 'nothing fixes this'")
 for r in reports:
     summary = r.get("summary", {})
     results = r.get("results", {})
+    for check in results.get("passed_checks", []):
+        passed.add((check["check_id"], check["resource"].rsplit(".", 1)[0]))
     for check in results.get("failed_checks", []):
         where = f"{check['check_id']} {check['resource']} ({check['file_path'].lstrip('/')})"
         if check["check_id"] in skips:
@@ -157,16 +230,33 @@ for r in reports:
         f" {summary.get('resource_count', '?')} resources"
     )
 
+for check_id, resource_type in required:
+    if (check_id, resource_type) in passed:
+        print(f"  passed  {check_id} on {resource_type} (required)")
+    else:
+        problems.append(f"NOT PASSED {check_id} on {resource_type}: required to pass in this parameter set")
+# Checks that raised inside checkov are left out of the report; they are only in its log.
+with open(log_path, encoding="utf-8", errors="replace") as handle:
+    for line in handle:
+        found = re.search(r"Failed to run check (CKV2?_\w+) on (\S+)", line)
+        if found:
+            problems.append(f"CHECK ERROR {found.group(1)} on {found.group(2)}: checkov could not evaluate it (an expression it does not render?)")
+
 print("\n".join(skipped))
-print("reasons (SKIPPED_CHECKS in scripts/check-infra.sh):")
+if skips:
+    print("reasons (scripts/check-infra.sh):")
 for check_id, reason in skips.items():
     print(f"  {check_id:<13} {reason}")
-for check_id in skips.keys() - matched:
-    problems.append(f"STALE SKIP {check_id}: no longer fails; remove it from SKIPPED_CHECKS")
+for check_id in sorted(skips.keys() - matched):
+    problems.append(f"STALE SKIP {check_id}: no longer fails in this parameter set; remove it from its list")
 
 if problems:
     print("\n".join(problems), file=sys.stderr)
     sys.exit(1)
 PY
+}
+
+lint isolation-off false "${SKIPPED_ALWAYS[@]}" "${SKIPPED_ISOLATION_OFF[@]}" --
+lint isolation-on true "${SKIPPED_ALWAYS[@]}" "${SKIPPED_ISOLATION_ON[@]}" -- "${REQUIRED_ISOLATION_ON[@]}"
 
 step "infra checks passed"

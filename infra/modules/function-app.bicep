@@ -1,8 +1,8 @@
 // The function app on the Flex Consumption plan (Linux, runtime `custom`: the `handler` binary is a
-// custom handler), with its managed identity and the Azure roles the Functions host itself needs:
-// "Storage Blob Data Owner" on its storage account (identity-based AzureWebJobsStorage and the
-// deployment container) and "Monitoring Metrics Publisher" on Application Insights (Entra-authenticated
-// telemetry). The app's own roles (Key Vault, Microsoft Graph) are granted in main.bicep.
+// custom handler), with its managed identity. Its roles are granted in main.bicep, from the principal id
+// this module outputs: the ones the Functions host needs ("Storage Blob Data Owner" on its storage
+// account, "Monitoring Metrics Publisher" on Application Insights) in app-role-assignments.bicep, the
+// app's own (Key Vault, Microsoft Graph) in key-vault-access.bicep and graph-app-roles.bicep.
 
 @description('Azure region of the plan and the app.')
 param location string
@@ -60,11 +60,10 @@ param instanceMemoryMB int
 @description('App settings of the sync itself (SYNC_SCHEDULE, SYNC_CONFIG_PATH, ...), merged over the host settings.')
 param syncAppSettings object
 
-var userAssigned = identityType == 'UserAssigned'
+@description('Resource id of a subnet delegated to Microsoft.App/environments for virtual network integration (network.bicep); empty for none.')
+param virtualNetworkSubnetId string = ''
 
-// Built-in role definition ids.
-var storageBlobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
-var monitoringMetricsPublisher = '3913510d-42f4-4e42-8a64-420c390055eb'
+var userAssigned = identityType == 'UserAssigned'
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
@@ -123,7 +122,12 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
+    // Inbound stays public with networkIsolation too: operators call SyncHttp with a function key, and
+    // azd / az send deployments to the SCM endpoint. Outbound goes through the integration subnet when
+    // one is set: on Flex Consumption the app's outbound traffic then takes the virtual network, with no
+    // vnetRouteAllEnabled (a setting of the other plans, which the Flex reference templates leave out).
     publicNetworkAccess: 'Enabled'
+    virtualNetworkSubnetId: empty(virtualNetworkSubnetId) ? null : virtualNetworkSubnetId
     siteConfig: {
       minTlsVersion: '1.2'
       scmMinTlsVersion: '1.2'
@@ -171,29 +175,9 @@ resource scmBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@20
   }
 }
 
+// The role assignments use this in their names (guid(scope, principalId, role)), which BCP120 forbids
+// here for app.identity.principalId: they are in app-role-assignments.bicep, called from main.bicep.
 var principalId = userAssigned ? userAssignedIdentityPrincipalId : app.identity.principalId
-
-resource storageOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(storage.id, app.id, storageBlobDataOwner)
-  scope: storage
-  properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataOwner)
-    principalId: principalId
-    principalType: 'ServicePrincipal'
-    description: 'Functions host storage (AzureWebJobsStorage) and deployment package'
-  }
-}
-
-resource telemetryPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(applicationInsights.id, app.id, monitoringMetricsPublisher)
-  scope: applicationInsights
-  properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', monitoringMetricsPublisher)
-    principalId: principalId
-    principalType: 'ServicePrincipal'
-    description: 'Microsoft Entra-authenticated telemetry from the Functions host'
-  }
-}
 
 output id string = app.id
 output name string = app.name

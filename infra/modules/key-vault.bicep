@@ -18,6 +18,9 @@ param name string
 @maxValue(90)
 param softDeleteRetentionInDays int
 
+@description('Private networking: public network access off and the firewall denying by default; the app reaches the vault through a private endpoint (private-endpoints.bicep).')
+param networkIsolation bool = false
+
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: name
   location: location
@@ -37,10 +40,13 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
     enabledForDeployment: false
     enabledForDiskEncryption: false
     enabledForTemplateDeployment: false
-    publicNetworkAccess: 'Enabled'
+    // With networkIsolation, only the private endpoint reaches the vault's data plane: storing a token
+    // needs a machine in (or connected to) the virtual network, or the firewall opened to one address
+    // for the time it takes (docs/deploy.md, "Private networking"). The next provisioning closes it.
+    publicNetworkAccess: networkIsolation ? 'Disabled' : 'Enabled'
     networkAcls: {
       bypass: 'AzureServices'
-      defaultAction: 'Allow'
+      defaultAction: networkIsolation ? 'Deny' : 'Allow'
     }
   }
 }

@@ -17,6 +17,9 @@ param name string
 @description('Blob container that receives the deployment package (Flex Consumption).')
 param deploymentContainerName string
 
+@description('Private networking: public network access off and the firewall denying by default; the app reaches the account through private endpoints (private-endpoints.bicep).')
+param networkIsolation bool = false
+
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: name
   location: location
@@ -33,10 +36,13 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     defaultToOAuthAuthentication: true
     minimumTlsVersion: 'TLS1_2'
     supportsHttpsTrafficOnly: true
-    publicNetworkAccess: 'Enabled'
+    // With networkIsolation, only the private endpoints reach the account. A deployment does not need
+    // it: azd and `az functionapp deploy` send the package to the app's deployment (SCM) endpoint, and
+    // the Functions platform, not the deployer's machine, writes it to the container.
+    publicNetworkAccess: networkIsolation ? 'Disabled' : 'Enabled'
     networkAcls: {
       bypass: 'AzureServices'
-      defaultAction: 'Allow'
+      defaultAction: networkIsolation ? 'Deny' : 'Allow'
     }
     encryption: {
       keySource: 'Microsoft.Storage'
