@@ -69,6 +69,9 @@ pub enum Kind {
     RepeatedNextLink,
     /// The real answer with a new `@odata.nextLink` every time (the same items again): paging never ends.
     EndlessNextLink,
+    /// The real answer with its `@odata.nextLink` (when it has one) moved to this origin
+    /// (`https://host[:port]`), path and query kept: a link to another host.
+    ForeignNextLink(String),
     /// The real answer of a SCIM listing with `totalResults` replaced by this number.
     TotalResults(usize),
     /// The request's `startIndex` is dropped before the emulator sees it, so every page is the first
@@ -159,6 +162,13 @@ impl Fault {
     /// See [`Kind::EndlessNextLink`].
     pub fn endless_next_link() -> Fault {
         Fault::of(Kind::EndlessNextLink)
+    }
+
+    /// See [`Kind::ForeignNextLink`].
+    pub fn foreign_next_link(origin: &str) -> Fault {
+        Fault::of(Kind::ForeignNextLink(
+            origin.trim_end_matches('/').to_owned(),
+        ))
     }
 
     /// See [`Kind::TotalResults`].

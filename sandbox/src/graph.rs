@@ -5,7 +5,8 @@
 //! The wire behaviour lives in submodules: `auth` (bearer tokens from [`crate::identity`]),
 //! `objects` (how directory objects are represented), `query` (OData query options), `filter`
 //! (the `$filter` subset), `listing` (the endpoints) and `paging` (pages, `@odata.count` and
-//! `@odata.nextLink`).
+//! `@odata.nextLink`). [`Tenant::revoke`] takes a permission from the app: members of its kind are
+//! then listed with limited information, as Graph does.
 
 mod auth;
 mod filter;
@@ -59,6 +60,17 @@ impl NewUser {
     }
 }
 
+/// A Graph application permission the app can lack ([`Tenant::revoke`]). Without it, listings still
+/// show members of that kind, "with limited information": `@odata.type` and `id`, every other
+/// property null (Learn, group `members` and `transitiveMembers`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Permission {
+    /// Users' properties (`userPrincipalName`, `mail`, ...).
+    UserReadAll,
+    /// Service principals' properties (`appId`, ...).
+    ApplicationReadAll,
+}
+
 /// A directory object of the tenant.
 #[derive(Debug, Clone)]
 enum Object {
@@ -100,6 +112,8 @@ struct Inner {
     max_page_size: usize,
     page_tokens: HashMap<String, PageToken>,
     denied: HashSet<String>,
+    /// Permissions the app lacks: members of those kinds are listed with limited information.
+    revoked: HashSet<Permission>,
     generation: Generation,
     /// The ids a listing matched (by path and query without `$skiptoken`), and when: the pages of one
     /// listing do not walk a large group's nesting again while nothing changed.
@@ -107,6 +121,17 @@ struct Inner {
 }
 
 impl Inner {
+    /// Whether members of `kind` are shown with limited information (the app lacks the permission).
+    fn limited(&self, kind: objects::Kind) -> bool {
+        match kind {
+            objects::Kind::User => self.revoked.contains(&Permission::UserReadAll),
+            objects::Kind::ServicePrincipal => {
+                self.revoked.contains(&Permission::ApplicationReadAll)
+            }
+            objects::Kind::Group => false,
+        }
+    }
+
     /// The ids matched by the listing `key`, from the cache while nothing changed, else `compute`d.
     fn listing(
         &mut self,
@@ -150,6 +175,7 @@ impl Tenant {
             max_page_size: 999,
             page_tokens: HashMap::new(),
             denied: HashSet::new(),
+            revoked: HashSet::new(),
             generation: 0,
             listings: HashMap::new(),
         };
@@ -215,6 +241,17 @@ impl Tenant {
     /// This identity (`"system"` or a client id) lacks the Graph application permissions: 403.
     pub fn deny(&self, identity: &str) {
         self.lock().denied.insert(identity.to_ascii_lowercase());
+    }
+
+    /// The app lacks this permission (every caller: the tenant has one app): members of its kind are
+    /// listed with limited information.
+    pub fn revoke(&self, permission: Permission) {
+        self.lock().revoked.insert(permission);
+    }
+
+    /// The app has this permission again.
+    pub fn grant(&self, permission: Permission) {
+        self.lock().revoked.remove(&permission);
     }
 
     pub fn add_user(&self, user: NewUser) -> String {

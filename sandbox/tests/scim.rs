@@ -244,36 +244,46 @@ async fn a_just_in_time_user_is_missing_from_list_and_filters_yet_conflicts_on_c
 }
 
 #[tokio::test]
-async fn patch_deactivates_with_a_boolean_and_reactivates_with_the_terraform_form() {
+async fn active_is_patched_only_in_the_forms_databricks_clients_send_and_a_bare_boolean_is_refused()
+{
     let ws = spawn().await;
     let id = ws.create_user("ana@contoso.com").await;
-    let off = ws
-        .patch(
-            &format!("/Users/{id}"),
-            json!([{ "op": "replace", "path": "active", "value": false }]),
+    let sp = ws
+        .post(
+            "/ServicePrincipals",
+            json!({ "applicationId": "0b7c7f3e-8a4e-4c2a-9d7e-1f0e2d3c4b5a" }),
         )
         .await;
-    assert_eq!(off.status, StatusCode::OK);
-    assert_eq!(off.body["active"], false);
+    let sp = sp.body["id"].as_str().unwrap().to_owned();
+    for path in [format!("/Users/{id}"), format!("/ServicePrincipals/{sp}")] {
+        // The Terraform provider's and the knowledge base's form.
+        let off = json!([{ "op": "replace", "path": "active", "value": [{ "value": "false" }] }]);
+        let off = ws.patch(&path, off).await;
+        assert_eq!(
+            (off.status, off.body["active"].clone()),
+            (StatusCode::OK, json!(false))
+        );
+        // The Python SDK example's string, and Entra's capitalised operation name.
+        let on = json!([{ "op": "Replace", "path": "active", "value": "true" }]);
+        assert_eq!(ws.patch(&path, on).await.body["active"], true);
+        // No Databricks source sends a bare JSON boolean, with or without a path: refused, unchanged.
+        for bare in [
+            json!([{ "op": "replace", "path": "active", "value": false }]),
+            json!([{ "op": "replace", "value": { "active": false } }]),
+            json!([{ "op": "replace", "path": "active", "value": [{ "value": false }] }]),
+        ] {
+            assert_scim_error(&ws.patch(&path, bare).await, 400, Some("invalidValue"));
+        }
+        assert_eq!(ws.get(&path).await.body["active"], true);
+    }
     assert_eq!(
-        ws.user_names("filter=active eq false").await,
+        ws.user_names("filter=active eq true and userName eq \"ana@contoso.com\"")
+            .await,
         ["ana@contoso.com"]
     );
-    let on = json!([{ "op": "Replace", "path": "active", "value": [{ "value": "true" }] }]);
-    assert_eq!(
-        ws.patch(&format!("/Users/{id}"), on).await.body["active"],
-        true
-    );
-    let pathless =
-        json!([{ "op": "replace", "value": { "active": false, "displayName": "Ana B" } }]);
-    let both = ws.patch(&format!("/Users/{id}"), pathless).await;
-    assert_eq!(
-        (
-            both.body["active"].clone(),
-            both.body["displayName"].clone()
-        ),
-        (json!(false), json!("Ana B"))
-    );
+    let pathless = json!([{ "op": "replace", "value": { "displayName": "Ana B" } }]);
+    let renamed = ws.patch(&format!("/Users/{id}"), pathless).await;
+    assert_eq!(renamed.body["displayName"], "Ana B");
 }
 
 #[tokio::test]
@@ -284,7 +294,7 @@ async fn patch_answers_204_without_a_body_when_switched_and_the_change_still_lan
     let answer = ws
         .patch(
             &format!("/Users/{id}"),
-            json!([{ "op": "replace", "path": "active", "value": false }]),
+            json!([{ "op": "replace", "path": "active", "value": [{ "value": "false" }] }]),
         )
         .await;
     assert_eq!(answer.status, StatusCode::NO_CONTENT);
@@ -366,7 +376,7 @@ async fn deactivating_the_pat_owner_locks_the_sync_out() {
     let path = format!("/Users/{}", ws.scim.admin_user_id());
     ws.patch(
         &path,
-        json!([{ "op": "replace", "path": "active", "value": false }]),
+        json!([{ "op": "replace", "path": "active", "value": [{ "value": "false" }] }]),
     )
     .await;
     assert_scim_error(&ws.get("/Users").await, 401, None);
@@ -648,7 +658,7 @@ async fn duplicate_groups_and_service_principals_answer_409_with_the_service_mes
         .await;
     assert_eq!(found.body["totalResults"], 1);
     let id = created.body["id"].as_str().unwrap();
-    let off = json!([{ "op": "replace", "path": "active", "value": false }]);
+    let off = json!([{ "op": "replace", "path": "active", "value": [{ "value": "false" }] }]);
     assert_eq!(
         ws.patch(&format!("/ServicePrincipals/{id}"), off)
             .await

@@ -36,7 +36,7 @@ pub use service_principals::{CreatedServicePrincipal, ScimServicePrincipal};
 const API: &str = "databricks";
 const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
-const USER_ATTRIBUTES: &str = "id,userName,active";
+const USER_ATTRIBUTES: &str = "id,userName,active,externalId";
 
 /// A workspace id (users, service principals, groups): short (Databricks ids are up to 19 digits), so
 /// kept inline without an allocation of its own; a run holds hundreds of thousands of them.
@@ -52,6 +52,56 @@ pub struct ScimUser {
     /// Absent means active (SCIM's default).
     #[serde(default = "active_default")]
     pub active: bool,
+    #[serde(default)]
+    pub external_id: ExternalId,
+}
+
+/// A listed principal's `externalId` as the sync compares it with an Entra object id: a 32-bit
+/// fingerprint of the GUID, 4 bytes inline (a listing holds one per principal of the workspace, and
+/// at 100,000 users a 17-byte GUID would grow every listed principal by 16 bytes: ARCHITECTURE.md,
+/// "Memory at scale"). Two different GUIDs share a fingerprint with odds of 1 in 2^32; the cost of
+/// that is one difference not reported, never a write (the sync never changes an `externalId`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExternalId(u32);
+
+impl ExternalId {
+    /// Not set, or not returned.
+    pub const ABSENT: ExternalId = ExternalId(0);
+    /// Set to something that is not a GUID (so not an Entra object id).
+    pub const OTHER: ExternalId = ExternalId(1);
+
+    /// The fingerprint of a GUID (never [`ExternalId::ABSENT`] or [`ExternalId::OTHER`]).
+    pub fn of(guid: &uuid::Uuid) -> ExternalId {
+        let folded = guid
+            .as_bytes()
+            .chunks_exact(4)
+            .map(|word| u32::from_le_bytes([word[0], word[1], word[2], word[3]]))
+            .fold(0x9e37_79b9_u32, |hash, word| {
+                (hash ^ word).wrapping_mul(0x0100_0193).rotate_left(13)
+            });
+        ExternalId(folded.max(2))
+    }
+
+    pub fn is_absent(self) -> bool {
+        self == ExternalId::ABSENT
+    }
+
+    /// Whether this is (the fingerprint of) `guid`.
+    pub fn is(self, guid: &uuid::Uuid) -> bool {
+        self == ExternalId::of(guid)
+    }
+}
+
+impl<'de> Deserialize<'de> for ExternalId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = Option::<std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Ok(match text.as_deref().map(str::trim) {
+            None | Some("") => ExternalId::ABSENT,
+            Some(text) => {
+                uuid::Uuid::try_parse(text).map_or(ExternalId::OTHER, |guid| ExternalId::of(&guid))
+            }
+        })
+    }
 }
 
 fn active_default() -> bool {
@@ -297,7 +347,8 @@ impl Scim {
             .find(|u| u.user_name.eq_ignore_ascii_case(user_name)))
     }
 
-    /// Creates an active user.
+    /// Creates an active user, with `externalId` = its Entra object id when one is given (what the
+    /// Entra provisioning connector sets, and what Databricks' automatic identity management links by).
     ///
     /// # Errors
     /// Any refusal but 409 (which means the user exists).
@@ -305,11 +356,15 @@ impl Scim {
         &self,
         user_name: &str,
         display_name: &str,
+        external_id: Option<&uuid::Uuid>,
         requests: &Requests,
     ) -> Result<Created, ScimError> {
         let operation = format!("creating user {user_name}");
-        let body =
+        let mut body =
             json!({ "schemas": [USER_SCHEMA], "userName": user_name, "displayName": display_name });
+        if let Some(id) = external_id {
+            body["externalId"] = json!(id.hyphenated().to_string());
+        }
         match self.post(&operation, "Users", &body, requests).await {
             Ok(response) => Ok(Created::New(http::json(&operation, response).await?)),
             Err(ScimError::Api(e)) if e.status() == Some(409) => Ok(Created::AlreadyExists),
@@ -330,8 +385,30 @@ impl Scim {
     ) -> Result<(), ScimError> {
         let operation = format!("{} user {user_name}", activation_verb(active));
         let url = self.resource_url("Users", id);
-        self.patch(&operation, &url, replace_active(active), requests)
+        self.patch_active(&operation, &url, active, requests).await
+    }
+
+    /// PATCHes `active` in Databricks' form ([`replace_active`]). A server that follows RFC 7644 to the
+    /// letter (`active` a single boolean) refuses a list with a 400; the same change is then sent once
+    /// more as the RFC's bare boolean, so that any SCIM server can be kept in step. If that is refused
+    /// too, the first refusal (to the documented form) is the error.
+    pub(crate) async fn patch_active(
+        &self,
+        operation: &str,
+        url: &Url,
+        active: bool,
+        requests: &Requests,
+    ) -> Result<(), ScimError> {
+        match self
+            .patch(operation, url, replace_active(active), requests)
             .await
+        {
+            Err(refused) if refused.status() == Some(400) => self
+                .patch(operation, url, replace_active_rfc(active), requests)
+                .await
+                .map_err(|_| refused),
+            other => other,
+        }
     }
 
     /// Deletes a user from the workspace. A user that is not there (404) counts as deleted.
@@ -358,8 +435,16 @@ fn activation_verb(active: bool) -> &'static str {
     }
 }
 
-/// The PATCH operations that set `active` (as a JSON boolean, the form SCIM defines).
+/// The PATCH operations that set `active`, in the form Databricks' own clients send: the value as a
+/// list of one `{"value": "true"|"false"}` (the Terraform provider's `PatchRequestWithValue("replace",
+/// "active", "false")`, the Databricks knowledge base's reactivation), never a bare JSON boolean, which no
+/// Databricks source shows (docs/api-contract.md).
 fn replace_active(active: bool) -> Value {
+    json!([{ "op": "replace", "path": "active", "value": [{ "value": active.to_string() }] }])
+}
+
+/// The same in RFC 7644's form (`active` is a single boolean): only after a 400 to [`replace_active`].
+fn replace_active_rfc(active: bool) -> Value {
     json!([{ "op": "replace", "path": "active", "value": active }])
 }
 

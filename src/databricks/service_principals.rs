@@ -6,11 +6,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::listing::literal;
-use super::{Scim, ScimError, ScimId, activation_verb, active_default, replace_active};
+use super::{ExternalId, Scim, ScimError, ScimId, activation_verb, active_default};
 use crate::http::{self, Requests};
 
 const SERVICE_PRINCIPAL_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ServicePrincipal";
-const SERVICE_PRINCIPAL_ATTRIBUTES: &str = "id,applicationId,displayName,active";
+const SERVICE_PRINCIPAL_ATTRIBUTES: &str = "id,applicationId,displayName,active,externalId";
 
 /// A workspace service principal as listed.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -24,6 +24,8 @@ pub struct ScimServicePrincipal {
     /// Absent means active (SCIM's default).
     #[serde(default = "active_default")]
     pub active: bool,
+    #[serde(default)]
+    pub external_id: ExternalId,
 }
 
 /// What creating a service principal came to.
@@ -79,7 +81,8 @@ impl Scim {
             .find(|sp| sp.application_id.eq_ignore_ascii_case(application_id)))
     }
 
-    /// Creates an active service principal for an Entra application.
+    /// Creates an active service principal for an Entra application, with `externalId` = the Entra
+    /// service principal's object id when one is given.
     ///
     /// # Errors
     /// Any refusal but 409 (which means it exists).
@@ -87,6 +90,7 @@ impl Scim {
         &self,
         application_id: &str,
         display_name: &str,
+        external_id: Option<&uuid::Uuid>,
         requests: &Requests,
     ) -> Result<CreatedServicePrincipal, ScimError> {
         let operation = format!("creating service principal {application_id}");
@@ -97,6 +101,9 @@ impl Scim {
         });
         if !display_name.trim().is_empty() {
             body["displayName"] = json!(display_name);
+        }
+        if let Some(id) = external_id {
+            body["externalId"] = json!(id.hyphenated().to_string());
         }
         match self
             .post(&operation, "ServicePrincipals", &body, requests)
@@ -128,8 +135,7 @@ impl Scim {
             activation_verb(active)
         );
         let url = self.resource_url("ServicePrincipals", id);
-        self.patch(&operation, &url, replace_active(active), requests)
-            .await
+        self.patch_active(&operation, &url, active, requests).await
     }
 
     /// Deletes a service principal from the workspace. One that is not there (404) counts as deleted.

@@ -1,7 +1,8 @@
 //! Members of a group, transitive (`/transitiveMembers`, nesting flattened by Graph) or direct
 //! (`/members`), cast to one type: users (`microsoft.graph.user`) or service principals
 //! (`microsoft.graph.servicePrincipal`). Each listing asks for `$select`, `$top=999` and `$count`, and
-//! follows `@odata.nextLink` to the end; paging that does not end (a repeated link, more pages than any
+//! follows `@odata.nextLink` to the end, only on the configured Graph endpoint (scheme, host and port:
+//! a link elsewhere is an error and gets no token); paging that does not end (a repeated link, more pages than any
 //! real listing) and pages that hold fewer items than the listing's `@odata.count` are errors, never a
 //! truncated list.
 
@@ -189,6 +190,14 @@ impl Person {
     pub fn user_type(&self) -> Option<UserType> {
         self.header().user_type
     }
+
+    /// Whether Graph listed this user "with limited information" (only `@odata.type` and `id`, every
+    /// other property null), as it does when the app may not read users (no User.Read.All). Every
+    /// Entra user has a `userPrincipalName`: a null one means it could not be read, never that there
+    /// is none.
+    pub fn is_limited(&self) -> bool {
+        self.user_principal_name().is_none()
+    }
 }
 
 impl fmt::Debug for Person {
@@ -338,6 +347,33 @@ pub struct ServicePrincipalMember {
     pub account_enabled: Option<bool>,
 }
 
+impl ServicePrincipalMember {
+    /// Whether Graph listed this service principal "with limited information" (only `@odata.type`
+    /// and `id`), as it does when the app may not read service principals (no Application.Read.All).
+    /// Every service principal has an `appId`: a null one means it could not be read.
+    pub fn is_limited(&self) -> bool {
+        self.app_id.is_none()
+    }
+}
+
+/// Whether `link` (an `@odata.nextLink`) is on the configured Graph endpoint: the same scheme, host
+/// and port. Graph never sends another host; a link that does is not followed, so the Graph token
+/// goes nowhere else.
+///
+/// # Errors
+/// The link is elsewhere: the message names its origin (scheme, host, port), never its path or query.
+fn on_endpoint(endpoint: &Url, link: &Url) -> Result<(), String> {
+    if link.origin() == endpoint.origin() {
+        return Ok(());
+    }
+    Err(format!(
+        "@odata.nextLink leads to {}, not to the configured Graph endpoint {} (GRAPH_ENDPOINT): it is not \
+         followed and no token is sent there",
+        link.origin().ascii_serialization(),
+        endpoint.origin().ascii_serialization()
+    ))
+}
+
 impl Graph {
     /// Every user member of the group: through nested groups when `nested`, else direct members only.
     ///
@@ -415,7 +451,8 @@ impl Graph {
     /// Graph's own skip token); `ConsistencyLevel` is sent on every page.
     ///
     /// # Errors
-    /// A page could not be read, a next link is not a URL, paging does not end, or the pages hold
+    /// A page could not be read, a next link is not a URL or not on the configured endpoint (it is
+    /// then not followed), paging does not end, or the pages hold
     /// fewer items than the listing's `@odata.count` (a page that lost items): a partial list is never
     /// returned, because deprovisioning decisions rest on it.
     async fn all_pages<T: DeserializeOwned + Send + 'static, U>(
@@ -458,6 +495,9 @@ impl Graph {
                 operation: operation.clone(),
                 cause: format!("@odata.nextLink is not a URL: {e}"),
             })?;
+            if let Some(link) = &next {
+                on_endpoint(&self.base, link).map_err(protocol)?;
+            }
             if items.is_empty() {
                 items.reserve_exact(room_for(page.count).max(page.value.len()));
             }
@@ -556,6 +596,83 @@ mod tests {
         assert_eq!(room_for(Some(12_345)), 12_345);
         assert_eq!(room_for(None), 0);
         assert_eq!(room_for(Some(u64::MAX)), MAX_PAGES * PAGE_SIZE);
+    }
+
+    #[test]
+    fn a_next_link_is_followed_only_on_the_configured_endpoints_scheme_host_and_port() {
+        let endpoint = Url::parse("https://graph.microsoft.com/v1.0/").unwrap();
+        let link = |text: &str| Url::parse(text).unwrap();
+        let next = "https://graph.microsoft.com/v1.0/groups/1/members?$skiptoken=abc";
+        assert_eq!(on_endpoint(&endpoint, &link(next)), Ok(()));
+        assert_eq!(
+            on_endpoint(&endpoint, &link("https://GRAPH.microsoft.com:443/v1.0/x")),
+            Ok(()),
+            "host case and the default port are the same origin"
+        );
+        for (elsewhere, named) in [
+            (
+                "https://graph.microsoft.com.evil.example/v1.0/x?$skiptoken=secret",
+                "https://graph.microsoft.com.evil.example",
+            ),
+            (
+                "https://graph.microsoft.com@evil.example/v1.0/x",
+                "https://evil.example",
+            ),
+            (
+                "http://graph.microsoft.com/v1.0/x",
+                "http://graph.microsoft.com",
+            ),
+            (
+                "https://graph.microsoft.com:8443/v1.0/x",
+                "https://graph.microsoft.com:8443",
+            ),
+            (
+                "https://graph.microsoft.us/v1.0/x",
+                "https://graph.microsoft.us",
+            ),
+        ] {
+            let error = on_endpoint(&endpoint, &link(elsewhere)).unwrap_err();
+            assert!(
+                error.starts_with(&format!("@odata.nextLink leads to {named}, not to")),
+                "{error}"
+            );
+            assert!(
+                error.contains("https://graph.microsoft.com (GRAPH_ENDPOINT)"),
+                "{error}"
+            );
+            assert!(
+                !error.contains("skiptoken") && !error.contains("/v1.0"),
+                "{error}"
+            );
+        }
+        let national = Url::parse("https://graph.microsoft.us/v1.0/").unwrap();
+        assert_eq!(
+            on_endpoint(&national, &link("https://graph.microsoft.us/v1.0/x")),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn members_graph_lists_with_limited_information_are_told_apart() {
+        // As Learn documents it: only `@odata.type` and `id`, every other property null.
+        let body = br##"{"value": [
+            {"@odata.type": "#microsoft.graph.user", "id": "1", "userPrincipalName": null, "mail": null,
+             "displayName": null, "accountEnabled": null, "userType": null},
+            {"id": "2", "userPrincipalName": "ana@contoso.com", "mail": null}
+        ]}"##;
+        let users: Page<Member> = serde_json::from_slice(body).unwrap();
+        let limited: Vec<bool> = (users.value.into_iter())
+            .map(|m| Person::from(m).is_limited())
+            .collect();
+        assert_eq!(limited, [true, false]);
+        let body = br##"{"value": [
+            {"@odata.type": "#microsoft.graph.servicePrincipal", "id": "3", "appId": null,
+             "displayName": null, "accountEnabled": null},
+            {"id": "4", "appId": "0b7c7f3e-8a4e-4c2a-9d7e-1f0e2d3c4b5a"}
+        ]}"##;
+        let apps: Page<ServicePrincipalMember> = serde_json::from_slice(body).unwrap();
+        let limited: Vec<bool> = apps.value.iter().map(|m| m.is_limited()).collect();
+        assert_eq!(limited, [true, false]);
     }
 
     #[test]

@@ -489,8 +489,9 @@ async fn principal_action(action: &Action, scim: &Scim, requests: &Requests) -> 
         Action::Create {
             principal: Principal::User(name),
             display_name,
+            external_id,
         } => match scim
-            .create_user(name.as_str(), display_name, requests)
+            .create_user(name.as_str(), display_name, known(external_id), requests)
             .await
         {
             Ok(Created::New(user)) => Done::Created(user.id),
@@ -500,8 +501,9 @@ async fn principal_action(action: &Action, scim: &Scim, requests: &Requests) -> 
         Action::Create {
             principal: Principal::ServicePrincipal(app),
             display_name,
+            external_id,
         } => match scim
-            .create_service_principal(app.as_str(), display_name, requests)
+            .create_service_principal(app.as_str(), display_name, known(external_id), requests)
             .await
         {
             Ok(CreatedServicePrincipal::New(sp)) => Done::Created(sp.id),
@@ -534,6 +536,11 @@ async fn principal_action(action: &Action, scim: &Scim, requests: &Requests) -> 
             Done::Failed("internal error: a group action in the principal phase".to_owned())
         }
     }
+}
+
+/// The `externalId` a principal is created with: its Entra object id, if known.
+fn known(id: &uuid::Uuid) -> Option<&uuid::Uuid> {
+    (!id.is_nil()).then_some(id)
 }
 
 async fn set_active(

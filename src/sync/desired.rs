@@ -10,7 +10,20 @@ use std::sync::{Arc, Mutex, PoisonError};
 use serde::Serialize;
 
 use crate::config::{SyncOptions, UserNameSource};
-use crate::entra::{Person, ServicePrincipalMember, UserType};
+use crate::entra::{ObjectId, Person, ServicePrincipalMember, UserType};
+
+/// The Entra object id a principal is created with (its `externalId`), kept inline in 16 bytes (no
+/// allocation; a run holds one per desired principal of every workspace). The nil GUID stands for an
+/// object id that is not a GUID, which Graph never sends: such a principal is created without one.
+pub type EntraId = uuid::Uuid;
+
+/// The [`EntraId`] of a Graph object id (nil when it is not a GUID).
+pub fn entra_id(id: &ObjectId) -> EntraId {
+    match id {
+        ObjectId::Guid(guid) => *guid,
+        ObjectId::Text(_) => EntraId::nil(),
+    }
+}
 
 /// A Databricks user name: lower case, as Databricks stores it, so names compare case-insensitively.
 /// Shared (`Arc`): one name is a key in several workspaces' desired and current principals, actions and
@@ -116,27 +129,29 @@ impl fmt::Display for Principal {
 pub struct DesiredUser {
     pub user_name: UserName,
     pub display_name: Arc<str>,
+    /// The member's Entra object id (nil if not a GUID).
+    pub object_id: EntraId,
     /// Where its member came in the listing (which member a shared name goes to, and the report's order).
     at: u32,
 }
 
-/// Every desired principal of a workspace with its display name, sorted (users, then service
-/// principals) and each once: what the plan reads. A vector, 40 bytes a principal, made in place of
-/// the desired users (a first sync holds one per principal of every workspace).
+/// Every desired principal of a workspace with its display name and Entra object id, sorted (users,
+/// then service principals) and each once: what the plan reads. A vector, 56 bytes a principal, made
+/// in place of the desired users (a first sync holds one per principal of every workspace).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Principals(Vec<(Principal, Arc<str>)>);
+pub struct Principals(Vec<(Principal, Arc<str>, EntraId)>);
 
 impl Principals {
     pub fn contains_key(&self, key: &Principal) -> bool {
-        self.0.binary_search_by(|(k, _)| k.cmp(key)).is_ok()
+        self.0.binary_search_by(|(k, ..)| k.cmp(key)).is_ok()
     }
 
     pub fn keys(&self) -> impl Iterator<Item = &Principal> {
-        self.0.iter().map(|(key, _)| key)
+        self.0.iter().map(|(key, ..)| key)
     }
 
     pub fn into_keys(self) -> impl Iterator<Item = Principal> {
-        self.0.into_iter().map(|(key, _)| key)
+        self.0.into_iter().map(|(key, ..)| key)
     }
 
     pub fn len(&self) -> usize {
@@ -148,27 +163,36 @@ impl Principals {
     }
 }
 
-type Entry<'a> = (&'a Principal, &'a Arc<str>);
+type Entry<'a> = (&'a Principal, &'a Arc<str>, EntraId);
 
 impl<'a> IntoIterator for &'a Principals {
     type Item = Entry<'a>;
     type IntoIter = std::iter::Map<
-        std::slice::Iter<'a, (Principal, Arc<str>)>,
-        fn(&'a (Principal, Arc<str>)) -> Entry<'a>,
+        std::slice::Iter<'a, (Principal, Arc<str>, EntraId)>,
+        fn(&'a (Principal, Arc<str>, EntraId)) -> Entry<'a>,
     >;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.0.iter().map(|(key, display)| (key, display))
+        self.0.iter().map(|(key, display, id)| (key, display, *id))
     }
 }
 
-/// Sorted, and the first display name of a principal listed twice kept.
-impl FromIterator<(Principal, Arc<str>)> for Principals {
-    fn from_iter<I: IntoIterator<Item = (Principal, Arc<str>)>>(iter: I) -> Self {
+/// Sorted, and the first display name and object id of a principal listed twice kept.
+impl FromIterator<(Principal, Arc<str>, EntraId)> for Principals {
+    fn from_iter<I: IntoIterator<Item = (Principal, Arc<str>, EntraId)>>(iter: I) -> Self {
         let mut all: Vec<_> = iter.into_iter().collect();
         all.sort_by(|a, b| a.0.cmp(&b.0));
         all.dedup_by(|later, first| later.0 == first.0);
         Principals(all)
+    }
+}
+
+/// As above, without object ids (nil: created without `externalId`).
+impl FromIterator<(Principal, Arc<str>)> for Principals {
+    fn from_iter<I: IntoIterator<Item = (Principal, Arc<str>)>>(iter: I) -> Self {
+        (iter.into_iter())
+            .map(|(key, display)| (key, display, EntraId::nil()))
+            .collect()
     }
 }
 
@@ -203,6 +227,70 @@ impl Names {
     }
 }
 
+/// Why a member listed with limited information is skipped.
+const LIMITED_USER: &str = "has no userPrincipalName: Microsoft Graph listed it with limited information \
+     (only its id), which it does when the app lacks the application permission User.Read.All";
+
+/// The configured groups of a workspace whose members Graph listed "with limited information": only
+/// `@odata.type` and `id`, every other property null (Learn, group `members` and `transitiveMembers`).
+/// Graph does so for members whose type the app may not read: users without User.Read.All, service
+/// principals without Application.Read.All. Such a listing is incomplete, never a sign that members
+/// left: with any such group, nothing in the workspace may be removed (the plan holds it,
+/// [`crate::sync::plan::Policy::hold_removals`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Incomplete {
+    /// `(group, users, service principals)` listed with limited information, groups with none left out.
+    groups: Vec<(String, usize, usize)>,
+}
+
+impl Incomplete {
+    /// Records one configured group's members listed with limited information (nothing when none).
+    pub fn add(&mut self, group: &str, users: usize, service_principals: usize) {
+        if users + service_principals > 0 {
+            self.groups
+                .push((group.to_owned(), users, service_principals));
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+    }
+
+    /// Why no removal may be made in the workspace, naming each missing permission and the groups where
+    /// its absence showed, with counts; `None` when every read was complete.
+    pub fn reason(&self) -> Option<String> {
+        let part = |kind: &str, permission: &str, count: fn(&(String, usize, usize)) -> usize| {
+            let groups: Vec<String> = (self.groups.iter())
+                .filter(|g| count(g) > 0)
+                .map(|g| format!("{:?} ({})", g.0, count(g)))
+                .collect();
+            let total: usize = self.groups.iter().map(count).sum();
+            (total > 0).then(|| {
+                format!(
+                    "Microsoft Graph listed {total} {kind} member(s) with limited information (only their id) in \
+                     group(s) {}: grant the app the Graph application permission {permission}",
+                    groups.join(", ")
+                )
+            })
+        };
+        let parts: Vec<String> = [
+            part("user", "User.Read.All", |g| g.1),
+            part("service principal", "Application.Read.All", |g| g.2),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        (!parts.is_empty()).then(|| {
+            format!(
+                "incomplete read of the Entra groups: {}; until then nobody is deprovisioned, removed from a group \
+                 or changed in entitlements in this workspace (the changes are held, reported skipped); additions \
+                 of the members that could be read go ahead",
+                parts.join("; ")
+            )
+        })
+    }
+}
+
 /// A member who does not become a user, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skipped {
@@ -212,11 +300,11 @@ pub struct Skipped {
 }
 
 /// The desired users, sorted by user name, each name once; the desired service principals (display
-/// names by application id); and the members left out.
+/// names and Entra object ids by application id); and the members left out.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Desired {
     pub users: Vec<DesiredUser>,
-    pub service_principals: BTreeMap<AppId, Arc<str>>,
+    pub service_principals: BTreeMap<AppId, (Arc<str>, EntraId)>,
     pub skipped: Vec<Skipped>,
 }
 
@@ -235,13 +323,13 @@ impl Desired {
     /// Every desired principal with its display name, giving up the lists by kind: the users' list
     /// becomes the principals' in place (a copy would double what a large workspace holds).
     pub fn into_principals(self) -> Principals {
-        let mut all: Vec<(Principal, Arc<str>)> = (self.users.into_iter())
-            .map(|u| (Principal::User(u.user_name), u.display_name))
+        let mut all: Vec<(Principal, Arc<str>, EntraId)> = (self.users.into_iter())
+            .map(|u| (Principal::User(u.user_name), u.display_name, u.object_id))
             .collect();
         // Users come before service principals in `Principal`'s order: the whole stays sorted.
         all.extend(
             (self.service_principals.into_iter())
-                .map(|(id, display)| (Principal::ServicePrincipal(id), display)),
+                .map(|(id, (display, object))| (Principal::ServicePrincipal(id), display, object)),
         );
         Principals(all)
     }
@@ -293,7 +381,9 @@ impl Desired {
                 .as_deref()
                 .filter(|d| !d.trim().is_empty())
                 .map_or_else(|| Arc::clone(&app_id.0), Arc::from);
-            self.service_principals.insert(app_id, display_name);
+            let object_id = EntraId::try_parse(&member.id).unwrap_or_default();
+            self.service_principals
+                .insert(app_id, (display_name, object_id));
         }
     }
 }
@@ -365,6 +455,10 @@ pub fn desired_users_in<'a>(
                 },
             ));
         };
+        if member.is_limited() {
+            skip(LIMITED_USER.to_owned());
+            continue;
+        }
         // An absent accountEnabled is treated as enabled: Graph omits it only without User.Read.All.
         if member.account_enabled() == Some(false) && !options.include_disabled {
             skip("account is disabled in Entra ID".to_owned());
@@ -384,6 +478,7 @@ pub fn desired_users_in<'a>(
         desired.users.push(DesiredUser {
             user_name: name,
             display_name,
+            object_id: entra_id(member.id()),
             at: u32::try_from(at).unwrap_or(u32::MAX),
         });
     }
@@ -506,7 +601,7 @@ mod tests {
             reasons,
             [
                 "has no mail (guests sign in with it)",
-                "has no userPrincipalName",
+                LIMITED_USER,
                 "its userPrincipalName \"not a name\" is not a usable user name",
             ]
         );
@@ -590,7 +685,7 @@ mod tests {
                     "ZOE@c.com",
                     "user name zoe@c.com is already taken by member zoe@c.com"
                 ),
-                ("5", "has no userPrincipalName"),
+                ("5", LIMITED_USER),
                 (
                     "Zoe@C.com",
                     "user name zoe@c.com is already taken by member zoe@c.com"
@@ -629,8 +724,39 @@ mod tests {
         ]
         .into_iter()
         .collect();
-        let made: Vec<(&Principal, &str)> = made.into_iter().map(|(k, d)| (k, &**d)).collect();
+        let made: Vec<(&Principal, &str)> = made.into_iter().map(|(k, d, _)| (k, &**d)).collect();
         assert_eq!(made, [(&user("x@c.com"), "x"), (&sp, "b")]);
+    }
+
+    #[test]
+    fn an_incomplete_read_names_each_missing_permission_and_its_groups_with_counts() {
+        let mut incomplete = Incomplete::default();
+        assert_eq!((incomplete.is_empty(), incomplete.reason()), (true, None));
+        incomplete.add("Complete", 0, 0);
+        assert!(incomplete.is_empty());
+        incomplete.add("Engineers", 3, 0);
+        incomplete.add("Apps", 0, 1);
+        incomplete.add("Mixed", 2, 4);
+        let reason = incomplete.reason().unwrap();
+        assert!(
+            reason.starts_with(
+                "incomplete read of the Entra groups: Microsoft Graph listed 5 user member(s) with limited \
+                 information (only their id) in group(s) \"Engineers\" (3), \"Mixed\" (2): grant the app the \
+                 Graph application permission User.Read.All; Microsoft Graph listed 5 service principal member(s) \
+                 with limited information (only their id) in group(s) \"Apps\" (1), \"Mixed\" (4): grant the app \
+                 the Graph application permission Application.Read.All; until then nobody is deprovisioned"
+            ),
+            "{reason}"
+        );
+        assert!(!reason.contains("Complete"), "{reason}");
+        let mut users_only = Incomplete::default();
+        users_only.add("Engineers", 1, 0);
+        assert!(
+            !users_only
+                .reason()
+                .unwrap()
+                .contains("Application.Read.All")
+        );
     }
 
     fn service_principal(
@@ -670,7 +796,7 @@ mod tests {
             .collect();
         assert_eq!(ids, ["0b7c7f3e-8a4e-4c2a-9d7e-1f0e2d3c4b5a"]);
         assert_eq!(
-            desired.service_principals[&AppId::parse(app).unwrap()],
+            desired.service_principals[&AppId::parse(app).unwrap()].0,
             "App o1".into()
         );
         let reasons: Vec<(&str, &str)> = desired

@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::apply::{Budget, apply};
-use super::desired::{Desired, Names, desired_users_in};
+use super::desired::{Desired, Incomplete, Names, desired_users_in};
 use super::memo::Memo;
 use super::plan::{Current, DesiredGroup, GroupState, Plan, Policy, plan};
-use super::report::{GroupReport, Outcome, Status, UserCounts, WorkspaceReport};
+use super::report::{ExternalIdReport, GroupReport, Outcome, Status, UserCounts, WorkspaceReport};
 use super::{Engine, RunContext, RunScope};
 use azure_core::credentials::TokenCredential;
 
@@ -383,7 +383,19 @@ impl AzureRun {
         .await?;
         let mut members: Vec<GroupMembers> = Vec::new();
         let mut mirrored = Vec::new();
+        let mut incomplete = Incomplete::default();
         for (reference, (group, group_members)) in workspace.access_groups.iter().zip(read) {
+            incomplete.add(
+                &group.display_name,
+                group_members
+                    .users
+                    .iter()
+                    .filter(|m| m.is_limited())
+                    .count(),
+                (group_members.service_principals.iter())
+                    .filter(|m| m.is_limited())
+                    .count(),
+            );
             if workspace.options.mirror_groups {
                 mirrored.push((
                     workspace.mirrored_group_name(reference, &group.display_name),
@@ -426,6 +438,8 @@ impl AzureRun {
             deprovision: workspace.options.deprovision,
             max_deprovision: workspace.options.max_deprovision,
             allow_deprovision: self.run.allow_deprovision,
+            // Members Graph could not show make the read incomplete: nothing is removed on it.
+            hold_removals: incomplete.reason(),
         };
         let plan: Plan = plan(&principals, &mirrored, &current, &policy);
         // The plan holds what applying needs (names are shared): the desired principals need not live
@@ -443,6 +457,13 @@ impl AzureRun {
         .await;
         report.remaining = applied.deferred;
         report.deprovisioning_held = plan.held_reason.clone();
+        report.external_ids = ExternalIdReport {
+            differ: plan.external_ids.differ,
+            differing: (plan.external_ids.differing.iter())
+                .map(ToString::to_string)
+                .collect(),
+            absent: plan.external_ids.absent,
+        };
 
         let (users, sps) = (&applied.users, &applied.service_principals);
         let existing_sps = plan.existing_service_principals;

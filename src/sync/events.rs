@@ -57,7 +57,8 @@ pub fn emit(report: &Report, max_run_seconds: Option<u64>) {
             ws.summary_line()
         );
         if let Some(reason) = &ws.deprovisioning_held {
-            // Held deprovisionings are the only skipped deprovisioning actions; beyond the report's cap
+            // Held actions are the only skipped deprovisionings, removals from groups and entitlement
+            // changes (the last two held only after an incomplete Entra read); beyond the report's cap
             // they are counted, not listed.
             let listed = ws
                 .actions
@@ -69,7 +70,9 @@ pub fn emit(report: &Report, max_run_seconds: Option<u64>) {
                 .iter()
                 .filter(|o| {
                     o.outcome == Outcome::Skipped
-                        && (o.kind.starts_with("deactivate") || o.kind.starts_with("remove"))
+                        && (o.kind.starts_with("deactivate")
+                            || o.kind.starts_with("remove")
+                            || o.kind == "addEntitlements")
                 })
                 .map(|o| o.count)
                 .sum();

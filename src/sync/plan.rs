@@ -6,7 +6,9 @@
 //! Ownership without a database: every desired principal present in (or created in) the workspace is made
 //! a member of the marker group; only marker-group members are ever deprovisioned, and never a protected
 //! principal (workspace admins, the token's own identity). Deprovisionings beyond the policy's limit are
-//! held, all of them, unless the run was confirmed with `allowDeprovision`.
+//! held, all of them, unless the run was confirmed with `allowDeprovision`. After an incomplete read of
+//! the Entra groups (members Graph listed with limited information), nothing is removed at all: every
+//! deprovisioning, removal from a group and entitlement change is held (`Policy::hold_removals`).
 //! Invariant (tested): applying a plan, then planning again, gives an empty plan.
 
 use std::borrow::Cow;
@@ -15,9 +17,9 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::desired::{AppId, Principal, Principals, UserName};
+use super::desired::{AppId, EntraId, Principal, Principals, UserName};
 use crate::config::{Deprovision, MaxDeprovision};
-use crate::databricks::{ScimId, ScimServicePrincipal, ScimUser};
+use crate::databricks::{ExternalId, ScimId, ScimServicePrincipal, ScimUser};
 
 /// One change to a workspace. Principal actions name a user or a service principal; their report kind
 /// says which (`createUser`, `createServicePrincipal`, ...).
@@ -27,6 +29,9 @@ pub enum Action {
     Create {
         principal: Principal,
         display_name: Arc<str>,
+        /// The Entra object id, sent as `externalId` (nil: none sent).
+        #[serde(skip)]
+        external_id: EntraId,
     },
     Activate {
         id: ScimId,
@@ -202,6 +207,7 @@ pub struct Current {
 pub struct Present<'a> {
     pub id: &'a ScimId,
     pub active: bool,
+    pub external_id: ExternalId,
 }
 
 impl Current {
@@ -215,6 +221,7 @@ impl Current {
                 Present {
                     id: &u.id,
                     active: u.active,
+                    external_id: u.external_id,
                 },
             ))
         });
@@ -225,6 +232,7 @@ impl Current {
                 Present {
                     id: &sp.id,
                     active: sp.active,
+                    external_id: sp.external_id,
                 },
             ))
         });
@@ -275,6 +283,7 @@ impl<'a> Lookup<'a> {
                 (listed.as_ref() == name.as_str()).then_some(Present {
                     id: &user.id,
                     active: user.active,
+                    external_id: user.external_id,
                 })
             }
             Principal::ServicePrincipal(app) => {
@@ -284,6 +293,7 @@ impl<'a> Lookup<'a> {
                 (listed == app).then_some(Present {
                     id: &sp.id,
                     active: sp.active,
+                    external_id: sp.external_id,
                 })
             }
         }
@@ -315,6 +325,10 @@ pub struct Policy {
     pub max_deprovision: MaxDeprovision,
     /// The operator confirmed this run's deprovisioning whatever its size.
     pub allow_deprovision: bool,
+    /// Why nothing may be removed this run, when the workspace's Entra read is incomplete (members Graph
+    /// listed with limited information: [`super::desired::Incomplete::reason`]). Every deprovisioning,
+    /// removal from a group and entitlement change is then held, whatever `allow_deprovision` says.
+    pub hold_removals: Option<String>,
 }
 
 impl Default for Policy {
@@ -324,6 +338,7 @@ impl Default for Policy {
             deprovision: Deprovision::None,
             max_deprovision: MaxDeprovision::Default,
             allow_deprovision: false,
+            hold_removals: None,
         }
     }
 }
@@ -339,6 +354,42 @@ pub struct Plan {
     /// Deprovisionings not made this run, and why.
     pub held: Vec<Action>,
     pub held_reason: Option<String>,
+    /// Listed desired principals whose `externalId` is not their Entra object id (never rewritten).
+    pub external_ids: ExternalIdFindings,
+}
+
+/// How many names [`ExternalIdFindings`] keeps.
+pub const MAX_LISTED_EXTERNAL_IDS: usize = 20;
+
+/// What the plan found comparing listed principals' `externalId` with their Entra object ids. The
+/// sync never changes an `externalId`: a difference is for an administrator to look at (another
+/// provisioner, a re-created Entra object, a link made by hand).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExternalIdFindings {
+    /// Principals whose `externalId` is set and is not their Entra object id.
+    pub differ: u64,
+    /// The first [`MAX_LISTED_EXTERNAL_IDS`] of them.
+    pub differing: Vec<Principal>,
+    /// Principals without an `externalId` (or a workspace that does not return it).
+    pub absent: u64,
+}
+
+impl ExternalIdFindings {
+    /// Compares a listed principal's `externalId` with the Entra object id it should be (nil: unknown,
+    /// nothing to compare).
+    fn compare(&mut self, key: &Principal, listed: ExternalId, entra: EntraId) {
+        if listed.is_absent() {
+            self.absent += 1;
+            return;
+        }
+        let differs = !listed.is(&entra);
+        if differs && !entra.is_nil() {
+            self.differ += 1;
+            if self.differing.len() < MAX_LISTED_EXTERNAL_IDS {
+                self.differing.push(key.clone());
+            }
+        }
+    }
 }
 
 /// Computes the changes that make `current` match `desired` (display names by principal) under `policy`.
@@ -366,13 +417,17 @@ pub fn plan(
         listed: Vec::with_capacity(listed),
         created: 0,
     };
-    for (key, display_name) in desired {
+    for (key, display_name, object_id) in desired {
         let found = present.get(key);
+        if let Some(p) = found {
+            result.external_ids.compare(key, p.external_id, object_id);
+        }
         match found {
             None => {
                 result.actions.push(Action::Create {
                     principal: key.clone(),
                     display_name: display_name.clone(),
+                    external_id: object_id,
                 });
                 marking.created += 1;
             }
@@ -403,7 +458,33 @@ pub fn plan(
         mirror(group, &present, current, &mut result);
     }
     deprovision(desired, current, marked, policy, &mut result);
+    if let Some(reason) = &policy.hold_removals {
+        hold_removals(reason, &mut result);
+    }
     result
+}
+
+/// Fail closed on an incomplete read: every action that could take access away (a deprovisioning, a
+/// removal from a group) or change entitlements is held, with the reason, however few they are; the
+/// additions stay. The workspace is then reported failed (held actions always fail it) even when
+/// nothing was held, so the missing permission is seen.
+fn hold_removals(reason: &str, result: &mut Plan) {
+    let (held, kept): (Vec<Action>, Vec<Action>) = std::mem::take(&mut result.actions)
+        .into_iter()
+        .partition(|a| {
+            matches!(
+                a,
+                Action::RemoveFromGroup(_)
+                    | Action::AddEntitlements { .. }
+                    | Action::Deactivate { .. }
+                    | Action::Remove { .. }
+            )
+        });
+    result.actions = kept;
+    let over_the_limit = std::mem::take(&mut result.held);
+    result.held = held;
+    result.held.extend(over_the_limit);
+    result.held_reason = Some(reason.to_owned());
 }
 
 /// The actions that make a workspace group hold exactly `group.members` and its entitlements. Only

@@ -94,6 +94,9 @@ pub struct WorkspaceReport {
     pub omitted_actions: Vec<OmittedActions>,
     /// Why deprovisioning was held back this run (the held actions are in `actions`, `skipped`).
     pub deprovisioning_held: Option<String>,
+    /// Listed principals the sync wants whose `externalId` is not their Entra object id, or is not
+    /// set: reported, never rewritten.
+    pub external_ids: ExternalIdReport,
     /// Changes left for the next run because the time budget was spent (in `actions`, `deferred`); the
     /// workspace is then `partial`.
     pub remaining: u64,
@@ -116,6 +119,7 @@ impl WorkspaceReport {
             actions: Vec::new(),
             omitted_actions: Vec::new(),
             deprovisioning_held: None,
+            external_ids: ExternalIdReport::default(),
             remaining: 0,
             duration_ms: 0,
             requests: BTreeMap::new(),
@@ -151,6 +155,14 @@ impl WorkspaceReport {
                 sp.failed
             ));
         }
+        let ids = &self.external_ids;
+        if ids.differ > 0 {
+            line.push_str(&format!(
+                ": {} principal(s) with an externalId that is not their Entra object id (not changed), first {}",
+                ids.differ,
+                ids.differing.join(", ")
+            ));
+        }
         if self.remaining > 0 {
             line.push_str(&format!(
                 ": time budget spent, {} change(s) left for the next run",
@@ -174,6 +186,19 @@ pub struct GroupReport {
     pub id: Option<String>,
     pub display_name: Option<String>,
     pub member_count: Option<u64>,
+}
+
+/// The `externalId` of the listed principals a workspace should have, compared with their Entra
+/// object ids. The sync sets it only when it creates a principal and never rewrites it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalIdReport {
+    /// How many have an `externalId` that is set and is not their Entra object id.
+    pub differ: u64,
+    /// The first of them (user names, application ids), at most 20.
+    pub differing: Vec<String>,
+    /// How many have none (also every listed one when a workspace does not return `externalId`).
+    pub absent: u64,
 }
 
 /// Counts of one kind of principal (users, or service principals) in one workspace.

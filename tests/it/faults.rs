@@ -26,6 +26,7 @@
 //! | truncated page                     | yes   | yes  | n/a       | n/a      |
 //! | empty page                         | yes   | yes  | n/a       | n/a      |
 //! | `@odata.nextLink` that loops       | yes   | n/a  | n/a       | n/a      |
+//! | `@odata.nextLink` to another host  | yes   | n/a  | n/a       | n/a      |
 //! | lying `totalResults`               | n/a   | yes  | n/a       | n/a      |
 //!
 //! Not applicable: Key Vault and the identity endpoint answer one object per call, with no paging, so
@@ -428,6 +429,16 @@ async fn graph_faults_fail_the_run_in_words_deprovision_nobody_and_the_next_run_
             Fails(&[
                 "listing members of group",
                 "leads back to a page already read",
+            ]),
+        ),
+        case(
+            "nextLink to another host",
+            Fault::foreign_next_link("https://graph.microsoft.com.evil.example").on_path(MEMBERS),
+            None,
+            Fails(&[
+                "listing members of group",
+                "@odata.nextLink leads to https://graph.microsoft.com.evil.example, not to the configured \
+                 Graph endpoint",
             ]),
         ),
         case(

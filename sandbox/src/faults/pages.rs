@@ -119,6 +119,17 @@ pub(super) async fn rewrite(answer: Response, kind: &Kind, url: Option<&str>) ->
                 page.insert("@odata.nextLink".to_owned(), Value::from(url));
             }
         }
+        Kind::ForeignNextLink(origin) => {
+            let moved = (page.get("@odata.nextLink").and_then(Value::as_str))
+                .and_then(|link| url::Url::parse(link).ok())
+                .map(|link| {
+                    let rest = &link[url::Position::BeforePath..];
+                    format!("{origin}{rest}")
+                });
+            if let Some(moved) = moved {
+                page.insert("@odata.nextLink".to_owned(), Value::from(moved));
+            }
+        }
         Kind::EndlessNextLink => {
             if let Some(url) = url {
                 page.insert("@odata.nextLink".to_owned(), Value::from(next_page(url)));

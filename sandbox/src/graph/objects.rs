@@ -1,6 +1,7 @@
 //! How directory objects look on the wire: their properties, the default property set Graph returns
 //! without `$select` (for users it lacks `accountEnabled` and `userType`, as in real Graph), `$select`
-//! validation and projection, and `@odata.type`.
+//! validation and projection, `@odata.type`, and members shown "with limited information" to a caller
+//! that may not read their kind.
 
 use serde_json::{Map, Value, json};
 
@@ -214,6 +215,25 @@ pub(super) fn render(
     for name in wanted {
         if let Some(value) = all.remove(*name) {
             out.insert((*name).to_owned(), value);
+        }
+    }
+    Value::Object(out)
+}
+
+/// `object` as Graph lists a member the caller may not read ("limited information", Learn: group
+/// `members` and `transitiveMembers`): only `@odata.type` and `id`, every other `select`ed (or default)
+/// property present and null.
+pub(super) fn render_limited(id: &str, object: &Object, select: Option<&[&'static str]>) -> Value {
+    let kind = Kind::of(object);
+    let mut out = Map::new();
+    out.insert(
+        "@odata.type".to_owned(),
+        Value::String(format!("#{}", kind.type_name())),
+    );
+    out.insert("id".to_owned(), Value::String(id.to_owned()));
+    for name in select.unwrap_or(kind.default_properties()) {
+        if *name != "id" {
+            out.insert((*name).to_owned(), Value::Null);
         }
     }
     Value::Object(out)

@@ -95,6 +95,9 @@ pub(super) fn list(
         .iter()
         .filter_map(|id| {
             let object = inner.objects.get(id)?;
+            if inner.limited(Kind::of(object)) {
+                return Some(objects::render_limited(id, object, select.as_deref()));
+            }
             Some(objects::render(
                 id,
                 object,

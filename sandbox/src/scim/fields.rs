@@ -1,6 +1,7 @@
-//! Reading attribute values out of request bodies (POST, PUT, and PATCH operation values), with the
-//! service's tolerance: booleans may come as `false`, `"false"` or the Terraform provider's
-//! `[{"value":"false"}]`; multi-valued attributes (`members`, `groups`, `entitlements`) must be arrays of
+//! Reading attribute values out of request bodies (POST, PUT, and PATCH operation values). Booleans in
+//! a POST or PUT body are JSON booleans (the REST reference's schema, the Go SDK); a PATCH of `active`
+//! takes only the forms Databricks' own clients send: the Terraform provider's and the knowledge base's
+//! `[{"value":"false"}]`, the Python SDK example's `"false"` ([`patched_flag`]); multi-valued attributes (`members`, `groups`, `entitlements`) must be arrays of
 //! `{"value": "…"}` objects, anything else is `invalidSyntax`. Entitlements must be ones the service knows.
 
 use std::collections::HashSet;
@@ -26,6 +27,25 @@ pub(crate) fn flag(value: &Value) -> Option<bool> {
         Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
         Value::Array(items) if items.len() == 1 => items[0].get("value").and_then(flag),
         _ => None,
+    }
+}
+
+/// The value of a PATCH of `active`, in a form Databricks' clients send: a list of one
+/// `{"value": "true"|"false"}` (Terraform provider `PatchRequestWithValue`, knowledge base) or the
+/// string (Python SDK example), case-insensitively. A bare JSON boolean is refused: no Databricks source
+/// sends one, so a client that relies on it is not known to work against a real workspace.
+pub(crate) fn patched_flag(value: &Value) -> Result<bool, ScimError> {
+    let text = match value {
+        Value::String(text) => Some(text.as_str()),
+        Value::Array(items) if items.len() == 1 => items[0].get("value").and_then(Value::as_str),
+        _ => None,
+    };
+    match text {
+        Some(t) if t.eq_ignore_ascii_case("true") => Ok(true),
+        Some(t) if t.eq_ignore_ascii_case("false") => Ok(false),
+        _ => Err(ScimError::invalid_value(format!(
+            "active must be given as [{{\"value\": \"true\"}}] or [{{\"value\": \"false\"}}], not {value}."
+        ))),
     }
 }
 

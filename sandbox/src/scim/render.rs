@@ -67,6 +67,9 @@ pub(crate) fn service_principal(sp: &ServicePrincipal, memberships: &Memberships
     if !sp.display_name.is_empty() {
         object.insert("displayName".into(), json!(sp.display_name));
     }
+    if let Some(external_id) = &sp.external_id {
+        object.insert("externalId".into(), json!(external_id));
+    }
     object.insert("active".into(), json!(sp.active));
     insert_common(&mut object, &sp.id, &sp.entitlements, memberships);
     Value::Object(object)

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use super::ScimWorkspace;
 use super::error::{ScimError, parse_body};
-use super::fields::{self, check_entitlements, flag};
+use super::fields::{self, check_entitlements, patched_flag};
 use super::filter::{AttrValue, Filterable, Kind, Schema};
 use super::patch::{self, OpKind, PatchOp};
 use super::query::{ListQuery, Projection};
@@ -176,6 +176,7 @@ fn service_principal_from(body: &Map<String, Value>) -> Result<ServicePrincipal,
         id: String::new(),
         application_id: fields::required_text(body, "applicationId")?,
         display_name: fields::text(body, "displayName")?.unwrap_or_default(),
+        external_id: fields::text(body, "externalId")?,
         active: fields::flag_or(body, "active", true)?,
         entitlements: fields::entitlements(body)?,
         listed_from: None,
@@ -189,10 +190,20 @@ fn apply(sp: &mut ServicePrincipal, op: &PatchOp) -> Result<(), ScimError> {
         "entitlements" => check_entitlements(&patch::apply_to_list(&mut sp.entitlements, op)?),
         _ if op.path.filter.is_some() => Err(op.unsupported()),
         "active" if !remove => {
-            sp.active = flag(op.value()?)
-                .ok_or_else(|| ScimError::invalid_value("active must be true or false."))?;
+            sp.active = patched_flag(op.value()?)?;
             Ok(())
         }
+        "externalid" if remove => {
+            sp.external_id = None;
+            Ok(())
+        }
+        "externalid" => match op.value()?.as_str() {
+            Some(id) => {
+                sp.external_id = Some(id.to_owned());
+                Ok(())
+            }
+            None => Err(ScimError::invalid_value("externalId must be a string.")),
+        },
         "displayname" if remove => {
             sp.display_name.clear();
             Ok(())

@@ -88,6 +88,7 @@ impl ScimWorkspace {
             id: id.clone(),
             application_id: application_id.to_owned(),
             display_name: display_name.to_owned(),
+            external_id: None,
             active,
             entitlements: Vec::new(),
             listed_from: None,
@@ -171,6 +172,32 @@ impl ScimWorkspace {
                 entitlements: u.entitlements.clone(),
             })
             .collect()
+    }
+
+    /// `(user name or application id, externalId)` of every user, then every service principal, in
+    /// creation order.
+    pub fn external_ids(&self) -> Vec<(String, Option<String>)> {
+        let store = self.store();
+        let users = (store.users.iter()).map(|u| (u.user_name.clone(), u.external_id.clone()));
+        let sps = (store.service_principals.iter())
+            .map(|sp| (sp.application_id.clone(), sp.external_id.clone()));
+        users.chain(sps).collect()
+    }
+
+    /// Sets the `externalId` of a seeded user or service principal (by id), as another provisioner
+    /// would have.
+    ///
+    /// # Panics
+    /// If there is no principal with that id.
+    pub fn set_external_id(&self, id: &str, external_id: &str) {
+        let mut store = self.store();
+        if let Some(user) = store.users.get_mut(id) {
+            user.external_id = Some(external_id.to_owned());
+        } else if let Some(sp) = store.service_principals.get_mut(id) {
+            sp.external_id = Some(external_id.to_owned());
+        } else {
+            panic!("no principal {id}");
+        }
     }
 
     /// `(id, user name, active)` of every user, in creation order: what a listing shows, cheaply.

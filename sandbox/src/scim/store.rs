@@ -102,6 +102,7 @@ pub(crate) struct ServicePrincipal {
     pub id: String,
     pub application_id: String,
     pub display_name: String,
+    pub external_id: Option<String>,
     pub active: bool,
     pub entitlements: Vec<String>,
     pub listed_from: Option<Instant>,

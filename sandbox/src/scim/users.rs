@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use super::ScimWorkspace;
 use super::error::{ScimError, parse_body};
-use super::fields::{self, check_entitlements, flag};
+use super::fields::{self, check_entitlements, patched_flag};
 use super::filter::{AttrValue, Filterable, Kind, Schema};
 use super::patch::{self, OpKind, PatchOp};
 use super::query::{ListQuery, Projection};
@@ -239,10 +239,7 @@ fn apply(user: &mut User, op: &PatchOp) -> Result<(), ScimError> {
     }
     let remove = op.kind == OpKind::Remove;
     match attribute {
-        "active" if !remove => {
-            user.active = flag(op.value()?)
-                .ok_or_else(|| ScimError::invalid_value("active must be true or false."))?;
-        }
+        "active" if !remove => user.active = patched_flag(op.value()?)?,
         "displayname" if remove => user.display_name.clear(),
         "displayname" => user.display_name = text(op)?,
         "externalid" if remove => user.external_id = None,

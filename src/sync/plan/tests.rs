@@ -22,6 +22,7 @@ fn user(id: &str, name: &str, active: bool) -> ScimUser {
         id: id.into(),
         user_name: name.into(),
         active,
+        external_id: ExternalId::ABSENT,
     }
 }
 
@@ -39,6 +40,7 @@ fn sp(id: &str, app: &str, active: bool) -> ScimServicePrincipal {
         application_id: app.into(),
         display_name: None,
         active,
+        external_id: ExternalId::ABSENT,
     }
 }
 
@@ -154,6 +156,7 @@ fn create(n: &str) -> Action {
     Action::Create {
         principal: key(n),
         display_name: format!("D {n}").into(),
+        external_id: EntraId::nil(),
     }
 }
 fn activate(id: &str, n: &str) -> Action {
@@ -600,4 +603,178 @@ fn principal_actions_say_which_kind_of_principal() {
 #[test]
 fn an_action_stays_small_because_a_first_sync_plans_one_per_principal() {
     assert!(std::mem::size_of::<Action>() <= 56);
+}
+
+#[test]
+fn a_listed_principal_stays_small_because_a_listing_holds_one_per_principal() {
+    // 48 bytes before externalId was read: its fingerprint fits in the padding.
+    assert!(std::mem::size_of::<ScimUser>() <= 48);
+    assert!(std::mem::size_of::<crate::databricks::ExternalId>() <= 4);
+}
+
+#[test]
+fn an_external_id_fingerprint_tells_guids_apart_and_is_never_absent_or_other() {
+    let a = EntraId::from_u128(1);
+    let b = EntraId::from_u128(2);
+    assert!(ExternalId::of(&a).is(&a));
+    assert!(!ExternalId::of(&a).is(&b));
+    for n in 0..10_000u128 {
+        let id = ExternalId::of(&EntraId::from_u128(n << 64 | n));
+        assert!(id != ExternalId::ABSENT && id != ExternalId::OTHER);
+    }
+}
+
+#[test]
+fn an_external_id_that_is_not_the_entra_object_id_is_reported_never_changed() {
+    let guid = |n: u128| EntraId::from_u128(n);
+    let desired: Principals = [
+        ("same@c.com", guid(1)),
+        ("other@c.com", guid(2)),
+        ("text@c.com", guid(3)),
+        ("none@c.com", guid(4)),
+        ("new@c.com", guid(5)),
+        ("unknown@c.com", EntraId::nil()),
+    ]
+    .into_iter()
+    .map(|(n, id)| (key(n), format!("D {n}").into(), id))
+    .collect();
+    let with = |mut u: ScimUser, id: ExternalId| {
+        u.external_id = id;
+        u
+    };
+    let before = current(
+        vec![
+            with(user("1", "same@c.com", true), ExternalId::of(&guid(1))),
+            with(user("2", "other@c.com", true), ExternalId::of(&guid(9))),
+            with(user("3", "text@c.com", true), ExternalId::OTHER),
+            user("4", "none@c.com", true),
+            with(user("6", "unknown@c.com", true), ExternalId::OTHER),
+        ],
+        Some(&["1", "2", "3", "4", "6"]),
+        &[],
+    );
+    let plan = plan(&desired, &[], &before, &Policy::default());
+    assert_eq!(
+        plan.external_ids,
+        ExternalIdFindings {
+            differ: 2,
+            differing: vec![key("other@c.com"), key("text@c.com")],
+            absent: 1,
+        }
+    );
+    // Only the missing user is created, with its object id; nothing else is planned for the others.
+    assert_eq!(
+        plan.actions,
+        [
+            Action::Create {
+                principal: key("new@c.com"),
+                display_name: "D new@c.com".into(),
+                external_id: guid(5),
+            },
+            mark(&[], 1),
+        ]
+    );
+}
+
+/// Three managed principals (two users and a service principal), all in a mirrored group without its
+/// entitlement; Entra now shows only `a@c.com` and the newcomer `new@c.com`, because the others were
+/// listed with limited information.
+fn incomplete_read() -> (Principals, [DesiredGroup; 1], Current) {
+    let wanted = [DesiredGroup {
+        name: "Data-Science".into(),
+        members: [key("a@c.com"), key("new@c.com")].into_iter().collect(),
+        entitlements: vec!["workspace-access".into()],
+    }];
+    let mut workspace = Current {
+        service_principals: vec![sp("s1", SP_A, true)],
+        ..current(
+            vec![user("1", "a@c.com", true), user("2", "b@c.com", true)],
+            Some(&["1", "2", "s1"]),
+            &[],
+        )
+    };
+    workspace.groups.insert(
+        "Data-Science".into(),
+        GroupState {
+            id: "g".into(),
+            members: ids(&["1", "2", "s1"]),
+            entitlements: vec![],
+        },
+    );
+    (desired(&["a@c.com", "new@c.com"]), wanted, workspace)
+}
+
+#[test]
+fn an_incomplete_read_holds_every_removal_however_few_and_confirmed_and_lets_additions_through() {
+    let (want, wanted, workspace) = incomplete_read();
+    let remove = Policy {
+        deprovision: Deprovision::Remove,
+        allow_deprovision: true,
+        ..Policy::default()
+    };
+    // Complete, the same state would lose two principals: well under the threshold of 5.
+    let complete = plan(&want, &wanted, &workspace, &remove);
+    assert_eq!(complete.deprovisionings(), 2);
+    assert_eq!(complete.held_reason, None);
+
+    let incomplete = Policy {
+        hold_removals: Some("the read is incomplete".into()),
+        ..remove
+    };
+    let got = plan(&want, &wanted, &workspace, &incomplete);
+    let kinds = |actions: &[Action]| -> Vec<String> {
+        actions
+            .iter()
+            .map(|a| format!("{} {}", a.kind(), a.target()))
+            .collect()
+    };
+    assert_eq!(
+        kinds(&got.actions),
+        [
+            "createUser new@c.com",
+            "addToGroup entra-sync-managed",
+            "addToGroup Data-Science"
+        ],
+        "the additions go ahead"
+    );
+    assert_eq!(
+        kinds(&got.held),
+        [
+            "addEntitlements Data-Science",
+            "removeFromGroup Data-Science: b@c.com",
+            &format!("removeFromGroup Data-Science: {SP_A}"),
+            "removeUser b@c.com",
+            &format!("removeServicePrincipal {SP_A}"),
+        ]
+    );
+    assert_eq!(got.deprovisionings(), 0);
+    assert_eq!(got.held_reason.as_deref(), Some("the read is incomplete"));
+
+    // Over the limit as well: the incomplete read is the reason given, and every action still waits.
+    let over = Policy {
+        max_deprovision: MaxDeprovision::Count(1),
+        allow_deprovision: false,
+        ..incomplete.clone()
+    };
+    let got = plan(&want, &wanted, &workspace, &over);
+    assert_eq!(got.held.len(), 5);
+    assert_eq!(got.held_reason.as_deref(), Some("the read is incomplete"));
+}
+
+#[test]
+fn an_incomplete_read_is_reported_even_when_nothing_would_be_removed() {
+    let (_, _, workspace) = incomplete_read();
+    let policy = Policy {
+        deprovision: Deprovision::Deactivate,
+        hold_removals: Some("the read is incomplete".into()),
+        ..Policy::default()
+    };
+    let got = plan(
+        &desired(&["a@c.com", "b@c.com", SP_A]),
+        &[],
+        &workspace,
+        &policy,
+    );
+    assert!(got.actions.is_empty() && got.held.is_empty(), "{got:?}");
+    assert_eq!(got.held_reason.as_deref(), Some("the read is incomplete"));
 }

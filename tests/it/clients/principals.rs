@@ -24,7 +24,7 @@ async fn a_service_principal_is_created_once_and_found_by_its_application_id_in_
     let app = "9f3c1a52-0d1e-4b7a-8c55-2e6f0b9d4a11";
     let created = s
         .scim
-        .create_service_principal(app, "etl-runner", &s.requests)
+        .create_service_principal(app, "etl-runner", None, &s.requests)
         .await
         .unwrap();
     let CreatedServicePrincipal::New(sp) = created else {
@@ -36,7 +36,7 @@ async fn a_service_principal_is_created_once_and_found_by_its_application_id_in_
 
     let again = s
         .scim
-        .create_service_principal(&app.to_uppercase(), "etl-runner", &s.requests)
+        .create_service_principal(&app.to_uppercase(), "etl-runner", None, &s.requests)
         .await
         .unwrap();
     assert_eq!(again, CreatedServicePrincipal::AlreadyExists);
