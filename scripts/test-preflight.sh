@@ -109,12 +109,8 @@ without() {
 }
 
 # --- running and asserting -------------------------------------------------------------------------------
-passed=0
-failed=0
-case_name=
-case_ok=1
-out=
-status=
+# shellcheck source=scripts/lib/expect.sh
+. scripts/lib/expect.sh   # the working directory is the repository root (above)
 
 # run [--path DIRS] [VAR=value ...] [-- preflight arguments]: runs the preflight in an empty environment
 run() {
@@ -136,19 +132,6 @@ run() {
   fi
 }
 
-begin() { case_name=$1; case_ok=1; }
-fail() { case_ok=0; echo "  $case_name: $*"; }
-expect_status() { [ "$status" = "$1" ] || fail "exit status $status, expected $1"; }
-expect_line() { printf '%s\n' "$out" | grep -Fx -- "$1" >/dev/null || fail "no line: $1"; }
-expect_no_line() { ! printf '%s\n' "$out" | grep -E -- "$1" >/dev/null || fail "unexpected line matching $1: $(printf '%s\n' "$out" | grep -E -- "$1" | head -n 1)"; }
-expect_count() { local n; n=$(printf '%s\n' "$out" | grep -c -E -- "$1"); [ "$n" = "$2" ] || fail "$n lines match $1, expected $2"; }
-end() {
-  if [ "$case_ok" = 1 ]; then
-    passed=$((passed + 1)); echo "ok   $case_name"
-  else
-    failed=$((failed + 1)); echo "FAIL $case_name"; printf '%s\n' "$out" | sed 's/^/    | /'
-  fi
-}
 
 SUB=00000000-0000-0000-0000-00000000aaaa
 RG_ENV=("FAKE_AZD_ENV_AZURE_SUBSCRIPTION_ID=$SUB" FAKE_AZD_ENV_AZURE_RESOURCE_GROUP=rg-dbx)
@@ -460,5 +443,4 @@ run -- --frobnicate
 expect_status 2
 end
 
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]
+summary

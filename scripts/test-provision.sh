@@ -91,12 +91,8 @@ EOF
 chmod +x "$fake"/*
 
 # --- running and asserting -------------------------------------------------------------------------------
-passed=0
-failed=0
-case_name=
-case_ok=1
-out=
-status=
+# shellcheck source=scripts/lib/expect.sh
+. scripts/lib/expect.sh   # the working directory is the repository root (above)
 
 # run PLAN [VAR=value ...] [-- provision arguments]: runs the script in an empty environment
 run() {
@@ -122,12 +118,6 @@ run() {
   fi
 }
 
-begin() { case_name=$1; case_ok=1; }
-fail() { case_ok=0; echo "  $case_name: $*"; }
-expect_status() { [ "$status" = "$1" ] || fail "exit status $status, expected $1"; }
-expect_line() { printf '%s\n' "$out" | grep -Fx -- "$1" >/dev/null || fail "no line: $1"; }
-expect_no_line() { ! printf '%s\n' "$out" | grep -E -- "$1" >/dev/null || fail "unexpected line matching $1: $(printf '%s\n' "$out" | grep -E -- "$1" | head -n 1)"; }
-expect_count() { local n; n=$(printf '%s\n' "$out" | grep -c -E -- "$1"); [ "$n" = "$2" ] || fail "$n lines match $1, expected $2"; }
 # expect_calls LINE ...: the calls to azd and sleep, exactly these, in this order
 expect_calls() {
   local want got
@@ -137,13 +127,6 @@ expect_calls() {
 $(printf '%s\n' "$got" | sed 's/^/      /')
     expected:
 $(printf '%s\n' "$want" | sed 's/^/      /')"
-}
-end() {
-  if [ "$case_ok" = 1 ]; then
-    passed=$((passed + 1)); echo "ok   $case_name"
-  else
-    failed=$((failed + 1)); echo "FAIL $case_name"; printf '%s\n' "$out" | sed 's/^/    | /'
-  fi
 }
 
 REPLICATION_LINE='BadRequest: Not a valid reference update. Graph client request id: 6f8a2c1e-0b7d-4c43-9a51-1d2e3f4a5b6c. Graph request timestamp: 2025-11-03T09:14:27Z.'
@@ -298,5 +281,4 @@ expect_calls
 expect_line "provision: PROVISION_RETRY_SECONDS must be a whole number of seconds, not '1m'"
 end
 
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]
+summary

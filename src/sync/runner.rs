@@ -116,12 +116,11 @@ impl Runner {
             started_at: OffsetDateTime::now_utc(),
             workspaces: workspaces.iter().map(|w| w.name.clone()).collect(),
         };
-        let span = tracing::info_span!(
-            "run",
-            run_id = %info.run_id,
-            trigger = %info.trigger,
-            invocation_id = info.invocation_id.as_deref().unwrap_or(""),
-            dry_run = info.dry_run,
+        let span = run_span(
+            &info.run_id,
+            info.trigger,
+            info.invocation_id.as_deref(),
+            info.dry_run,
         );
         let claim: Claim = if wait {
             self.coordinator
@@ -240,4 +239,21 @@ async fn sync_isolated(scope: Arc<dyn RunScope>, workspace: Workspace) -> Worksp
     };
     report.duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
     report
+}
+
+/// The span every line of a run is written in (its fields are under `span` in the JSON lines, which the
+/// dashboard and the alerts may read: `events/tests.rs` emits inside this same span).
+pub(crate) fn run_span(
+    run_id: &Uuid,
+    trigger: Trigger,
+    invocation_id: Option<&str>,
+    dry_run: bool,
+) -> tracing::Span {
+    tracing::info_span!(
+        "run",
+        run_id = %run_id,
+        trigger = %trigger,
+        invocation_id = invocation_id.unwrap_or(""),
+        dry_run = dry_run,
+    )
 }

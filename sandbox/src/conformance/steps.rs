@@ -187,17 +187,17 @@ async fn reactivation(s: &Stage, p: &Peer, last: &mut Option<Outcome>) -> Step {
     let log = s.front.log();
     marker_written(&log, &[])?;
     let writes = on_users(&log);
-    let patched = |w: &&LoggedRequest| w.method == Method::PATCH;
+    let patched = |w: &LoggedRequest| w.method == Method::PATCH;
     let how = match writes.as_slice() {
         // The peer takes Databricks' form of `active` (a list of one string).
-        [one] if patched(&one) && matches!(one.status, 200 | 204) => {
+        [one] if patched(one) && matches!(one.status, 200 | 204) => {
             format!("one PATCH in Databricks' form ({})", one.status)
         }
         // An RFC 7644 peer refuses that form; the handler sends the RFC's boolean once.
         [refused, rfc]
-            if patched(&refused)
+            if patched(refused)
                 && refused.status == 400
-                && patched(&rfc)
+                && patched(rfc)
                 && matches!(rfc.status, 200 | 204) =>
         {
             format!(

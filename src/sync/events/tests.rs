@@ -126,12 +126,11 @@ fn emitted_lines() -> Vec<Value> {
         tracing_subscriber::registry().with(crate::telemetry::json_lines(capture.clone()));
     let report = sample_report();
     tracing::subscriber::with_default(subscriber, || {
-        let span = tracing::info_span!(
-            "run",
-            run_id = %report.run_id,
-            trigger = %report.trigger,
-            invocation_id = report.invocation_id.as_deref().unwrap_or(""),
-            dry_run = report.dry_run,
+        let span = crate::sync::runner::run_span(
+            &report.run_id,
+            report.trigger,
+            report.invocation_id.as_deref(),
+            report.dry_run,
         );
         let _entered = span.enter();
         emit(&report, Some(1500));
