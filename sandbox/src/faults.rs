@@ -8,8 +8,8 @@
 //!
 //! The kinds ([`Kind`]) go from the transport (no answer, a connection closed without an answer, an
 //! answer cut off mid-body) through the body (200 with something that is not JSON) to the data of a
-//! listing page (empty, truncated, a `@odata.nextLink` that loops, a lying `totalResults`, a
-//! `startIndex` ignored): the last ones rewrite the emulator's real answer (`faults/pages.rs`), so
+//! listing page (empty, truncated, a `@odata.nextLink` that loops, a lying `totalResults`, a lagging
+//! `@odata.count`, a `startIndex` ignored): the last ones rewrite the emulator's real answer (`faults/pages.rs`), so
 //! they work on Graph and SCIM pages alike.
 
 mod pages;
@@ -74,6 +74,9 @@ pub enum Kind {
     ForeignNextLink(String),
     /// The real answer of a SCIM listing with `totalResults` replaced by this number.
     TotalResults(usize),
+    /// The real answer of a Graph listing's first page with `@odata.count` replaced by this number: a
+    /// count from Graph's separate, eventually consistent index that has not caught up with a change.
+    ODataCount(u64),
     /// The request's `startIndex` is dropped before the emulator sees it, so every page is the first
     /// one; `totalResults` replaced when given.
     IgnoreStartIndex { total_results: Option<usize> },
@@ -174,6 +177,11 @@ impl Fault {
     /// See [`Kind::TotalResults`].
     pub fn total_results(total: usize) -> Fault {
         Fault::of(Kind::TotalResults(total))
+    }
+
+    /// See [`Kind::ODataCount`].
+    pub fn odata_count(count: u64) -> Fault {
+        Fault::of(Kind::ODataCount(count))
     }
 
     /// See [`Kind::EchoAuthorization`].

@@ -49,6 +49,12 @@ async fn page_faults_rewrite_the_real_answer() {
     );
     faults.inject(Fault::truncated_page(), 1);
     assert_eq!(page(&url).await["value"], json!([1, 2]));
+    faults.inject(Fault::odata_count(9), 1);
+    let lagging = page(&url).await;
+    assert_eq!(
+        (&lagging["value"], &lagging["@odata.count"]),
+        (&json!([1, 2, 3, 4]), &json!(9))
+    );
     faults.inject(Fault::repeated_next_link(), 1);
     let repeated = page(&format!("{url}?a=1")).await;
     assert!(

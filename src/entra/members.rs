@@ -3,8 +3,11 @@
 //! (`microsoft.graph.servicePrincipal`). Each listing asks for `$select`, `$top=999` and `$count`, and
 //! follows `@odata.nextLink` to the end, only on the configured Graph endpoint (scheme, host and port:
 //! a link elsewhere is an error and gets no token); paging that does not end (a repeated link, more pages than any
-//! real listing) and pages that hold fewer items than the listing's `@odata.count` are errors, never a
-//! truncated list.
+//! real listing) are errors, never a truncated list. A listing that holds fewer items than its
+//! `@odata.count` is read once more; if the two still disagree, the listing is returned with the
+//! disagreement ([`Listed::short`]), for the caller to treat as incomplete: Graph serves `$count` from a
+//! separate, eventually consistent index (Learn, "Advanced query capabilities"), so a lagging count
+//! must not fail every run, and a short listing must never be taken as members who left.
 
 use std::borrow::Borrow;
 use std::collections::HashSet;
@@ -18,6 +21,44 @@ use url::Url;
 
 use super::{Graph, GraphError, Group, Page};
 use crate::http::{self, ApiError, Requests};
+
+/// Members as listed, to the end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed<U> {
+    pub items: Vec<U>,
+    /// Set when `@odata.count` counted more than the pages held, on the first read and on the one read
+    /// again (the numbers are the second read's): the listing may lack members.
+    pub short: Option<Shortfall>,
+}
+
+impl<U> Default for Listed<U> {
+    fn default() -> Self {
+        Listed {
+            items: Vec::new(),
+            short: None,
+        }
+    }
+}
+
+/// A listing that held fewer members than Graph counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shortfall {
+    /// `@odata.count` of the listing's first page.
+    pub counted: u64,
+    /// The members its pages held.
+    pub listed: u64,
+}
+
+impl Shortfall {
+    /// The disagreement of one read, if any. Members who join during the listing can make it longer
+    /// than the count: that is no shortfall.
+    fn of(counted: Option<u64>, listed: usize) -> Option<Shortfall> {
+        let listed = listed as u64;
+        counted
+            .filter(|&counted| counted > listed)
+            .map(|counted| Shortfall { counted, listed })
+    }
+}
 
 /// Pages one member listing may take before it is cut off as a loop (999 members a page).
 const MAX_PAGES: usize = 2_000;
@@ -385,7 +426,7 @@ impl Graph {
         nested: bool,
         requests: &Requests,
         people: &People,
-    ) -> Result<Vec<Person>, GraphError> {
+    ) -> Result<Listed<Person>, GraphError> {
         let operation = format!("listing members of group {:?}", group.display_name);
         self.members(
             operation,
@@ -408,7 +449,7 @@ impl Graph {
         group: &Group,
         nested: bool,
         requests: &Requests,
-    ) -> Result<Vec<ServicePrincipalMember>, GraphError> {
+    ) -> Result<Listed<ServicePrincipalMember>, GraphError> {
         let operation = format!(
             "listing service principal members of group {:?}",
             group.display_name
@@ -424,7 +465,9 @@ impl Graph {
         .await
     }
 
-    /// The members of one type, `(cast, $select)`, read to the end, each made into what is kept.
+    /// The members of one type, `(cast, $select)`, read to the end, each made into what is kept; read a
+    /// second time when the pages held fewer than `@odata.count` (never otherwise: no extra request
+    /// when they agree).
     async fn members<T: DeserializeOwned + Send + 'static, U>(
         &self,
         operation: String,
@@ -432,8 +475,8 @@ impl Graph {
         nested: bool,
         (cast, fields): (&str, &str),
         requests: &Requests,
-        keep: impl FnMut(T) -> U,
-    ) -> Result<Vec<U>, GraphError> {
+        mut keep: impl FnMut(T) -> U,
+    ) -> Result<Listed<U>, GraphError> {
         let relation = if nested {
             "transitiveMembers"
         } else {
@@ -444,27 +487,36 @@ impl Graph {
             .append_pair("$select", fields)
             .append_pair("$top", &PAGE_SIZE.to_string())
             .append_pair("$count", "true");
-        self.all_pages(operation, url, requests, keep).await
+        let (items, counted) =
+            (self.all_pages(&operation, url.clone(), requests, &mut keep)).await?;
+        if Shortfall::of(counted, items.len()).is_none() {
+            return Ok(Listed { items, short: None });
+        }
+        // The first read is let go before the second (a large group's list is megabytes).
+        drop(items);
+        let (items, counted) = self.all_pages(&operation, url, requests, &mut keep).await?;
+        let short = Shortfall::of(counted, items.len());
+        Ok(Listed { items, short })
     }
 
     /// The items of `first` and of every page after it, following `@odata.nextLink` as given (it carries
-    /// Graph's own skip token); `ConsistencyLevel` is sent on every page.
+    /// Graph's own skip token); `ConsistencyLevel` is sent on every page. With the first page's
+    /// `@odata.count`, which the caller compares.
     ///
     /// # Errors
     /// A page could not be read, a next link is not a URL or not on the configured endpoint (it is
-    /// then not followed), paging does not end, or the pages hold
-    /// fewer items than the listing's `@odata.count` (a page that lost items): a partial list is never
-    /// returned, because deprovisioning decisions rest on it.
+    /// then not followed), or paging does not end: a partial list is never returned, because
+    /// deprovisioning decisions rest on it.
     async fn all_pages<T: DeserializeOwned + Send + 'static, U>(
         &self,
-        operation: String,
+        operation: &str,
         first: Url,
         requests: &Requests,
         mut keep: impl FnMut(T) -> U,
-    ) -> Result<Vec<U>, GraphError> {
+    ) -> Result<(Vec<U>, Option<u64>), GraphError> {
         let protocol = |cause: String| {
             GraphError::Api(ApiError::Protocol {
-                operation: operation.clone(),
+                operation: operation.to_owned(),
                 cause,
             })
         };
@@ -487,12 +539,12 @@ impl Graph {
             let page: Page<T> = {
                 // The semaphore is never closed; without a permit the page is read all the same.
                 let _reading = self.pages.acquire().await.ok();
-                let response = self.get(&operation, &url, requests).await?;
-                http::json(&operation, response).await?
+                let response = self.get(operation, &url, requests).await?;
+                http::json(operation, response).await?
             };
             counted = counted.or(page.count);
             next = page.next_url().map_err(|e| ApiError::Decode {
-                operation: operation.clone(),
+                operation: operation.to_owned(),
                 cause: format!("@odata.nextLink is not a URL: {e}"),
             })?;
             if let Some(link) = &next {
@@ -503,17 +555,9 @@ impl Graph {
             }
             items.extend(page.value.into_iter().map(&mut keep));
         }
-        // Members that join during the listing can make it longer than the count; never shorter,
-        // unless members left in the seconds it took (the next run then reads it whole).
-        if let Some(counted) = counted.filter(|&c| c > items.len() as u64) {
-            return Err(protocol(format!(
-                "the listing is incomplete: Graph counted {counted} (@odata.count) but its pages held {}",
-                items.len()
-            )));
-        }
         // A count that was missing or too small left slack from doubling; the list lives for the run.
         items.shrink_to_fit();
-        Ok(items)
+        Ok((items, counted))
     }
 }
 
@@ -673,6 +717,24 @@ mod tests {
         let apps: Page<ServicePrincipalMember> = serde_json::from_slice(body).unwrap();
         let limited: Vec<bool> = apps.value.iter().map(|m| m.is_limited()).collect();
         assert_eq!(limited, [true, false]);
+    }
+
+    #[test]
+    fn only_a_listing_shorter_than_its_count_falls_short() {
+        assert_eq!(Shortfall::of(None, 3), None);
+        assert_eq!(Shortfall::of(Some(3), 3), None);
+        assert_eq!(
+            Shortfall::of(Some(2), 3),
+            None,
+            "members who joined while it was read"
+        );
+        assert_eq!(
+            Shortfall::of(Some(5), 3),
+            Some(Shortfall {
+                counted: 5,
+                listed: 3
+            })
+        );
     }
 
     #[test]

@@ -21,7 +21,7 @@ use azure_core::credentials::TokenCredential;
 use crate::auth::{Identity, Secrets, check_token};
 use crate::config::{Deprovision, GroupRef, SecretUrl, SyncOptions, Workspace, WorkspaceAuth};
 use crate::databricks::{Bearer, Scim};
-use crate::entra::{Graph, Group, People, Person, ServicePrincipalMember};
+use crate::entra::{Graph, Group, Listed, People, Person, ServicePrincipalMember, Shortfall};
 use crate::http::Requests;
 use crate::settings::Settings;
 
@@ -65,13 +65,13 @@ impl AzureEngine {
 }
 
 /// Members of a group as read once in a run, or why they could not be.
-type MembersRead<T> = Result<Arc<Vec<T>>, String>;
+type MembersRead<T> = Result<Arc<Listed<T>>, String>;
 
 /// The members of one configured group: its users and (when synced) its service principals.
 #[derive(Clone)]
 struct GroupMembers {
-    users: Arc<Vec<Person>>,
-    service_principals: Arc<Vec<ServicePrincipalMember>>,
+    users: Arc<Listed<Person>>,
+    service_principals: Arc<Listed<ServicePrincipalMember>>,
 }
 
 /// What the workspaces of one run share.
@@ -189,7 +189,7 @@ impl RunScope for AzureRun {
                 if !problems.is_empty() {
                     report.status = Status::Failed;
                     report.error = Some(problems.join("; "));
-                } else if report.remaining > 0 {
+                } else if report.remaining > 0 || report.removals_waiting.is_some() {
                     report.status = Status::Partial;
                 }
             }
@@ -346,17 +346,68 @@ fn desired_of<'a>(
     names: &Names,
 ) -> Desired {
     let mut desired = desired_users_in(
-        groups.clone().into_iter().flat_map(|g| g.users.iter()),
+        groups
+            .clone()
+            .into_iter()
+            .flat_map(|g| g.users.items.iter()),
         options,
         names,
     );
     if options.include_service_principals {
         desired.add_service_principals(
-            groups.into_iter().flat_map(|g| g.service_principals.iter()),
+            groups
+                .into_iter()
+                .flat_map(|g| g.service_principals.items.iter()),
             options,
         );
     }
     desired
+}
+
+/// The member count Graph gave for a group, when a listing held fewer (read twice): the users' and
+/// service principals' counts added up.
+fn counted(members: &GroupMembers) -> Option<u64> {
+    let (users, sps) = (members.users.short, members.service_principals.short);
+    (users.is_some() || sps.is_some()).then(|| {
+        let count =
+            |listed: &Option<Shortfall>, len: usize| listed.map_or(len as u64, |s| s.counted);
+        count(&users, members.users.items.len())
+            + count(&sps, members.service_principals.items.len())
+    })
+}
+
+/// Configured groups whose listing held fewer members than Graph's `@odata.count`, on two reads in a
+/// row. Graph serves the count from an eventually consistent index, so the two can disagree for a
+/// while after a change; the listing may then lack members, so nothing is removed on it, but nothing
+/// is wrong either: the workspace is `partial`, not failed, and additions go ahead.
+#[derive(Debug, Default)]
+struct Unsettled(Vec<String>);
+
+impl Unsettled {
+    fn add(&mut self, group: &str, members: &GroupMembers) {
+        let kinds = [
+            ("user", members.users.short),
+            ("service principal", members.service_principals.short),
+        ];
+        for (kind, short) in kinds {
+            if let Some(Shortfall { counted, listed }) = short {
+                self.0.push(format!(
+                    "group {group:?}: Graph counted {counted} {kind} member(s) (@odata.count) but listed {listed}"
+                ));
+            }
+        }
+    }
+
+    fn reason(&self) -> Option<String> {
+        (!self.0.is_empty()).then(|| {
+            format!(
+                "removals wait: {}, on two reads in a row (Graph serves counts from an eventually consistent \
+                 index); until a read agrees, nobody is deprovisioned, removed from a group or changed in \
+                 entitlements in this workspace (the changes are reported skipped); additions go ahead",
+                self.0.join("; ")
+            )
+        })
+    }
 }
 
 impl AzureRun {
@@ -384,15 +435,18 @@ impl AzureRun {
         let mut members: Vec<GroupMembers> = Vec::new();
         let mut mirrored = Vec::new();
         let mut incomplete = Incomplete::default();
+        let mut unsettled = Unsettled::default();
         for (reference, (group, group_members)) in workspace.access_groups.iter().zip(read) {
+            unsettled.add(&group.display_name, &group_members);
             incomplete.add(
                 &group.display_name,
                 group_members
                     .users
+                    .items
                     .iter()
                     .filter(|m| m.is_limited())
                     .count(),
-                (group_members.service_principals.iter())
+                (group_members.service_principals.items.iter())
                     .filter(|m| m.is_limited())
                     .count(),
             );
@@ -407,8 +461,10 @@ impl AzureRun {
                 id: Some(group.id),
                 display_name: Some(group.display_name),
                 member_count: Some(
-                    (group_members.users.len() + group_members.service_principals.len()) as u64,
+                    (group_members.users.items.len() + group_members.service_principals.items.len())
+                        as u64,
                 ),
+                counted: counted(&group_members),
             });
             members.push(group_members);
         }
@@ -440,6 +496,8 @@ impl AzureRun {
             allow_deprovision: self.run.allow_deprovision,
             // Members Graph could not show make the read incomplete: nothing is removed on it.
             hold_removals: incomplete.reason(),
+            // A count Graph's listing fell short of, twice: removals wait for a read that agrees.
+            wait_removals: unsettled.reason(),
         };
         let plan: Plan = plan(&principals, &mirrored, &current, &policy);
         // The plan holds what applying needs (names are shared): the desired principals need not live
@@ -456,7 +514,11 @@ impl AzureRun {
         )
         .await;
         report.remaining = applied.deferred;
-        report.deprovisioning_held = plan.held_reason.clone();
+        if plan.held_to_wait {
+            report.removals_waiting = plan.held_reason.clone();
+        } else {
+            report.deprovisioning_held = plan.held_reason.clone();
+        }
         report.external_ids = ExternalIdReport {
             differ: plan.external_ids.differ,
             differing: (plan.external_ids.differing.iter())

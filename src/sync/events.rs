@@ -56,7 +56,13 @@ pub fn emit(report: &Report, max_run_seconds: Option<u64>) {
             "{}",
             ws.summary_line()
         );
-        if let Some(reason) = &ws.deprovisioning_held {
+        // Removals that wait for Graph's count to agree are held the same way (the workspace is then
+        // `partial`, not failed): one event for both, the reason telling them apart.
+        if let Some(reason) = ws
+            .deprovisioning_held
+            .as_ref()
+            .or(ws.removals_waiting.as_ref())
+        {
             // Held actions are the only skipped deprovisionings, removals from groups and entitlement
             // changes (the last two held only after an incomplete Entra read); beyond the report's cap
             // they are counted, not listed.

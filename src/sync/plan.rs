@@ -8,7 +8,9 @@
 //! principal (workspace admins, the token's own identity). Deprovisionings beyond the policy's limit are
 //! held, all of them, unless the run was confirmed with `allowDeprovision`. After an incomplete read of
 //! the Entra groups (members Graph listed with limited information), nothing is removed at all: every
-//! deprovisioning, removal from a group and entitlement change is held (`Policy::hold_removals`).
+//! deprovisioning, removal from a group and entitlement change is held (`Policy::hold_removals`); after
+//! a read whose listing fell short of Graph's count twice, the same changes wait (`Policy::wait_removals`:
+//! held as well, but the workspace is `partial`, not failed).
 //! Invariant (tested): applying a plan, then planning again, gives an empty plan.
 
 use std::borrow::Cow;
@@ -329,6 +331,10 @@ pub struct Policy {
     /// listed with limited information: [`super::desired::Incomplete::reason`]). Every deprovisioning,
     /// removal from a group and entitlement change is then held, whatever `allow_deprovision` says.
     pub hold_removals: Option<String>,
+    /// Why removals wait this run although nothing is wrong: a listing fell short of Graph's count on
+    /// two reads (the count's index lags). The same changes as `hold_removals` are held; the workspace
+    /// is `partial`. `hold_removals` wins when both are set.
+    pub wait_removals: Option<String>,
 }
 
 impl Default for Policy {
@@ -339,6 +345,7 @@ impl Default for Policy {
             max_deprovision: MaxDeprovision::Default,
             allow_deprovision: false,
             hold_removals: None,
+            wait_removals: None,
         }
     }
 }
@@ -354,6 +361,9 @@ pub struct Plan {
     /// Deprovisionings not made this run, and why.
     pub held: Vec<Action>,
     pub held_reason: Option<String>,
+    /// The holds only wait for a read that agrees with Graph's count (`Policy::wait_removals`): the
+    /// workspace is `partial`, not failed.
+    pub held_to_wait: bool,
     /// Listed desired principals whose `externalId` is not their Entra object id (never rewritten).
     pub external_ids: ExternalIdFindings,
 }
@@ -460,6 +470,9 @@ pub fn plan(
     deprovision(desired, current, marked, policy, &mut result);
     if let Some(reason) = &policy.hold_removals {
         hold_removals(reason, &mut result);
+    } else if let Some(reason) = &policy.wait_removals {
+        hold_removals(reason, &mut result);
+        result.held_to_wait = true;
     }
     result
 }

@@ -94,6 +94,10 @@ pub struct WorkspaceReport {
     pub omitted_actions: Vec<OmittedActions>,
     /// Why deprovisioning was held back this run (the held actions are in `actions`, `skipped`).
     pub deprovisioning_held: Option<String>,
+    /// Why removals, deprovisioning and entitlement changes wait this run although nothing failed: Graph's
+    /// member count and listing disagreed on two reads (the held actions are in `actions`, `skipped`);
+    /// the workspace is then `partial`.
+    pub removals_waiting: Option<String>,
     /// Listed principals the sync wants whose `externalId` is not their Entra object id, or is not
     /// set: reported, never rewritten.
     pub external_ids: ExternalIdReport,
@@ -119,6 +123,7 @@ impl WorkspaceReport {
             actions: Vec::new(),
             omitted_actions: Vec::new(),
             deprovisioning_held: None,
+            removals_waiting: None,
             external_ids: ExternalIdReport::default(),
             remaining: 0,
             duration_ms: 0,
@@ -169,6 +174,10 @@ impl WorkspaceReport {
                 self.remaining
             ));
         }
+        if let Some(waiting) = &self.removals_waiting {
+            line.push_str(": ");
+            line.push_str(waiting);
+        }
         if let Some(error) = &self.error {
             line.push_str(": ");
             line.push_str(error);
@@ -186,6 +195,10 @@ pub struct GroupReport {
     pub id: Option<String>,
     pub display_name: Option<String>,
     pub member_count: Option<u64>,
+    /// Graph's `@odata.count` for the group's members, only when the listing held fewer on two reads in
+    /// a row (then `memberCount` is what was listed, and removals wait: `removalsWaiting`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counted: Option<u64>,
 }
 
 /// The `externalId` of the listed principals a workspace should have, compared with their Entra

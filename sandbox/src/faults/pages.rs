@@ -138,6 +138,10 @@ pub(super) async fn rewrite(answer: Response, kind: &Kind, url: Option<&str>) ->
         Kind::TotalResults(total) => {
             page.insert("totalResults".to_owned(), Value::from(*total));
         }
+        // Only the first page of a Graph listing carries a count; later pages are left as they are.
+        Kind::ODataCount(count) if page.contains_key("@odata.count") => {
+            page.insert("@odata.count".to_owned(), Value::from(*count));
+        }
         _ => {}
     }
     let body = serde_json::to_vec(&Value::Object(page)).unwrap_or_default();

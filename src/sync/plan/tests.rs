@@ -778,3 +778,39 @@ fn an_incomplete_read_is_reported_even_when_nothing_would_be_removed() {
     assert!(got.actions.is_empty() && got.held.is_empty(), "{got:?}");
     assert_eq!(got.held_reason.as_deref(), Some("the read is incomplete"));
 }
+
+#[test]
+fn a_count_that_disagrees_makes_the_same_removals_wait_without_failing_and_a_missing_permission_wins()
+ {
+    let (want, wanted, workspace) = incomplete_read();
+    let remove = Policy {
+        deprovision: Deprovision::Remove,
+        allow_deprovision: true,
+        ..Policy::default()
+    };
+    let waiting = Policy {
+        wait_removals: Some("the count disagrees".into()),
+        ..remove.clone()
+    };
+    let got = plan(&want, &wanted, &workspace, &waiting);
+    let held = Policy {
+        hold_removals: Some("the count disagrees".into()),
+        ..remove
+    };
+    let same = plan(&want, &wanted, &workspace, &held);
+    assert_eq!((&got.actions, &got.held), (&same.actions, &same.held));
+    assert_eq!(got.held.len(), 5);
+    assert_eq!(got.held_reason.as_deref(), Some("the count disagrees"));
+    assert!(got.held_to_wait && !same.held_to_wait);
+
+    let both = Policy {
+        hold_removals: Some("the read is incomplete".into()),
+        ..waiting
+    };
+    let got = plan(&want, &wanted, &workspace, &both);
+    assert_eq!(got.held_reason.as_deref(), Some("the read is incomplete"));
+    assert!(
+        !got.held_to_wait,
+        "a missing permission fails the workspace"
+    );
+}

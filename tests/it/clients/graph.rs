@@ -72,7 +72,8 @@ async fn graph_lists_service_principal_members_transitively_or_directly_across_p
     let transitive = graph
         .service_principal_members(&group, true, &requests)
         .await
-        .unwrap();
+        .unwrap()
+        .items;
     assert_eq!(
         apps(&transitive),
         BTreeSet::from(["app-a", "app-b", "app-c", "app-d", "app-e"].map(String::from))
@@ -87,7 +88,8 @@ async fn graph_lists_service_principal_members_transitively_or_directly_across_p
     let direct = graph
         .service_principal_members(&group, false, &requests)
         .await
-        .unwrap();
+        .unwrap()
+        .items;
     assert_eq!(apps(&direct), BTreeSet::from(direct_apps.map(String::from)));
 
     let listings = |relation: &str| {
@@ -107,7 +109,8 @@ async fn graph_lists_service_principal_members_transitively_or_directly_across_p
     let users = graph
         .user_members(&group, true, &requests, &people)
         .await
-        .unwrap();
+        .unwrap()
+        .items;
     let upns: Vec<_> = users.iter().map(|u| u.user_principal_name()).collect();
     assert_eq!(upns, [Some("ana@contoso.com")]);
 }
