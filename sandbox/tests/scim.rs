@@ -11,6 +11,8 @@ use serde_json::{Value, json};
 const PAT: &str = "dapi0123456789abcdef-test";
 const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
+const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+const SP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ServicePrincipal";
 const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
 struct Workspace {
@@ -207,7 +209,10 @@ async fn creating_an_existing_user_name_in_another_case_answers_409_with_the_ser
     let ws = spawn().await;
     ws.create_user("ana@contoso.com").await;
     let again = ws
-        .post("/Users", json!({ "userName": "ANA@contoso.com" }))
+        .post(
+            "/Users",
+            json!({ "schemas": [USER_SCHEMA], "userName": "ANA@contoso.com" }),
+        )
         .await;
     assert_scim_error(&again, 409, Some("uniqueness"));
     assert_eq!(
@@ -228,7 +233,10 @@ async fn a_just_in_time_user_is_missing_from_list_and_filters_yet_conflicts_on_c
             .is_empty()
     );
     let create = ws
-        .post("/Users", json!({ "userName": "bob@contoso.com" }))
+        .post(
+            "/Users",
+            json!({ "schemas": [USER_SCHEMA], "userName": "bob@contoso.com" }),
+        )
         .await;
     assert_scim_error(&create, 409, Some("uniqueness"));
     assert_eq!(
@@ -251,7 +259,7 @@ async fn active_is_patched_only_in_the_forms_databricks_clients_send_and_a_bare_
     let sp = ws
         .post(
             "/ServicePrincipals",
-            json!({ "applicationId": "0b7c7f3e-8a4e-4c2a-9d7e-1f0e2d3c4b5a" }),
+            json!({ "schemas": [SP_SCHEMA], "applicationId": "0b7c7f3e-8a4e-4c2a-9d7e-1f0e2d3c4b5a" }),
         )
         .await;
     let sp = sp.body["id"].as_str().unwrap().to_owned();
@@ -339,7 +347,7 @@ async fn put_replaces_a_user_but_not_its_user_name() {
         ),
         (StatusCode::OK, json!("Ana Lima"), json!(false))
     );
-    let renamed = json!({ "userName": "other@contoso.com" });
+    let renamed = json!({ "schemas": [USER_SCHEMA], "userName": "other@contoso.com" });
     assert_scim_error(
         &ws.call(Method::PUT, &path, Some(renamed)).await,
         400,
@@ -522,10 +530,52 @@ async fn users_created_through_the_api_are_listed_only_after_the_visibility_dela
 // --- groups ---------------------------------------------------------------------------------------------
 
 #[tokio::test]
+async fn creations_and_replacements_that_do_not_declare_their_resource_schema_are_refused() {
+    let ws = spawn().await;
+    let before = ws.get("/Users").await.body["totalResults"].clone();
+    let bodies = [
+        ("/Users", json!({ "userName": "ana@contoso.com" })),
+        (
+            "/Users",
+            json!({ "schemas": [GROUP_SCHEMA], "userName": "ana@contoso.com" }),
+        ),
+        ("/Groups", json!({ "displayName": "analysts" })),
+        (
+            "/ServicePrincipals",
+            json!({ "schemas": [USER_SCHEMA], "applicationId": "0b7c7f3e-8a4e-4c2a-9d7e-1f0e2d3c4b5a" }),
+        ),
+    ];
+    for (path, body) in bodies {
+        let refused = ws.post(path, body.clone()).await;
+        assert_scim_error(&refused, 400, Some("invalidSyntax"));
+        assert!(
+            refused.body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("must declare the schema"),
+            "{path} {body}: {}",
+            refused.body
+        );
+    }
+    assert_eq!(ws.get("/Users").await.body["totalResults"], before, "nothing was created");
+    let ana = ws.create_user("ana@contoso.com").await;
+    let put = (ws.call(
+        Method::PUT,
+        &format!("/Users/{ana}"),
+        Some(json!({ "userName": "ana@contoso.com" })),
+    ))
+    .await;
+    assert_scim_error(&put, 400, Some("invalidSyntax"));
+}
+
+#[tokio::test]
 async fn group_members_are_added_as_an_array_and_a_bare_string_is_invalid_syntax() {
     let ws = spawn().await;
     let created = ws
-        .post("/Groups", json!({ "displayName": "analysts" }))
+        .post(
+            "/Groups",
+            json!({ "schemas": [GROUP_SCHEMA], "displayName": "analysts" }),
+        )
         .await;
     assert_eq!(created.status, StatusCode::CREATED);
     assert_eq!(created.body["meta"]["resourceType"], "WorkspaceGroup");
@@ -630,7 +680,10 @@ async fn duplicate_groups_and_service_principals_answer_409_with_the_service_mes
     let ws = spawn().await;
     ws.scim.add_group("analysts");
     let group = ws
-        .post("/Groups", json!({ "displayName": "Analysts" }))
+        .post(
+            "/Groups",
+            json!({ "schemas": [GROUP_SCHEMA], "displayName": "Analysts" }),
+        )
         .await;
     assert_scim_error(&group, 409, Some("uniqueness"));
     assert_eq!(
@@ -638,7 +691,7 @@ async fn duplicate_groups_and_service_principals_answer_409_with_the_service_mes
         "Group with name Analysts already exists."
     );
     let app = "6d2f3c1e-0000-4000-8000-00000000abcd";
-    let sp = json!({ "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServicePrincipal"], "applicationId": app, "displayName": "etl" });
+    let sp = json!({ "schemas": [SP_SCHEMA], "applicationId": app, "displayName": "etl" });
     let created = ws.post("/ServicePrincipals", sp.clone()).await;
     assert_eq!(
         (created.status, created.body["active"].clone()),
@@ -675,13 +728,19 @@ async fn writes_over_the_rate_limit_answer_429_with_an_integer_retry_after_while
     let ws = spawn().await;
     ws.scim.set_write_rate(Some(1.0));
     assert_eq!(
-        ws.post("/Users", json!({ "userName": "a@contoso.com" }))
-            .await
-            .status,
+        ws.post(
+            "/Users",
+            json!({ "schemas": [USER_SCHEMA], "userName": "a@contoso.com" })
+        )
+        .await
+        .status,
         StatusCode::CREATED
     );
     let throttled = ws
-        .post("/Users", json!({ "userName": "b@contoso.com" }))
+        .post(
+            "/Users",
+            json!({ "schemas": [USER_SCHEMA], "userName": "b@contoso.com" }),
+        )
         .await;
     assert_scim_error(&throttled, 429, None);
     let retry_after: u64 = throttled.headers["retry-after"]
@@ -693,9 +752,12 @@ async fn writes_over_the_rate_limit_answer_429_with_an_integer_retry_after_while
     assert_eq!(ws.get("/Users").await.status, StatusCode::OK);
     tokio::time::sleep(Duration::from_secs(retry_after)).await;
     assert_eq!(
-        ws.post("/Users", json!({ "userName": "b@contoso.com" }))
-            .await
-            .status,
+        ws.post(
+            "/Users",
+            json!({ "schemas": [USER_SCHEMA], "userName": "b@contoso.com" })
+        )
+        .await
+        .status,
         StatusCode::CREATED
     );
 }
@@ -736,7 +798,12 @@ async fn unknown_paths_wrong_methods_bad_json_and_unsupported_patch_ops_are_scim
         400,
         Some("invalidSyntax"),
     );
-    let missing = ws.post("/Users", json!({ "displayName": "nobody" })).await;
+    let missing = ws
+        .post(
+            "/Users",
+            json!({ "schemas": [USER_SCHEMA], "displayName": "nobody" }),
+        )
+        .await;
     assert_scim_error(&missing, 400, Some("invalidValue"));
     let id = ws.create_user("ana@contoso.com").await;
     let moved = ws

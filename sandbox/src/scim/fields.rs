@@ -96,6 +96,22 @@ pub(crate) fn text(body: &Map<String, Value>, key: &str) -> Result<Option<String
     }
 }
 
+/// Fails unless the body's `schemas` names `urn`: every create and replace the Databricks clients send
+/// declares its resource's schema (the Terraform provider's `User`, `Group` and `ServicePrincipal`
+/// structs, the REST reference's examples), and so does the product; a body without it is refused
+/// here, so a client that dropped it is caught (what a real workspace answers to one is unconfirmed).
+pub(crate) fn declares(body: &Map<String, Value>, urn: &str) -> Result<(), ScimError> {
+    let declared = (body.get("schemas").and_then(Value::as_array))
+        .is_some_and(|schemas| schemas.iter().any(|s| s.as_str() == Some(urn)));
+    if declared {
+        Ok(())
+    } else {
+        Err(ScimError::invalid_syntax_because(format!(
+            "The request must declare the schema {urn}."
+        )))
+    }
+}
+
 /// A required string attribute.
 pub(crate) fn required_text(body: &Map<String, Value>, key: &str) -> Result<String, ScimError> {
     text(body, key)?

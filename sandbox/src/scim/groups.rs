@@ -216,6 +216,7 @@ fn rendered(store: &Store, id: &str) -> Result<Value, ScimError> {
 
 /// A group (without id) from a POST or PUT body.
 fn group_from(body: &Map<String, Value>) -> Result<Group, ScimError> {
+    fields::declares(body, render::GROUP_SCHEMA)?;
     Ok(Group {
         id: String::new(),
         display_name: fields::required_text(body, "displayName")?,
@@ -322,7 +323,8 @@ mod tests {
         let remove =
             json!([{ "op": "remove", "path": format!("members[value eq \"{}\"]", seeded[5]) }]);
         patch_group(&ws, &group, remove).await.unwrap();
-        let user = json!({ "userName": "late@contoso.com", "groups": [{ "value": group }] });
+        let user = json!({ "schemas": [render::USER_SCHEMA], "userName": "late@contoso.com",
+            "groups": [{ "value": group }] });
         let created = users::create(State(ws.clone()), Bytes::from(user.to_string()))
             .await
             .unwrap();

@@ -172,6 +172,7 @@ fn rendered(store: &Store, id: &str) -> Result<Value, ScimError> {
 
 /// A service principal (without id) from a POST or PUT body.
 fn service_principal_from(body: &Map<String, Value>) -> Result<ServicePrincipal, ScimError> {
+    fields::declares(body, render::SERVICE_PRINCIPAL_SCHEMA)?;
     Ok(ServicePrincipal {
         id: String::new(),
         application_id: fields::required_text(body, "applicationId")?,

@@ -185,6 +185,7 @@ fn rendered(store: &Store, id: &str) -> Result<Value, ScimError> {
 
 /// A user (without id) from a POST or PUT body.
 fn user_from(body: &Map<String, Value>) -> Result<User, ScimError> {
+    fields::declares(body, render::USER_SCHEMA)?;
     let user_name = fields::required_text(body, "userName")?.to_lowercase();
     let emails = match body.get("emails") {
         None | Some(Value::Null) => vec![default_email(&user_name)],
