@@ -28,7 +28,10 @@ use crate::config::WorkspaceUrl;
 use crate::http::{self, ApiError, Requests};
 
 pub use bearer::{Bearer, DATABRICKS_SCOPE};
-pub use groups::{MAX_MEMBERS_PER_PATCH, ScimGroup, parse_group, parse_group_page};
+pub use groups::{
+    ClassifiedGroup, GroupMember, MAX_MEMBERS_PER_PATCH, MemberKind, ScimGroup,
+    parse_classified_group, parse_group, parse_group_page,
+};
 pub use listing::{ListPage, parse_list_page};
 pub use me::{Me, PrincipalKind, parse_me};
 pub use service_principals::{CreatedServicePrincipal, ScimServicePrincipal};
