@@ -224,9 +224,9 @@ impl Drop for Gathering<'_> {
 }
 
 /// The workspace's users (and service principals, when synced), its marker group's members, and (when
-/// deprovisioning is on) the principals
-/// never to deprovision: the token's own identity and the members of `admins`. Any read that fails fails
-/// the workspace before anything is written.
+/// deprovisioning is on) the principals never to deprovision: the token's own identity and the direct
+/// members of `admins`, with whether groups nested in it remain to be read ([`Admins`]). Any read that
+/// fails fails the workspace before anything is written.
 async fn read_workspace(
     scim: &Scim,
     options: &SyncOptions,
