@@ -112,6 +112,13 @@ async fn a_leaver_who_is_an_admin_through_groups_nested_in_admins_is_kept_and_th
     scim.add_member(&group_named(&workspace, "admins").id, &platform);
 
     leave(&world, &["ana", "bo"]);
+    // A dry run reads the nested groups too, and shows exactly what the run will do.
+    let (code, report) = sync_http(&handler, json!({"dryRun": true})).await;
+    assert_eq!(code, 200, "{report}");
+    let planned: Vec<(&str, &str)> = (ws(&report)["actions"].as_array().unwrap().iter())
+        .map(|a| (a["type"].as_str().unwrap(), a["target"].as_str().unwrap()))
+        .collect();
+    assert_eq!(planned, [("deactivateUser", "ana@contoso.com")], "{report}");
     scim.faults().clear_log();
     let (code, report) = sync_http(&handler, json!({})).await;
     assert_eq!(code, 200, "{report}");
