@@ -1,5 +1,6 @@
 //! Answers of a Databricks workspace's SCIM API (`databricks::parse_*`): any bytes as the body of
-//! a user, service principal or group listing, a created user, service principal or group, and `/Me`.
+//! a user, service principal or group listing, a created user, service principal or group, a group
+//! read by id with its members' kinds (admin protection), and `/Me`.
 //! The input's first line is the group display name asked for; the rest is the body.
 //!
 //! Properties: no parser panics; a group look-up only ever answers a group of the name asked
@@ -7,7 +8,8 @@
 #![no_main]
 
 use entra_databricks_sync::databricks::{
-    ScimServicePrincipal, ScimUser, parse_group, parse_group_page, parse_list_page, parse_me,
+    ScimServicePrincipal, ScimUser, parse_classified_group, parse_group, parse_group_page,
+    parse_list_page, parse_me,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -37,6 +39,9 @@ fuzz_target!(|data: &[u8]| {
         );
     }
     if let Ok(group) = parse_group(body, &asked) {
+        let _ = format!("{group:?}");
+    }
+    if let Ok(group) = parse_classified_group(body) {
         let _ = format!("{group:?}");
     }
     if let Ok(me) = parse_me(body) {

@@ -557,7 +557,11 @@ async fn creations_and_replacements_that_do_not_declare_their_resource_schema_ar
             refused.body
         );
     }
-    assert_eq!(ws.get("/Users").await.body["totalResults"], before, "nothing was created");
+    assert_eq!(
+        ws.get("/Users").await.body["totalResults"],
+        before,
+        "nothing was created"
+    );
     let ana = ws.create_user("ana@contoso.com").await;
     let put = (ws.call(
         Method::PUT,
@@ -893,4 +897,88 @@ async fn cost_of_membership_changes_next_to_a_large_group() {
             times[ROUNDS - 1]
         );
     }
+}
+
+/// Groups nested in `admins` show as `Groups/<id>` members and are served; an account group made a
+/// member of `admins` shows the same way, but the workspace API does not serve it (404 with the SCIM
+/// error body), lists it nowhere and refuses it as a new member.
+#[tokio::test]
+async fn admins_shows_nested_groups_and_account_groups_by_ref_and_serves_only_workspace_groups() {
+    let ws = spawn().await;
+    let admins = ws
+        .scim
+        .groups()
+        .into_iter()
+        .find(|g| g.display_name == "admins")
+        .unwrap()
+        .id;
+    let leads = ws.scim.add_group("leads");
+    let ana = ws.scim.add_user("ana@contoso.com", "Ana", true);
+    ws.scim.add_member(&leads, &ana);
+    ws.scim.add_member(&admins, &leads);
+    let bo = ws.scim.add_user("bo@contoso.com", "Bo", true);
+    let platform = ws.scim.add_account_group("platform-admins", &[&bo]);
+    ws.scim.nest_account_group(&admins, &platform);
+
+    let read = ws
+        .get(&format!(
+            "/Groups/{admins}?attributes=id,displayName,members,meta"
+        ))
+        .await;
+    assert_eq!(read.status, StatusCode::OK);
+    let refs: Vec<(&str, &str)> = read.body["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["$ref"].as_str().unwrap(), m["display"].as_str().unwrap()))
+        .collect();
+    let admin = ws.scim.admin_user_id();
+    assert_eq!(
+        refs,
+        [
+            (format!("Users/{admin}").as_str(), "Workspace Admin"),
+            (format!("Groups/{leads}").as_str(), "leads"),
+            (format!("Groups/{platform}").as_str(), "platform-admins"),
+        ]
+    );
+    assert_eq!(read.body["meta"]["resourceType"], "WorkspaceGroup");
+
+    let nested = ws
+        .get(&format!(
+            "/Groups/{leads}?attributes=id,displayName,members,meta"
+        ))
+        .await;
+    assert_eq!(nested.status, StatusCode::OK);
+    assert_eq!(nested.body["members"][0]["$ref"], format!("Users/{ana}"));
+    assert_eq!(nested.body["meta"]["resourceType"], "WorkspaceGroup");
+
+    let account = ws.get(&format!("/Groups/{platform}")).await;
+    assert_scim_error(&account, 404, None);
+    let listed = ws.get("/Groups").await;
+    assert!(
+        resources(&listed.body)
+            .iter()
+            .all(|g| g["displayName"] != "platform-admins"),
+        "{}",
+        listed.body
+    );
+    let filtered = ws
+        .get(&format!(
+            "/Groups?filter={}",
+            encoded("displayName eq \"platform-admins\"")
+        ))
+        .await;
+    assert!(resources(&filtered.body).is_empty(), "{}", filtered.body);
+    let add = json!([{ "op": "add", "path": "members", "value": [{ "value": platform }] }]);
+    assert_scim_error(
+        &ws.patch(&format!("/Groups/{leads}"), add).await,
+        400,
+        Some("invalidValue"),
+    );
+    assert_scim_error(
+        &ws.call(Method::DELETE, &format!("/Groups/{platform}"), None)
+            .await,
+        404,
+        None,
+    );
 }

@@ -2,6 +2,7 @@
 //! only, case-insensitively as the workspace compares names), create one (409 `Group with name <x>
 //! already exists.` adopts the existing group), add members in batches, remove one member, add
 //! entitlements. Membership is written with PatchOp; PATCH may answer 200 with the group or 204.
+//! Groups read with their members' kinds (admin protection) are in `nested.rs`.
 
 use std::collections::HashSet;
 
@@ -70,21 +71,26 @@ impl GroupResource {
 
 /// The group of `found` named `display_name` (compared case-insensitively), if any.
 fn named(found: Vec<GroupResource>, display_name: &str) -> Option<ScimGroup> {
+    pick(found, display_name, |g| g.display_name.as_deref()).map(|g| g.into_group(display_name))
+}
+
+/// The one of `found` whose name (`name_of`) is `display_name`, compared case-insensitively; should
+/// names ever differ only in case, the exact spelling wins.
+pub(super) fn pick<T>(
+    found: Vec<T>,
+    display_name: &str,
+    name_of: impl Fn(&T) -> Option<&str>,
+) -> Option<T> {
     let wanted = display_name.to_lowercase();
-    let mut candidates: Vec<GroupResource> = found
+    let mut candidates: Vec<T> = found
         .into_iter()
-        .filter(|g| {
-            g.display_name
-                .as_deref()
-                .is_some_and(|n| n.to_lowercase() == wanted)
-        })
+        .filter(|g| name_of(g).is_some_and(|n| n.to_lowercase() == wanted))
         .collect();
-    // Should names ever differ only in case, the exact spelling wins.
     let exact = candidates
         .iter()
-        .position(|g| g.display_name.as_deref() == Some(display_name))
+        .position(|g| name_of(g) == Some(display_name))
         .unwrap_or(0);
-    (!candidates.is_empty()).then(|| candidates.swap_remove(exact).into_group(display_name))
+    (!candidates.is_empty()).then(|| candidates.swap_remove(exact))
 }
 
 /// Reads the answer to a group look-up by display name (a ListResponse of groups) exactly as

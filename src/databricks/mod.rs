@@ -1,7 +1,7 @@
 //! The Databricks workspace-level SCIM API (`/api/2.0/preview/scim/v2`) with the workspace's token.
 //! This file holds the client core (pacing, sending, errors, PATCH and DELETE) and the users: list
 //! (projected, paged to the end), find by name, create, set `active`, delete. Groups
-//! (`groups.rs`), service principals (`service_principals.rs`) and `/Me` (`me.rs`) have their own
+//! (`groups.rs`; with their members' kinds, for admin protection, `nested.rs`), service principals (`service_principals.rs`) and `/Me` (`me.rs`) have their own
 //! files, paging and filters are in `listing.rs`, the credential in `bearer.rs`.
 //! Only this module knows the SCIM wire format. Every request waits for the workspace's client-side
 //! rate limit first, so one run never floods a workspace.
@@ -12,6 +12,7 @@ mod bearer;
 mod groups;
 mod listing;
 mod me;
+mod nested;
 mod service_principals;
 
 use std::num::NonZeroU32;
@@ -31,6 +32,7 @@ pub use bearer::{Bearer, DATABRICKS_SCOPE};
 pub use groups::{MAX_MEMBERS_PER_PATCH, ScimGroup, parse_group, parse_group_page};
 pub use listing::{ListPage, parse_list_page};
 pub use me::{Me, PrincipalKind, parse_me};
+pub use nested::{ClassifiedGroup, GroupMember, MemberKind, parse_classified_group};
 pub use service_principals::{CreatedServicePrincipal, ScimServicePrincipal};
 
 const API: &str = "databricks";

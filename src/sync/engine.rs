@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use secrecy::{ExposeSecret, SecretString};
 
+use super::admins::{self, Admins};
 use super::apply::{Budget, apply};
 use super::desired::{Desired, Incomplete, Names, desired_users_in};
 use super::memo::Memo;
@@ -20,7 +21,7 @@ use azure_core::credentials::TokenCredential;
 
 use crate::auth::{Identity, Secrets, check_token};
 use crate::config::{Deprovision, GroupRef, SecretUrl, SyncOptions, Workspace, WorkspaceAuth};
-use crate::databricks::{Bearer, Scim};
+use crate::databricks::{Bearer, Scim, ScimServicePrincipal, ScimUser};
 use crate::entra::{Graph, Group, Listed, People, Person, ServicePrincipalMember, Shortfall};
 use crate::http::Requests;
 use crate::settings::Settings;
@@ -223,9 +224,9 @@ impl Drop for Gathering<'_> {
 }
 
 /// The workspace's users (and service principals, when synced), its marker group's members, and (when
-/// deprovisioning is on) the principals
-/// never to deprovision: the token's own identity and the members of `admins`. Any read that fails fails
-/// the workspace before anything is written.
+/// deprovisioning is on) the principals never to deprovision: the token's own identity and the direct
+/// members of `admins`, with whether groups nested in it remain to be read ([`Admins`]). Any read that
+/// fails fails the workspace before anything is written.
 async fn read_workspace(
     scim: &Scim,
     options: &SyncOptions,
@@ -257,28 +258,43 @@ async fn read_workspace(
     };
     let protected = async {
         let mut protected = HashSet::new();
+        let mut admins_group = None;
         if options.deprovision != Deprovision::None {
             let me = async {
                 scim.me(requests)
                     .await
                     .map_err(|e| format!("cannot read the token's own identity (/Me): {e}"))
             };
-            let (me, admins) = futures::try_join!(me, group("admins"))?;
+            let admins = async {
+                scim.find_classified_group("admins", requests)
+                    .await
+                    .map_err(|e| format!("cannot read the workspace group \"admins\": {e}"))
+            };
+            let (me, admins) = futures::try_join!(me, admins)?;
             protected.insert(me.id);
-            if let Some(admins) = admins {
-                protected.extend(admins.members);
-            }
+            admins_group = admins;
         }
-        Ok::<_, String>(protected)
+        Ok::<_, String>((protected, admins_group))
     };
     let groups = futures::future::try_join_all(mirrored.iter().map(|wanted| group(&wanted.name)));
-    let (users, service_principals, marker, protected, found) = futures::try_join!(
+    let (users, service_principals, marker, (mut protected, admins_group), found) = futures::try_join!(
         users,
         service_principals,
         group(&options.managed_group),
         protected,
         groups
     )?;
+    // The direct members of `admins`; the groups nested in it are read only if someone would be
+    // deprovisioned (`Plan::awaits_admins`).
+    let admins = match &admins_group {
+        Some(group) => {
+            let (direct, admins) =
+                admins::direct(group, &|id| is_listed(&users, &service_principals, id));
+            protected.extend(direct);
+            admins
+        }
+        None => Admins::Known,
+    };
     let groups: BTreeMap<String, GroupState> = mirrored
         .iter()
         .zip(found)
@@ -298,8 +314,33 @@ async fn read_workspace(
         marker_id: marker.as_ref().map(|g| g.id.clone()),
         marker_members: marker.map(|g| g.members.into_iter().collect()),
         protected,
+        admins,
         groups,
     })
+}
+
+/// Whether `id` is a listed user or service principal of the workspace.
+fn is_listed(users: &[ScimUser], service_principals: &[ScimServicePrincipal], id: &str) -> bool {
+    users.iter().any(|u| u.id == id) || service_principals.iter().any(|sp| sp.id == id)
+}
+
+/// Reads the groups nested in `admins` ([`admins::expand`]) into `current`: their members become
+/// protected, and `current.admins` says whether every admin is known.
+async fn read_nested_admins(scim: &Scim, current: &mut Current, requests: &Requests) {
+    let Admins::Nested(nested) = std::mem::take(&mut current.admins) else {
+        return;
+    };
+    let found = {
+        let listed = |id: &str| is_listed(&current.users, &current.service_principals, id);
+        admins::expand(nested, &listed, |id| async move {
+            scim.get_group(&id, requests)
+                .await
+                .map_err(|e| e.to_string())
+        })
+        .await
+    };
+    current.protected.extend(found.protected);
+    current.admins = found.admins;
 }
 
 /// The workspace groups that mirror the configured Entra groups: each group's members that are desired
@@ -487,7 +528,7 @@ impl AzureRun {
             bearer,
             workspace.options.scim_requests_per_second,
         );
-        let current =
+        let mut current =
             read_workspace(&scim, &workspace.options, &mirrored, requests, &self.names).await?;
         let policy = Policy {
             managed_group: workspace.options.managed_group.clone(),
@@ -499,7 +540,14 @@ impl AzureRun {
             // A count Graph's listing fell short of, twice: removals wait for a read that agrees.
             wait_removals: unsettled.reason(),
         };
-        let plan: Plan = plan(&principals, &mirrored, &current, &policy);
+        let mut plan: Plan = plan(&principals, &mirrored, &current, &policy);
+        if plan.awaits_admins {
+            // Someone would be deprovisioned and `admins` has groups as members: read them, then plan
+            // again with every admin protected (or every deprovisioning held, saying why).
+            drop(plan);
+            read_nested_admins(&scim, &mut current, requests).await;
+            plan = super::plan::plan(&principals, &mirrored, &current, &policy);
+        }
         // The plan holds what applying needs (names are shared): the desired principals need not live
         // through it.
         drop(principals);

@@ -4,6 +4,7 @@
 //! isolation, the report); the [`Engine`] starts a [`RunScope`] per run, which syncs one workspace at a
 //! time: gather (Key Vault, Graph, SCIM) → `desired` → `plan` (pure) → `apply` → report.
 
+pub mod admins;
 mod apply;
 mod coordinator;
 pub mod desired;

@@ -5,7 +5,9 @@
 //!
 //! Ownership without a database: every desired principal present in (or created in) the workspace is made
 //! a member of the marker group; only marker-group members are ever deprovisioned, and never a protected
-//! principal (workspace admins, the token's own identity). Deprovisionings beyond the policy's limit are
+//! principal (workspace admins by any route, the token's own identity). Where the admins cannot be
+//! established ([`Admins::Unknown`]), or are not read yet ([`Admins::Nested`]: [`Plan::awaits_admins`]),
+//! every deprovisioning is held, whatever `allowDeprovision` says. Deprovisionings beyond the policy's limit are
 //! held, all of them, unless the run was confirmed with `allowDeprovision`. After an incomplete read of
 //! the Entra groups (members Graph listed with limited information), nothing is removed at all: every
 //! deprovisioning, removal from a group and entitlement change is held (`Policy::hold_removals`); after
@@ -19,6 +21,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use super::admins::Admins;
 use super::desired::{AppId, EntraId, Principal, Principals, UserName};
 use crate::config::{Deprovision, MaxDeprovision};
 use crate::databricks::{ExternalId, ScimId, ScimServicePrincipal, ScimUser};
@@ -198,8 +201,11 @@ pub struct Current {
     pub marker_members: Option<Ids>,
     /// The marker group's id, when it exists.
     pub marker_id: Option<ScimId>,
-    /// Ids never deprovisioned: members of `admins` and the token's own identity.
+    /// Ids never deprovisioned: admins (direct members of `admins`, and those of the groups nested in
+    /// it once read) and the token's own identity.
     pub protected: HashSet<ScimId>,
+    /// Whether `protected` holds every admin ([`Admins::Known`], the default), or what is missing.
+    pub admins: Admins,
     /// The mirrored groups that exist, by name.
     pub groups: BTreeMap<String, GroupState>,
 }
@@ -364,6 +370,9 @@ pub struct Plan {
     /// The holds only wait for a read that agrees with Graph's count (`Policy::wait_removals`): the
     /// workspace is `partial`, not failed.
     pub held_to_wait: bool,
+    /// Deprovisionings are held because the groups nested in `admins` are not read yet: read them
+    /// (`admins::expand`), then plan again.
+    pub awaits_admins: bool,
     /// Listed desired principals whose `externalId` is not their Entra object id (never rewritten).
     pub external_ids: ExternalIdFindings,
 }
@@ -471,8 +480,13 @@ pub fn plan(
     if let Some(reason) = &policy.hold_removals {
         hold_removals(reason, &mut result);
     } else if let Some(reason) = &policy.wait_removals {
+        // A hold that fails the workspace (over the limit, admins unknown) still does: both reasons.
+        let failing = result.held_reason.take();
         hold_removals(reason, &mut result);
-        result.held_to_wait = true;
+        match failing {
+            Some(failing) => result.held_reason = Some(format!("{failing}; {reason}")),
+            None => result.held_to_wait = true,
+        }
     }
     result
 }
@@ -586,6 +600,32 @@ fn deprovision(
             _ => None,
         })
         .collect();
+    if actions.is_empty() {
+        return;
+    }
+    // Before the limit: a confirmation (`allowDeprovision`) never releases a deprovisioning that may
+    // deactivate an admin.
+    match &current.admins {
+        Admins::Known => {}
+        Admins::Nested(groups) => {
+            result.awaits_admins = true;
+            result.held_reason = Some(format!(
+                "deprovisioning held: the {} group(s) nested in admins are not read yet",
+                groups.len()
+            ));
+            result.held = actions;
+            return;
+        }
+        Admins::Unknown(why) => {
+            result.held_reason = Some(format!(
+                "deprovisioning held: who is a workspace admin cannot be established, so none of the {} \
+                 principal(s) who would be deprovisioned is: {why}",
+                actions.len()
+            ));
+            result.held = actions;
+            return;
+        }
+    }
     let limit = policy.max_deprovision.limit(marked.len() as u64);
     if actions.len() as u64 > limit && !policy.allow_deprovision {
         result.held_reason = Some(format!(

@@ -55,7 +55,7 @@ impl Store {
     }
 
     pub fn forget_member(&mut self, id: &str) {
-        for group in self.groups.iter_mut() {
+        for group in self.groups.iter_mut().chain(self.account_groups.iter_mut()) {
             group.members.remove(id);
         }
     }

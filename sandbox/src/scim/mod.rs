@@ -7,6 +7,10 @@
 //!
 //! The workspace starts with the PAT owner `admin@contoso.com` (returned by `/Me`) in the built-in `admins`
 //! group; no `users` system group is emulated, so group listings hold only `admins` and what tests add.
+//! Groups nest (in `admins` too), and a member shows its kind in `$ref` (`Users/<id>`, `Groups/<id>`,
+//! `ServicePrincipals/<id>`, as the Terraform provider reads it). An account group (identity federation)
+//! can be a member of a workspace group, `admins` included, without being served: `GET Groups/<id>`
+//! answers 404 for it, and LIST does not show it ([`ScimWorkspace::nest_account_group`]).
 //! Every answer is `application/json`; errors are SCIM error documents ([`error`]).
 
 mod error;

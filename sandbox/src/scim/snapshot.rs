@@ -132,6 +132,49 @@ impl ScimWorkspace {
         store.join(member_id, &[group_id.to_owned()]);
     }
 
+    /// Seeds an account group assigned to this workspace (identity federation) with these members (ids
+    /// of users or service principals of the workspace) and returns its id. The workspace API does not
+    /// serve it (see [`ScimWorkspace::nest_account_group`]).
+    ///
+    /// # Panics
+    /// If a member is unknown.
+    pub fn add_account_group(&self, display_name: &str, members: &[&str]) -> String {
+        let mut store = self.store();
+        for member in members {
+            assert!(
+                store.users.get(member).is_some() || store.service_principals.get(member).is_some(),
+                "no user or service principal {member}"
+            );
+        }
+        let id = store.new_id();
+        store.account_groups.insert(Group {
+            id: id.clone(),
+            display_name: display_name.to_owned(),
+            members: members.iter().map(|m| (*m).to_owned()).collect(),
+            entitlements: Vec::new(),
+            listed_from: None,
+        });
+        id
+    }
+
+    /// Makes the account group `account_group_id` a member of the workspace group `group_id` (as an
+    /// account admin can make an account group a member of `admins`): the group's `members` then show
+    /// it as `{"value": id, "display": name, "$ref": "Groups/<id>"}`, while `GET Groups/<id>` answers
+    /// 404, as for any group the workspace API does not serve.
+    ///
+    /// # Panics
+    /// If either id is unknown.
+    pub fn nest_account_group(&self, group_id: &str, account_group_id: &str) {
+        let mut store = self.store();
+        assert!(
+            store.account_groups.get(account_group_id).is_some(),
+            "no account group {account_group_id}"
+        );
+        let group = store.groups.get_mut(group_id);
+        let group = group.unwrap_or_else(|| panic!("no group {group_id}"));
+        group.members.insert(account_group_id.to_owned());
+    }
+
     /// Makes a user invisible to LIST and filters, as one created by a just-in-time login moments ago:
     /// GET by id still finds it and POST of the same user name still answers 409. Seeds the user (display
     /// name = user name, active) when there is none yet.

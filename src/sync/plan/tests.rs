@@ -52,6 +52,7 @@ fn current(users: Vec<ScimUser>, marker: Option<&[&str]>, protected: &[&str]) ->
         marker_id: marker.map(|_| "marker".into()),
         groups: BTreeMap::new(),
         protected: ids(protected),
+        admins: Admins::Known,
     }
 }
 
@@ -812,5 +813,139 @@ fn a_count_that_disagrees_makes_the_same_removals_wait_without_failing_and_a_mis
     assert!(
         !got.held_to_wait,
         "a missing permission fails the workspace"
+    );
+
+    // Over the limit as well: that hold still fails the workspace, and both reasons are given.
+    let over = Policy {
+        max_deprovision: MaxDeprovision::Count(1),
+        allow_deprovision: false,
+        wait_removals: Some("the count disagrees".into()),
+        ..Policy::default()
+    };
+    let over = Policy {
+        deprovision: Deprovision::Remove,
+        ..over
+    };
+    let got = plan(&want, &wanted, &workspace, &over);
+    assert_eq!(got.held.len(), 5);
+    assert!(!got.held_to_wait);
+    let reason = got.held_reason.unwrap();
+    assert!(
+        reason.starts_with("deprovisioning held: 2 of the")
+            && reason.ends_with("; the count disagrees"),
+        "{reason}"
+    );
+}
+
+/// Two managed users who left (u1, u2; u2 an admin through a group nested in `admins`, which the plan
+/// knows only once it is read), one who stays (keep) and a newcomer (new) to add.
+fn nested_admin_case(admins: Admins, protected: &[&str]) -> (Principals, Current) {
+    let mut current = current(
+        vec![
+            user("u1", "u1@c.com", true),
+            user("u2", "u2@c.com", true),
+            user("k", "keep@c.com", true),
+        ],
+        Some(&["u1", "u2", "k"]),
+        protected,
+    );
+    current.admins = admins;
+    (desired(&["keep@c.com", "new@c.com"]), current)
+}
+
+fn nested() -> Admins {
+    Admins::Nested(vec![crate::sync::admins::Route {
+        id: "g".into(),
+        path: vec!["leads".into()],
+    }])
+}
+
+#[test]
+fn groups_nested_in_admins_not_read_yet_hold_every_deprovisioning_and_ask_for_the_read() {
+    let policy = Policy {
+        deprovision: Deprovision::Deactivate,
+        max_deprovision: MaxDeprovision::Count(10),
+        allow_deprovision: true,
+        ..Policy::default()
+    };
+    let (desired, current) = nested_admin_case(nested(), &[]);
+    let got = plan(&desired, &[], &current, &policy);
+    assert!(got.awaits_admins);
+    assert_eq!(
+        got.held,
+        [deactivate("u1", "u1@c.com"), deactivate("u2", "u2@c.com")]
+    );
+    assert_eq!(
+        got.held_reason.as_deref(),
+        Some("deprovisioning held: the 1 group(s) nested in admins are not read yet")
+    );
+    assert_eq!(
+        got.actions,
+        [create("new@c.com"), mark(&[], 1)],
+        "additions go ahead"
+    );
+
+    // Once read: u2 is an admin; only u1 goes.
+    let (desired, current) = nested_admin_case(Admins::Known, &["u2"]);
+    let got = plan(&desired, &[], &current, &policy);
+    assert!(!got.awaits_admins && got.held.is_empty() && got.held_reason.is_none());
+    assert_eq!(
+        got.actions,
+        [
+            create("new@c.com"),
+            mark(&[], 1),
+            deactivate("u1", "u1@c.com")
+        ]
+    );
+}
+
+#[test]
+fn nothing_to_deprovision_needs_no_read_of_admins_and_holds_nothing() {
+    let policy = policy(Deprovision::Remove, MaxDeprovision::Count(10));
+    let (_, current) = nested_admin_case(nested(), &[]);
+    let got = plan(
+        &desired(&["u1@c.com", "u2@c.com", "keep@c.com"]),
+        &[],
+        &current,
+        &policy,
+    );
+    assert!(!got.awaits_admins, "{got:?}");
+    assert!(got.held.is_empty() && got.held_reason.is_none() && got.actions.is_empty());
+    // Only protected principals left: nothing to deprovision either.
+    let (_, current) = nested_admin_case(nested(), &["u1", "u2"]);
+    let got = plan(&desired(&["keep@c.com"]), &[], &current, &policy);
+    assert!(
+        !got.awaits_admins && got.held.is_empty() && got.actions.is_empty(),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn admins_that_cannot_be_established_hold_every_deprovisioning_even_confirmed_and_say_why() {
+    let policy = Policy {
+        deprovision: Deprovision::Remove,
+        max_deprovision: MaxDeprovision::Count(1),
+        allow_deprovision: true,
+        ..Policy::default()
+    };
+    let why = "the group \"platform\" (id 9) in admins cannot be read";
+    let (desired, current) = nested_admin_case(Admins::Unknown(why.into()), &[]);
+    let got = plan(&desired, &[], &current, &policy);
+    assert!(!got.awaits_admins);
+    assert_eq!(
+        got.held,
+        [remove("u1", "u1@c.com"), remove("u2", "u2@c.com")]
+    );
+    assert_eq!(
+        got.held_reason.unwrap(),
+        format!(
+            "deprovisioning held: who is a workspace admin cannot be established, so none of the 2 \
+             principal(s) who would be deprovisioned is: {why}"
+        )
+    );
+    assert_eq!(
+        got.actions,
+        [create("new@c.com"), mark(&[], 1)],
+        "additions go ahead"
     );
 }
