@@ -12,6 +12,7 @@ mod bearer;
 mod groups;
 mod listing;
 mod me;
+mod refusals;
 mod service_principals;
 
 use std::num::NonZeroU32;
@@ -26,6 +27,7 @@ use url::Url;
 
 use crate::config::WorkspaceUrl;
 use crate::http::{self, ApiError, Requests};
+use refusals::{account_deactivated, account_deactivated_words};
 
 pub use bearer::{Bearer, DATABRICKS_SCOPE};
 pub use groups::{MAX_MEMBERS_PER_PATCH, ScimGroup, parse_group, parse_group_page};
@@ -134,6 +136,15 @@ pub enum ScimError {
     },
     #[error("cannot get an Entra token for Azure Databricks with the app's identity: {0}")]
     Token(String),
+    /// A reactivation answered 500: on an identity-federated workspace, what Databricks answers for a
+    /// user deactivated in the Databricks account (see [`account_deactivated`]).
+    #[error("{}", account_deactivated_words(user_name, *documented, source))]
+    AccountDeactivated {
+        user_name: String,
+        /// The answer is the one the Databricks knowledge base shows for this case.
+        documented: bool,
+        source: ApiError,
+    },
     #[error("{0}")]
     Api(ApiError),
 }
@@ -151,7 +162,9 @@ impl ScimError {
             ScimError::Unauthorized { source, .. } | ScimError::Forbidden { source, .. } => {
                 source.status()
             }
-            ScimError::Api(error) => error.status(),
+            ScimError::Api(error) | ScimError::AccountDeactivated { source: error, .. } => {
+                error.status()
+            }
             ScimError::Token(_) => None,
         }
     }
@@ -385,7 +398,11 @@ impl Scim {
     ) -> Result<(), ScimError> {
         let operation = format!("{} user {user_name}", activation_verb(active));
         let url = self.resource_url("Users", id);
-        self.patch_active(&operation, &url, active, requests).await
+        let result = self.patch_active(&operation, &url, active, requests).await;
+        match result {
+            Err(ScimError::Api(source)) if active => Err(account_deactivated(user_name, source)),
+            other => other,
+        }
     }
 
     /// PATCHes `active` in Databricks' form ([`replace_active`]). A server that follows RFC 7644 to the
