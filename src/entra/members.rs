@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use url::Url;
 
-use super::{Graph, GraphError, Group, Page};
+use super::{Call, Graph, GraphError, Group, Page};
 use crate::http::{self, ApiError, Requests};
 
 /// Pages one member listing may take before it is cut off as a loop (999 members a page).
@@ -487,7 +487,9 @@ impl Graph {
             let page: Page<T> = {
                 // The semaphore is never closed; without a permit the page is read all the same.
                 let _reading = self.pages.acquire().await.ok();
-                let response = self.get(&operation, &url, requests).await?;
+                let response = self
+                    .get(Call::ListMembers, &operation, &url, requests)
+                    .await?;
                 http::json(&operation, response).await?
             };
             counted = counted.or(page.count);
