@@ -128,10 +128,12 @@ pub enum ScimError {
         source: ApiError,
     },
     #[error(
-        "{credential} may not manage users, groups or service principals (HTTP 403: it must be a workspace admin)"
+        "{credential} may not manage users, groups or service principals in this workspace ({source}): {needs}"
     )]
     Forbidden {
         credential: &'static str,
+        /// The missing permission and where to grant it.
+        needs: &'static str,
         source: ApiError,
     },
     #[error("cannot get an Entra token for Azure Databricks with the app's identity: {0}")]
