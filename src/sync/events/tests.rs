@@ -393,6 +393,7 @@ fn the_workbook_reads_only_fields_that_emit_writes() {
         "sp_created",
         "deactivated",
         "detail",
+        "reason",
         "held",
     ] {
         assert!(
