@@ -41,8 +41,8 @@ pub(super) fn account_deactivated_words(
     let why = if documented {
         "the answer Databricks gives for a user deactivated in the Databricks account"
     } else {
-        "which is how Databricks answers for a user deactivated in the Databricks account (the answer is not \
-         the documented one, so it may also be a fault of the workspace)"
+        "a 500 to a reactivation is how Databricks answers for a user deactivated in the Databricks account \
+         (this answer is not the documented one, so it may also be a fault of the workspace)"
     };
     format!(
         "{source}: {why}. The workspace cannot reactivate such a user: an account admin must reactivate \
