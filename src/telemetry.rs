@@ -25,6 +25,9 @@ fn is_problem(meta: &Metadata<'_>) -> bool {
 }
 
 /// One JSON object per line, event fields at the top level, the current span's fields under `span`.
+/// Without the module path (`target`): flattened, it would be a second `target` key after the
+/// `actionFailed` event's own (the user name), and a reader that keeps the last of two equal keys
+/// (serde_json does; KQL's `parse_json` documents neither) would read the module path instead.
 pub(crate) fn json_lines<S, W>(writer: W) -> impl Layer<S>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
@@ -32,6 +35,7 @@ where
 {
     tracing_subscriber::fmt::layer()
         .json()
+        .with_target(false)
         .flatten_event(true)
         .with_current_span(true)
         .with_span_list(false)

@@ -295,6 +295,35 @@ async fn active_is_patched_only_in_the_forms_databricks_clients_send_and_a_bare_
 }
 
 #[tokio::test]
+async fn a_user_deactivated_in_the_account_cannot_be_reactivated_here_until_the_account_does_it() {
+    let ws = spawn().await;
+    let id = ws.create_user("ana@contoso.com").await;
+    let path = format!("/Users/{id}");
+    ws.scim.deactivate_in_account("ana@contoso.com");
+    assert_eq!(
+        ws.user_names("filter=active eq false").await,
+        ["ana@contoso.com"]
+    );
+    let on = json!([{ "op": "replace", "path": "active", "value": [{ "value": "true" }] }]);
+    let refused = ws.patch(&path, on.clone()).await;
+    // The knowledge base's answer: a SCIM error, `status` a string, a Java cast error as `detail`.
+    assert_scim_error(&refused, 500, None);
+    assert_eq!(
+        refused.body["detail"],
+        "class java.lang.String cannot be cast to class java.lang.Boolean (java.lang.String and \
+         java.lang.Boolean are in module java.base of loader 'bootstrap')"
+    );
+    assert_eq!(ws.get(&path).await.body["active"], false);
+    // Other changes still work; deactivating again is no reactivation.
+    let off = json!([{ "op": "replace", "path": "active", "value": [{ "value": "false" }] }]);
+    assert_eq!(ws.patch(&path, off).await.status, StatusCode::OK);
+    // The account admin reactivates the user in the account: the workspace may now do it too.
+    ws.scim.reactivate_in_account("ana@contoso.com");
+    assert_eq!(ws.get(&path).await.body["active"], false);
+    assert_eq!(ws.patch(&path, on).await.body["active"], true);
+}
+
+#[tokio::test]
 async fn patch_answers_204_without_a_body_when_switched_and_the_change_still_lands() {
     let ws = spawn().await;
     let id = ws.create_user("ana@contoso.com").await;

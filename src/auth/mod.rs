@@ -22,6 +22,9 @@ use secrecy::SecretString;
 use crate::config::SecretUrl;
 use crate::settings::Settings;
 
+#[cfg(test)]
+mod tests;
+
 /// The credential of this process and how it was chosen (for the log).
 pub struct Identity {
     pub credential: Arc<dyn TokenCredential>,
@@ -159,7 +162,7 @@ async fn read_secret(client: &SecretClient, url: &SecretUrl) -> Result<SecretStr
     let response = client
         .get_secret(url.name(), Some(options))
         .await
-        .map_err(|e| failed(explain(&e)))?;
+        .map_err(|e| failed(explain(&e, &url.vault_url())))?;
     let secret = response
         .into_model()
         .map_err(|e| failed(format!("the answer could not be read ({e})")))?;
@@ -282,20 +285,65 @@ fn client_options() -> SecretClientOptions {
     options
 }
 
-fn explain(error: &azure_core::Error) -> String {
+/// Why a vault refused the app's identity (403), from its answer: Key Vault's `innererror.code` and
+/// message tell its Azure RBAC check (`ForbiddenByRbac`), its access policies (`AccessDenied`, "does
+/// not have secrets get permission") and its firewall ("Client address is not authorized", "Public
+/// network access is disabled") apart. Each says what is missing on which vault and where to grant it;
+/// an answer that says none of these names all three.
+fn forbidden(code: &str, vault: &url::Url, body: &[u8]) -> String {
+    let vault = vault.host_str().unwrap_or("the vault");
+    let answer: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let error = &answer["error"];
+    let inner = error["innererror"]["code"].as_str().unwrap_or("");
+    let message = error["message"].as_str().unwrap_or("");
+    const ROLE: &str = "the role \"Key Vault Secrets User\" on the vault (its Access control (IAM); the \
+        deployment assigns it on the vault it creates or is given)";
+    const POLICY: &str = "an access policy for the app's identity with Get on secrets (the vault's Access \
+        policies)";
+    let why = if inner == "ForbiddenByRbac" {
+        format!("the app's identity lacks {ROLE}")
+    } else if inner == "AccessDenied" || message.contains("does not have secrets get permission") {
+        format!(
+            "the vault uses access policies and the app's identity lacks {POLICY}; or switch the vault to \
+             Azure RBAC and give it {ROLE}"
+        )
+    } else if inner == "ForbiddenByFirewall"
+        || message.contains("Client address is not authorized")
+        || message.contains("Public network access is disabled")
+    {
+        "the vault's firewall refused the app's address: allow the app's virtual network or outbound \
+         addresses in the vault's Networking, or reach it through a private endpoint (networkIsolation)"
+            .to_owned()
+    } else {
+        format!(
+            "the app's identity lacks {ROLE}, or, if the vault uses access policies, {POLICY}; or the \
+             vault's firewall blocks the app"
+        )
+    };
+    let inner = if inner.is_empty() {
+        String::new()
+    } else {
+        format!(" ({inner})")
+    };
+    format!("HTTP 403 {code}{inner} from vault {vault}: {why}")
+}
+
+fn explain(error: &azure_core::Error, vault: &url::Url) -> String {
     if cut_off(error) {
         return format!("the answer was cut off: {}", causes(error));
     }
     match error.kind() {
         ErrorKind::HttpResponse {
-            status, error_code, ..
+            status,
+            error_code,
+            raw_response,
         } => {
             let code = error_code.as_deref().unwrap_or("");
             match u16::from(*status) {
-                403 => format!(
-                    "HTTP 403 {code}: the app's identity lacks the role \"Key Vault Secrets User\" on this vault \
-                     (or the vault's firewall blocks it)"
-                ),
+                403 => {
+                    let body = raw_response.as_ref().map(|r| r.body().as_ref());
+                    forbidden(code, vault, body.unwrap_or_default())
+                }
                 404 => {
                     format!("HTTP 404 {code}: there is no such secret (or version) in this vault")
                 }

@@ -13,6 +13,17 @@ use crate::http::ApiError;
 /// The Entra ID scope of Azure Databricks (its well-known application id), in every cloud.
 pub const DATABRICKS_SCOPE: &str = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default";
 
+/// What a PAT's owner lacks when the workspace answers 403. Account-level SCIM is not used, so account
+/// admin rights are never what is missing.
+const PAT_NEEDS: &str = "the token's user (or service principal) must be a workspace admin: add it to the \
+    workspace's `admins` group (workspace admin settings, Identity and access, Groups, admins), or store a \
+    workspace admin's token in the Key Vault secret";
+
+/// What the app's managed identity lacks when the workspace answers 403.
+const IDENTITY_NEEDS: &str = "the app's managed identity must be added to the workspace as a service \
+    principal (its application id, admin settings, Identity and access, Service principals) and be a member \
+    of the workspace's `admins` group (docs/deploy.md, \"Or: no token at all\")";
+
 /// What the SCIM calls are authorised with.
 pub enum Bearer {
     /// A workspace-admin personal access token (read from Key Vault).
@@ -35,14 +46,16 @@ impl Bearer {
 
     /// How a refusal is explained: who was refused, and the likely cause.
     pub(super) fn refusal(&self, error: ApiError) -> ScimError {
-        let (credential, hint) = match self {
+        let (credential, hint, needs) = match self {
             Bearer::Pat(_) => (
                 "the token from Key Vault",
                 "expired, revoked or for another workspace?",
+                PAT_NEEDS,
             ),
             Bearer::Entra(_) => (
                 "the app's managed identity",
                 "is it added to the workspace as a service principal with workspace admin rights?",
+                IDENTITY_NEEDS,
             ),
         };
         match error.status() {
@@ -53,9 +66,80 @@ impl Bearer {
             },
             Some(403) => ScimError::Forbidden {
                 credential,
+                needs,
                 source: error,
             },
             _ => ScimError::Api(error),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(status: u16) -> ApiError {
+        ApiError::Status {
+            operation: "listing workspace users".to_owned(),
+            status,
+            code: None,
+            message: "User is not a workspace admin.".to_owned(),
+            request_id: None,
+            attempts: 1,
+        }
+    }
+
+    #[test]
+    fn a_403_to_a_pat_names_the_workspace_admin_role_and_where_to_grant_it_never_the_token() {
+        let token = "dapi0123456789abcdef0123456789abcdef";
+        let error = Bearer::Pat(SecretString::from(token)).refusal(refused(403));
+        let words = error.to_string();
+        assert!(matches!(error, ScimError::Forbidden { .. }), "{words}");
+        for needle in [
+            "the token from Key Vault",
+            "HTTP 403",
+            "User is not a workspace admin.",
+            "must be a workspace admin",
+            "`admins` group",
+            "Identity and access",
+        ] {
+            assert!(words.contains(needle), "{needle:?} not in {words}");
+        }
+        assert!(!words.contains(&token[..12]), "{words}");
+    }
+
+    #[test]
+    fn a_403_to_the_managed_identity_says_to_add_it_as_a_service_principal_in_admins() {
+        #[derive(Debug)]
+        struct NoToken;
+        #[async_trait::async_trait]
+        impl TokenCredential for NoToken {
+            async fn get_token(
+                &self,
+                _: &[&str],
+                _: Option<azure_core::credentials::TokenRequestOptions<'_>>,
+            ) -> azure_core::Result<azure_core::credentials::AccessToken> {
+                Err(azure_core::Error::with_message(
+                    azure_core::error::ErrorKind::Credential,
+                    "not in a test",
+                ))
+            }
+        }
+        let words = Bearer::Entra(Arc::new(NoToken))
+            .refusal(refused(403))
+            .to_string();
+        for needle in [
+            "the app's managed identity",
+            "HTTP 403",
+            "added to the workspace as a service principal",
+            "member of the workspace's `admins` group",
+        ] {
+            assert!(words.contains(needle), "{needle:?} not in {words}");
+        }
+        // Other refusals keep their own words.
+        assert!(matches!(
+            Bearer::Pat(SecretString::from("x")).refusal(refused(500)),
+            ScimError::Api(_)
+        ));
     }
 }

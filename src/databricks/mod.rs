@@ -13,6 +13,7 @@ mod groups;
 mod listing;
 mod me;
 mod nested;
+mod refusals;
 mod service_principals;
 
 use std::num::NonZeroU32;
@@ -27,6 +28,7 @@ use url::Url;
 
 use crate::config::WorkspaceUrl;
 use crate::http::{self, ApiError, Requests};
+use refusals::{account_deactivated, account_deactivated_words};
 
 pub use bearer::{Bearer, DATABRICKS_SCOPE};
 pub use groups::{MAX_MEMBERS_PER_PATCH, ScimGroup, parse_group, parse_group_page};
@@ -128,14 +130,25 @@ pub enum ScimError {
         source: ApiError,
     },
     #[error(
-        "{credential} may not manage users, groups or service principals (HTTP 403: it must be a workspace admin)"
+        "{credential} may not manage users, groups or service principals in this workspace ({source}): {needs}"
     )]
     Forbidden {
         credential: &'static str,
+        /// The missing permission and where to grant it.
+        needs: &'static str,
         source: ApiError,
     },
     #[error("cannot get an Entra token for Azure Databricks with the app's identity: {0}")]
     Token(String),
+    /// A reactivation answered 500: on an identity-federated workspace, what Databricks answers for a
+    /// user deactivated in the Databricks account (see [`account_deactivated`]).
+    #[error("{}", account_deactivated_words(user_name, *documented, source))]
+    AccountDeactivated {
+        user_name: String,
+        /// The answer is the one the Databricks knowledge base shows for this case.
+        documented: bool,
+        source: ApiError,
+    },
     #[error("{0}")]
     Api(ApiError),
 }
@@ -153,7 +166,9 @@ impl ScimError {
             ScimError::Unauthorized { source, .. } | ScimError::Forbidden { source, .. } => {
                 source.status()
             }
-            ScimError::Api(error) => error.status(),
+            ScimError::Api(error) | ScimError::AccountDeactivated { source: error, .. } => {
+                error.status()
+            }
             ScimError::Token(_) => None,
         }
     }
@@ -387,7 +402,11 @@ impl Scim {
     ) -> Result<(), ScimError> {
         let operation = format!("{} user {user_name}", activation_verb(active));
         let url = self.resource_url("Users", id);
-        self.patch_active(&operation, &url, active, requests).await
+        let result = self.patch_active(&operation, &url, active, requests).await;
+        match result {
+            Err(ScimError::Api(source)) if active => Err(account_deactivated(user_name, source)),
+            other => other,
+        }
     }
 
     /// PATCHes `active` in Databricks' form ([`replace_active`]). A server that follows RFC 7644 to the

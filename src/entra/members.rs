@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use url::Url;
 
-use super::{Graph, GraphError, Group, Page};
+use super::{Call, Graph, GraphError, Group, Page};
 use crate::http::{self, ApiError, Requests};
 
 /// Members as listed, to the end.
@@ -539,7 +539,9 @@ impl Graph {
             let page: Page<T> = {
                 // The semaphore is never closed; without a permit the page is read all the same.
                 let _reading = self.pages.acquire().await.ok();
-                let response = self.get(operation, &url, requests).await?;
+                let response = self
+                    .get(Call::ListMembers, operation, &url, requests)
+                    .await?;
                 http::json(operation, response).await?
             };
             counted = counted.or(page.count);

@@ -44,14 +44,68 @@ pub enum GraphError {
         reference: String,
         candidates: Vec<String>,
     },
-    #[error(
-        "Microsoft Graph refused the app's identity ({0}): grant it the application permissions GroupMember.Read.All and User.Read.All"
-    )]
-    Forbidden(ApiError),
+    #[error("Microsoft Graph refused the app's identity ({source}): {needs}")]
+    Forbidden {
+        source: ApiError,
+        /// The missing permission and where to grant it ([`Call::needs`]).
+        needs: &'static str,
+    },
     #[error("Microsoft Graph: {0}")]
     Api(#[from] ApiError),
     #[error("cannot get a token for Microsoft Graph: {0}")]
     Token(String),
+}
+
+/// What a Graph request is for, so that a 403 names the permission it needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Call {
+    /// `GET groups?$filter=displayName eq '…'` or `GET groups/{id}`.
+    FindGroup,
+    /// `GET groups/{id}/transitiveMembers/…` or `…/members/…`, and their next pages.
+    ListMembers,
+}
+
+/// Where a Microsoft Graph application permission is granted to the app's identity (a macro, so that
+/// `concat!` can join it to each call's words).
+macro_rules! grant {
+    () => {
+        "Graph permissions are granted to the app's managed identity as application permissions (app \
+         roles) of Microsoft Graph: the deployment does so (grantGraphAppRoles), or see docs/deploy.md, \"Grant the Microsoft \
+         Graph roles without Bicep\""
+    };
+}
+
+impl Call {
+    /// The least-privileged application permission for the call, as Microsoft Learn lists it ("List
+    /// groups", "Get group", "List group members", "List group transitive members";
+    /// docs/api-contract.md), and where to grant it.
+    fn needs(self) -> &'static str {
+        match self {
+            Call::FindGroup => concat!(
+                "looking up a group by name or object id needs the application permission \
+                 GroupMember.Read.All (the least privileged; Group.Read.All or Directory.Read.All also \
+                 allow it); ",
+                grant!()
+            ),
+            Call::ListMembers => concat!(
+                "listing a group's members needs the application permission GroupMember.Read.All (the \
+                 least privileged; Group.Read.All or Directory.Read.All also allow it), and \
+                 Member.Read.Hidden for a group whose membership is hidden; ",
+                grant!()
+            ),
+        }
+    }
+
+    /// A refusal of this call, in words: a 403 names what is missing.
+    fn refused(self, error: ApiError) -> GraphError {
+        match error.status() {
+            Some(403) => GraphError::Forbidden {
+                source: error,
+                needs: self.needs(),
+            },
+            _ => GraphError::Api(error),
+        }
+    }
 }
 
 /// One page of a Graph collection, as the client reads it.
@@ -172,6 +226,7 @@ impl Graph {
 
     async fn get(
         &self,
+        call: Call,
         operation: &str,
         url: &Url,
         requests: &Requests,
@@ -186,10 +241,7 @@ impl Graph {
         };
         http::send(API, operation, requests, build, graph_error)
             .await
-            .map_err(|e| match e.status() {
-                Some(403) => GraphError::Forbidden(e),
-                _ => GraphError::Api(e),
-            })
+            .map_err(|e| call.refused(e))
     }
 
     /// Finds the configured group.
@@ -207,7 +259,7 @@ impl Graph {
                 let mut url = self.url(&["groups", &id.to_string()]);
                 url.query_pairs_mut()
                     .append_pair("$select", "id,displayName");
-                match self.get(&operation, &url, requests).await {
+                match self.get(Call::FindGroup, &operation, &url, requests).await {
                     Ok(response) => {
                         let item: GroupItem = http::json(&operation, response).await?;
                         Ok(item.into())
@@ -228,7 +280,9 @@ impl Graph {
                         &format!("displayName eq '{}'", name.replace('\'', "''")),
                     )
                     .append_pair("$select", "id,displayName");
-                let response = self.get(&operation, &url, requests).await?;
+                let response = self
+                    .get(Call::FindGroup, &operation, &url, requests)
+                    .await?;
                 let page: Page<GroupItem> = http::json(&operation, response).await?;
                 match page.value.as_slice() {
                     [] => Err(GraphError::GroupNotFound {
@@ -269,5 +323,61 @@ fn graph_error(body: &str) -> (Option<String>, String) {
     match serde_json::from_str::<Envelope>(body) {
         Ok(e) => (e.error.code, e.error.message.unwrap_or_default()),
         Err(_) => (None, body.chars().take(200).collect()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(operation: &str, status: u16) -> ApiError {
+        ApiError::Status {
+            operation: operation.to_owned(),
+            status,
+            code: Some("Authorization_RequestDenied".to_owned()),
+            message: "Insufficient privileges to complete the operation.".to_owned(),
+            request_id: None,
+            attempts: 1,
+        }
+    }
+
+    #[test]
+    fn a_403_to_a_group_look_up_names_group_member_read_all_and_where_to_grant_it() {
+        let words = Call::FindGroup
+            .refused(refused("looking up group \"Finance\"", 403))
+            .to_string();
+        for needle in [
+            "looking up group \"Finance\": HTTP 403 Authorization_RequestDenied",
+            "GroupMember.Read.All (the least privileged",
+            "Group.Read.All",
+            "app's managed identity",
+            "Grant the Microsoft Graph roles without Bicep",
+        ] {
+            assert!(words.contains(needle), "{needle:?} not in {words}");
+        }
+        assert!(!words.contains("Member.Read.Hidden"), "{words}");
+    }
+
+    #[test]
+    fn a_403_to_a_member_listing_names_group_member_read_all_and_member_read_hidden() {
+        let words = Call::ListMembers
+            .refused(refused("listing members of group \"Finance\"", 403))
+            .to_string();
+        for needle in [
+            "listing members of group \"Finance\": HTTP 403",
+            "GroupMember.Read.All (the least privileged",
+            "Member.Read.Hidden for a group whose membership is hidden",
+            "app's managed identity",
+        ] {
+            assert!(words.contains(needle), "{needle:?} not in {words}");
+        }
+    }
+
+    #[test]
+    fn other_refusals_are_not_said_to_be_a_missing_permission() {
+        for status in [401, 404, 429, 500] {
+            let error = Call::ListMembers.refused(refused("listing", status));
+            assert!(matches!(error, GraphError::Api(_)), "{status}: {error}");
+        }
     }
 }

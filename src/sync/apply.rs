@@ -16,7 +16,7 @@ use futures::stream::BoxStream;
 
 use super::desired::Principal;
 use super::plan::{Action, Current, Marking, Plan, Removal};
-use super::report::{ActionList, Outcome};
+use super::report::{ActionList, FailureReason, Outcome};
 use crate::databricks::{
     Created, CreatedServicePrincipal, MAX_MEMBERS_PER_PATCH, Scim, ScimError, ScimId,
 };
@@ -32,6 +32,8 @@ pub struct Tally {
     pub deactivated: u64,
     pub removed: u64,
     pub failed: u64,
+    /// Of `failed`: reactivations refused because the user is deactivated in the Databricks account.
+    pub account_deactivated: u64,
 }
 
 /// What applying came to.
@@ -90,6 +92,9 @@ enum Done {
     Deprovisioned,
     Applied(Option<String>),
     Failed(String),
+    /// A reactivation the workspace refused because the user is deactivated in the Databricks account
+    /// (only an account admin can undo it): a failure of its own, counted apart.
+    AccountDeactivated(String),
     /// Not started (or not finished) when the budget was spent; the next run plans it again.
     Deferred(String),
 }
@@ -434,6 +439,7 @@ impl Applied {
     }
 
     fn record(&mut self, action: &Action, done: Done) {
+        let mut reason = None;
         let (outcome, detail) = match done {
             Done::Created(_) => {
                 self.count(action, |t| t.created += 1);
@@ -470,9 +476,17 @@ impl Applied {
                 }
                 (Outcome::Failed, Some(cause))
             }
+            Done::AccountDeactivated(cause) => {
+                self.count(action, |t| {
+                    t.failed += 1;
+                    t.account_deactivated += 1;
+                });
+                reason = Some(FailureReason::AccountDeactivated);
+                (Outcome::Failed, Some(cause))
+            }
         };
         self.actions
-            .push(action.kind(), outcome, || (action.target(), detail));
+            .push_with_reason(action.kind(), outcome, reason, || (action.target(), detail));
     }
 
     fn count(&mut self, action: &Action, change: impl FnOnce(&mut Tally)) {
@@ -482,8 +496,16 @@ impl Applied {
     }
 }
 
+/// How a failed principal change ends: a reactivation refused for a user deactivated in the Databricks
+/// account is a failure of its own (an account admin must act), any other is failed.
+fn failed(error: ScimError) -> Done {
+    match error {
+        ScimError::AccountDeactivated { .. } => Done::AccountDeactivated(error.to_string()),
+        _ => Done::Failed(error.to_string()),
+    }
+}
+
 async fn principal_action(action: &Action, scim: &Scim, requests: &Requests) -> Done {
-    let failed = |e: ScimError| Done::Failed(e.to_string());
     let done = |result: Result<(), ScimError>, ok: Done| result.map_or_else(failed, |()| ok);
     match action {
         Action::Create {
@@ -675,9 +697,13 @@ async fn adopt(action: &Action, scim: &Scim, requests: &Requests) -> Done {
     match find(principal, scim, requests).await {
         Ok(Some((id, false))) => match set_active(scim, &id, principal, true, requests).await {
             Ok(()) => Done::Reactivated,
-            Err(e) => Done::Failed(format!(
-                "already exists but inactive, and reactivating it failed: {e}"
-            )),
+            Err(e) => {
+                let cause = format!("already exists but inactive, and reactivating it failed: {e}");
+                match failed(e) {
+                    Done::AccountDeactivated(_) => Done::AccountDeactivated(cause),
+                    _ => Done::Failed(cause),
+                }
+            }
         },
         Ok(Some((id, true))) => Done::AlreadyExisted {
             id: Some(id),

@@ -185,6 +185,16 @@ impl RunScope for AzureRun {
                 if failed > 0 {
                     problems.push(format!("{failed} change(s) failed; see actions"));
                 }
+                // Failed too (someone must act), but said apart: the sync cannot fix it by itself.
+                let deactivated = report.users.account_deactivated
+                    + report.service_principals.account_deactivated;
+                if deactivated > 0 {
+                    problems.push(format!(
+                        "of which {deactivated} user(s) could not be reactivated because they are deactivated \
+                         in the Databricks account (reason accountDeactivated): an account admin must \
+                         reactivate them there first; the next run then reactivates them in this workspace"
+                    ));
+                }
                 // Held deprovisioning fails the workspace, so the timer run shows Failed and alerts fire.
                 problems.extend(report.deprovisioning_held.clone());
                 if !problems.is_empty() {
@@ -587,6 +597,7 @@ impl AzureRun {
             skipped: skipped.len() as u64,
             // Failed group changes count here: every workspace has users, not every one service principals.
             failed: users.failed + applied.failed_group_changes,
+            account_deactivated: users.account_deactivated,
         };
         report.service_principals = UserCounts {
             desired: desired_service_principals as u64,
@@ -597,6 +608,7 @@ impl AzureRun {
             removed: sps.removed,
             skipped: 0,
             failed: sps.failed,
+            account_deactivated: sps.account_deactivated,
         };
         let mut actions = applied.actions;
         for skipped in skipped {

@@ -227,6 +227,10 @@ pub struct UserCounts {
     pub removed: u64,
     pub skipped: u64,
     pub failed: u64,
+    /// Of `failed`: users the workspace could not reactivate because they are deactivated in the
+    /// Databricks account (each also listed with reason `accountDeactivated`, up to the cap). An
+    /// account admin must reactivate them there; the next run then does it in the workspace.
+    pub account_deactivated: u64,
 }
 
 impl UserCounts {
@@ -251,6 +255,26 @@ pub struct ActionReport {
     pub target: String,
     pub outcome: Outcome,
     pub detail: Option<String>,
+    /// A failure with a known cause that someone other than this sync must fix (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<FailureReason>,
+}
+
+/// A failure told apart from the others, so it can be counted and alerted on by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum FailureReason {
+    /// A reactivation the workspace refused because the user is deactivated in the Databricks account:
+    /// an account admin must reactivate the user there first.
+    AccountDeactivated,
+}
+
+impl FailureReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureReason::AccountDeactivated => "accountDeactivated",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -296,6 +320,17 @@ impl ActionList {
         outcome: Outcome,
         describe: impl FnOnce() -> (String, Option<String>),
     ) {
+        self.push_with_reason(kind, outcome, None, describe);
+    }
+
+    /// [`ActionList::push`] for a failure with a known cause.
+    pub fn push_with_reason(
+        &mut self,
+        kind: &'static str,
+        outcome: Outcome,
+        reason: Option<FailureReason>,
+        describe: impl FnOnce() -> (String, Option<String>),
+    ) {
         let listed = match outcome {
             Outcome::Failed | Outcome::Skipped => &mut self.problems,
             Outcome::Applied | Outcome::Planned | Outcome::Deferred => &mut self.others,
@@ -311,6 +346,7 @@ impl ActionList {
             target,
             outcome,
             detail,
+            reason,
         });
     }
 

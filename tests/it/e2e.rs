@@ -144,7 +144,7 @@ async fn a_second_run_with_nothing_changed_writes_nothing_and_pages_through_ever
     for (ws, name) in [(&test, "analytics-test"), (&prod, "analytics-prod")] {
         assert_eq!(
             users(&report, name),
-            json!({"desired": 15, "existing": 15, "created": 0, "reactivated": 0, "deactivated": 0, "removed": 0, "skipped": 1, "failed": 0})
+            json!({"desired": 15, "existing": 15, "created": 0, "reactivated": 0, "deactivated": 0, "removed": 0, "skipped": 1, "failed": 0, "accountDeactivated": 0})
         );
         let log = ws.scim.faults().log();
         assert!(
@@ -326,11 +326,11 @@ async fn handler_sync_on_the_command_line_reaches_the_same_end_state_and_report(
     assert_eq!(report["trigger"], "cli");
     assert_eq!(
         users(&report, "analytics-test"),
-        json!({"desired": 15, "existing": 2, "created": 12, "reactivated": 1, "deactivated": 0, "removed": 0, "skipped": 1, "failed": 0})
+        json!({"desired": 15, "existing": 2, "created": 12, "reactivated": 1, "deactivated": 0, "removed": 0, "skipped": 1, "failed": 0, "accountDeactivated": 0})
     );
     assert_eq!(
         users(&report, "analytics-prod"),
-        json!({"desired": 15, "existing": 0, "created": 15, "reactivated": 0, "deactivated": 0, "removed": 0, "skipped": 1, "failed": 0})
+        json!({"desired": 15, "existing": 0, "created": 15, "reactivated": 0, "deactivated": 0, "removed": 0, "skipped": 1, "failed": 0, "accountDeactivated": 0})
     );
     let groups = &workspace(&report, "analytics-prod")["groups"];
     assert_eq!(groups[0]["reference"], "Databricks-Group-Test");

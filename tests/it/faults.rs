@@ -29,6 +29,12 @@
 //! | `@odata.nextLink` that loops       | yes   | n/a  | n/a       | n/a      |
 //! | `@odata.nextLink` to another host  | yes   | n/a  | n/a       | n/a      |
 //! | lying `totalResults`               | n/a   | yes  | n/a       | n/a      |
+//! | 403 (a permission is missing)      | yes   | yes  | yes       | n/a      |
+//!
+//! A 403 is never retried, and the error names the missing permission and where to grant it: Graph's
+//! least-privileged application permission for the call (`GroupMember.Read.All`; `Member.Read.Hidden`
+//! too for members), the workspace admin rights of the PAT's user, Key Vault's "Key Vault Secrets
+//! User" role or an access policy with Get on secrets. The identity endpoint has no permission to lack.
 //!
 //! Not applicable: Key Vault and the identity endpoint answer one object per call, with no paging, so
 //! page faults have nothing to act on. SCIM pages by `startIndex`, not by link: its looping analogue
@@ -493,6 +499,28 @@ async fn graph_faults_fail_the_run_in_words_deprovision_nobody_and_the_next_run_
             ]),
         ),
         case(
+            "403 on the group look-up",
+            Fault::status(403),
+            None,
+            Fails(&[
+                "looking up group \"Databricks-Group-Test\": HTTP 403",
+                "needs the application permission GroupMember.Read.All",
+                "app's managed identity",
+            ]),
+        )
+        .at_most(Method::GET, "/groups", 1),
+        case(
+            "403 on the member listing",
+            Fault::status(403).on_path(MEMBERS),
+            None,
+            Fails(&[
+                "listing members of group \"Databricks-Group-Test\": HTTP 403",
+                "needs the application permission GroupMember.Read.All",
+                "Member.Read.Hidden",
+            ]),
+        )
+        .at_most(Method::GET, MEMBERS, 1),
+        case(
             "nextLink never ends",
             Fault::endless_next_link().on_path(MEMBERS),
             None,
@@ -576,6 +604,18 @@ async fn scim_faults_fail_the_run_in_words_deprovision_nobody_and_the_next_run_c
             Converges,
         ),
         case(
+            "403",
+            list(Fault::status(403)),
+            None,
+            Fails(&[
+                "the token from Key Vault may not manage users, groups or service principals",
+                "listing workspace users: HTTP 403",
+                "must be a workspace admin",
+                "`admins` group",
+            ]),
+        )
+        .at_most(Method::GET, "/Users", 1),
+        case(
             "startIndex ignored",
             list(Fault::ignore_start_index(None)),
             None,
@@ -621,6 +661,14 @@ async fn scim_faults_fail_the_run_in_words_deprovision_nobody_and_the_next_run_c
         .on_writes("no answer after 7 attempts"),
         stops_answering,
         case(
+            "403 on creating a user",
+            Fault::status(403).on_method(Method::POST).on_path("/Users"),
+            None,
+            Fails(&["change(s) failed"]),
+        )
+        .on_writes("creating user user5@contoso.com: HTTP 403")
+        .at_most(Method::POST, "/Users", 1),
+        case(
             "503 on /Me",
             Fault::status(503).on_path("/Me"),
             None,
@@ -657,6 +705,19 @@ async fn key_vault_faults_fail_the_run_in_words_deprovision_nobody_and_the_next_
             None,
             Fails(&[SECRET, "could not be reached"]),
         ),
+        case(
+            "403",
+            Fault::status(403),
+            None,
+            Fails(&[
+                SECRET,
+                "HTTP 403",
+                "from vault kv-dbx-sync.vault.azure.net",
+                "\"Key Vault Secrets User\"",
+                "an access policy for the app's identity with Get on secrets",
+            ]),
+        )
+        .at_most(Method::GET, "/secrets", 2),
         case(
             "invalid JSON",
             Fault::invalid_json(),

@@ -1,6 +1,7 @@
 //! The one integration-test binary: the real `handler` spoken to as the Functions host speaks, the
 //! router with scripted engines, the command line, and the configuration table.
 
+mod account_deactivated;
 mod admins;
 mod budget;
 mod cli;

@@ -132,7 +132,7 @@ async fn service_principals_round_trip_created_marked_mirrored_deprovisioned_and
     assert_eq!(
         ws(&report)["servicePrincipals"],
         json!({"desired": 3, "existing": 1, "created": 1, "reactivated": 1, "deactivated": 0,
-               "removed": 0, "skipped": 0, "failed": 0}),
+               "removed": 0, "skipped": 0, "failed": 0, "accountDeactivated": 0}),
         "{report}"
     );
     let both = strings(&["Databricks-Group-Test", "entra-sync-managed"]);

@@ -94,6 +94,18 @@ impl ScimError {
         }
     }
 
+    /// What a workspace answers to reactivating a user deactivated in the Databricks account: HTTP 500
+    /// with the body shown in the Databricks knowledge base, "Reactivate a user that has been disabled
+    /// with AAD at the Account and Workspace level" (a Java cast error, `status` as a string).
+    pub fn account_deactivated() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            None,
+            "class java.lang.String cannot be cast to class java.lang.Boolean (java.lang.String and \
+             java.lang.Boolean are in module java.base of loader 'bootstrap')",
+        )
+    }
+
     pub fn no_such_path(path: &str) -> Self {
         Self::not_found(format!("No API found for '{path}'."))
     }

@@ -191,6 +191,29 @@ impl ScimWorkspace {
         set_hidden(&mut self.store(), user_name, false);
     }
 
+    /// Deactivates a user in the Databricks account, as an account admin (or the account's own SCIM
+    /// connector) would: the workspace lists it inactive, and reactivating it here answers 500 until
+    /// [`ScimWorkspace::reactivate_in_account`].
+    ///
+    /// # Panics
+    /// If there is no such user (a mistake in the test's setup).
+    pub fn deactivate_in_account(&self, user_name: &str) {
+        let mut store = self.store();
+        let user = user_id(&store, user_name).and_then(|id| store.users.get_mut(&id));
+        let user = user.unwrap_or_else(|| panic!("no user {user_name} to deactivate"));
+        user.active = false;
+        user.account_deactivated = true;
+    }
+
+    /// An account admin reactivates the user in the account: it stays inactive in the workspace (the
+    /// knowledge base: account first, then the workspace), and reactivating it there works again.
+    pub fn reactivate_in_account(&self, user_name: &str) {
+        let mut store = self.store();
+        if let Some(user) = user_id(&store, user_name).and_then(|id| store.users.get_mut(&id)) {
+            user.account_deactivated = false;
+        }
+    }
+
     /// The id of the PAT's owner, `admin@contoso.com`.
     pub fn admin_user_id(&self) -> String {
         self.store().admin_id.clone()
@@ -290,13 +313,12 @@ fn group_names(store: &Store, id: &str) -> Vec<String> {
         .collect()
 }
 
+fn user_id(store: &Store, user_name: &str) -> Option<String> {
+    store.user_named(user_name).map(|u| u.id.clone())
+}
+
 fn set_hidden(store: &mut Store, user_name: &str, hidden: bool) {
-    let wanted = user_name.to_lowercase();
-    let id = store
-        .users
-        .iter()
-        .find(|u| u.user_name == wanted)
-        .map(|u| u.id.clone());
+    let id = user_id(store, user_name);
     if let Some(user) = id.and_then(|id| store.users.get_mut(&id)) {
         user.hidden = hidden;
     }

@@ -86,6 +86,9 @@ pub(crate) struct User {
     pub listed_from: Option<Instant>,
     /// A just-in-time user LIST does not show at all.
     pub hidden: bool,
+    /// Deactivated in the Databricks account: listed inactive, and a workspace reactivation fails
+    /// (HTTP 500, [`super::error::ScimError::account_deactivated`]) until the account reactivates it.
+    pub account_deactivated: bool,
 }
 
 /// Not `Clone`: a group may have many members, and nothing should copy them all.
@@ -239,6 +242,7 @@ impl Store {
             entitlements: Vec::new(),
             listed_from,
             hidden: false,
+            account_deactivated: false,
         });
         id
     }

@@ -2,6 +2,9 @@
 //! just-in-time users included (409 `User with username <x> already exists.`); it and `emails` cannot change
 //! afterwards. A user created without `emails` gets its user name as primary work email, as the service does.
 //! `groups` on create joins existing groups; on PUT it is ignored (membership is managed on the group).
+//! A user deactivated in the Databricks account (`deactivate_in_account`) cannot be made active here:
+//! PATCH or PUT answers 500 with the body the Databricks knowledge base shows, until the account
+//! reactivates the user (`reactivate_in_account`).
 
 use axum::Json;
 use axum::body::Bytes;
@@ -142,9 +145,13 @@ pub(crate) async fn replace(
     } else if email_set(&user.emails) != email_set(&existing.emails) {
         return Err(ScimError::mutability("Emails cannot be changed."));
     }
+    if user.active && existing.account_deactivated {
+        return Err(ScimError::account_deactivated());
+    }
     user.id.clone_from(&existing.id);
     user.listed_from = existing.listed_from;
     user.hidden = existing.hidden;
+    user.account_deactivated = existing.account_deactivated;
     if let Some(slot) = store.users.get_mut(&id) {
         *slot = user;
     }
@@ -161,6 +168,10 @@ pub(crate) async fn patch(
     let mut user = store.users.get(&id).ok_or_else(|| not_found(&id))?.clone();
     for op in &operations {
         apply(&mut user, op)?;
+    }
+    // Reactivating a user the account deactivated fails, as on an identity-federated workspace.
+    if user.active && user.account_deactivated {
+        return Err(ScimError::account_deactivated());
     }
     if let Some(slot) = store.users.get_mut(&id) {
         *slot = user;
@@ -210,6 +221,7 @@ fn user_from(body: &Map<String, Value>) -> Result<User, ScimError> {
         user_name,
         listed_from: None,
         hidden: false,
+        account_deactivated: false,
     })
 }
 

@@ -22,7 +22,8 @@ use uuid::Uuid;
 use super::emit;
 use crate::config::WorkspaceName;
 use crate::sync::report::{
-    ActionReport, OmittedActions, Outcome, Report, Status, Trigger, UserCounts, WorkspaceReport,
+    ActionReport, FailureReason, OmittedActions, Outcome, Report, Status, Trigger, UserCounts,
+    WorkspaceReport,
 };
 
 /// The event kinds `emit` writes; each must appear in the captured lines.
@@ -70,7 +71,8 @@ fn sample_report() -> Report {
         deactivated: 0,
         removed: 0,
         skipped: 3,
-        failed: 1,
+        failed: 2,
+        account_deactivated: 1,
     };
     let busy = WorkspaceReport {
         status: Status::Failed,
@@ -83,12 +85,21 @@ fn sample_report() -> Report {
                 target: "new@contoso.com".to_owned(),
                 outcome: Outcome::Failed,
                 detail: Some("HTTP 500 from the workspace".to_owned()),
+                reason: None,
+            },
+            ActionReport {
+                kind: "activateUser".to_owned(),
+                target: "parked@contoso.com".to_owned(),
+                outcome: Outcome::Failed,
+                detail: Some("deactivated in the Databricks account".to_owned()),
+                reason: Some(FailureReason::AccountDeactivated),
             },
             ActionReport {
                 kind: "deactivateUser".to_owned(),
                 target: "gone@contoso.com".to_owned(),
                 outcome: Outcome::Skipped,
                 detail: Some(reason.to_owned()),
+                reason: None,
             },
         ],
         omitted_actions: vec![OmittedActions {
@@ -315,6 +326,24 @@ fn the_lines_carry_every_event_kind_with_its_fields() {
         assert!(line["run_id"].is_string(), "{line}");
         assert!(line["span"]["run_id"].is_string(), "{line}");
     }
+    // A failure with a known cause carries it in `reason`; the others carry "" (always present).
+    let reasons: Vec<(&str, &str)> = lines
+        .iter()
+        .filter(|l| l["event"] == "actionFailed")
+        .map(|l| {
+            (
+                l["target"].as_str().unwrap(),
+                l["reason"].as_str().unwrap_or("absent"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            ("new@contoso.com", ""),
+            ("parked@contoso.com", "accountDeactivated")
+        ]
+    );
     let finished = lines.iter().find(|l| l["event"] == "runFinished").unwrap();
     assert_eq!(finished["max_run_seconds"], 1500);
     let synced = lines
@@ -323,6 +352,7 @@ fn the_lines_carry_every_event_kind_with_its_fields() {
         .unwrap();
     // Far more fields than any query needs: the extraction below is not comparing against nothing.
     assert!(synced.as_object().unwrap().len() >= 30, "{synced}");
+    assert_eq!(synced["account_deactivated"], 1, "{synced}");
 }
 
 #[test]
@@ -363,6 +393,7 @@ fn the_workbook_reads_only_fields_that_emit_writes() {
         "sp_created",
         "deactivated",
         "detail",
+        "reason",
         "held",
     ] {
         assert!(
