@@ -1,8 +1,8 @@
 //! A stateful emulator of one Azure Databricks workspace's SCIM API (`/api/2.0/preview/scim/v2/{Users,
 //! Groups,ServicePrincipals,Me}`), faithful to ../shared/reference/databricks-scim.md, unpleasant parts
 //! included: eventual consistency of LIST, just-in-time users that LIST does not show but POST conflicts
-//! with, server-side page caps, throttling (writes, or every request) with `Retry-After`, PATCH answering 200 or 204, empty
-//! multi-valued attributes and empty `Resources` left out. This module owns the public handle
+//! with, server-side page caps, throttling (writes, or every request) with `Retry-After`, PATCH
+//! answering 200 or 204, empty multi-valued attributes and empty `Resources` left out. This module owns the public handle
 //! ([`ScimWorkspace`]): construction, routing, seeding and inspection for tests, and the switches.
 //!
 //! The workspace starts with the PAT owner `admin@contoso.com` (returned by `/Me`) in the built-in `admins`
