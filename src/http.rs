@@ -2,7 +2,9 @@
 //! store, so corporate proxies and `SSL_CERT_FILE` work), time-outs, bounded retries that honour
 //! `Retry-After`, request counting for the report, and the error type of a failed call (which says how
 //! many attempts were made, and never quotes the request's token, even when the service's answer does).
-//! Only this module decides what is retried: 429, 502, 503, 504 and failures to get an answer.
+//! Only this module decides what is retried: 429, 502, 503, 504 and failures to get an answer. A caller
+//! may pace the attempts ([`Pace`]: the SCIM client's per-workspace pace): every attempt, retries
+//! included, then waits for its turn, and the pace is told how each was answered.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -119,6 +121,34 @@ enum Attempt {
     Final(ApiError),
 }
 
+/// What paces the attempts of calls: asked before every attempt (retries included), told how each was
+/// answered. The retry decisions stay here; a pace only learns from the answers.
+pub trait Pace: Sync {
+    /// What an admitted attempt carries to [`Pace::answered`].
+    type Ticket: Copy + Send;
+    /// Waits until an attempt may be sent. `Err` (why) means it must not be sent at all: the call
+    /// fails with that cause and is not retried.
+    fn admit(&self) -> impl Future<Output = Result<Self::Ticket, String>> + Send;
+    /// The attempt got `status` (`None`: no answer), with this `Retry-After` (capped).
+    fn answered(
+        &self,
+        ticket: Self::Ticket,
+        status: Option<StatusCode>,
+        retry_after: Option<Duration>,
+    );
+}
+
+/// No pace: every attempt goes at once (Graph, whose throttling is per app and tenant, not ours to pace).
+pub struct Unpaced;
+
+impl Pace for Unpaced {
+    type Ticket = ();
+    async fn admit(&self) -> Result<(), String> {
+        Ok(())
+    }
+    fn answered(&self, (): (), _: Option<StatusCode>, _: Option<Duration>) {}
+}
+
 /// Sends the request built by `build` (called again for each retry) and returns the first 2xx answer,
 /// or an error once the answer is not retryable or the retries are spent. `error_of` turns an error
 /// answer's body into `(code, message)`.
@@ -132,8 +162,29 @@ pub async fn send(
     build: impl Fn() -> RequestBuilder,
     error_of: fn(&str) -> (Option<String>, String),
 ) -> Result<Response, ApiError> {
+    send_paced(&Unpaced, api, operation, requests, build, error_of).await
+}
+
+/// [`send`], each attempt admitted by `pace` first and its answer told to it.
+///
+/// # Errors
+/// The last failed attempt, described; or the pace's refusal to send.
+pub async fn send_paced<P: Pace>(
+    pace: &P,
+    api: &str,
+    operation: &str,
+    requests: &Requests,
+    build: impl Fn() -> RequestBuilder,
+    error_of: fn(&str) -> (Option<String>, String),
+) -> Result<Response, ApiError> {
     let attempts = AtomicUsize::new(0);
     let attempt = || async {
+        let ticket = pace.admit().await.map_err(|cause| {
+            Attempt::Final(ApiError::Protocol {
+                operation: operation.to_owned(),
+                cause,
+            })
+        })?;
         requests.add(api, 1);
         let attempts = attempts.fetch_add(1, Ordering::Relaxed) + 1;
         let (client, request) = build().build_split();
@@ -144,7 +195,14 @@ pub async fn send(
             })
         })?;
         let bearer = bearer_of(&request);
-        match client.execute(request).await {
+        let answer = client.execute(request).await;
+        let retry_after = answer.as_ref().ok().and_then(retry_after);
+        pace.answered(
+            ticket,
+            answer.as_ref().ok().map(Response::status),
+            retry_after,
+        );
+        match answer {
             Err(e) => Err(Attempt::Retryable {
                 error: ApiError::Transport {
                     operation: operation.to_owned(),
@@ -156,7 +214,6 @@ pub async fn send(
             Ok(response) if response.status().is_success() => Ok(response),
             Ok(response) => {
                 let status = response.status();
-                let retry_after = retry_after(&response);
                 let request_id = request_id(&response);
                 let body = redact(response.text().await.unwrap_or_default(), bearer.as_deref());
                 let (code, message) = error_of(&body);

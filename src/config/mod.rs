@@ -12,7 +12,8 @@ mod validate;
 mod workspace_url;
 
 pub use options::{
-    DEFAULT_MANAGED_GROUP, Deprovision, MaxDeprovision, SyncOptions, UserNameSource,
+    DEFAULT_MANAGED_GROUP, DEFAULT_SCIM_RATE, Deprovision, MaxDeprovision, SyncOptions,
+    UserNameSource,
 };
 pub use secret_url::SecretUrl;
 pub use types::{GroupRef, InvalidValue, MAX_NAME_LEN, WorkspaceName};

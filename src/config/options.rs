@@ -44,6 +44,12 @@ pub const ENTITLEMENT_VALUES: &[&str] = &[
 /// Highest accepted `scimRequestsPerSecond`; real workspaces throttle far below it.
 const MAX_SCIM_RATE: f64 = 1000.0;
 
+/// The default `scimRequestsPerSecond`: Azure Databricks' documented workspace-level SCIM limit, 255
+/// requests a minute (4.25 a second). The "Resource limits" page documents it for GET only and nothing
+/// for workspace SCIM writes, so the one documented number paces every request (docs/api-contract.md,
+/// "Pace"). It is the ceiling of the adaptive pace: 429s slow a workspace below it, never above.
+pub const DEFAULT_SCIM_RATE: f64 = 255.0 / 60.0;
+
 /// Which Entra attribute becomes the Databricks `userName`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -117,7 +123,7 @@ pub struct SyncOptions {
     /// Entra service principals in the groups become Databricks service principals (by `appId`).
     pub include_service_principals: bool,
     pub user_name: UserNameSource,
-    /// Client-side limit on SCIM requests to this workspace, well under the documented limits.
+    /// Client-side ceiling on SCIM requests to this workspace (default: the documented limit).
     pub scim_requests_per_second: f64,
     /// The workspace group marking the principals this sync owns: only its members are ever deprovisioned.
     pub managed_group: String,
@@ -137,7 +143,7 @@ impl Default for SyncOptions {
             include_disabled: false,
             include_service_principals: false,
             user_name: UserNameSource::Auto,
-            scim_requests_per_second: 5.0,
+            scim_requests_per_second: DEFAULT_SCIM_RATE,
             managed_group: DEFAULT_MANAGED_GROUP.to_owned(),
             deprovision: Deprovision::None,
             max_deprovision: MaxDeprovision::Default,

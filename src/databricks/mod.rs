@@ -3,8 +3,9 @@
 //! (projected, paged to the end), find by name, create, set `active`, delete. Groups
 //! (`groups.rs`; with their members' kinds, for admin protection, `nested.rs`), service principals (`service_principals.rs`) and `/Me` (`me.rs`) have their own
 //! files, paging and filters are in `listing.rs`, the credential in `bearer.rs`.
-//! Only this module knows the SCIM wire format. Every request waits for the workspace's client-side
-//! rate limit first, so one run never floods a workspace.
+//! Only this module knows the SCIM wire format. Every request, retries included, waits for the
+//! workspace's pace first (`pace.rs`: `scimRequestsPerSecond` is its ceiling; a 429 halves it and holds
+//! the workspace for its `Retry-After`, clean answers grow it back), so one run never floods a workspace.
 //! The `parse_*` functions read one answer body the way the client does, without a workspace (the
 //! fuzz targets in `fuzz/` use them).
 
@@ -13,14 +14,13 @@ mod groups;
 mod listing;
 mod me;
 mod nested;
+pub mod pace;
 mod refusals;
 mod service_principals;
 
-use std::num::NonZeroU32;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -28,6 +28,7 @@ use url::Url;
 
 use crate::config::WorkspaceUrl;
 use crate::http::{self, ApiError, Requests};
+use pace::{Admission, Answer, Pacer};
 use refusals::{account_deactivated, account_deactivated_words};
 
 pub use bearer::{Bearer, DATABRICKS_SCOPE};
@@ -179,8 +180,7 @@ pub struct Scim {
     client: reqwest::Client,
     base: Url,
     bearer: Bearer,
-    limiter: Arc<DefaultDirectRateLimiter>,
-    requests_per_second: f64,
+    pacer: Pacer,
     /// Why the workspace is taken to have stopped answering: set by the first call that got no usable
     /// answer after all its retries. Calls after it are not sent, so a workspace that hangs costs one
     /// call's retries (a few in flight at once), not every pending change's, and the run ends, with
@@ -197,30 +197,23 @@ impl Scim {
     ) -> Scim {
         let mut base = instance.as_url().clone();
         base.set_path("/api/2.0/preview/scim/v2/");
-        let period = Duration::from_secs_f64(1.0 / requests_per_second.max(0.001));
-        // A burst of 10 ms worth (1 up to 100 requests/s): above that, pacing one request at a time
-        // would be bound by the timer's 1 ms resolution rather than by the rate.
-        let burst =
-            NonZeroU32::new((requests_per_second / 100.0).ceil() as u32).unwrap_or(NonZeroU32::MIN);
-        let quota = Quota::with_period(period)
-            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
-            .allow_burst(burst);
         Scim {
             client,
             base,
             bearer,
-            limiter: Arc::new(RateLimiter::direct(quota)),
-            requests_per_second,
+            pacer: Pacer::new(requests_per_second, tokio::time::Instant::now()),
             stopped: OnceLock::new(),
         }
     }
 
-    /// How many independent writes to keep in flight so that the rate limit, not the round trip, bounds
-    /// the pace: a quarter of a second's worth (round trips up to 250 ms), at least 4, at most 16. Each
-    /// is a connection with its buffers (64 in five workspaces held 10 MiB); 16 still keep 1,000
-    /// writes/s with round trips up to 16 ms, and Databricks documents 5 writes/s.
+    /// How many independent writes to keep in flight so that the pace, not the round trip, bounds it: a
+    /// quarter of a second's worth at the ceiling (round trips up to 250 ms), at least 4, at most 16.
+    /// Each is a connection with its buffers (64 in five workspaces held 10 MiB); 16 still keep 1,000
+    /// writes/s with round trips up to 16 ms. At the default ceiling (Databricks' documented 255
+    /// requests a minute) it is 4: more would only wait in the pace's queue, and after a 429 every
+    /// write in flight waits for the hold anyway.
     pub fn writes_in_flight(&self) -> usize {
-        ((self.requests_per_second / 4.0).ceil() as usize).clamp(4, 16)
+        ((self.pacer.ceiling() / 4.0).ceil() as usize).clamp(4, 16)
     }
 
     /// A collection or endpoint under the SCIM root (`Users`, `Me`).
@@ -237,7 +230,8 @@ impl Scim {
         url
     }
 
-    /// Every request goes through here: the bearer, the rate limit, then `http::send` (retries).
+    /// Every request goes through here: the bearer, then `http::send_paced` (retries), each attempt
+    /// admitted by the workspace's pace and refused once the workspace stopped answering.
     async fn send(
         &self,
         operation: &str,
@@ -250,15 +244,7 @@ impl Scim {
                 .bearer_auth(token.expose_secret())
                 .header("Accept", "application/json")
         };
-        // The limiter paces calls; the retries of one call are paced by their back-off instead.
-        self.limiter.until_ready().await;
-        if let Some(why) = self.stopped.get() {
-            return Err(ScimError::Api(ApiError::Protocol {
-                operation: operation.to_owned(),
-                cause: format!("not sent: the workspace stopped answering ({why})"),
-            }));
-        }
-        http::send(API, operation, requests, build, scim_error)
+        http::send_paced(self, API, operation, requests, build, scim_error)
             .await
             .map_err(|e| {
                 if e.gave_up() {
@@ -445,6 +431,41 @@ impl Scim {
         let operation = format!("removing user {user_name}");
         self.delete(&operation, &self.resource_url("Users", id), requests)
             .await
+    }
+}
+
+/// Each attempt waits for the workspace's pace; after the wait, one that would go to a workspace that
+/// stopped answering is not sent.
+impl http::Pace for Scim {
+    type Ticket = Admission;
+
+    async fn admit(&self) -> Result<Admission, String> {
+        let admission = self.pacer.admit().await;
+        match self.stopped.get() {
+            Some(why) => Err(format!("not sent: the workspace stopped answering ({why})")),
+            None => Ok(admission),
+        }
+    }
+
+    fn answered(
+        &self,
+        admission: Admission,
+        status: Option<reqwest::StatusCode>,
+        retry_after: Option<Duration>,
+    ) {
+        let answer = Answer::of(status, retry_after);
+        if self
+            .pacer
+            .answered(admission, answer, tokio::time::Instant::now())
+        {
+            tracing::warn!(
+                api = API,
+                "the workspace throttled (429): its pace is cut to {:.2} requests/s of {}, nothing sent for {} ms",
+                self.pacer.rate(),
+                self.pacer.ceiling(),
+                retry_after.unwrap_or(Duration::from_secs(1)).as_millis()
+            );
+        }
     }
 }
 

@@ -333,7 +333,7 @@ fn a_validated_configuration_serializes_back_to_the_file_format() {
         serde_json::json!({"workspaces": [{
             "name": "a", "databricksInstance": INSTANCE, "accessGroups": ["G"], "scimToken": TOKEN,
             "nested": true, "includeDisabled": false, "includeServicePrincipals": false, "userName": "auto",
-            "scimRequestsPerSecond": 5.0,
+            "scimRequestsPerSecond": 4.25,
             "managedGroup": "entra-sync-managed", "deprovision": "none", "mirrorGroups": false, "entitlements": []
         }]})
     );
@@ -357,7 +357,8 @@ fn options_come_from_the_entry_then_defaults_then_built_in_values() {
     );
     assert_eq!(
         (a.scim_requests_per_second, b.scim_requests_per_second),
-        (5.0, 2.0)
+        (255.0 / 60.0, 2.0),
+        "the default is Databricks' documented 255 requests a minute"
     );
     assert!(!a.include_disabled);
 }

@@ -19,6 +19,7 @@ mod invocations;
 mod limited;
 mod local_host;
 mod mirror;
+mod pace;
 mod package;
 mod scenario;
 mod secrets;

@@ -11,6 +11,7 @@ use super::minimum::{self, Changes, Counts, Limits, Pace, Present, RunWork, Work
 use super::model::Model;
 use super::process::Finished;
 use crate::faults::LoggedRequest;
+use crate::scim::ThrottleStats;
 use crate::world::{Workspace, World};
 
 /// The marker group's name (the handler's default `managedGroup`).
@@ -178,6 +179,18 @@ pub fn clear_logs(world: &World, workspaces: &[Workspace]) {
     }
 }
 
+/// The workspaces' throttles, added up: 429s, episodes, the most 429s in one episode.
+pub fn throttling(workspaces: &[Workspace]) -> ThrottleStats {
+    workspaces
+        .iter()
+        .map(|w| w.scim.throttling())
+        .fold(ThrottleStats::default(), |sum, s| ThrottleStats {
+            throttled: sum.throttled + s.throttled,
+            episodes: sum.episodes + s.episodes,
+            most_in_an_episode: sum.most_in_an_episode.max(s.most_in_an_episode),
+        })
+}
+
 /// SCIM writes answered 2xx.
 pub fn writes_done(workspaces: &[Workspace]) -> usize {
     workspaces
@@ -216,6 +229,8 @@ pub struct Phase {
     /// The highest of `ratio_by_api`.
     pub worst_api_ratio: f64,
     pub throttled: usize,
+    /// With every SCIM request throttled: what the workspaces' throttles counted.
+    pub throttling: Option<ThrottleStats>,
     /// Each emulator's busy span.
     pub timeline: Vec<Span>,
     pub time_bound_seconds: f64,
@@ -284,6 +299,7 @@ pub fn phase(
         requests: actual,
         minimum,
         throttled,
+        throttling: None,
         timeline,
         time_bound_seconds: bound,
         time_ratio: if bound > 0.0 { wall / bound } else { 0.0 },

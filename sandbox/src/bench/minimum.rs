@@ -140,6 +140,12 @@ fn pages(items: usize, page: usize) -> usize {
     items.div_ceil(page.max(1)).max(1)
 }
 
+/// A workspace's SCIM reads: its pages of users, the marker group, and with deprovisioning `/Me` and
+/// `admins`.
+fn scim_reads(ws: &WorkspaceWork, limits: &Limits) -> usize {
+    pages(ws.listed, limits.scim_page) + 1 + if ws.deprovision { 2 } else { 0 }
+}
+
 /// The fewest requests `work` takes, per API and method.
 pub fn requests(work: &RunWork, limits: &Limits) -> Counts {
     let mut counts = Counts::new();
@@ -161,8 +167,7 @@ pub fn requests(work: &RunWork, limits: &Limits) -> Counts {
     add("keyVault", "GET", work.secrets + work.vaults);
     add("identity", "GET", 2);
     for ws in &work.workspaces {
-        let reads = pages(ws.listed, limits.scim_page) + 1 + if ws.deprovision { 2 } else { 0 };
-        add("databricks", "GET", reads);
+        add("databricks", "GET", scim_reads(ws, limits));
         let c = &ws.changes;
         add(
             "databricks",
@@ -186,14 +191,21 @@ pub struct Pace {
     pub latency: f64,
     /// SCIM writes per second per workspace.
     pub write_rate: f64,
+    /// The rate covers every SCIM request, reads included (a workspace throttled as Databricks
+    /// documents it), not only the writes.
+    pub reads_too: bool,
 }
 
 /// The shortest time the APIs allow, in seconds: per workspace, the reads that must precede its first
 /// write (a Graph look-up, then its longest member listing page by page: pages follow `nextLink`, so they
 /// are sequential), then its writes at the write rate after the emulator's burst of `ceil(rate)`, the
-/// last one answered one latency later. Workspaces run in parallel, so the run takes the longest.
+/// last one answered one latency later. When the rate covers reads too, the workspace's SCIM reads and
+/// writes together need at least their number beyond the burst at the rate (reads may overlap the Graph
+/// reads, so this is the larger of the two bounds, not their sum). Workspaces run in parallel, so the
+/// run takes the longest.
 pub fn time_bound(work: &RunWork, limits: &Limits, pace: &Pace) -> f64 {
     let burst = pace.write_rate.ceil().max(1.0);
+    let rate = pace.write_rate.max(0.001);
     work.workspaces
         .iter()
         .map(|ws| {
@@ -205,10 +217,16 @@ pub fn time_bound(work: &RunWork, limits: &Limits, pace: &Pace) -> f64 {
                 .unwrap_or(0);
             let reads = (1 + longest) as f64 * pace.latency;
             let writes = ws.changes.writes(limits) as f64;
-            if writes == 0.0 {
+            let chain = if writes == 0.0 {
                 reads
             } else {
-                reads + pace.latency + (writes - burst).max(0.0) / pace.write_rate.max(0.001)
+                reads + pace.latency + (writes - burst).max(0.0) / rate
+            };
+            if pace.reads_too {
+                let scim = scim_reads(ws, limits) as f64 + writes;
+                chain.max(pace.latency + (scim - burst).max(0.0) / rate)
+            } else {
+                chain
             }
         })
         .fold(0.0, f64::max)
@@ -362,6 +380,7 @@ mod tests {
         let pace = Pace {
             latency: 0.02,
             write_rate: 100.0,
+            reads_too: false,
         };
         let c = Changes {
             creates: 1100,
@@ -376,5 +395,28 @@ mod tests {
             &pace,
         );
         assert!((idle - 0.06).abs() < 1e-9, "{idle}");
+    }
+
+    #[test]
+    fn when_reads_are_throttled_too_they_count_against_the_rate_with_the_writes() {
+        let pace = Pace {
+            latency: 0.02,
+            write_rate: 4.0,
+            reads_too: true,
+        };
+        let c = Changes {
+            creates: 40,
+            ..Changes::default()
+        };
+        // 25,000 listed users: 3 pages, the marker group, /Me, admins = 6 reads; 46 requests, 4 in the
+        // burst, 42 at 4/s.
+        let bound = time_bound(&run(25_000, c, vec![10]), &Limits::default(), &pace);
+        assert!((bound - (0.02 + 42.0 / 4.0)).abs() < 1e-9, "{bound}");
+        let writes_only = Pace {
+            reads_too: false,
+            ..pace
+        };
+        let bound = time_bound(&run(25_000, c, vec![10]), &Limits::default(), &writes_only);
+        assert!((bound - (3.0 * 0.02 + 36.0 / 4.0)).abs() < 1e-9, "{bound}");
     }
 }

@@ -47,6 +47,14 @@ pub struct BenchArgs {
     /// scimRequestsPerSecond is set to the same value
     #[arg(long, default_value_t = 100.0)]
     pub scim_write_rate: f64,
+    /// Instead: each workspace throttles every SCIM request, reads included, at this rate (429 +
+    /// Retry-After beyond), and the handler runs with its default configuration (no
+    /// scimRequestsPerSecond): its adaptive pace under test
+    #[arg(long, value_name = "PER_SECOND")]
+    pub scim_throttle_rate: Option<f64>,
+    /// --scim-throttle-rate at Databricks' documented workspace SCIM limit, 255 requests a minute
+    #[arg(long, conflicts_with = "scim_throttle_rate")]
+    pub throttle_at_documented_limit: bool,
     /// Steady-state runs (nothing changed); the target is judged on their median wall time
     #[arg(long, default_value_t = 3)]
     pub steady_runs: usize,
@@ -84,6 +92,35 @@ pub struct BenchArgs {
     pub tolerate: Vec<String>,
 }
 
+/// Databricks' documented workspace SCIM limit, 255 requests a minute: the handler's default
+/// `scimRequestsPerSecond` (docs/api-contract.md, "Pace").
+pub const DOCUMENTED_SCIM_RATE: f64 = 255.0 / 60.0;
+
+impl BenchArgs {
+    /// The rate every workspace throttles all SCIM requests at, if the throttle is under test.
+    pub fn throttle_rate(&self) -> Option<f64> {
+        if self.throttle_at_documented_limit {
+            Some(DOCUMENTED_SCIM_RATE)
+        } else {
+            self.scim_throttle_rate
+        }
+    }
+
+    /// The rate the bound is computed at: the throttle's, or the write rate.
+    fn rate(&self) -> f64 {
+        self.throttle_rate().unwrap_or(self.scim_write_rate)
+    }
+
+    /// The handler's `scimRequestsPerSecond`: its default under a throttle, else the write rate.
+    fn handler_rate(&self) -> f64 {
+        if self.throttle_rate().is_some() {
+            DOCUMENTED_SCIM_RATE
+        } else {
+            self.scim_write_rate
+        }
+    }
+}
+
 /// Requests may exceed the minimum by this factor.
 pub const REQUEST_RATIO_TARGET: f64 = 1.05;
 /// The initial sync may take this factor of the time bound.
@@ -112,7 +149,9 @@ pub struct Parameters {
     pub workspaces: usize,
     pub latency_ms: u64,
     pub scim_write_rate: f64,
-    /// The handler's `scimRequestsPerSecond` (= the write rate).
+    /// Every SCIM request throttled at this rate (the handler then runs with its default pace).
+    pub scim_throttle_rate: Option<f64>,
+    /// The handler's `scimRequestsPerSecond` (= the write rate; its default under a throttle).
     pub scim_requests_per_second: f64,
     pub change_percent: f64,
     pub seed: u64,
@@ -159,6 +198,9 @@ struct Bench {
     workspaces: Vec<Workspace>,
     model: Model,
     launch: Launch,
+    /// Every SCIM request throttled at this rate: reset before each phase, so each phase's 429s and
+    /// episodes are its own (and each run starts with a full bucket, as after a pause between runs).
+    throttle: Option<f64>,
     _app_root: tempfile::TempDir,
 }
 
@@ -173,13 +215,20 @@ impl Bench {
         world.identity.faults().set_latency(latency);
         for w in &workspaces {
             w.scim.faults().set_latency(latency);
-            w.scim.set_write_rate(Some(args.scim_write_rate));
+            match args.throttle_rate() {
+                Some(rate) => w.scim.set_request_rate(Some(rate)),
+                None => w.scim.set_write_rate(Some(args.scim_write_rate)),
+            }
             // Databricks answers a successful PATCH without a body (the Go SDK's Patch returns no
             // value); the 200-with-resource form would make every marker-group PATCH echo all members.
             w.scim.set_patch_answers_204(true);
         }
         let app_root = tempfile::tempdir()?;
-        let config = config(&model, &workspaces, args.scim_write_rate);
+        let handler_rate = args
+            .throttle_rate()
+            .is_none()
+            .then_some(args.scim_write_rate);
+        let config = config(&model, &workspaces, handler_rate);
         std::fs::write(
             app_root.path().join("sync-config.json"),
             serde_json::to_string_pretty(&config).map_err(std::io::Error::other)?,
@@ -196,6 +245,7 @@ impl Bench {
             workspaces,
             model,
             launch,
+            throttle: args.throttle_rate(),
             _app_root: app_root,
         })
     }
@@ -218,6 +268,11 @@ impl Bench {
             work: self.work(),
         };
         measure::clear_logs(&self.world, &self.workspaces);
+        if let Some(rate) = self.throttle {
+            for w in &self.workspaces {
+                w.scim.set_request_rate(Some(rate));
+            }
+        }
         let launch = self.launch.clone();
         let stderr = out_dir.join(format!("handler-{}.log", name.replace(' ', "-")));
         let finished = tokio::task::spawn_blocking(move || launch.sync(&extra, &stderr))
@@ -229,10 +284,11 @@ impl Bench {
             &logged.lines,
         )?;
         let writes = measure::writes_done(&self.workspaces);
+        let throttling = self.throttle.map(|_| measure::throttling(&self.workspaces));
         let after = self.work();
-        Ok(measure::phase(
-            before, &finished, logged, writes, &after, &limits, pace,
-        ))
+        let mut phase = measure::phase(before, &finished, logged, writes, &after, &limits, pace);
+        phase.throttling = throttling;
+        Ok(phase)
     }
 }
 
@@ -246,8 +302,9 @@ fn size(args: &BenchArgs) -> Size {
 }
 
 /// The configuration the handler runs with: the seed's keys per workspace, and defaults that set the
-/// client-side rate to the write rate under test and deactivate leavers (never held: 100%).
-fn config(model: &Model, workspaces: &[Workspace], rate: f64) -> Value {
+/// client-side rate to the write rate under test (none under a throttle: the handler's default) and
+/// deactivate leavers (never held: 100%).
+fn config(model: &Model, workspaces: &[Workspace], rate: Option<f64>) -> Value {
     let entries: Vec<Value> = model
         .workspaces
         .iter()
@@ -261,14 +318,11 @@ fn config(model: &Model, workspaces: &[Workspace], rate: f64) -> Value {
             World::config_entry(w, &groups)
         })
         .collect();
-    json!({
-        "defaults": {
-            "scimRequestsPerSecond": rate,
-            "deprovision": "deactivate",
-            "maxDeprovision": "100%",
-        },
-        "workspaces": entries,
-    })
+    let mut defaults = json!({ "deprovision": "deactivate", "maxDeprovision": "100%" });
+    if let Some(rate) = rate {
+        defaults["scimRequestsPerSecond"] = json!(rate);
+    }
+    json!({ "defaults": defaults, "workspaces": entries })
 }
 
 fn out_dir() -> PathBuf {
@@ -294,6 +348,12 @@ pub async fn run(args: BenchArgs) -> ExitCode {
             "must be above 0 and at most 1000 (the handler's highest scimRequestsPerSecond)",
         );
     }
+    if args
+        .throttle_rate()
+        .is_some_and(|rate| !(rate > 0.0 && rate <= 1000.0))
+    {
+        return fail("--scim-throttle-rate", "must be above 0 and at most 1000");
+    }
     let handler = match &args.handler {
         // Absolute: the handler runs in its own app folder.
         Some(path) => match std::fs::canonicalize(path) {
@@ -314,15 +374,18 @@ pub async fn run(args: BenchArgs) -> ExitCode {
     if let Err(e) = std::fs::create_dir_all(&logs) {
         return fail(&format!("cannot create {}", logs.display()), e);
     }
+    let limit = match args.throttle_rate() {
+        Some(rate) => format!("every SCIM request throttled at {rate:.3}/s per workspace"),
+        None => format!("{} SCIM writes/s per workspace", args.scim_write_rate),
+    };
     println!(
-        "Generating {} people in {} groups, {} workspaces; latency {} ms, {} SCIM writes/s per workspace \
-         (handler scimRequestsPerSecond = {})...",
+        "Generating {} people in {} groups, {} workspaces; latency {} ms, {limit} \
+         (handler scimRequestsPerSecond = {:.3})...",
         args.users,
         args.groups,
         args.workspaces,
         args.latency_ms,
-        args.scim_write_rate,
-        args.scim_write_rate
+        args.handler_rate()
     );
     let mut bench = match Bench::start(&args, &handler).await {
         Ok(bench) => bench,
@@ -334,7 +397,8 @@ pub async fn run(args: BenchArgs) -> ExitCode {
         workspaces: args.workspaces,
         latency_ms: args.latency_ms,
         scim_write_rate: args.scim_write_rate,
-        scim_requests_per_second: args.scim_write_rate,
+        scim_throttle_rate: args.throttle_rate(),
+        scim_requests_per_second: args.handler_rate(),
         change_percent: args.change_percent,
         seed: args.seed,
         limits: Limits::default(),
@@ -349,7 +413,8 @@ pub async fn run(args: BenchArgs) -> ExitCode {
     };
     let pace = Pace {
         latency: args.latency_ms as f64 / 1000.0,
-        write_rate: args.scim_write_rate,
+        write_rate: args.rate(),
+        reads_too: args.throttle_rate().is_some(),
     };
     let mut phases = Vec::new();
     let mut names = vec!["initial".to_owned()];

@@ -36,8 +36,18 @@ pub fn ready(times: &[Duration]) -> Ready {
     }
 }
 
+/// `; 3 throttling episodes (at most 1 429 in one)` under a throttle, else nothing.
+fn episodes(p: &Phase) -> String {
+    p.throttling.map_or(String::new(), |t| {
+        format!(
+            "; {} throttling episodes (at most {} 429s in one)",
+            t.episodes, t.most_in_an_episode
+        )
+    })
+}
+
 pub fn phase_line(p: &Phase) -> String {
-    format!(
+    let line = format!(
         "  {}: {} in {:.2} s (bound {:.2} s, x{:.2}); {} requests (minimum {}, x{:.3}; worst API x{:.3}); \
          {} writes (minimum {}); {} answered 429; peak RSS {:.1} MiB; {} writes left",
         p.name,
@@ -54,7 +64,8 @@ pub fn phase_line(p: &Phase) -> String {
         p.throttled,
         p.peak_rss_mib,
         p.remaining_writes
-    )
+    );
+    line + &episodes(p)
 }
 
 fn verdict(met: bool) -> &'static str {
@@ -97,6 +108,25 @@ pub fn targets(r: &Results) -> Vec<(String, String, &'static str)> {
                 ph.wall_seconds, ph.time_bound_seconds, ph.time_ratio
             ),
             verdict(ph.time_ratio <= TIME_RATIO_TARGET),
+        ));
+    }
+    let throttled: Vec<&Phase> = r.phases.iter().filter(|p| p.throttling.is_some()).collect();
+    if !throttled.is_empty() {
+        let each: Vec<String> = throttled
+            .iter()
+            .filter_map(|p| {
+                let t = p.throttling?;
+                Some(format!("{} {} / {}", p.name, t.throttled, t.episodes))
+            })
+            .collect();
+        let met = throttled
+            .iter()
+            .filter_map(|p| p.throttling)
+            .all(|t| t.throttled <= t.episodes);
+        rows.push((
+            "429s ≤ throttling episodes (one back-off per episode), every phase".to_owned(),
+            format!("429s / episodes: {}", each.join(", ")),
+            verdict(met),
         ));
     }
     let steady: Vec<&Phase> = r
@@ -209,26 +239,41 @@ fn api_methods(r: &Results) -> BTreeSet<(String, String)> {
 /// The run as a Markdown section.
 pub fn markdown(r: &Results) -> String {
     let p = &r.parameters;
+    let (limit, handler) = match p.scim_throttle_rate {
+        Some(rate) => (
+            format!("every SCIM request throttled at {rate:.3}/s per workspace"),
+            format!(
+                "the handler's default `scimRequestsPerSecond` ({:.3}, not configured) under test",
+                p.scim_requests_per_second
+            ),
+        ),
+        None => (
+            format!("{} SCIM writes/s per workspace", p.scim_write_rate),
+            format!(
+                "handler `scimRequestsPerSecond` = {} (the write rate under test)",
+                p.scim_requests_per_second
+            ),
+        ),
+    };
     let mut out = format!(
-        "\n### {}: {} users, {} groups, {} workspaces, {} ms latency, {} SCIM writes/s per workspace ({})\n\n",
-        r.started_at, p.users, p.groups, p.workspaces, p.latency_ms, p.scim_write_rate, p.profile
+        "\n### {}: {} users, {} groups, {} workspaces, {} ms latency, {limit} ({})\n\n",
+        r.started_at, p.users, p.groups, p.workspaces, p.latency_ms, p.profile
     );
     out.push_str(&format!(
         "Seed {}; {} direct memberships, {}% changed for the incremental phase; desired users per \
-         workspace {:?}; handler `scimRequestsPerSecond` = {} (the write rate under test).\n\n",
-        p.seed,
-        p.memberships,
-        p.change_percent,
-        p.desired_per_workspace,
-        p.scim_requests_per_second
+         workspace {:?}; {handler}.\n\n",
+        p.seed, p.memberships, p.change_percent, p.desired_per_workspace,
     ));
     out.push_str(
-        "| phase | status | wall s | bound s | wall / bound | requests (minimum) | ratio | worst API ratio | writes (minimum) | 429s | peak RSS MiB |\n\
-         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| phase | status | wall s | bound s | wall / bound | requests (minimum) | ratio | worst API ratio | writes (minimum) | 429s | episodes | peak RSS MiB |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for ph in &r.phases {
+        let episodes = ph
+            .throttling
+            .map_or("-".to_owned(), |t| t.episodes.to_string());
         out.push_str(&format!(
-            "| {} | {} | {:.2} | {:.2} | {:.2} | {} ({}) | {:.3} | {:.3} | {} ({}) | {} | {:.1} |\n",
+            "| {} | {} | {:.2} | {:.2} | {:.2} | {} ({}) | {:.3} | {:.3} | {} ({}) | {} | {episodes} | {:.1} |\n",
             ph.name,
             ph.status,
             ph.wall_seconds,

@@ -1,8 +1,8 @@
 //! A stateful emulator of one Azure Databricks workspace's SCIM API (`/api/2.0/preview/scim/v2/{Users,
 //! Groups,ServicePrincipals,Me}`), faithful to ../shared/reference/databricks-scim.md, unpleasant parts
 //! included: eventual consistency of LIST, just-in-time users that LIST does not show but POST conflicts
-//! with, server-side page caps, write throttling with `Retry-After`, PATCH answering 200 or 204, empty
-//! multi-valued attributes and empty `Resources` left out. This module owns the public handle
+//! with, server-side page caps, throttling (writes, or every request) with `Retry-After`, PATCH
+//! answering 200 or 204, empty multi-valued attributes and empty `Resources` left out. This module owns the public handle
 //! ([`ScimWorkspace`]): construction, routing, seeding and inspection for tests, and the switches.
 //!
 //! The workspace starts with the PAT owner `admin@contoso.com` (returned by `/Me`) in the built-in `admins`
@@ -41,9 +41,10 @@ use serde_json::Value;
 
 use crate::faults::{self, Faults};
 use error::ScimError;
-use guard::TokenBucket;
+use guard::Throttle;
 use store::Store;
 
+pub use guard::{ThrottleScope, ThrottleStats};
 pub use snapshot::{GroupSnapshot, ServicePrincipalSnapshot, UserSnapshot};
 pub use store::{ADMIN_USER_NAME, DEFAULT_MAX_PAGE_SIZE};
 
@@ -150,9 +151,25 @@ impl ScimWorkspace {
     }
 
     /// Token bucket over POST/PATCH/PUT/DELETE (`None`: unlimited, the default). Burst capacity is
-    /// `max(1, ceil(per_second))`; rates below 0.001/s count as 0.001/s.
+    /// `max(1, ceil(per_second))`; rates below 0.001/s count as 0.001/s. Replaces any throttle set
+    /// before, and its counts.
     pub fn set_write_rate(&self, per_second: Option<f64>) {
-        self.store().write_bucket = per_second.map(TokenBucket::new);
+        self.store().throttle = per_second.map(|rate| Throttle::new(rate, ThrottleScope::Writes));
+    }
+
+    /// The same token bucket over every request, reads included: a workspace throttled as Databricks
+    /// documents it (a rate per workspace for SCIM GET; the emulator applies it to writes too).
+    pub fn set_request_rate(&self, per_second: Option<f64>) {
+        self.store().throttle = per_second.map(|rate| Throttle::new(rate, ThrottleScope::All));
+    }
+
+    /// The throttle's 429s and episodes since it was set (all zero without one).
+    pub fn throttling(&self) -> ThrottleStats {
+        self.store()
+            .throttle
+            .as_ref()
+            .map(Throttle::stats)
+            .unwrap_or_default()
     }
 
     /// PATCH answers 204 with no body instead of 200 with the resource.

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::guard::TokenBucket;
+use super::guard::Throttle;
 use super::members::Members;
 
 /// The PAT's owner, returned by `/Me`.
@@ -171,7 +171,7 @@ pub(crate) struct Store {
     pub service_principals: Table<ServicePrincipal>,
     pub admin_id: String,
     pub settings: Settings,
-    pub write_bucket: Option<TokenBucket>,
+    pub throttle: Option<Throttle>,
     /// Lower-cased user name → id; kept in step with `users` by [`Store::insert_user`] and
     /// [`Store::remove_user`], so a create does not scan every user.
     user_ids: HashMap<String, String>,
@@ -193,7 +193,7 @@ impl Store {
                 entra_identities: HashMap::new(),
                 omit_total_results: false,
             },
-            write_bucket: None,
+            throttle: None,
             user_ids: HashMap::new(),
         };
         let admin = store.new_user(ADMIN_USER_NAME, "Workspace Admin", true, None);
