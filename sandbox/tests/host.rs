@@ -4,6 +4,10 @@
 //! function name, and echoes what it received (headers, payload, environment) in `ReturnValue`, so
 //! the tests check the wire format in-process.
 
+// Test code: a panic is how a test and its helpers report a broken precondition, so the crate's
+// lints against unwrap/expect (meant for the emulators themselves) do not apply here.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -1,6 +1,10 @@
 //! The Databricks workspace SCIM emulator, driven over real HTTP: the router served on 127.0.0.1:0 and
 //! called with reqwest, as the product's SCIM client will call it.
 
+// Test code: a panic is how a test and its helpers report a broken precondition, so the crate's
+// lints against unwrap/expect (meant for the emulators themselves) do not apply here.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};

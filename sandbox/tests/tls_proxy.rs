@@ -3,6 +3,10 @@
 //! as a child process holding a DEFAULT `reqwest::Client` configured only through the environment
 //! (`HTTPS_PROXY`, `NO_PROXY`, `SSL_CERT_FILE`), exactly as the production `handler` would be.
 
+// Test code: a panic is how a test and its helpers report a broken precondition, so the crate's
+// lints against unwrap/expect (meant for the emulators themselves) do not apply here.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
