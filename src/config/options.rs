@@ -271,20 +271,14 @@ fn flag(value: &Value) -> Result<bool, String> {
 }
 
 fn user_name(value: &Value) -> Result<UserNameSource, String> {
-    match value {
-        Value::String(s) => match s.as_str() {
-            "auto" => Ok(UserNameSource::Auto),
-            "upn" => Ok(UserNameSource::Upn),
-            "mail" => Ok(UserNameSource::Mail),
-            other => Err(format!(
-                "must be \"auto\", \"upn\" or \"mail\", got {other:?}"
-            )),
-        },
-        other => Err(format!(
-            "must be \"auto\", \"upn\" or \"mail\", got {}",
-            kind(other)
-        )),
-    }
+    let got = match value {
+        Value::String(s) if s == "auto" => return Ok(UserNameSource::Auto),
+        Value::String(s) if s == "upn" => return Ok(UserNameSource::Upn),
+        Value::String(s) if s == "mail" => return Ok(UserNameSource::Mail),
+        Value::String(other) => format!("{other:?}"),
+        other => kind(other).to_owned(),
+    };
+    Err(format!("must be \"auto\", \"upn\" or \"mail\", got {got}"))
 }
 
 fn scim_rate(value: &Value) -> Result<f64, String> {

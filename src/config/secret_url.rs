@@ -7,7 +7,7 @@ use std::fmt;
 
 use url::Url;
 
-use super::types::InvalidValue;
+use super::types::{InvalidValue, trimmed};
 use super::workspace_url::origin;
 
 const SECRET_FORM: &str = "https://<vault>.vault.azure.net/secrets/<name>";
@@ -29,12 +29,10 @@ impl SecretUrl {
     /// [`InvalidValue`] when the value is not an https URL of that form. The value is quoted only
     /// when it parsed as an https URL without credentials or query, never otherwise.
     pub fn parse(text: &str) -> Result<Self, InvalidValue> {
-        let text = text.trim();
-        if text.is_empty() {
-            return Err(InvalidValue(format!(
-                "must not be empty: give the Key Vault secret URL, like {SECRET_FORM}"
-            )));
-        }
+        let text = trimmed(
+            text,
+            &format!("the Key Vault secret URL, like {SECRET_FORM}"),
+        )?;
         let url = plain_https_url(text)?;
         let (name, version) = name_and_version(&url, text)?;
         let base = origin(&url);

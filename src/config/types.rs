@@ -14,6 +14,16 @@ use std::str::FromStr;
 #[error("{0}")]
 pub struct InvalidValue(pub(super) String);
 
+/// `text` trimmed, or the "must not be empty" problem naming what to give (`the workspace URL, like
+/// …`): every value of the file is trimmed and must say something.
+pub(super) fn trimmed<'t>(text: &'t str, give: &str) -> Result<&'t str, InvalidValue> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(InvalidValue(format!("must not be empty: give {give}")));
+    }
+    Ok(text)
+}
+
 impl InvalidValue {
     /// The message, without location.
     pub fn message(&self) -> &str {
@@ -139,12 +149,7 @@ impl GroupRef {
     /// # Errors
     /// [`InvalidValue`] when the text is empty or only whitespace.
     pub fn parse(text: &str) -> Result<Self, InvalidValue> {
-        let text = text.trim();
-        if text.is_empty() {
-            return Err(InvalidValue(
-                "must not be empty: give an Entra ID group display name or object id".to_owned(),
-            ));
-        }
+        let text = trimmed(text, "an Entra ID group display name or object id")?;
         match uuid::Uuid::try_parse(text) {
             Ok(id) if text.len() == 36 => Ok(Self::ObjectId(id)),
             _ => Ok(Self::DisplayName(text.to_owned())),

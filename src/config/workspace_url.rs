@@ -6,7 +6,7 @@ use std::fmt;
 
 use url::Url;
 
-use super::types::InvalidValue;
+use super::types::{InvalidValue, trimmed};
 
 const WORKSPACE_EXAMPLE: &str = "https://adb-1234567890123456.7.azuredatabricks.net";
 
@@ -37,12 +37,10 @@ impl WorkspaceUrl {
     /// [`InvalidValue`] for an empty value, a value without scheme (suggesting the https form),
     /// another scheme than https, credentials, a query, a fragment or a path.
     pub fn parse(text: &str) -> Result<Self, InvalidValue> {
-        let text = text.trim();
-        if text.is_empty() {
-            return Err(InvalidValue(format!(
-                "must not be empty: give the workspace URL, like {WORKSPACE_EXAMPLE}"
-            )));
-        }
+        let text = trimmed(
+            text,
+            &format!("the workspace URL, like {WORKSPACE_EXAMPLE}"),
+        )?;
         if !text.contains("://") {
             return Err(InvalidValue(
                 match Self::parse(&format!("https://{text}")) {
