@@ -4,10 +4,11 @@
 //! token itself (or the legacy scripts' placeholder) where the URL belongs.
 
 use std::fmt;
+use std::str::FromStr;
 
 use url::Url;
 
-use super::types::{InvalidValue, trimmed};
+use super::types::{InvalidValue, parsed_from_text, trimmed};
 use super::workspace_url::origin;
 
 const SECRET_FORM: &str = "https://<vault>.vault.azure.net/secrets/<name>";
@@ -144,17 +145,7 @@ fn name_and_version<'u>(
     Ok((name, version))
 }
 
-impl fmt::Display for SecretUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.url.as_str())
-    }
-}
-
-impl serde::Serialize for SecretUrl {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.url.as_str())
-    }
-}
+parsed_from_text!(SecretUrl, shown as |secret| secret.url.as_str());
 
 #[cfg(test)]
 mod tests {

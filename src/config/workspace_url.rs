@@ -3,10 +3,11 @@
 //! national clouds do not use azuredatabricks.net); every rejection says what to write instead.
 
 use std::fmt;
+use std::str::FromStr;
 
 use url::Url;
 
-use super::types::{InvalidValue, trimmed};
+use super::types::{InvalidValue, parsed_from_text, trimmed};
 
 const WORKSPACE_EXAMPLE: &str = "https://adb-1234567890123456.7.azuredatabricks.net";
 
@@ -106,17 +107,7 @@ impl WorkspaceUrl {
     }
 }
 
-impl fmt::Display for WorkspaceUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.normalized)
-    }
-}
-
-impl serde::Serialize for WorkspaceUrl {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.normalized)
-    }
-}
+parsed_from_text!(WorkspaceUrl, shown as |url| &url.normalized);
 
 #[cfg(test)]
 mod tests {
