@@ -6,6 +6,9 @@
 //! Elsewhere these do nothing.
 
 /// Large blocks (128 KiB and more: listings, plans, answer bodies) in their own mappings, at start-up.
+// The crate denies `unsafe_code`; these two calls into glibc have no safe wrapper, and each is one
+// allocator call with its safety argument beside it.
+#[allow(unsafe_code)]
 pub fn configure() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets an allocator parameter; it is called before any other thread exists.
@@ -15,6 +18,7 @@ pub fn configure() {
 }
 
 /// Returns the free pages of the heap to the system (after a phase that freed much).
+#[allow(unsafe_code)] // glibc's malloc_trim has no safe wrapper; see `configure`
 pub fn release() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only releases free memory; it is thread-safe.

@@ -74,46 +74,20 @@ impl Settings {
         );
         let graph_endpoint = match get("GRAPH_ENDPOINT") {
             None => Url::parse(DEFAULT_GRAPH_ENDPOINT).ok(),
-            Some(raw) => parse_endpoint(&raw)
-                .map_err(|message| {
-                    errors.push(SettingError {
-                        name: "GRAPH_ENDPOINT",
-                        message,
-                    })
-                })
-                .ok(),
+            Some(raw) => noted(&mut errors, "GRAPH_ENDPOINT", parse_endpoint(&raw)),
         };
-        let azure_client_id = match get("AZURE_CLIENT_ID") {
-            None => None,
-            Some(raw) => uuid::Uuid::parse_str(&raw)
-                .map_err(|_| {
-                    errors.push(SettingError {
-                        name: "AZURE_CLIENT_ID",
-                        message: format!(
-                            "must be the client id (a GUID) of the user-assigned managed identity, got \"{raw}\""
-                        ),
-                    })
-                })
-                .ok(),
-        };
+        let azure_client_id = get("AZURE_CLIENT_ID")
+            .and_then(|raw| noted(&mut errors, "AZURE_CLIENT_ID", parse_client_id(&raw)));
         let max_run_seconds = match get("SYNC_MAX_RUN_SECONDS") {
-            None => DEFAULT_MAX_RUN_SECONDS,
-            Some(raw) => match raw.parse::<u64>() {
-                Ok(seconds) if (1..=MAX_RUN_SECONDS_LIMIT).contains(&seconds) => seconds,
-                _ => {
-                    errors.push(SettingError {
-                        name: "SYNC_MAX_RUN_SECONDS",
-                        message: format!(
-                            "must be a whole number of seconds from 1 to {MAX_RUN_SECONDS_LIMIT}, a few minutes \
-                             under host.json's functionTimeout (default {DEFAULT_MAX_RUN_SECONDS}), got \"{raw}\""
-                        ),
-                    });
-                    DEFAULT_MAX_RUN_SECONDS
-                }
-            },
+            None => Some(DEFAULT_MAX_RUN_SECONDS),
+            Some(raw) => noted(
+                &mut errors,
+                "SYNC_MAX_RUN_SECONDS",
+                parse_max_run_seconds(&raw),
+            ),
         };
-        match graph_endpoint {
-            Some(graph_endpoint) if errors.is_empty() => Ok(Settings {
+        match (graph_endpoint, max_run_seconds) {
+            (Some(graph_endpoint), Some(max_run_seconds)) if errors.is_empty() => Ok(Settings {
                 app_root,
                 config_path,
                 graph_endpoint,
@@ -139,6 +113,35 @@ fn resolve(root: &Path, path: &str) -> PathBuf {
         path.to_path_buf()
     } else {
         root.join(path)
+    }
+}
+
+/// The value, or `None` with the message kept in `errors` under the setting's `name`.
+fn noted<T>(
+    errors: &mut Vec<SettingError>,
+    name: &'static str,
+    parsed: Result<T, String>,
+) -> Option<T> {
+    parsed
+        .map_err(|message| errors.push(SettingError { name, message }))
+        .ok()
+}
+
+fn parse_client_id(raw: &str) -> Result<uuid::Uuid, String> {
+    uuid::Uuid::parse_str(raw).map_err(|_| {
+        format!(
+            "must be the client id (a GUID) of the user-assigned managed identity, got \"{raw}\""
+        )
+    })
+}
+
+fn parse_max_run_seconds(raw: &str) -> Result<u64, String> {
+    match raw.parse::<u64>() {
+        Ok(seconds) if (1..=MAX_RUN_SECONDS_LIMIT).contains(&seconds) => Ok(seconds),
+        _ => Err(format!(
+            "must be a whole number of seconds from 1 to {MAX_RUN_SECONDS_LIMIT}, a few minutes \
+             under host.json's functionTimeout (default {DEFAULT_MAX_RUN_SECONDS}), got \"{raw}\""
+        )),
     }
 }
 

@@ -3,6 +3,10 @@
 //! back with the peer's status, headers and body; hidden users leave unfiltered listings only; every
 //! request is logged with the peer's status.
 
+// Test code: a panic is how a test and its helpers report a broken precondition, so the crate's
+// lints against unwrap/expect (meant for the emulators themselves) do not apply here.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use axum::Json;
 use axum::Router;
 use axum::extract::RawQuery;

@@ -1,6 +1,10 @@
 //! The fault kinds of `sandbox::faults` as a client sees them, on a small listing served the way the
 //! emulators are served (`tls::serve_plain`, which honours "close the connection").
 
+// Test code: a panic is how a test and its helpers report a broken precondition, so the crate's
+// lints against unwrap/expect (meant for the emulators themselves) do not apply here.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Duration;
 
 use axum::Json;

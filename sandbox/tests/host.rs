@@ -1,116 +1,20 @@
 //! The local Functions host ([`sandbox::host`]) driving a tiny custom handler that is not our
-//! product: this test binary itself, re-run as a child process (the `fake_handler` test, active only
-//! when the app setting `FAKE_HANDLER` is set). The fake handler serves `GET /` and one behaviour per
-//! function name, and echoes what it received (headers, payload, environment) in `ReturnValue`, so
-//! the tests check the wire format in-process.
+//! product: the `fake_handler` binary of this package (`src/bin/fake_handler.rs`). It serves `GET /`
+//! and one behaviour per function name, and echoes what it received (headers, payload, environment)
+//! in `ReturnValue`, so the tests check the wire format in-process.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+// Test code: a panic is how a test and its helpers report a broken precondition, so the crate's
+// lints against unwrap/expect (meant for the emulators themselves) do not apply here.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
-use axum::response::{IntoResponse, Response};
 use sandbox::host::{
     ConsoleLine, HandlerStatus, HostError, HostOptions, InvocationRecord, Level, LocalHost, Output,
     PROGRAMMATIC, RetryPolicy, RetryStrategy,
 };
 use serde_json::{Value, json};
-
-// ---------------------------------------------------------------- the fake handler (child process)
-
-static FLAKY_CALLS: AtomicUsize = AtomicUsize::new(0);
-
-/// Not a test on its own: the custom handler, when the host starts this binary with `FAKE_HANDLER`.
-#[tokio::test]
-async fn fake_handler() {
-    if std::env::var("FAKE_HANDLER").is_err() {
-        return;
-    }
-    let port: u16 = std::env::var("FUNCTIONS_CUSTOMHANDLER_PORT")
-        .unwrap()
-        .parse()
-        .unwrap();
-    if let Ok(ms) = std::env::var("FAKE_STARTUP_DELAY_MS") {
-        tokio::time::sleep(Duration::from_millis(ms.parse().unwrap())).await;
-    }
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .unwrap();
-    println!("fake handler listening on {port}");
-    eprintln!("warning: a fake warning on stderr");
-    eprintln!("a fake line on stderr");
-    let app = axum::Router::new().fallback(fake);
-    axum::serve(listener, app).await.unwrap();
-}
-
-fn ok(body: Value) -> Response {
-    axum::Json(body).into_response()
-}
-
-async fn fake(method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    if method == Method::GET && uri.path() == "/" {
-        return "fake handler".into_response();
-    }
-    let payload: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let env: serde_json::Map<String, Value> = [
-        "FUNCTIONS_CUSTOMHANDLER_PORT",
-        "FUNCTIONS_HTTPWORKER_PORT",
-        "FUNCTIONS_CUSTOMHANDLER_WORKER_ID",
-        "FUNCTIONS_APP_ROOT_PATH",
-        "FROM_LOCAL_SETTINGS",
-        "FROM_CALLER",
-    ]
-    .iter()
-    .map(|k| (k.to_string(), std::env::var(k).ok().into()))
-    .collect();
-    let header_list: Vec<[String; 2]> = headers
-        .iter()
-        .map(|(k, v)| [k.to_string(), v.to_str().unwrap().to_owned()])
-        .collect();
-    let seen = json!({
-        "method": method.as_str(), "headers": header_list, "payload": payload, "env": env,
-        "cwd": std::env::current_dir().unwrap(),
-    });
-    let echo = json!({ "Outputs": {}, "Logs": ["first log line", "second log line"], "ReturnValue": seen });
-    let name = uri.path().trim_start_matches('/');
-    match name {
-        "Http" => {
-            let body = json!({ "req": payload["Data"]["req"], "metadata": payload["Metadata"] });
-            ok(json!({
-                "Outputs": { "res": {
-                    "statusCode": "201",
-                    "body": body.to_string(),
-                    "headers": { "Content-Type": "application/json", "X-Fake": "yes" },
-                }},
-                "Logs": ["http log line"],
-                "ReturnValue": null,
-            }))
-        }
-        "Fail500" | "HttpFail" => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            axum::Json(json!({"Logs": ["SECRET-IN-BODY"]})),
-        )
-            .into_response(),
-        "Text" => ([(header::CONTENT_TYPE, "text/plain")], "ok").into_response(),
-        "Empty" => ([(header::CONTENT_TYPE, "application/json")], "").into_response(),
-        "Exit0" => std::process::exit(0),
-        "Exit1" => std::process::exit(1),
-        "Flaky" => {
-            let n = FLAKY_CALLS.fetch_add(1, Ordering::SeqCst);
-            println!(
-                "FLAKY call {n} RetryContext={}",
-                payload["Metadata"]["RetryContext"]
-            );
-            if n < 2 {
-                StatusCode::INTERNAL_SERVER_ERROR.into_response()
-            } else {
-                ok(echo)
-            }
-        }
-        _ => ok(echo),
-    }
-}
 
 // ---------------------------------------------------------------- helpers
 
@@ -128,15 +32,15 @@ fn http_fn() -> Value {
     ]})
 }
 
-/// An app folder whose handler is this test binary.
+/// An app folder whose handler is the `fake_handler` binary.
 fn app(functions: &[(&str, Value)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let host = json!({
         "version": "2.0",
         "customHandler": {
             "description": {
-                "defaultExecutablePath": std::env::current_exe().unwrap(),
-                "arguments": ["fake_handler", "--exact", "--nocapture", "--test-threads=1"],
+                "defaultExecutablePath": env!("CARGO_BIN_EXE_fake_handler"),
+                "arguments": ["--as-custom-handler"],
             },
             "enableForwardingHttpRequest": false,
         },
@@ -163,10 +67,7 @@ fn options(dir: &tempfile::TempDir) -> (HostOptions, Lines) {
     let sink = Arc::clone(&lines);
     let options = HostOptions {
         port: 0,
-        settings: vec![
-            ("FAKE_HANDLER".into(), "1".into()),
-            ("FROM_CALLER".into(), "caller".into()),
-        ],
+        settings: vec![("FROM_CALLER".into(), "caller".into())],
         output: Output::Callback(Arc::new(move |line: &ConsoleLine| {
             sink.lock().unwrap().push(line.clone())
         })),

@@ -1,6 +1,10 @@
 //! The managed-identity endpoint and the Key Vault emulator over real HTTP, as the Azure SDK and the
 //! product see them.
 
+// Test code: a panic is how a test and its helpers report a broken precondition, so the crate's
+// lints against unwrap/expect (meant for the emulators themselves) do not apply here.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Duration;
 
 use reqwest::StatusCode;

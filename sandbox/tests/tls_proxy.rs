@@ -1,7 +1,12 @@
 //! Tests of the TLS + CONNECT-proxy setup that lets the real binary reach the emulators at the
-//! real host names ([`sandbox::tls`], [`sandbox::proxy`]). The key test re-runs this test binary
-//! as a child process holding a DEFAULT `reqwest::Client` configured only through the environment
-//! (`HTTPS_PROXY`, `NO_PROXY`, `SSL_CERT_FILE`), exactly as the production `handler` would be.
+//! real host names ([`sandbox::tls`], [`sandbox::proxy`]). The key tests run the `default_client`
+//! binary of this package (`src/bin/default_client.rs`) as a child process holding a DEFAULT
+//! `reqwest::Client` configured only through the environment (`HTTPS_PROXY`, `NO_PROXY`,
+//! `SSL_CERT_FILE`), exactly as the production `handler` would be.
+
+// Test code: a panic is how a test and its helpers report a broken precondition, so the crate's
+// lints against unwrap/expect (meant for the emulators themselves) do not apply here.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -19,8 +24,6 @@ const GRAPH: &str = "graph.microsoft.com";
 const DATABRICKS: &str = "adb-1234567890123456.7.azuredatabricks.net";
 const VAULT_WILDCARD: &str = "*.vault.azure.net";
 
-/// Env var telling [`child_default_client`] it runs as the child; holds the URLs to GET.
-const CHILD_URLS: &str = "SANDBOX_TLS_PROXY_CHILD_URLS";
 /// Every variable that steers reqwest's proxy choice or rustls-native-certs' roots: the child
 /// starts without any of them, then gets exactly the ones a case sets.
 const CONTROLLED_VARS: [&str; 11] = [
@@ -165,54 +168,19 @@ async fn explicit_client_reaches_the_real_names_through_the_proxy() {
 
 // ---------------------------------------------------------------- 2. default client, env only
 
-/// Not a test on its own: when [`CHILD_URLS`] is set, this runs in a child process started by
-/// [`run_child`] and GETs each URL with a DEFAULT client (`Client::builder().build()` is exactly
-/// what `Client::new()` does, minus the panic), printing one `CHILD-RESULT` line per URL.
-/// Without the variable it does nothing.
-#[tokio::test]
-async fn child_default_client() {
-    let Ok(urls) = std::env::var(CHILD_URLS) else {
-        return;
-    };
-    let client = match reqwest::Client::builder().build() {
-        Ok(client) => client,
-        Err(e) => {
-            println!("CHILD-BUILD-ERR {}", chain(&e));
-            return;
-        }
-    };
-    for url in urls.split_whitespace() {
-        match client.get(url).send().await {
-            Ok(res) => {
-                let status = res.status().as_u16();
-                let body = res.text().await.unwrap_or_default();
-                println!("CHILD-RESULT {url} OK {status} {body}");
-            }
-            Err(e) => println!("CHILD-RESULT {url} ERR {}", chain(&e)),
-        }
-    }
-}
-
 /// What the child saw for one URL: `Ok((status, body))` or `Err(error chain)`.
 type ChildResult = Result<(u16, String), String>;
 
-/// Runs [`child_default_client`] in a child process with only `env` among [`CONTROLLED_VARS`].
+/// Runs the `default_client` binary with only `env` among [`CONTROLLED_VARS`], the URLs as arguments.
 async fn run_child(env: &[(&str, String)], urls: &[String]) -> HashMap<String, ChildResult> {
-    let exe = std::env::current_exe().unwrap();
-    let mut cmd = tokio::process::Command::new(exe);
-    cmd.args([
-        "child_default_client",
-        "--exact",
-        "--nocapture",
-        "--test-threads=1",
-    ]);
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_default_client"));
+    cmd.args(urls);
     for var in CONTROLLED_VARS {
         cmd.env_remove(var);
     }
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.env(CHILD_URLS, urls.join(" "));
     let out = cmd.output().await.unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -224,11 +192,7 @@ async fn run_child(env: &[(&str, String)], urls: &[String]) -> HashMap<String, C
     assert!(!stdout.contains("CHILD-BUILD-ERR"), "{stdout}");
     let mut results = HashMap::new();
     for line in stdout.lines() {
-        // libtest prints "test child_default_client ... " without a newline before the output.
-        let Some(rest) = line
-            .find("CHILD-RESULT ")
-            .map(|at| &line[at + "CHILD-RESULT ".len()..])
-        else {
+        let Some(rest) = line.strip_prefix("CHILD-RESULT ") else {
             continue;
         };
         let (url, rest) = rest.split_once(' ').unwrap();

@@ -4,8 +4,9 @@
 
 use serde_json::{Map, Value};
 
-/// `null`, `a boolean`, … for "must be X, got Y" messages.
-pub(super) fn kind(value: &Value) -> &'static str {
+/// `null`, `a boolean`, … for "must be X, got Y" messages (of the configuration, and of the host's
+/// payloads in `functions::payload`).
+pub(crate) fn kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

@@ -19,6 +19,8 @@ pub use secret_url::SecretUrl;
 pub use types::{GroupRef, InvalidValue, MAX_NAME_LEN, WorkspaceName};
 pub use workspace_url::WorkspaceUrl;
 
+pub(crate) use keys::kind as json_kind;
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 

@@ -171,104 +171,32 @@ pub(super) struct PartialOptions {
 }
 
 impl PartialOptions {
-    /// Reads the option keys of `object`; problems are `(key, message)`.
+    /// Reads the option keys of `object`; problems are `(key, message)`, in the order read here.
     pub(super) fn read(object: &Map<String, Value>) -> (PartialOptions, Vec<(String, String)>) {
-        let mut options = PartialOptions::default();
         let mut problems = Vec::new();
-        let mut flag = |key: &str| match object.get(key) {
-            None => None,
-            Some(Value::Bool(b)) => Some(*b),
-            Some(other) => {
-                problems.push((
-                    key.to_owned(),
-                    format!("must be true or false, got {}", kind(other)),
-                ));
-                None
-            }
+        let nested = option(object, NESTED, flag, &mut problems);
+        let mirror_groups = option(object, MIRROR_GROUPS, flag, &mut problems);
+        let include_disabled = option(object, INCLUDE_DISABLED, flag, &mut problems);
+        let include_service_principals =
+            option(object, INCLUDE_SERVICE_PRINCIPALS, flag, &mut problems);
+        let user_name = option(object, USER_NAME, user_name, &mut problems);
+        let scim_requests_per_second = option(object, SCIM_RATE, scim_rate, &mut problems);
+        let managed_group = option(object, MANAGED_GROUP, managed_group, &mut problems);
+        let deprovision = option(object, DEPROVISION, deprovision, &mut problems);
+        let max_deprovision = option(object, MAX_DEPROVISION, max_deprovision, &mut problems);
+        let entitlements = option(object, ENTITLEMENTS, entitlements, &mut problems);
+        let options = PartialOptions {
+            nested,
+            include_disabled,
+            include_service_principals,
+            user_name,
+            scim_requests_per_second,
+            managed_group,
+            deprovision,
+            max_deprovision,
+            mirror_groups,
+            entitlements,
         };
-        options.nested = flag(NESTED);
-        options.mirror_groups = flag(MIRROR_GROUPS);
-        options.include_disabled = flag(INCLUDE_DISABLED);
-        options.include_service_principals = flag(INCLUDE_SERVICE_PRINCIPALS);
-        match object.get(USER_NAME) {
-            None => {}
-            Some(Value::String(s)) => match s.as_str() {
-                "auto" => options.user_name = Some(UserNameSource::Auto),
-                "upn" => options.user_name = Some(UserNameSource::Upn),
-                "mail" => options.user_name = Some(UserNameSource::Mail),
-                other => problems.push((
-                    USER_NAME.to_owned(),
-                    format!("must be \"auto\", \"upn\" or \"mail\", got {other:?}"),
-                )),
-            },
-            Some(other) => {
-                let message = format!("must be \"auto\", \"upn\" or \"mail\", got {}", kind(other));
-                problems.push((USER_NAME.to_owned(), message));
-            }
-        }
-        match object.get(SCIM_RATE) {
-            None => {}
-            Some(Value::Number(n)) => match n.as_f64() {
-                Some(rate) if rate > 0.0 && rate <= MAX_SCIM_RATE => {
-                    options.scim_requests_per_second = Some(rate);
-                }
-                _ => problems.push((
-                    SCIM_RATE.to_owned(),
-                    format!("must be a number above 0 and at most {MAX_SCIM_RATE}, got {n}"),
-                )),
-            },
-            Some(other) => {
-                let message = format!(
-                    "must be a number of requests per second, got {}",
-                    kind(other)
-                );
-                problems.push((SCIM_RATE.to_owned(), message));
-            }
-        }
-        match object.get(MANAGED_GROUP) {
-            None => {}
-            Some(Value::String(name)) if !name.trim().is_empty() => {
-                options.managed_group = Some(name.trim().to_owned())
-            }
-            Some(other) => problems.push((
-                MANAGED_GROUP.to_owned(),
-                format!(
-                    "must be the name of a workspace group, got {}",
-                    describe(other)
-                ),
-            )),
-        }
-        match object.get(DEPROVISION).map(|v| (v, v.as_str())) {
-            None => {}
-            Some((_, Some("none"))) => options.deprovision = Some(Deprovision::None),
-            Some((_, Some("deactivate"))) => options.deprovision = Some(Deprovision::Deactivate),
-            Some((_, Some("remove"))) => options.deprovision = Some(Deprovision::Remove),
-            Some((other, _)) => problems.push((
-                DEPROVISION.to_owned(),
-                format!(
-                    "must be \"none\", \"deactivate\" or \"remove\", got {}",
-                    describe(other)
-                ),
-            )),
-        }
-        if let Some(value) = object.get(MAX_DEPROVISION) {
-            match max_deprovision(value) {
-                Some(max) => options.max_deprovision = Some(max),
-                None => problems.push((
-                    MAX_DEPROVISION.to_owned(),
-                    format!(
-                        "must be a count (like 20) or a percentage of the managed users (like \"10%\"), got {}",
-                        describe(value)
-                    ),
-                )),
-            }
-        }
-        if let Some(value) = object.get(ENTITLEMENTS) {
-            match entitlements(value) {
-                Ok(values) => options.entitlements = Some(values),
-                Err(message) => problems.push((ENTITLEMENTS.to_owned(), message)),
-            }
-        }
         (options, problems)
     }
 
@@ -328,7 +256,84 @@ fn entitlements(value: &Value) -> Result<Vec<String>, String> {
     Ok(values)
 }
 
-fn max_deprovision(value: &Value) -> Option<MaxDeprovision> {
+/// The value of `key` in `object` read by `parse`, if present; a problem goes to `problems`.
+fn option<T>(
+    object: &Map<String, Value>,
+    key: &str,
+    parse: fn(&Value) -> Result<T, String>,
+    problems: &mut Vec<(String, String)>,
+) -> Option<T> {
+    let value = object.get(key)?;
+    parse(value)
+        .map_err(|message| problems.push((key.to_owned(), message)))
+        .ok()
+}
+
+fn flag(value: &Value) -> Result<bool, String> {
+    match value {
+        Value::Bool(b) => Ok(*b),
+        other => Err(format!("must be true or false, got {}", kind(other))),
+    }
+}
+
+fn user_name(value: &Value) -> Result<UserNameSource, String> {
+    let got = match value {
+        Value::String(s) if s == "auto" => return Ok(UserNameSource::Auto),
+        Value::String(s) if s == "upn" => return Ok(UserNameSource::Upn),
+        Value::String(s) if s == "mail" => return Ok(UserNameSource::Mail),
+        Value::String(other) => format!("{other:?}"),
+        other => kind(other).to_owned(),
+    };
+    Err(format!("must be \"auto\", \"upn\" or \"mail\", got {got}"))
+}
+
+fn scim_rate(value: &Value) -> Result<f64, String> {
+    match value {
+        Value::Number(n) => match n.as_f64() {
+            Some(rate) if rate > 0.0 && rate <= MAX_SCIM_RATE => Ok(rate),
+            _ => Err(format!(
+                "must be a number above 0 and at most {MAX_SCIM_RATE}, got {n}"
+            )),
+        },
+        other => Err(format!(
+            "must be a number of requests per second, got {}",
+            kind(other)
+        )),
+    }
+}
+
+fn managed_group(value: &Value) -> Result<String, String> {
+    match value {
+        Value::String(name) if !name.trim().is_empty() => Ok(name.trim().to_owned()),
+        other => Err(format!(
+            "must be the name of a workspace group, got {}",
+            describe(other)
+        )),
+    }
+}
+
+fn deprovision(value: &Value) -> Result<Deprovision, String> {
+    match value.as_str() {
+        Some("none") => Ok(Deprovision::None),
+        Some("deactivate") => Ok(Deprovision::Deactivate),
+        Some("remove") => Ok(Deprovision::Remove),
+        _ => Err(format!(
+            "must be \"none\", \"deactivate\" or \"remove\", got {}",
+            describe(value)
+        )),
+    }
+}
+
+fn max_deprovision(value: &Value) -> Result<MaxDeprovision, String> {
+    max_deprovision_value(value).ok_or_else(|| {
+        format!(
+            "must be a count (like 20) or a percentage of the managed users (like \"10%\"), got {}",
+            describe(value)
+        )
+    })
+}
+
+fn max_deprovision_value(value: &Value) -> Option<MaxDeprovision> {
     match value {
         Value::Number(n) => n.as_u64().map(MaxDeprovision::Count),
         Value::String(s) => {
@@ -344,7 +349,8 @@ fn max_deprovision(value: &Value) -> Option<MaxDeprovision> {
 mod tests {
     use super::*;
 
-    fn read(json: &str) -> (PartialOptions, Vec<(String, String)>) {
+    /// The options of a JSON object, and their problems.
+    pub(super) fn read(json: &str) -> (PartialOptions, Vec<(String, String)>) {
         PartialOptions::read(
             serde_json::from_str::<Value>(json)
                 .unwrap()
@@ -399,16 +405,8 @@ mod tests {
 
 #[cfg(test)]
 mod deprovision_tests {
+    use super::tests::read;
     use super::*;
-
-    fn read(json: &str) -> (PartialOptions, Vec<(String, String)>) {
-        PartialOptions::read(
-            serde_json::from_str::<Value>(json)
-                .unwrap()
-                .as_object()
-                .unwrap(),
-        )
-    }
 
     #[test]
     fn deprovisioning_options_are_read_and_default_to_none_with_ten_percent_at_least_five() {

@@ -4,10 +4,11 @@
 //! token itself (or the legacy scripts' placeholder) where the URL belongs.
 
 use std::fmt;
+use std::str::FromStr;
 
 use url::Url;
 
-use super::types::InvalidValue;
+use super::types::{InvalidValue, parsed_from_text, trimmed};
 use super::workspace_url::origin;
 
 const SECRET_FORM: &str = "https://<vault>.vault.azure.net/secrets/<name>";
@@ -29,76 +30,12 @@ impl SecretUrl {
     /// [`InvalidValue`] when the value is not an https URL of that form. The value is quoted only
     /// when it parsed as an https URL without credentials or query, never otherwise.
     pub fn parse(text: &str) -> Result<Self, InvalidValue> {
-        let text = text.trim();
-        if text.is_empty() {
-            return Err(InvalidValue(format!(
-                "must not be empty: give the Key Vault secret URL, like {SECRET_FORM}"
-            )));
-        }
-        let not_a_url = |what: &str| {
-            InvalidValue(format!(
-                "must be a Key Vault secret URL like {SECRET_FORM}, got a value that is not {what} \
-                 (not shown: it may be a secret)"
-            ))
-        };
-        let url = match Url::parse(text) {
-            Ok(url) if url.scheme() == "https" => url,
-            Ok(url) if url.scheme() == "http" => {
-                return Err(InvalidValue(format!(
-                    "must use https: give the Key Vault secret URL, like {SECRET_FORM}"
-                )));
-            }
-            Ok(_) if text.contains("://") => return Err(not_a_url("an https URL")),
-            _ => return Err(not_a_url("a URL")),
-        };
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(InvalidValue(format!(
-                "must not contain a user name or password (not shown): give the Key Vault \
-                 secret URL, like {SECRET_FORM}"
-            )));
-        }
-        if url.query().is_some() || url.fragment().is_some() {
-            return Err(InvalidValue(format!(
-                "must not have a query or fragment (not shown: it may carry a secret): give the \
-                 Key Vault secret URL, like {SECRET_FORM}"
-            )));
-        }
-        let path = url.path();
-        let path = path
-            .strip_suffix('/')
-            .filter(|p| !p.is_empty())
-            .unwrap_or(path);
-        let is_secrets = |kind: &str| kind.eq_ignore_ascii_case("secrets");
-        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-        let (name, version) = match segments.as_slice() {
-            [kind, name] if is_secrets(kind) && !name.is_empty() => (*name, None),
-            [kind, name, version]
-                if is_secrets(kind) && !name.is_empty() && !version.is_empty() =>
-            {
-                (*name, Some(*version))
-            }
-            _ => {
-                return Err(InvalidValue(format!(
-                    "{text:?} is not a Key Vault secret URL: expected {SECRET_FORM} \
-                     or {SECRET_FORM}/<version>"
-                )));
-            }
-        };
-        let name_ok = (1..=127).contains(&name.len())
-            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-        if !name_ok {
-            return Err(InvalidValue(format!(
-                "secret name {name:?} in {text:?} is not valid: use 1 to 127 letters, digits and '-'"
-            )));
-        }
-        if let Some(version) = version
-            && !version.bytes().all(|b| b.is_ascii_alphanumeric())
-        {
-            return Err(InvalidValue(format!(
-                "secret version {version:?} in {text:?} is not valid: use letters and digits \
-                 only (Key Vault versions are 32 hexadecimal characters)"
-            )));
-        }
+        let text = trimmed(
+            text,
+            &format!("the Key Vault secret URL, like {SECRET_FORM}"),
+        )?;
+        let url = plain_https_url(text)?;
+        let (name, version) = name_and_version(&url, text)?;
         let base = origin(&url);
         let full = match version {
             Some(version) => format!("{base}/secrets/{name}/{version}"),
@@ -131,17 +68,84 @@ impl SecretUrl {
     }
 }
 
-impl fmt::Display for SecretUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.url.as_str())
+/// `text` as an https URL without credentials, query or fragment. Until it is one, the messages
+/// never quote it: it may be the token itself.
+fn plain_https_url(text: &str) -> Result<Url, InvalidValue> {
+    let not_a_url = |what: &str| {
+        InvalidValue(format!(
+            "must be a Key Vault secret URL like {SECRET_FORM}, got a value that is not {what} \
+             (not shown: it may be a secret)"
+        ))
+    };
+    let url = match Url::parse(text) {
+        Ok(url) if url.scheme() == "https" => url,
+        Ok(url) if url.scheme() == "http" => {
+            return Err(InvalidValue(format!(
+                "must use https: give the Key Vault secret URL, like {SECRET_FORM}"
+            )));
+        }
+        Ok(_) if text.contains("://") => return Err(not_a_url("an https URL")),
+        _ => return Err(not_a_url("a URL")),
+    };
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(InvalidValue(format!(
+            "must not contain a user name or password (not shown): give the Key Vault \
+             secret URL, like {SECRET_FORM}"
+        )));
     }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(InvalidValue(format!(
+            "must not have a query or fragment (not shown: it may carry a secret): give the \
+             Key Vault secret URL, like {SECRET_FORM}"
+        )));
+    }
+    Ok(url)
 }
 
-impl serde::Serialize for SecretUrl {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.url.as_str())
+/// The secret name and version of `url`'s path, `/secrets/<name>[/<version>]` (a trailing slash
+/// allowed), each checked against what Key Vault accepts; `text` is the value as given.
+fn name_and_version<'u>(
+    url: &'u Url,
+    text: &str,
+) -> Result<(&'u str, Option<&'u str>), InvalidValue> {
+    let path = url.path();
+    let path = path
+        .strip_suffix('/')
+        .filter(|p| !p.is_empty())
+        .unwrap_or(path);
+    let is_secrets = |kind: &str| kind.eq_ignore_ascii_case("secrets");
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let (name, version) = match segments.as_slice() {
+        [kind, name] if is_secrets(kind) && !name.is_empty() => (*name, None),
+        [kind, name, version] if is_secrets(kind) && !name.is_empty() && !version.is_empty() => {
+            (*name, Some(*version))
+        }
+        _ => {
+            return Err(InvalidValue(format!(
+                "{text:?} is not a Key Vault secret URL: expected {SECRET_FORM} \
+                 or {SECRET_FORM}/<version>"
+            )));
+        }
+    };
+    let name_ok = (1..=127).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if !name_ok {
+        return Err(InvalidValue(format!(
+            "secret name {name:?} in {text:?} is not valid: use 1 to 127 letters, digits and '-'"
+        )));
     }
+    if let Some(version) = version
+        && !version.bytes().all(|b| b.is_ascii_alphanumeric())
+    {
+        return Err(InvalidValue(format!(
+            "secret version {version:?} in {text:?} is not valid: use letters and digits \
+             only (Key Vault versions are 32 hexadecimal characters)"
+        )));
+    }
+    Ok((name, version))
 }
+
+parsed_from_text!(SecretUrl, shown as |secret| secret.url.as_str());
 
 #[cfg(test)]
 mod tests {

@@ -14,12 +14,52 @@ use std::str::FromStr;
 #[error("{0}")]
 pub struct InvalidValue(pub(super) String);
 
+/// `text` trimmed, or the "must not be empty" problem naming what to give (`the workspace URL, like
+/// …`): every value of the file is trimmed and must say something.
+pub(super) fn trimmed<'t>(text: &'t str, give: &str) -> Result<&'t str, InvalidValue> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(InvalidValue(format!("must not be empty: give {give}")));
+    }
+    Ok(text)
+}
+
 impl InvalidValue {
     /// The message, without location.
     pub fn message(&self) -> &str {
         &self.0
     }
 }
+
+/// `FromStr` through the type's `parse`, and serialization as its `Display` text: a value is
+/// written back to JSON exactly as it would be read again. With `shown as`, `Display` writes that text.
+macro_rules! parsed_from_text {
+    ($type:ty, shown as |$value:ident| $text:expr) => {
+        impl fmt::Display for $type {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let $value = self;
+                f.write_str($text)
+            }
+        }
+
+        parsed_from_text!($type);
+    };
+    ($type:ty) => {
+        impl FromStr for $type {
+            type Err = InvalidValue;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::parse(s)
+            }
+        }
+
+        impl serde::Serialize for $type {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_str(self)
+            }
+        }
+    };
+}
+pub(super) use parsed_from_text;
 
 /// Longest accepted workspace name, in characters.
 pub const MAX_NAME_LEN: usize = 64;
@@ -105,24 +145,7 @@ impl PartialOrd for WorkspaceName {
     }
 }
 
-impl fmt::Display for WorkspaceName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl FromStr for WorkspaceName {
-    type Err = InvalidValue;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::parse(s)
-    }
-}
-
-impl serde::Serialize for WorkspaceName {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.0)
-    }
-}
+parsed_from_text!(WorkspaceName, shown as |name| &name.0);
 
 /// One entry of `accessGroups`: an Entra ID group given by object id or by display name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -139,12 +162,7 @@ impl GroupRef {
     /// # Errors
     /// [`InvalidValue`] when the text is empty or only whitespace.
     pub fn parse(text: &str) -> Result<Self, InvalidValue> {
-        let text = text.trim();
-        if text.is_empty() {
-            return Err(InvalidValue(
-                "must not be empty: give an Entra ID group display name or object id".to_owned(),
-            ));
-        }
+        let text = trimmed(text, "an Entra ID group display name or object id")?;
         match uuid::Uuid::try_parse(text) {
             Ok(id) if text.len() == 36 => Ok(Self::ObjectId(id)),
             _ => Ok(Self::DisplayName(text.to_owned())),
@@ -174,18 +192,7 @@ impl fmt::Display for GroupRef {
     }
 }
 
-impl FromStr for GroupRef {
-    type Err = InvalidValue;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::parse(s)
-    }
-}
-
-impl serde::Serialize for GroupRef {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
+parsed_from_text!(GroupRef);
 
 #[cfg(test)]
 mod tests {

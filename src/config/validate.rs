@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::keys::{kind, unknown_keys};
 use super::options::{self, OPTION_KEYS, PartialOptions};
@@ -61,7 +61,6 @@ fn required_hint(key: &str) -> &'static str {
 
 /// Validates the whole document; on failure, every problem found, in document order.
 pub(super) fn validate(root: &Value) -> Result<Vec<Workspace>, Vec<Problem>> {
-    let mut problems = Vec::new();
     let Some(top) = root.as_object() else {
         let message = format!(
             "must be a JSON object with the key \"workspaces\", got {}",
@@ -70,12 +69,22 @@ pub(super) fn validate(root: &Value) -> Result<Vec<Workspace>, Vec<Problem>> {
         return Err(vec![Problem::new("(top level)", message)]);
     };
     let (unknown, suggested) = unknown_keys(top, TOP_KEYS);
-    problems.extend(
-        unknown
-            .into_iter()
-            .map(|message| Problem::new("(top level)", message)),
-    );
-    let defaults = match top.get(DEFAULTS) {
+    let mut problems: Vec<Problem> = unknown
+        .into_iter()
+        .map(|message| Problem::new("(top level)", message))
+        .collect();
+    let defaults = defaults(top.get(DEFAULTS), &mut problems);
+    let workspaces = workspaces(top.get(WORKSPACES), &suggested, &defaults, &mut problems);
+    if problems.is_empty() {
+        Ok(workspaces)
+    } else {
+        Err(problems)
+    }
+}
+
+/// The top-level `defaults`: the options every entry falls back to (none when absent or wrong).
+fn defaults(value: Option<&Value>, problems: &mut Vec<Problem>) -> PartialOptions {
+    match value {
         None => PartialOptions::default(),
         Some(Value::Object(object)) => {
             let (unknown, _) = unknown_keys(object, OPTION_KEYS);
@@ -92,46 +101,63 @@ pub(super) fn validate(root: &Value) -> Result<Vec<Workspace>, Vec<Problem>> {
             problems.push(Problem::new(DEFAULTS, message));
             PartialOptions::default()
         }
+    }
+}
+
+/// The valid entries of `workspaces`, their options resolved over `defaults`; every problem of
+/// every entry goes to `problems`.
+fn workspaces(
+    value: Option<&Value>,
+    suggested: &[&str],
+    defaults: &PartialOptions,
+    problems: &mut Vec<Problem>,
+) -> Vec<Workspace> {
+    let entries = match workspace_entries(value, suggested) {
+        Ok(entries) => entries,
+        Err(problem) => {
+            problems.extend(problem);
+            return Vec::new();
+        }
     };
+    let mut seen = HashMap::new();
     let mut workspaces = Vec::new();
-    match top.get(WORKSPACES) {
-        None if suggested.contains(&WORKSPACES) => {}
-        None => problems.push(Problem::new(
+    for (index, entry) in entries.iter().enumerate() {
+        let found = workspace(index, entry, &mut seen, problems);
+        workspaces.extend(found.map(|(ws, own)| Workspace {
+            options: own.resolve(defaults.clone()),
+            ..ws
+        }));
+    }
+    workspaces
+}
+
+/// The entries of a non-empty `workspaces` array, or the problem with it (none when the key is
+/// missing but an unknown key was taken for it: that key's problem says it all).
+fn workspace_entries<'a>(
+    value: Option<&'a Value>,
+    suggested: &[&str],
+) -> Result<&'a [Value], Option<Problem>> {
+    match value {
+        None if suggested.contains(&WORKSPACES) => Err(None),
+        None => Err(Some(Problem::new(
             "(top level)",
             "missing required key \"workspaces\" (the array of workspaces to sync)",
-        )),
-        Some(Value::Array(entries)) if entries.is_empty() => {
-            problems.push(Problem::new(
-                WORKSPACES,
-                "must list at least one workspace, got an empty array",
-            ));
-        }
-        Some(Value::Array(entries)) => {
-            let mut seen = HashMap::new();
-            for (index, entry) in entries.iter().enumerate() {
-                let found = workspace(index, entry, &mut seen, &mut problems);
-                workspaces.extend(found.map(|(ws, own)| Workspace {
-                    options: own.resolve(defaults.clone()),
-                    ..ws
-                }));
-            }
-        }
+        ))),
+        Some(Value::Array(entries)) if entries.is_empty() => Err(Some(Problem::new(
+            WORKSPACES,
+            "must list at least one workspace, got an empty array",
+        ))),
+        Some(Value::Array(entries)) => Ok(entries),
         Some(other) => {
             let message = format!("must be an array of workspace objects, got {}", kind(other));
-            problems.push(Problem::new(WORKSPACES, message));
+            Err(Some(Problem::new(WORKSPACES, message)))
         }
-    }
-    if problems.is_empty() {
-        Ok(workspaces)
-    } else {
-        Err(problems)
     }
 }
 
 /// `groupNames`: Entra group (as in `accessGroups`) → name of its mirrored workspace group. Keys are
 /// stored as the matching `accessGroups` entry's text.
 fn group_names(value: &Value, groups: &[GroupRef]) -> Result<BTreeMap<String, String>, Vec<Local>> {
-    let at = |key: &str| Some(format!(".{GROUP_NAMES}.{key}"));
     let Value::Object(entries) = value else {
         let message = format!(
             "must be an object of Entra group → workspace group name, got {}",
@@ -144,51 +170,13 @@ fn group_names(value: &Value, groups: &[GroupRef]) -> Result<BTreeMap<String, St
     // The first key naming each group: two keys for one group ("Eng", "eng") would leave one unused.
     let mut first_key: HashMap<String, &String> = HashMap::new();
     for (key, target) in entries {
-        let group = GroupRef::parse(key)
-            .ok()
-            .and_then(|r| groups.iter().find(|g| g.identity_key() == r.identity_key()));
-        let Some(group) = group else {
-            problems.push((
-                at(key),
-                "is not one of this workspace's accessGroups".to_owned(),
-            ));
-            continue;
-        };
-        if let Some(first) = first_key.get(&group.identity_key()) {
-            let message =
-                format!("names the same group as {GROUP_NAMES}.{first}: keep one of them");
-            problems.push((at(key), message));
-            continue;
-        }
-        first_key.insert(group.identity_key(), key);
-        match target.as_str().map(str::trim) {
-            Some(name)
-                if !name.is_empty()
-                    && !name.eq_ignore_ascii_case("admins")
-                    && !name.eq_ignore_ascii_case("users") =>
-            {
-                if names
-                    .values()
-                    .any(|n: &String| n.eq_ignore_ascii_case(name))
-                {
-                    problems.push((
-                        at(key),
-                        format!("{name:?} is already the name of another mirrored group"),
-                    ));
-                } else {
-                    names.insert(group.to_string(), name.to_owned());
-                }
+        let named = mirrored_group(key, groups, &mut first_key)
+            .and_then(|group| Ok((group, mirrored_name(target, &names)?)));
+        match named {
+            Ok((group, name)) => {
+                names.insert(group.to_string(), name.to_owned());
             }
-            _ => problems.push((
-                at(key),
-                format!(
-                    "must be the name of a workspace group (not \"admins\" or \"users\"), got {}",
-                    match target {
-                        Value::String(s) => format!("{s:?}"),
-                        other => kind(other).to_owned(),
-                    }
-                ),
-            )),
+            Err(message) => problems.push((Some(format!(".{GROUP_NAMES}.{key}")), message)),
         }
     }
     if problems.is_empty() {
@@ -198,48 +186,94 @@ fn group_names(value: &Value, groups: &[GroupRef]) -> Result<BTreeMap<String, St
     }
 }
 
-/// Why a workspace's authentication could not be read.
-enum AuthProblem {
-    /// Neither `scimToken` nor `auth: "managedIdentity"`.
-    Missing,
-    Invalid(Vec<Local>),
+/// The `accessGroups` entry a `groupNames` key names, unless an earlier key (remembered in
+/// `first_key`) already named it.
+fn mirrored_group<'g, 'k>(
+    key: &'k String,
+    groups: &'g [GroupRef],
+    first_key: &mut HashMap<String, &'k String>,
+) -> Result<&'g GroupRef, String> {
+    let group = GroupRef::parse(key)
+        .ok()
+        .and_then(|r| groups.iter().find(|g| g.identity_key() == r.identity_key()))
+        .ok_or_else(|| "is not one of this workspace's accessGroups".to_owned())?;
+    if let Some(first) = first_key.get(&group.identity_key()) {
+        return Err(format!(
+            "names the same group as {GROUP_NAMES}.{first}: keep one of them"
+        ));
+    }
+    first_key.insert(group.identity_key(), key);
+    Ok(group)
 }
-use AuthProblem::{Invalid, Missing};
+
+/// The workspace group a `groupNames` value names: not blank, not `admins` or `users`, and not
+/// the name of another mirrored group (`taken`, compared ignoring case).
+fn mirrored_name<'v>(
+    target: &'v Value,
+    taken: &BTreeMap<String, String>,
+) -> Result<&'v str, String> {
+    match target.as_str().map(str::trim) {
+        Some(name)
+            if !name.is_empty()
+                && !name.eq_ignore_ascii_case("admins")
+                && !name.eq_ignore_ascii_case("users") =>
+        {
+            if taken.values().any(|n| n.eq_ignore_ascii_case(name)) {
+                Err(format!(
+                    "{name:?} is already the name of another mirrored group"
+                ))
+            } else {
+                Ok(name)
+            }
+        }
+        _ => Err(format!(
+            "must be the name of a workspace group (not \"admins\" or \"users\"), got {}",
+            quoted_or_kind(target)
+        )),
+    }
+}
+
+/// A value for a message: a string quoted, anything else by its kind.
+fn quoted_or_kind(value: &Value) -> String {
+    match value {
+        Value::String(s) => format!("{s:?}"),
+        other => kind(other).to_owned(),
+    }
+}
 
 /// `scimToken` (a Key Vault secret URL holding a PAT, the default) or `auth: "managedIdentity"`
-/// (the app's own Entra token); exactly one of them.
+/// (the app's own Entra token); exactly one of them. `None` when neither is given.
 fn workspace_auth(
     auth: Option<&Value>,
     token: Option<&Value>,
-) -> Result<WorkspaceAuth, AuthProblem> {
+) -> Option<Result<WorkspaceAuth, Vec<Local>>> {
     let at = |key: &str| Some(format!(".{key}"));
     let managed = match auth {
         None => false,
         Some(Value::String(s)) if s == "pat" => false,
         Some(Value::String(s)) if s == "managedIdentity" => true,
         Some(other) => {
-            let got = match other {
-                Value::String(s) => format!("{s:?}"),
-                other => kind(other).to_owned(),
-            };
             let message = format!(
-                "must be \"pat\" (a PAT from Key Vault, the default) or \"managedIdentity\", got {got}"
+                "must be \"pat\" (a PAT from Key Vault, the default) or \"managedIdentity\", got {}",
+                quoted_or_kind(other)
             );
-            return Err(Invalid(vec![(at(AUTH), message)]));
+            return Some(Err(vec![(at(AUTH), message)]));
         }
     };
     match (managed, token) {
-        (true, None) => Ok(WorkspaceAuth::ManagedIdentity),
-        (true, Some(_)) => Err(Invalid(vec![(
+        (true, None) => Some(Ok(WorkspaceAuth::ManagedIdentity)),
+        (true, Some(_)) => Some(Err(vec![(
             at(TOKEN),
             "must not be given with \"auth\": \"managedIdentity\" (the workspace is called with the app's \
              managed identity, not a PAT): remove one of them"
                 .to_owned(),
         )])),
-        (false, None) => Err(Missing),
-        (false, Some(value)) => string_field(value, TOKEN, SecretUrl::parse)
-            .map(WorkspaceAuth::Pat)
-            .map_err(|problem| Invalid(vec![problem])),
+        (false, None) => None,
+        (false, Some(value)) => Some(
+            string_field(value, TOKEN, SecretUrl::parse)
+                .map(WorkspaceAuth::Pat)
+                .map_err(|problem| vec![problem]),
+        ),
     }
 }
 
@@ -329,123 +363,171 @@ fn workspace(
         out.push(Problem::new(format!("workspaces[{index}]"), message));
         return None;
     };
-    let (unknown, suggested) = unknown_keys(object, WORKSPACE_KEYS);
-    let mut local: Vec<Local> = unknown.into_iter().map(|message| (None, message)).collect();
-    let missing = |key: &str| {
-        let message = format!("missing required key {key:?} ({})", required_hint(key));
-        (!suggested.contains(&key)).then_some((None, message))
-    };
-
-    let name = object
-        .get(NAME)
-        .map(|v| string_field(v, NAME, WorkspaceName::parse));
-    let instance = object
-        .get(INSTANCE)
-        .map(|v| string_field(v, INSTANCE, WorkspaceUrl::parse));
-    let groups = object.get(GROUPS).map(access_groups);
-    let group_names = match (object.get(GROUP_NAMES), &groups) {
-        (None, _) => Ok(BTreeMap::new()),
-        (Some(value), Some(Ok(groups))) => group_names(value, groups),
-        // The groups themselves are wrong: that problem is reported; the mapping is checked once they are right.
-        (Some(_), _) => Ok(BTreeMap::new()),
-    };
-    let auth = workspace_auth(object.get(AUTH), object.get(TOKEN));
-    if let Some(Err(problem)) = &name {
-        local.push(problem.clone());
-    }
-    let (own_options, bad_options) = PartialOptions::read(object);
-    match &instance {
-        None => local.extend(missing(INSTANCE)),
-        Some(Err(problem)) => local.push(problem.clone()),
-        Some(Ok(_)) => {}
-    }
-    match &groups {
-        None => local.extend(missing(GROUPS)),
-        Some(Err(problems)) => local.extend(problems.iter().cloned()),
-        Some(Ok(_)) => {}
-    }
-    match &auth {
-        Err(Missing) => local.extend(missing(TOKEN)),
-        Err(Invalid(problems)) => local.extend(problems.iter().cloned()),
-        Ok(_) => {}
-    }
-    if let Err(problems) = &group_names {
-        local.extend(problems.iter().cloned());
-    }
-
-    local.extend(
-        bad_options
-            .into_iter()
-            .map(|(key, m)| (Some(format!(".{key}")), m)),
-    );
-
-    let host = match &instance {
-        Some(Ok(url)) => Some(url.host()),
-        _ => None,
-    };
-    let resolved = match (&name, host) {
-        (Some(Ok(name)), _) => Some((name.clone(), false)),
-        (None, Some(host)) => match WorkspaceName::parse(host) {
-            Ok(name) => Some((name, true)),
-            Err(e) => {
-                let message = format!(
-                    "has no \"name\" and the host of {INSTANCE} cannot be used as one: {e}; set \"name\""
-                );
-                local.push((None, message));
-                None
-            }
-        },
-        _ => None,
-    };
+    let mut entry = Entry::read(object);
+    let host = entry.instance.as_ref().map(WorkspaceUrl::host);
+    let resolved = resolved_name(entry.name.as_ref(), host).unwrap_or_else(|problem| {
+        entry.problems.push(problem);
+        None
+    });
     if let Some((name, defaulted)) = &resolved {
-        match seen.get(name) {
-            Some((first, first_defaulted)) => {
-                let mut message = format!(
-                    "duplicate workspace name: workspaces[{first}] and workspaces[{index}] are both \
-                     named {:?} (names compare case-insensitively)",
-                    name.as_str()
-                );
-                if *defaulted || *first_defaulted {
-                    message.push_str(DEFAULTED_NOTE);
-                }
-                local.push((None, message));
-            }
-            None => {
-                seen.insert(name.clone(), (index, *defaulted));
-            }
-        }
+        entry
+            .problems
+            .extend(duplicate_name(index, name, *defaulted, seen));
     }
-
-    let label = resolved.as_ref().map(|(name, _)| name.as_str()).or(host);
-    let entry = match label {
-        Some(label) => format!("workspaces[{index}] ({label:?})"),
-        None => format!("workspaces[{index}]"),
-    };
-    if !local.is_empty() {
-        out.extend(local.into_iter().map(|(suffix, message)| {
-            Problem::new(format!("{entry}{}", suffix.unwrap_or_default()), message)
+    if !entry.problems.is_empty() {
+        let label = resolved.as_ref().map(|(name, _)| name.as_str()).or(host);
+        let at = entry_label(index, label);
+        out.extend(entry.problems.into_iter().map(|(suffix, message)| {
+            Problem::new(format!("{at}{}", suffix.unwrap_or_default()), message)
         }));
         return None;
     }
-    match (resolved, instance, groups, auth, group_names) {
-        (
-            Some((name, _)),
-            Some(Ok(instance)),
-            Some(Ok(access_groups)),
-            Ok(auth),
-            Ok(group_names),
-        ) => {
-            let workspace = Workspace {
-                name,
-                instance,
-                access_groups,
-                auth,
-                group_names,
-                options: SyncOptions::default(),
-            };
-            Some((workspace, own_options))
+    let (name, _) = resolved?;
+    entry.into_workspace(name)
+}
+
+/// The known keys of one entry, each read on its own: a value where it is valid, and every problem
+/// in the order the module comment gives.
+struct Entry {
+    /// `None` without a `name` key; `Some(None)` for a `name` that is not valid.
+    name: Option<Option<WorkspaceName>>,
+    instance: Option<WorkspaceUrl>,
+    access_groups: Option<Vec<GroupRef>>,
+    auth: Option<WorkspaceAuth>,
+    group_names: Option<BTreeMap<String, String>>,
+    options: PartialOptions,
+    problems: Vec<Local>,
+}
+
+impl Entry {
+    fn read(object: &Map<String, Value>) -> Entry {
+        let (unknown, suggested) = unknown_keys(object, WORKSPACE_KEYS);
+        let mut problems: Vec<Local> = unknown.into_iter().map(|message| (None, message)).collect();
+        // A required key that is missing, unless an unknown key was taken for it (already reported).
+        let missing = |key: &str| {
+            let message = format!("missing required key {key:?} ({})", required_hint(key));
+            (!suggested.contains(&key)).then_some((None, message))
+        };
+        let name = object.get(NAME).map(|v| {
+            string_field(v, NAME, WorkspaceName::parse)
+                .map_err(|problem| problems.push(problem))
+                .ok()
+        });
+        let instance = object
+            .get(INSTANCE)
+            .map(|v| string_field(v, INSTANCE, WorkspaceUrl::parse).map_err(|p| vec![p]));
+        let instance = required(instance, missing(INSTANCE), &mut problems);
+        let groups = object.get(GROUPS).map(access_groups);
+        let access_groups = required(groups, missing(GROUPS), &mut problems);
+        let auth = workspace_auth(object.get(AUTH), object.get(TOKEN));
+        let auth = required(auth, missing(TOKEN), &mut problems);
+        let group_names = match (object.get(GROUP_NAMES), &access_groups) {
+            (Some(value), Some(groups)) => group_names(value, groups)
+                .map_err(|found| problems.extend(found))
+                .ok(),
+            // No mapping; or the groups themselves are wrong: that problem is reported, and the
+            // mapping is checked once they are right.
+            _ => Some(BTreeMap::new()),
+        };
+        let (options, bad_options) = PartialOptions::read(object);
+        problems.extend(
+            bad_options
+                .into_iter()
+                .map(|(key, m)| (Some(format!(".{key}")), m)),
+        );
+        Entry {
+            name,
+            instance,
+            access_groups,
+            auth,
+            group_names,
+            options,
+            problems,
         }
-        _ => None,
+    }
+
+    /// The workspace, named `name`, when every required key is valid (with its own options, to be
+    /// resolved over `defaults`).
+    fn into_workspace(self, name: WorkspaceName) -> Option<(Workspace, PartialOptions)> {
+        let workspace = Workspace {
+            name,
+            instance: self.instance?,
+            access_groups: self.access_groups?,
+            auth: self.auth?,
+            group_names: self.group_names?,
+            options: SyncOptions::default(),
+        };
+        Some((workspace, self.options))
+    }
+}
+
+/// The value of a required key; its problems, or `missing` when it is absent, go to `problems`.
+fn required<T>(
+    field: Option<Result<T, Vec<Local>>>,
+    missing: Option<Local>,
+    problems: &mut Vec<Local>,
+) -> Option<T> {
+    match field {
+        None => {
+            problems.extend(missing);
+            None
+        }
+        Some(Err(found)) => {
+            problems.extend(found);
+            None
+        }
+        Some(Ok(value)) => Some(value),
+    }
+}
+
+/// The entry's name and whether it was defaulted from the host of `databricksInstance`: its valid
+/// `name`, else (no `name` at all) the host; `None` when neither gives one.
+fn resolved_name(
+    name: Option<&Option<WorkspaceName>>,
+    host: Option<&str>,
+) -> Result<Option<(WorkspaceName, bool)>, Local> {
+    match (name, host) {
+        (Some(Some(name)), _) => Ok(Some((name.clone(), false))),
+        (None, Some(host)) => match WorkspaceName::parse(host) {
+            Ok(name) => Ok(Some((name, true))),
+            Err(e) => Err((
+                None,
+                format!(
+                    "has no \"name\" and the host of {INSTANCE} cannot be used as one: {e}; set \"name\""
+                ),
+            )),
+        },
+        _ => Ok(None),
+    }
+}
+
+/// The problem when an earlier entry (in `seen`) has the same name; else `name` is remembered.
+fn duplicate_name(
+    index: usize,
+    name: &WorkspaceName,
+    defaulted: bool,
+    seen: &mut HashMap<WorkspaceName, (usize, bool)>,
+) -> Option<Local> {
+    let Some((first, first_defaulted)) = seen.get(name) else {
+        seen.insert(name.clone(), (index, defaulted));
+        return None;
+    };
+    let mut message = format!(
+        "duplicate workspace name: workspaces[{first}] and workspaces[{index}] are both \
+         named {:?} (names compare case-insensitively)",
+        name.as_str()
+    );
+    if defaulted || *first_defaulted {
+        message.push_str(DEFAULTED_NOTE);
+    }
+    Some((None, message))
+}
+
+/// How problems name the entry: `workspaces[2] ("analytics")`, or `workspaces[2]` without a name.
+fn entry_label(index: usize, label: Option<&str>) -> String {
+    match label {
+        Some(label) => format!("workspaces[{index}] ({label:?})"),
+        None => format!("workspaces[{index}]"),
     }
 }
 

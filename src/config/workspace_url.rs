@@ -3,10 +3,11 @@
 //! national clouds do not use azuredatabricks.net); every rejection says what to write instead.
 
 use std::fmt;
+use std::str::FromStr;
 
 use url::Url;
 
-use super::types::InvalidValue;
+use super::types::{InvalidValue, parsed_from_text, trimmed};
 
 const WORKSPACE_EXAMPLE: &str = "https://adb-1234567890123456.7.azuredatabricks.net";
 
@@ -37,12 +38,10 @@ impl WorkspaceUrl {
     /// [`InvalidValue`] for an empty value, a value without scheme (suggesting the https form),
     /// another scheme than https, credentials, a query, a fragment or a path.
     pub fn parse(text: &str) -> Result<Self, InvalidValue> {
-        let text = text.trim();
-        if text.is_empty() {
-            return Err(InvalidValue(format!(
-                "must not be empty: give the workspace URL, like {WORKSPACE_EXAMPLE}"
-            )));
-        }
+        let text = trimmed(
+            text,
+            &format!("the workspace URL, like {WORKSPACE_EXAMPLE}"),
+        )?;
         if !text.contains("://") {
             return Err(InvalidValue(
                 match Self::parse(&format!("https://{text}")) {
@@ -108,17 +107,7 @@ impl WorkspaceUrl {
     }
 }
 
-impl fmt::Display for WorkspaceUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.normalized)
-    }
-}
-
-impl serde::Serialize for WorkspaceUrl {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.normalized)
-    }
-}
+parsed_from_text!(WorkspaceUrl, shown as |url| &url.normalized);
 
 #[cfg(test)]
 mod tests {

@@ -6,6 +6,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::config::json_kind;
+
 /// The host's request body could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PayloadError {
@@ -75,17 +77,6 @@ pub struct HttpRequestData {
     pub body: Option<String>,
 }
 
-fn type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 impl Invocation {
     /// Parses the host's request body.
     ///
@@ -98,12 +89,12 @@ impl Invocation {
         let value: Value =
             serde_json::from_slice(body).map_err(|e| PayloadError::NotJson(e.to_string()))?;
         let Value::Object(mut top) = value else {
-            return Err(PayloadError::NotObject(type_name(&value)));
+            return Err(PayloadError::NotObject(json_kind(&value)));
         };
         let data = match top.remove("Data") {
             None | Some(Value::Null) => Map::new(),
             Some(Value::Object(data)) => data,
-            Some(other) => return Err(PayloadError::DataNotObject(type_name(&other))),
+            Some(other) => return Err(PayloadError::DataNotObject(json_kind(&other))),
         };
         // Metadata repeats user-controlled body fields at its top level: never fail on its shape.
         let metadata = match top.remove("Metadata") {
@@ -152,7 +143,7 @@ impl Invocation {
         let Value::Object(req) = req else {
             return Err(malformed(format!(
                 "must be an object, got {}",
-                type_name(req)
+                json_kind(req)
             )));
         };
         let method = match req.get("Method") {
@@ -160,7 +151,7 @@ impl Invocation {
             Some(other) => {
                 return Err(malformed(format!(
                     "\"Method\" must be a non-empty string, got {}",
-                    type_name(other)
+                    json_kind(other)
                 )));
             }
             None => return Err(malformed("\"Method\" is missing".into())),
@@ -202,7 +193,7 @@ fn parse_query(query: Option<&Value>) -> Result<Vec<(String, String)>, String> {
         Some(other) => {
             return Err(format!(
                 "\"Query\" must be an object, got {}",
-                type_name(other)
+                json_kind(other)
             ));
         }
     };

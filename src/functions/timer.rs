@@ -5,6 +5,8 @@
 //! shows the invocation as Failed and the function's retry policy applies. A timer run waits for a
 //! running HTTP run of the same workspaces instead of failing.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -12,9 +14,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tracing::Instrument;
 
-use super::payload::InvocationResponse;
+use super::payload::{InvocationResponse, RetryContext, TimerInfo};
 use super::{AppState, HostCall, invocation_span, log_failed_run, refuse};
-use crate::sync::{RunRequest, Status, Trigger};
+use crate::sync::{Report, RunRequest, Status, Trigger};
 
 const FUNCTION: &str = "SyncTimer";
 
@@ -24,16 +26,20 @@ pub(super) async fn invoke(State(state): State<AppState>, call: HostCall) -> Res
 }
 
 async fn handle(state: AppState, call: HostCall) -> Response {
-    let HostCall {
-        invocation_id: invocation,
-        invocation: payload,
-    } = call;
-    let id = invocation.as_deref();
-    let timer = match payload.timer() {
+    let id = call.invocation_id.as_deref();
+    let timer = match call.invocation.timer() {
         Ok(timer) => timer,
         Err(e) => return refuse(StatusCode::BAD_REQUEST, FUNCTION, id, &e.to_string()),
     };
-    let retry = payload.retry_context();
+    log_fired(id, timer, call.invocation.retry_context());
+    match run(&state, call.invocation_id.clone()).await {
+        Ok(report) => answer(id, &report),
+        Err(error) => refuse(StatusCode::INTERNAL_SERVER_ERROR, FUNCTION, id, &error),
+    }
+}
+
+/// The line that says the timer fired: past due or not, the schedule monitor's times, the retry.
+fn log_fired(id: Option<&str>, timer: TimerInfo, retry: Option<RetryContext>) {
     let status = timer.schedule_status.unwrap_or_default();
     tracing::info!(
         invocation_id = id.unwrap_or(""),
@@ -49,46 +55,37 @@ async fn handle(state: AppState, call: HostCall) -> Response {
             ""
         }
     );
+}
 
-    let runner = match &state.runner {
-        Ok(runner) => runner,
-        Err(misconfiguration) => {
-            return refuse(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                FUNCTION,
-                id,
-                &misconfiguration.text(),
-            );
-        }
-    };
+/// Every workspace, waiting for runs that hold some of them; `Err` is the text of the 500 refusal
+/// (an unusable configuration).
+async fn run(state: &AppState, invocation: Option<String>) -> Result<Arc<Report>, String> {
+    let runner = state
+        .runner
+        .as_ref()
+        .map_err(|misconfiguration| misconfiguration.text())?;
     let request = RunRequest {
         trigger: Trigger::Timer,
-        invocation_id: invocation.clone(),
+        invocation_id: invocation,
         workspaces: Vec::new(),
         dry_run: false,
         allow_deprovision: false,
     };
-    let report = match runner.run(request, true).await {
-        Ok(report) => report,
-        // Unreachable with no names and waiting, but answered properly rather than assumed.
-        Err(e) => {
-            return refuse(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                FUNCTION,
-                id,
-                &e.to_string(),
-            );
-        }
-    };
-    let lines: Vec<String> = report.workspaces.iter().map(|w| w.summary_line()).collect();
+    // An error is unreachable with no names and waiting, but answered properly rather than assumed.
+    runner.run(request, true).await.map_err(|e| e.to_string())
+}
+
+/// 200 with one `Logs` line per workspace; a failed run: the summary on stderr, then 500.
+fn answer(id: Option<&str>, report: &Report) -> Response {
     if report.status == Status::Failed {
-        let error = log_failed_run(FUNCTION, id, &report);
+        let error = log_failed_run(FUNCTION, id, report);
         return (
             StatusCode::INTERNAL_SERVER_ERROR,
             Json(json!({ "error": error, "report": report })),
         )
             .into_response();
     }
+    let lines: Vec<String> = report.workspaces.iter().map(|w| w.summary_line()).collect();
     Json(InvocationResponse {
         logs: lines,
         ..InvocationResponse::default()

@@ -1,6 +1,10 @@
 //! The one integration-test binary: the real `handler` spoken to as the Functions host speaks, the
 //! router with scripted engines, the command line, and the configuration table.
 
+// Test code: a panic is how a test and its helpers (`support.rs`, the clients) report a broken
+// precondition, so the production lints against unwrap/expect do not apply to this crate.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod account_deactivated;
 mod admins;
 mod budget;

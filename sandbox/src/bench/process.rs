@@ -229,6 +229,9 @@ fn answers_ok(port: u16) -> bool {
 
 /// Waits for the child `pid` and returns its exit code and peak RSS (KiB), from `wait4`.
 #[cfg(unix)]
+// The crate denies `unsafe_code`; std has no call that gives a child's peak RSS, so `wait4` is called
+// through libc, with the safety argument beside each block.
+#[allow(unsafe_code)]
 fn wait_with_rusage(pid: u32) -> std::io::Result<(Option<i32>, u64)> {
     let pid = libc::pid_t::try_from(pid).map_err(std::io::Error::other)?;
     let mut status: libc::c_int = 0;
