@@ -77,7 +77,7 @@ async fn first_sync(s: &Stage, p: &Peer, last: &mut Option<Outcome>) -> Step {
     let outcome = sync(s, last).await?;
     succeeded(
         outcome,
-        json!({"desired": 5, "existing": 0, "created": 5, "reactivated": 0, "deactivated": 0, "removed": 0, "skipped": 1, "failed": 0}),
+        json!({"desired": 5, "existing": 0, "created": 5, "reactivated": 0, "deactivated": 0, "removed": 0, "skipped": 1, "failed": 0, "accountDeactivated": 0}),
     )?;
     let log = s.front.log();
     marker_written(&log, &[Method::POST, Method::PATCH])?;
@@ -99,7 +99,7 @@ async fn rerun_writes_nothing(s: &Stage, p: &Peer, last: &mut Option<Outcome>) -
     let outcome = sync(s, last).await?;
     succeeded(
         outcome,
-        json!({"desired": 5, "existing": 5, "created": 0, "reactivated": 0, "deactivated": 0, "removed": 0, "skipped": 1, "failed": 0}),
+        json!({"desired": 5, "existing": 5, "created": 0, "reactivated": 0, "deactivated": 0, "removed": 0, "skipped": 1, "failed": 0, "accountDeactivated": 0}),
     )?;
     let log = s.front.log();
     let writes = log.iter().filter(|r| is_write(r)).count();
@@ -124,7 +124,7 @@ async fn adoption(s: &Stage, p: &Peer, last: &mut Option<Outcome>) -> Step {
     let outcome = sync(s, last).await?;
     succeeded(
         outcome,
-        json!({"desired": 6, "existing": 6, "created": 0, "reactivated": 0, "deactivated": 0, "removed": 0, "skipped": 1, "failed": 0}),
+        json!({"desired": 6, "existing": 6, "created": 0, "reactivated": 0, "deactivated": 0, "removed": 0, "skipped": 1, "failed": 0, "accountDeactivated": 0}),
     )?;
     let log = s.front.log();
     // The adopted user is marked as managed: one PATCH of the marker group.
@@ -182,7 +182,7 @@ async fn reactivation(s: &Stage, p: &Peer, last: &mut Option<Outcome>) -> Step {
     let outcome = sync(s, last).await?;
     succeeded(
         outcome,
-        json!({"desired": 6, "existing": 5, "created": 0, "reactivated": 1, "deactivated": 0, "removed": 0, "skipped": 1, "failed": 0}),
+        json!({"desired": 6, "existing": 5, "created": 0, "reactivated": 1, "deactivated": 0, "removed": 0, "skipped": 1, "failed": 0, "accountDeactivated": 0}),
     )?;
     let log = s.front.log();
     marker_written(&log, &[])?;
