@@ -22,8 +22,8 @@ use uuid::Uuid;
 use super::emit;
 use crate::config::WorkspaceName;
 use crate::sync::report::{
-    ActionReport, FailureReason, OmittedActions, Outcome, Report, Status, Trigger, UserCounts,
-    WorkspaceReport,
+    ActionKind, ActionReport, FailureReason, OmittedActions, Outcome, Report, Status, Trigger,
+    UserCounts, WorkspaceReport,
 };
 
 /// The event kinds `emit` writes; each must appear in the captured lines.
@@ -81,21 +81,21 @@ fn sample_report() -> Report {
         service_principals: counts,
         actions: vec![
             ActionReport {
-                kind: "createUser".to_owned(),
+                kind: ActionKind::CreateUser,
                 target: "new@contoso.com".to_owned(),
                 outcome: Outcome::Failed,
                 detail: Some("HTTP 500 from the workspace".to_owned()),
                 reason: None,
             },
             ActionReport {
-                kind: "activateUser".to_owned(),
+                kind: ActionKind::ActivateUser,
                 target: "parked@contoso.com".to_owned(),
                 outcome: Outcome::Failed,
                 detail: Some("deactivated in the Databricks account".to_owned()),
                 reason: Some(FailureReason::AccountDeactivated),
             },
             ActionReport {
-                kind: "deactivateUser".to_owned(),
+                kind: ActionKind::DeactivateUser,
                 target: "gone@contoso.com".to_owned(),
                 outcome: Outcome::Skipped,
                 detail: Some(reason.to_owned()),
@@ -103,7 +103,7 @@ fn sample_report() -> Report {
             },
         ],
         omitted_actions: vec![OmittedActions {
-            kind: "removeUser".to_owned(),
+            kind: ActionKind::RemoveUser,
             outcome: Outcome::Skipped,
             count: 2,
         }],
