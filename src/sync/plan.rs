@@ -196,10 +196,10 @@ impl Deprovisioning {
 pub struct Held {
     /// Why, in words (the report's `deprovisioningHeld` or `removalsWaiting`).
     pub reason: String,
-    pub effect: HoldEffect,
     /// Removals from mirrored groups and entitlement changes: held only after an incomplete or unsettled
     /// Entra read.
     pub groups: Vec<GroupChange>,
+    pub effect: HoldEffect,
     pub deprovisioning: Vec<Deprovisioning>,
     /// The deprovisionings wait for the groups nested in `admins`: read them (`admins::expand`), then
     /// plan again.
@@ -317,24 +317,22 @@ impl Default for Policy {
     }
 }
 
-/// The changes by phase, how many desired principals need none, and what is held back.
+/// The changes by phase, in the order they are applied: principals (creations and reactivations, in
+/// the order of the desired principals), the marker group (when it gains anyone), the mirrored groups
+/// (group by group), deprovisioning; and what is held back.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
-    /// Creations and reactivations, in the order of the desired principals.
     pub principals: Vec<PrincipalChange>,
-    /// The marker group's changes, when it gains anyone.
     pub marker: Option<Marking>,
-    /// The mirrored groups' changes, group by group.
+    /// Listed desired principals whose `externalId` is not their Entra object id (never rewritten).
+    pub external_ids: ExternalIdFindings,
     pub groups: Vec<GroupChange>,
-    /// Deprovisionings made this run.
     pub deprovisioning: Vec<Deprovisioning>,
     pub held: Option<Held>,
     /// Desired principals already present and active.
     pub existing: u64,
     /// Of `existing`, the service principals.
     pub existing_service_principals: u64,
-    /// Listed desired principals whose `externalId` is not their Entra object id (never rewritten).
-    pub external_ids: ExternalIdFindings,
 }
 
 impl Plan {
@@ -539,27 +537,30 @@ fn mirror(
         });
     }
     let state = state.unwrap_or(&empty);
-    let missing: Vec<String> = (group.entitlements.iter())
-        .filter(|e| !state.entitlements.contains(e))
-        .cloned()
-        .collect();
-    if !missing.is_empty() {
+    let entitlements = lacking(&group.entitlements, |e| state.entitlements.contains(e));
+    if !entitlements.is_empty() {
+        let group = group.name.clone();
         changes.push(GroupChange::AddEntitlements {
-            group: group.name.clone(),
-            entitlements: missing,
+            group,
+            entitlements,
         });
     }
-    let to_add: Vec<Principal> = (group.members.iter())
-        .filter(|key| (present.get(key)).is_none_or(|p| !state.members.contains(p.id)))
-        .cloned()
-        .collect();
-    if !to_add.is_empty() {
-        changes.push(GroupChange::Add {
-            group: group.name.clone(),
-            members: to_add,
-        });
+    let members = lacking(&group.members, |key| {
+        (present.get(key)).is_some_and(|p| state.members.contains(p.id))
+    });
+    if !members.is_empty() {
+        let group = group.name.clone();
+        changes.push(GroupChange::Add { group, members });
     }
     changes.extend(leaving(group, state, current));
+}
+
+/// What of `wanted` a group lacks (`has` says what it has), in order.
+fn lacking<'a, T: Clone + 'a>(
+    wanted: impl IntoIterator<Item = &'a T>,
+    has: impl Fn(&T) -> bool,
+) -> Vec<T> {
+    wanted.into_iter().filter(|w| !has(w)).cloned().collect()
 }
 
 /// The removals from a mirrored group: every listed principal with a member's id, even a duplicate

@@ -275,6 +275,15 @@ pub struct GroupReport {
     pub counted: Option<u64>,
 }
 
+/// The desired principals a workspace's counts start from.
+#[derive(Debug, Default)]
+pub struct Wanted {
+    pub users: u64,
+    pub service_principals: u64,
+    /// Group members that make no principal (no usable user name), reported `skipMember`.
+    pub skipped: Vec<Skipped>,
+}
+
 /// The `externalId` of the listed principals a workspace should have, compared with their Entra
 /// object ids. The sync sets it only when it creates a principal and never rewrites it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -286,15 +295,6 @@ pub struct ExternalIdReport {
     pub differing: Vec<String>,
     /// How many have none (also every listed one when a workspace does not return `externalId`).
     pub absent: u64,
-}
-
-/// The desired principals a workspace's counts start from.
-#[derive(Debug, Default)]
-pub struct Wanted {
-    pub users: u64,
-    pub service_principals: u64,
-    /// Group members that make no principal (no usable user name), reported `skipMember`.
-    pub skipped: Vec<Skipped>,
 }
 
 impl From<&ExternalIdFindings> for ExternalIdReport {

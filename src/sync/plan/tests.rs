@@ -940,23 +940,28 @@ fn nested() -> Admins {
     }])
 }
 
+/// A policy that deprovisions, for a run confirmed with `allowDeprovision`.
+fn confirmed(deprovision: Deprovision, max: MaxDeprovision) -> Policy {
+    Policy {
+        allow_deprovision: true,
+        ..policy(deprovision, max)
+    }
+}
+
+/// What the plan holds in [`nested_admin_case`], checking that the additions go ahead.
+fn held_with_additions(admins: Admins, policy: &Policy) -> Held {
+    let (desired, current) = nested_admin_case(admins, &[]);
+    let got = plan(&desired, &[], &current, policy);
+    let additions = changes![create("new@c.com"), mark(&[], 1)];
+    assert_eq!(Changes::of(&got), additions, "additions go ahead");
+    got.held.unwrap()
+}
+
 #[test]
 fn groups_nested_in_admins_not_read_yet_hold_every_deprovisioning_and_ask_for_the_read() {
-    let policy = Policy {
-        deprovision: Deprovision::Deactivate,
-        max_deprovision: MaxDeprovision::Count(10),
-        allow_deprovision: true,
-        ..Policy::default()
-    };
-    let (desired, current) = nested_admin_case(nested(), &[]);
-    let got = plan(&desired, &[], &current, &policy);
-    assert!(got.awaits_admins());
-    assert_eq!(
-        Changes::of(&got),
-        changes![create("new@c.com"), mark(&[], 1)],
-        "additions go ahead"
-    );
-    let held = got.held.unwrap();
+    let policy = confirmed(Deprovision::Deactivate, MaxDeprovision::Count(10));
+    let held = held_with_additions(nested(), &policy);
+    assert!(held.awaits_admins);
     assert_eq!(
         held.deprovisioning,
         [deactivate("u1", "u1@c.com"), deactivate("u2", "u2@c.com")]
@@ -1000,22 +1005,10 @@ fn nothing_to_deprovision_needs_no_read_of_admins_and_holds_nothing() {
 
 #[test]
 fn admins_that_cannot_be_established_hold_every_deprovisioning_even_confirmed_and_say_why() {
-    let policy = Policy {
-        deprovision: Deprovision::Remove,
-        max_deprovision: MaxDeprovision::Count(1),
-        allow_deprovision: true,
-        ..Policy::default()
-    };
+    let policy = confirmed(Deprovision::Remove, MaxDeprovision::Count(1));
     let why = "the group \"platform\" (id 9) in admins cannot be read";
-    let (desired, current) = nested_admin_case(Admins::Unknown(why.into()), &[]);
-    let got = plan(&desired, &[], &current, &policy);
-    assert!(!got.awaits_admins());
-    assert_eq!(
-        Changes::of(&got),
-        changes![create("new@c.com"), mark(&[], 1)],
-        "additions go ahead"
-    );
-    let held = got.held.unwrap();
+    let held = held_with_additions(Admins::Unknown(why.into()), &policy);
+    assert!(!held.awaits_admins);
     assert_eq!(
         held.deprovisioning,
         [remove("u1", "u1@c.com"), remove("u2", "u2@c.com")]
