@@ -4,7 +4,8 @@
 //! The Functions host forwards stdout lines to Application Insights as traces; `docs/monitoring.md`, the
 //! workbook (`infra/workbook/sync-workbook.json`) and the alert rules query these fields, and `tests.rs`
 //! checks that every field they read is written here. Renaming a field breaks operators' queries: add,
-//! never rename.
+//! never rename. Held changes are counted by kind ([`super::report::ActionKind::can_be_held`]), never
+//! by the spelling of their names.
 
 use super::report::{ActionReport, Outcome, Report, Status, WorkspaceReport};
 

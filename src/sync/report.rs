@@ -1,5 +1,8 @@
 //! The run report: what a run did, per workspace, in the one JSON shape shared by `handler sync`,
 //! `SyncTimer` and `SyncHttp` (camelCase; field names are a public interface, see README.md).
+//! The kinds of change are [`ActionKind`] (serialised in the report's names). A workspace's counts and
+//! status are derived in one place, [`WorkspaceReport::settle`], from its plan and what applying it came
+//! to; [`ActionList`] lists actions up to the caps and counts the rest.
 
 use std::collections::BTreeMap;
 
@@ -595,6 +598,131 @@ mod tests {
                 ("skipMember", Outcome::Skipped, 3),
             ]
         );
+    }
+
+    const EVERY_KIND: [ActionKind; 13] = [
+        ActionKind::ActivateServicePrincipal,
+        ActionKind::ActivateUser,
+        ActionKind::AddEntitlements,
+        ActionKind::AddToGroup,
+        ActionKind::CreateGroup,
+        ActionKind::CreateServicePrincipal,
+        ActionKind::CreateUser,
+        ActionKind::DeactivateServicePrincipal,
+        ActionKind::DeactivateUser,
+        ActionKind::RemoveFromGroup,
+        ActionKind::RemoveServicePrincipal,
+        ActionKind::RemoveUser,
+        ActionKind::SkipMember,
+    ];
+
+    #[test]
+    fn action_kinds_keep_their_names_in_the_report_and_the_events_and_sort_by_them() {
+        let names: Vec<&str> = EVERY_KIND.iter().map(|k| k.as_str()).collect();
+        for kind in EVERY_KIND {
+            let json = serde_json::to_value(kind).unwrap();
+            assert_eq!(json, kind.as_str());
+            assert_eq!(kind.to_string(), kind.as_str());
+        }
+        assert!(names.is_sorted() && EVERY_KIND.is_sorted(), "{names:?}");
+        let held: Vec<&str> = EVERY_KIND
+            .iter()
+            .filter(|k| k.can_be_held())
+            .map(|k| k.as_str())
+            .collect();
+        assert_eq!(
+            held,
+            [
+                "addEntitlements",
+                "deactivateServicePrincipal",
+                "deactivateUser",
+                "removeFromGroup",
+                "removeServicePrincipal",
+                "removeUser"
+            ]
+        );
+    }
+
+    fn settled(plan: &Plan, applied: Applied) -> WorkspaceReport {
+        let mut report = WorkspaceReport::failed(WorkspaceName::parse("w").unwrap(), "");
+        let wanted = Wanted {
+            users: 3,
+            service_principals: 1,
+            skipped: Vec::new(),
+        };
+        report.settle(plan, applied, wanted);
+        report
+    }
+
+    fn held(effect: HoldEffect) -> Plan {
+        let held = Held {
+            reason: "why".to_owned(),
+            groups: Vec::new(),
+            effect,
+            deprovisioning: Vec::new(),
+            awaits_admins: false,
+        };
+        Plan {
+            held: Some(held),
+            existing: 2,
+            existing_service_principals: 1,
+            ..Plan::default()
+        }
+    }
+
+    #[test]
+    fn a_settled_workspace_counts_what_was_planned_and_done_and_says_how_it_went() {
+        let done = || Applied {
+            users: Tally {
+                created: 1,
+                already_existing: 1,
+                ..Tally::default()
+            },
+            ..Applied::default()
+        };
+        let ok = settled(&held(HoldEffect::Waits), done());
+        assert_eq!(
+            (ok.users.desired, ok.users.existing, ok.users.created),
+            (3, 2, 1)
+        );
+        assert_eq!(
+            (
+                ok.service_principals.desired,
+                ok.service_principals.existing
+            ),
+            (1, 1)
+        );
+        assert_eq!((ok.status, ok.error.as_deref()), (Status::Partial, None));
+        assert_eq!(ok.removals_waiting.as_deref(), Some("why"));
+
+        let held = settled(&held(HoldEffect::Fails), done());
+        assert_eq!(
+            (held.status, held.error.as_deref()),
+            (Status::Failed, Some("why"))
+        );
+        assert_eq!(held.deprovisioning_held.as_deref(), Some("why"));
+
+        let deferred = settled(
+            &Plan::default(),
+            Applied {
+                deferred: 2,
+                ..done()
+            },
+        );
+        assert_eq!((deferred.status, deferred.remaining), (Status::Partial, 2));
+        let failed = settled(
+            &Plan::default(),
+            Applied {
+                failed_group_changes: 1,
+                ..done()
+            },
+        );
+        assert_eq!(failed.status, Status::Failed);
+        assert_eq!(
+            failed.error.as_deref(),
+            Some("1 change(s) failed; see actions")
+        );
+        assert_eq!(settled(&Plan::default(), done()).status, Status::Succeeded);
     }
 
     #[test]
