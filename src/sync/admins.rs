@@ -155,45 +155,13 @@ where
         }
         let answers = futures::future::join_all(level.iter().map(|r| read(r.id.clone()))).await;
         found.read += level.len();
-        let mut next = Vec::new();
-        for (route, answer) in level.iter().zip(answers) {
-            let group = match answer {
-                Ok(group) => group,
-                Err(error) => {
-                    found.admins = Admins::Unknown(format!(
-                        "{} cannot be read through the workspace API (an account group, which \
-                         workspace-level SCIM does not serve, or a group gone since): {error}",
-                        route.describe()
-                    ));
-                    return found;
-                }
-            };
-            if let Some(why) = not_a_workspace_group(&group, route) {
+        match found.take_in(&level, answers, listed, &mut seen) {
+            Ok(next) => level = next,
+            Err(why) => {
                 found.admins = Admins::Unknown(why);
                 return found;
             }
-            for member in &group.members {
-                match member.kind {
-                    MemberKind::User | MemberKind::ServicePrincipal => {
-                        found.protected.push(member.id.clone());
-                    }
-                    MemberKind::Group => {
-                        found.protected.push(member.id.clone());
-                        if seen.insert(member.id.clone()) {
-                            next.push(route.child(member));
-                        }
-                    }
-                    MemberKind::Unknown if listed(&member.id) => {
-                        found.protected.push(member.id.clone());
-                    }
-                    MemberKind::Unknown => {
-                        found.admins = Admins::Unknown(unknown_kind(member, Some(route)));
-                        return found;
-                    }
-                }
-            }
         }
-        level = next;
     }
     if let Some(deeper) = level.first() {
         found.admins = Admins::Unknown(format!(
@@ -203,6 +171,46 @@ where
         ));
     }
     found
+}
+
+impl Expansion {
+    /// Takes in one level's answers: every member protected, and the groups among them not `seen` yet
+    /// are the next level. `Err` says why the admins cannot be established.
+    fn take_in(
+        &mut self,
+        level: &[Route],
+        answers: Vec<Result<ClassifiedGroup, String>>,
+        listed: &(dyn Fn(&str) -> bool + Sync),
+        seen: &mut HashSet<ScimId>,
+    ) -> Result<Vec<Route>, String> {
+        let mut next = Vec::new();
+        for (route, answer) in level.iter().zip(answers) {
+            let group = answer.map_err(|error| {
+                format!(
+                    "{} cannot be read through the workspace API (an account group, which \
+                     workspace-level SCIM does not serve, or a group gone since): {error}",
+                    route.describe()
+                )
+            })?;
+            if let Some(why) = not_a_workspace_group(&group, route) {
+                return Err(why);
+            }
+            for member in &group.members {
+                match member.kind {
+                    MemberKind::User | MemberKind::ServicePrincipal => {}
+                    MemberKind::Group => {
+                        if seen.insert(member.id.clone()) {
+                            next.push(route.child(member));
+                        }
+                    }
+                    MemberKind::Unknown if listed(&member.id) => {}
+                    MemberKind::Unknown => return Err(unknown_kind(member, Some(route))),
+                }
+                self.protected.push(member.id.clone());
+            }
+        }
+        Ok(next)
+    }
 }
 
 /// Why a group read by id cannot be trusted to show its members: an account group (`meta.resourceType`

@@ -1,26 +1,31 @@
-//! Applying a plan to a workspace, in phases: principals (create, reactivate), then the groups and
-//! their new members (which need the ids of the principals just created), then deprovisioning. Within
-//! a phase the actions run a few at a time (enough for the SCIM client's pace to be the bound); each
-//! failure is recorded and the others go on. A dry run records every action as `planned` and sends
-//! nothing. Held deprovisionings are reported as `skipped` with the reason. Once the run's time budget
-//! is spent no write starts (but the workspace's first, so every run makes progress); writes in flight
-//! finish, and the rest is reported `deferred` for the next run, which plans it again.
+//! Applying a plan to a workspace, one function per phase of the [`Plan`]: principals (create,
+//! reactivate) with the marker group's additions alongside, then the mirrored groups (which need the
+//! ids of the principals just created), then deprovisioning. Within a phase the actions run a few at a
+//! time (enough for the SCIM client's pace to be the bound); each failure is recorded and the others
+//! go on. A dry run records every action as `planned` and sends nothing. Held changes are reported as
+//! `skipped` with the reason. Once the run's time budget is spent no write starts (but the workspace's
+//! first, so every run makes progress); writes in flight finish, and the rest is reported `deferred`
+//! for the next run, which plans it again. The marker group's additions are in `marker.rs`, the SCIM
+//! writes of each change in `writes.rs`.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use futures::StreamExt;
 use futures::channel::mpsc;
-use futures::stream::BoxStream;
+use futures::{Stream, StreamExt};
 
 use super::desired::Principal;
-use super::plan::{Action, Current, Marking, Plan, Removal};
+use super::plan::{Action, Current, Deprovisioning, GroupChange, Held, Plan};
 use super::report::{ActionList, FailureReason, Outcome};
-use crate::databricks::{
-    Created, CreatedServicePrincipal, MAX_MEMBERS_PER_PATCH, Scim, ScimError, ScimId,
-};
+use crate::databricks::{Scim, ScimId};
 use crate::http::Requests;
+
+mod marker;
+mod writes;
+
+use marker::Marker;
 
 /// What applying came to for one kind of principal.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +86,8 @@ impl Budget {
     }
 }
 
+const NOT_STARTED: &str = "not started: ";
+
 /// How one action ended; `id` is the principal's id when the action learnt it.
 enum Done {
     Created(ScimId),
@@ -89,7 +96,8 @@ enum Done {
         id: Option<ScimId>,
         detail: String,
     },
-    Deprovisioned,
+    Deactivated,
+    Removed,
     Applied(Option<String>),
     Failed(String),
     /// A reactivation the workspace refused because the user is deactivated in the Databricks account
@@ -107,37 +115,75 @@ impl Done {
             _ => None,
         }
     }
+
+    /// How the report shows it: outcome, detail, and the cause of a failure told apart.
+    fn into_report(self) -> (Outcome, Option<String>, Option<FailureReason>) {
+        match self {
+            Done::Created(_) | Done::Reactivated | Done::Deactivated | Done::Removed => {
+                (Outcome::Applied, None, None)
+            }
+            Done::AlreadyExisted { detail, .. } => (Outcome::Skipped, Some(detail), None),
+            Done::Applied(detail) => (Outcome::Applied, detail, None),
+            Done::Failed(cause) => (Outcome::Failed, Some(cause), None),
+            Done::AccountDeactivated(cause) => (
+                Outcome::Failed,
+                Some(cause),
+                Some(FailureReason::AccountDeactivated),
+            ),
+            Done::Deferred(detail) => (Outcome::Deferred, Some(detail), None),
+        }
+    }
 }
 
-fn is_principal_change(action: &&Action) -> bool {
-    matches!(action, Action::Create { .. } | Action::Activate { .. })
+impl Tally {
+    fn count(&mut self, done: &Done) {
+        match done {
+            Done::Created(_) => self.created += 1,
+            Done::Reactivated => self.reactivated += 1,
+            Done::AlreadyExisted { .. } => self.already_existing += 1,
+            Done::Deactivated => self.deactivated += 1,
+            Done::Removed => self.removed += 1,
+            Done::Failed(_) => self.failed += 1,
+            Done::AccountDeactivated(_) => {
+                self.failed += 1;
+                self.account_deactivated += 1;
+            }
+            Done::Applied(_) | Done::Deferred(_) => {}
+        }
+    }
 }
 
-fn is_group_change(action: &&Action) -> bool {
-    matches!(
-        action,
-        Action::CreateGroup { .. }
-            | Action::AddToGroup { .. }
-            | Action::Mark(_)
-            | Action::RemoveFromGroup(_)
-            | Action::AddEntitlements { .. }
-    )
-}
+impl Applied {
+    fn record(&mut self, action: Action<'_>, done: Done) {
+        match action.principal() {
+            Some(Principal::User(_)) => self.users.count(&done),
+            Some(Principal::ServicePrincipal(_)) => self.service_principals.count(&done),
+            None if matches!(done, Done::Failed(_)) => self.failed_group_changes += 1,
+            None => {}
+        }
+        if matches!(done, Done::Deferred(_)) {
+            self.deferred += 1;
+        }
+        let (outcome, detail, reason) = done.into_report();
+        self.actions
+            .push_with_reason(action.kind(), outcome, reason, || (action.target(), detail));
+    }
 
-fn is_deprovisioning(action: &&Action) -> bool {
-    matches!(action, Action::Deactivate { .. } | Action::Remove { .. })
+    /// Held changes, `skipped` with the reason.
+    fn skip(&mut self, held: &Held) {
+        for action in held.actions() {
+            self.actions.push(action.kind(), Outcome::Skipped, || {
+                (action.target(), Some(held.reason.clone()))
+            });
+        }
+    }
 }
 
 /// Runs the plan's actions against `scim` (or only lists them when `dry_run`). `current` gives the ids
 /// of the principals and of the groups the workspace already had.
-///
-/// The marker group's additions run alongside the creations, each principal added as soon as its id is
-/// known, one PATCH of 50 at a time: a first sync then ends with its last creation, not a long tail of
-/// PATCHes after it.
 pub async fn apply(
     plan: &Plan,
     current: &Current,
-    managed_group: &str,
     scim: &Scim,
     requests: &Requests,
     dry_run: bool,
@@ -145,577 +191,162 @@ pub async fn apply(
 ) -> Applied {
     let mut applied = Applied::default();
     if dry_run {
-        for action in &plan.actions {
-            applied
-                .actions
-                .push(action.kind(), Outcome::Planned, || (action.target(), None));
+        for action in plan.actions() {
+            (applied.actions).push(action.kind(), Outcome::Planned, || (action.target(), None));
         }
     } else {
-        let marker_create = plan.actions.iter().find(
-            |a| matches!(a, Action::CreateGroup { display_name } if display_name == managed_group),
-        );
-        let marker_add = plan.actions.iter().find_map(|a| match a {
-            Action::Mark(marking) => Some((a, &**marking)),
-            _ => None,
-        });
-        let is_marker = |a: &Action| {
-            marker_create.is_some_and(|m| std::ptr::eq(m, a))
-                || marker_add.is_some_and(|(m, _)| std::ptr::eq(m, a))
-        };
-        // The ids group additions need: of listed principals now, of created ones as they are learnt.
-        // The marker's additions take every created principal (all of them are to be marked) and
-        // these; only mirrored groups need a map of ids by principal.
-        let mut known: Vec<ScimId> = Vec::new();
-        let mut ids: HashMap<Principal, ScimId> = HashMap::new();
-        let mirrored = plan.actions.iter().filter_map(|a| match a {
-            Action::AddToGroup { members, .. } => Some(members),
-            _ => None,
-        });
-        let marking = marker_add.map(|(_, marking)| &marking.listed);
-        if marking.is_some_and(|listed| !listed.is_empty()) || mirrored.clone().next().is_some() {
-            let listed = current.lookup();
-            for key in marking.into_iter().flatten() {
-                if let Some(present) = listed.get(key) {
-                    known.push(present.id.clone());
-                }
-            }
-            for key in mirrored.flatten() {
-                if let Some(present) = listed.get(key) {
-                    ids.entry(key.clone()).or_insert_with(|| present.id.clone());
-                }
-            }
-        }
-        // Only mirrored groups need the created principals' ids after the creations.
-        let keep_learnt = plan
-            .actions
-            .iter()
-            .any(|a| matches!(a, Action::AddToGroup { .. }));
-
-        let (learnt_tx, learnt_rx) = mpsc::unbounded::<ScimId>();
-        let marker = Marker {
-            create: marker_create,
-            add: marker_add.map(|(_, marking)| marking),
-            id: current.marker_id.clone(),
-            name: managed_group,
-        };
-        let marking = marker.run(known, learnt_rx, scim, requests, budget);
-        let creating = async {
-            let learnt_tx = learnt_tx;
-            let mut results = changes(
-                &plan.actions,
-                is_principal_change,
-                scim,
-                requests,
-                budget,
-                Some(&learnt_tx),
-            );
-            let mut learnt = HashMap::new();
-            while let Some((action, done)) = results.next().await {
-                if let (true, Some(principal), Some(id)) =
-                    (keep_learnt, action.principal(), done.learnt())
-                {
-                    learnt.insert(principal.clone(), id.clone());
-                }
-                applied.record(action, done);
-            }
-            learnt
-        };
-        let (learnt, marked) = futures::join!(creating, marking);
-        ids.extend(learnt);
-
-        // The groups in order (a group is created before members are added to it); the marker's
-        // changes are recorded where the plan has them.
-        let mut marked = marked.into_iter();
-        let mut group_ids: HashMap<String, ScimId> = HashMap::new();
-        for (name, group) in &current.groups {
-            group_ids.insert(name.clone(), group.id.clone());
-        }
-        for action in plan.actions.iter().filter(is_group_change) {
-            let done = if is_marker(action) {
-                match marked.next() {
-                    Some(done) => done,
-                    None => {
-                        Done::Failed("internal error: the marker group's change was lost".into())
-                    }
-                }
-            } else if budget.may_start() {
-                group_action(action, scim, requests, &ids, &mut group_ids, budget).await
-            } else {
-                budget.deferred("not started: ")
-            };
-            applied.record(action, done);
-        }
-        let mut results = changes(
-            &plan.actions,
-            is_deprovisioning,
+        let writer = Writer {
             scim,
             requests,
             budget,
-            None,
-        );
-        while let Some((action, done)) = results.next().await {
-            applied.record(action, done);
-        }
+        };
+        let ids = writer.principals(plan, current, &mut applied).await;
+        writer.groups(plan, current, &ids, &mut applied).await;
+        writer.deprovision(&plan.deprovisioning, &mut applied).await;
     }
-    let held = plan.held_reason.as_deref().unwrap_or("held");
-    for action in &plan.held {
-        applied.actions.push(action.kind(), Outcome::Skipped, || {
-            (action.target(), Some(held.to_owned()))
-        });
+    if let Some(held) = &plan.held {
+        applied.skip(held);
     }
     applied
 }
 
-/// The principal changes among `actions`, a few at a time (enough for the SCIM client's pace to be the
-/// bound), in the plan's order; each learnt id is sent to `learnt` as soon as it is known.
-fn changes<'a: 'b, 'b>(
-    actions: &'a [Action],
-    which: fn(&&Action) -> bool,
-    scim: &'b Scim,
-    requests: &'b Requests,
-    budget: &'b Budget,
-    learnt: Option<&'b mpsc::UnboundedSender<ScimId>>,
-) -> BoxStream<'b, (&'a Action, Done)> {
-    futures::stream::iter(actions.iter().filter(which))
-        .map(move |action| async move {
-            // Checked as the action starts (the stream starts one as another ends), not when queued.
-            let done = if budget.may_start() {
-                principal_action(action, scim, requests).await
-            } else {
-                budget.deferred("not started: ")
-            };
-            if let (Some(learnt), Some(id)) = (learnt, done.learnt()) {
-                // The marker may be done already (it failed): then nobody listens.
-                let _ = learnt.unbounded_send(id.clone());
-            }
-            (action, done)
-        })
-        .buffered(scim.writes_in_flight())
-        .boxed()
-}
-
-/// The marker group's changes of one apply: create it if needed, then add the principals to mark, 50
-/// per PATCH, one PATCH at a time, those already listed first and created ones (every principal the
-/// plan creates is to be marked) as their ids arrive.
-struct Marker<'a> {
-    create: Option<&'a Action>,
-    add: Option<&'a Marking>,
-    /// The group's id, when it exists.
-    id: Option<ScimId>,
-    name: &'a str,
-}
-
-impl<'a> Marker<'a> {
-    /// The outcomes of the create (if planned) and the additions (if planned), in that order.
-    async fn run(
-        self,
-        known: Vec<ScimId>,
-        mut learnt: mpsc::UnboundedReceiver<ScimId>,
-        scim: &Scim,
-        requests: &Requests,
-        budget: &Budget,
-    ) -> Vec<Done> {
-        let mut outcomes = Vec::new();
-        let mut group_id = self.id;
-        if self.create.is_some() {
-            outcomes.push(if budget.may_start() {
-                match scim.create_group(self.name, &[], requests).await {
-                    Ok(group) => {
-                        group_id = Some(group.id);
-                        Done::Applied(None)
-                    }
-                    Err(e) => Done::Failed(e.to_string()),
-                }
-            } else {
-                budget.deferred("not started: ")
-            });
-        }
-        let Some(marking) = self.add else {
-            return outcomes;
-        };
-        let group_id = match group_id {
-            Some(id) => id,
-            None => match group_id_by_name(self.name, scim, requests).await {
-                Ok(id) => id,
-                Err(done) => {
-                    outcomes.push(done);
-                    return outcomes;
-                }
-            },
-        };
-        let mut pending = known;
-        let total = marking.listed.len() + marking.created;
-        let mut additions = Additions::new(group_id, total, scim, requests, budget);
-        let mut open = true;
-        loop {
-            // A full batch whenever there is one; the rest once no more ids can come.
-            while pending.len() >= MAX_MEMBERS_PER_PATCH || (!open && !pending.is_empty()) {
-                let size = pending.len().min(MAX_MEMBERS_PER_PATCH);
-                let batch: Vec<ScimId> = pending.drain(..size).collect();
-                if let Err(done) = additions.send(&batch, true).await {
-                    outcomes.push(done);
-                    return outcomes;
-                }
-            }
-            if !open {
-                break;
-            }
-            match learnt.next().await {
-                Some(id) => pending.push(id),
-                None => open = false,
-            }
-        }
-        let (added, total) = (additions.added, additions.total);
-        // Principals whose creation failed or was deferred have no id: they are reported already, and
-        // the next run adds them.
-        outcomes.push(Done::Applied(Some(if added == total {
-            format!("{added} member(s)")
-        } else {
-            format!("{added} of {total} member(s); the others were not created this run")
-        })));
-        outcomes
+/// The ids of listed principals that the group additions need: those the marker gains (every created
+/// principal is marked too, as its id is learnt), and, by principal, the members mirrored groups gain.
+fn listed_ids(plan: &Plan, current: &Current) -> (Vec<ScimId>, HashMap<Principal, ScimId>) {
+    let marking = plan.marker.iter().flat_map(|m| &m.listed);
+    let mirrored = plan.groups.iter().flat_map(|change| match change {
+        GroupChange::Add { members, .. } => members.as_slice(),
+        GroupChange::Create { .. }
+        | GroupChange::AddEntitlements { .. }
+        | GroupChange::Remove(_) => &[],
+    });
+    if marking.clone().next().is_none() && mirrored.clone().next().is_none() {
+        return (Vec::new(), HashMap::new());
     }
+    let listed = current.lookup();
+    let id = |key: &Principal| listed.get(key).map(|p| p.id.clone());
+    let known = marking.filter_map(id).collect();
+    let ids = mirrored
+        .filter_map(|key| Some((key.clone(), id(key)?)))
+        .collect();
+    (known, ids)
 }
 
-/// One group's additions, sent a batch (one PATCH) at a time.
-struct Additions<'a> {
-    group_id: ScimId,
-    /// Members to add in all, and added so far.
-    total: usize,
-    added: usize,
+/// What every write of one apply goes through.
+struct Writer<'a> {
     scim: &'a Scim,
     requests: &'a Requests,
     budget: &'a Budget,
 }
 
-impl<'a> Additions<'a> {
-    fn new(
-        group_id: ScimId,
-        total: usize,
-        scim: &'a Scim,
-        requests: &'a Requests,
-        budget: &'a Budget,
-    ) -> Self {
-        Additions {
-            group_id,
-            total,
-            added: 0,
-            scim,
-            requests,
-            budget,
-        }
-    }
-
-    /// Sends one batch (first checking the budget when `check_budget`); `Err` is how the whole
-    /// addition ends: deferred (the budget is spent) or failed.
-    async fn send(&mut self, batch: &[ScimId], check_budget: bool) -> Result<(), Done> {
-        let (added, total) = (self.added, self.total);
-        if check_budget && !self.budget.may_start() {
-            return Err(self
-                .budget
-                .deferred(&format!("added {added} of {total} member(s), then ")));
-        }
-        if let Err(e) = self
-            .scim
-            .add_members(&self.group_id, batch, self.requests)
-            .await
-        {
-            return Err(Done::Failed(match added {
-                0 => e.to_string(),
-                _ => format!("{e} (after adding {added} of {total} member(s))"),
-            }));
-        }
-        self.added += batch.len();
-        Ok(())
-    }
-}
-
-impl Applied {
-    fn tally(&mut self, action: &Action) -> Option<&mut Tally> {
-        match action.principal()? {
-            Principal::User(_) => Some(&mut self.users),
-            Principal::ServicePrincipal(_) => Some(&mut self.service_principals),
-        }
-    }
-
-    fn record(&mut self, action: &Action, done: Done) {
-        let mut reason = None;
-        let (outcome, detail) = match done {
-            Done::Created(_) => {
-                self.count(action, |t| t.created += 1);
-                (Outcome::Applied, None)
-            }
-            Done::Reactivated => {
-                self.count(action, |t| t.reactivated += 1);
-                (Outcome::Applied, None)
-            }
-            Done::AlreadyExisted { detail, .. } => {
-                self.count(action, |t| t.already_existing += 1);
-                (Outcome::Skipped, Some(detail))
-            }
-            Done::Deprovisioned => {
-                let removed = matches!(action, Action::Remove { .. });
-                self.count(action, |t| {
-                    if removed {
-                        t.removed += 1;
-                    } else {
-                        t.deactivated += 1;
-                    }
-                });
-                (Outcome::Applied, None)
-            }
-            Done::Applied(detail) => (Outcome::Applied, detail),
-            Done::Deferred(detail) => {
-                self.deferred += 1;
-                (Outcome::Deferred, Some(detail))
-            }
-            Done::Failed(cause) => {
-                match self.tally(action) {
-                    Some(tally) => tally.failed += 1,
-                    None => self.failed_group_changes += 1,
-                }
-                (Outcome::Failed, Some(cause))
-            }
-            Done::AccountDeactivated(cause) => {
-                self.count(action, |t| {
-                    t.failed += 1;
-                    t.account_deactivated += 1;
-                });
-                reason = Some(FailureReason::AccountDeactivated);
-                (Outcome::Failed, Some(cause))
-            }
+impl Writer<'_> {
+    /// The first phase: creations and reactivations, with the marker group's additions alongside, each
+    /// principal added as soon as its id is known, one PATCH of 50 at a time (a first sync then ends
+    /// with its last creation, not a long tail of PATCHes after it). Returns the ids the mirrored
+    /// groups' additions need.
+    async fn principals(
+        &self,
+        plan: &Plan,
+        current: &Current,
+        applied: &mut Applied,
+    ) -> HashMap<Principal, ScimId> {
+        let (known, mut ids) = listed_ids(plan, current);
+        // Only mirrored groups need the created principals' ids after the creations.
+        let keep_learnt = (plan.groups.iter()).any(|c| matches!(c, GroupChange::Add { .. }));
+        let (learnt_tx, learnt_rx) = mpsc::unbounded::<ScimId>();
+        let marking = async {
+            let marking = plan.marker.as_ref()?;
+            let marker = Marker {
+                marking,
+                id: current.marker_id.clone(),
+            };
+            Some(marker.run(known, learnt_rx, self).await)
         };
-        self.actions
-            .push_with_reason(action.kind(), outcome, reason, || (action.target(), detail));
-    }
-
-    fn count(&mut self, action: &Action, change: impl FnOnce(&mut Tally)) {
-        if let Some(tally) = self.tally(action) {
-            change(tally);
-        }
-    }
-}
-
-/// How a failed principal change ends: a reactivation refused for a user deactivated in the Databricks
-/// account is a failure of its own (an account admin must act), any other is failed.
-fn failed(error: ScimError) -> Done {
-    match error {
-        ScimError::AccountDeactivated { .. } => Done::AccountDeactivated(error.to_string()),
-        _ => Done::Failed(error.to_string()),
-    }
-}
-
-async fn principal_action(action: &Action, scim: &Scim, requests: &Requests) -> Done {
-    let done = |result: Result<(), ScimError>, ok: Done| result.map_or_else(failed, |()| ok);
-    match action {
-        Action::Create {
-            principal: Principal::User(name),
-            display_name,
-            external_id,
-        } => match scim
-            .create_user(name.as_str(), display_name, known(external_id), requests)
-            .await
-        {
-            Ok(Created::New(user)) => Done::Created(user.id),
-            Ok(Created::AlreadyExists) => adopt(action, scim, requests).await,
-            Err(e) => failed(e),
-        },
-        Action::Create {
-            principal: Principal::ServicePrincipal(app),
-            display_name,
-            external_id,
-        } => match scim
-            .create_service_principal(app.as_str(), display_name, known(external_id), requests)
-            .await
-        {
-            Ok(CreatedServicePrincipal::New(sp)) => Done::Created(sp.id),
-            Ok(CreatedServicePrincipal::AlreadyExists) => adopt(action, scim, requests).await,
-            Err(e) => failed(e),
-        },
-        Action::Activate { id, principal } => done(
-            set_active(scim, id, principal, true, requests).await,
-            Done::Reactivated,
-        ),
-        Action::Deactivate { id, principal } => done(
-            set_active(scim, id, principal, false, requests).await,
-            Done::Deprovisioned,
-        ),
-        Action::Remove { id, principal } => {
-            let result = match principal {
-                Principal::User(name) => scim.delete_user(id, name.as_str(), requests).await,
-                Principal::ServicePrincipal(app) => {
-                    scim.delete_service_principal(id, app.as_str(), requests)
-                        .await
+        let creating = async {
+            let learnt_tx = learnt_tx;
+            let mut learnt = HashMap::new();
+            let mut results = std::pin::pin!(self.paced(&plan.principals, |change| {
+                let learnt_tx = &learnt_tx;
+                async move {
+                    let done = self.principal_change(change).await;
+                    if let Some(id) = done.learnt() {
+                        // The marker may be done already (it failed): then nobody listens.
+                        let _ = learnt_tx.unbounded_send(id.clone());
+                    }
+                    done
                 }
-            };
-            done(result, Done::Deprovisioned)
-        }
-        Action::CreateGroup { .. }
-        | Action::AddToGroup { .. }
-        | Action::Mark(_)
-        | Action::RemoveFromGroup(_)
-        | Action::AddEntitlements { .. } => {
-            Done::Failed("internal error: a group action in the principal phase".to_owned())
-        }
-    }
-}
-
-/// The `externalId` a principal is created with: its Entra object id, if known.
-fn known(id: &uuid::Uuid) -> Option<&uuid::Uuid> {
-    (!id.is_nil()).then_some(id)
-}
-
-async fn set_active(
-    scim: &Scim,
-    id: &str,
-    principal: &Principal,
-    active: bool,
-    requests: &Requests,
-) -> Result<(), ScimError> {
-    match principal {
-        Principal::User(name) => scim.set_active(id, name.as_str(), active, requests).await,
-        Principal::ServicePrincipal(app) => {
-            scim.set_service_principal_active(id, app.as_str(), active, requests)
-                .await
-        }
-    }
-}
-
-/// The principal's id and whether it is active, looked up by key.
-async fn find(
-    principal: &Principal,
-    scim: &Scim,
-    requests: &Requests,
-) -> Result<Option<(ScimId, bool)>, ScimError> {
-    Ok(match principal {
-        Principal::User(name) => scim
-            .find_user(name.as_str(), requests)
-            .await?
-            .map(|u| (u.id, u.active)),
-        Principal::ServicePrincipal(app) => scim
-            .find_service_principal(app.as_str(), requests)
-            .await?
-            .map(|sp| (sp.id, sp.active)),
-    })
-}
-
-async fn group_action(
-    action: &Action,
-    scim: &Scim,
-    requests: &Requests,
-    ids: &HashMap<Principal, ScimId>,
-    group_ids: &mut HashMap<String, ScimId>,
-    budget: &Budget,
-) -> Done {
-    match action {
-        Action::CreateGroup { display_name } => {
-            match scim.create_group(display_name, &[], requests).await {
-                Ok(group) => {
-                    group_ids.insert(display_name.clone(), group.id);
-                    Done::Applied(None)
+            }));
+            while let Some((change, done)) = results.next().await {
+                if let (true, Some(id)) = (keep_learnt, done.learnt()) {
+                    learnt.insert(change.principal().clone(), id.clone());
                 }
-                Err(e) => Done::Failed(e.to_string()),
+                applied.record(Action::Principal(change), done);
             }
+            learnt
+        };
+        let (learnt, marked) = futures::join!(creating, marking);
+        ids.extend(learnt);
+        if let (Some(marking), Some(marked)) = (&plan.marker, marked) {
+            marked.record(marking, applied);
         }
-        Action::AddToGroup { group, members } => {
-            let group_id = match group_id(group, scim, requests, group_ids).await {
-                Ok(id) => id,
-                Err(done) => return done,
+        ids
+    }
+
+    /// The second phase: the mirrored groups' changes in order (a group is created before members
+    /// are added to it).
+    async fn groups(
+        &self,
+        plan: &Plan,
+        current: &Current,
+        ids: &HashMap<Principal, ScimId>,
+        applied: &mut Applied,
+    ) {
+        let mut group_ids: HashMap<String, ScimId> = (current.groups.iter())
+            .map(|(name, group)| (name.clone(), group.id.clone()))
+            .collect();
+        for change in &plan.groups {
+            let done = if self.budget.may_start() {
+                self.group_change(change, ids, &mut group_ids).await
+            } else {
+                self.budget.deferred(NOT_STARTED)
             };
-            // Principals whose creation failed have no id: they are reported already, and the next run
-            // adds them.
-            let members: Vec<ScimId> = members.iter().filter_map(|n| ids.get(n).cloned()).collect();
-            // One PATCH per batch, the budget checked between them: a long first sync stops in time.
-            let mut additions = Additions::new(group_id, members.len(), scim, requests, budget);
-            for (i, batch) in members.chunks(MAX_MEMBERS_PER_PATCH).enumerate() {
-                if let Err(done) = additions.send(batch, i > 0).await {
-                    return done;
+            applied.record(Action::Group(change), done);
+        }
+    }
+
+    /// The last phase: deprovisioning.
+    async fn deprovision(&self, leaving: &[Deprovisioning], applied: &mut Applied) {
+        let mut results = std::pin::pin!(self.paced(leaving, |leaving| self.leave(leaving)));
+        while let Some((leaving, done)) = results.next().await {
+            applied.record(Action::Deprovision(leaving), done);
+        }
+    }
+
+    /// `act` on each of `items`, a few at a time (enough for the SCIM client's pace to be the bound), in
+    /// order; an item not started when the budget is spent is deferred.
+    fn paced<'a, T, F, Fut>(
+        &'a self,
+        items: &'a [T],
+        act: F,
+    ) -> impl Stream<Item = (&'a T, Done)> + 'a
+    where
+        F: Fn(&'a T) -> Fut + 'a,
+        Fut: Future<Output = Done> + 'a,
+    {
+        futures::stream::iter(items)
+            .map(move |item| {
+                let action = act(item);
+                async move {
+                    // Checked as the action starts (the stream starts one as another ends), not when
+                    // queued.
+                    let done = if self.budget.may_start() {
+                        action.await
+                    } else {
+                        self.budget.deferred(NOT_STARTED)
+                    };
+                    (item, done)
                 }
-            }
-            Done::Applied(Some(format!("{} member(s)", additions.added)))
-        }
-        Action::RemoveFromGroup(removal) => {
-            let Removal { group, id, .. } = &**removal;
-            let group_id = match group_id(group, scim, requests, group_ids).await {
-                Ok(group_id) => group_id,
-                Err(done) => return done,
-            };
-            scim.remove_member(&group_id, id, requests)
-                .await
-                .map_or_else(|e| Done::Failed(e.to_string()), |()| Done::Applied(None))
-        }
-        Action::AddEntitlements {
-            group,
-            entitlements,
-        } => {
-            let group_id = match group_id(group, scim, requests, group_ids).await {
-                Ok(group_id) => group_id,
-                Err(done) => return done,
-            };
-            scim.add_entitlements(&group_id, entitlements, requests)
-                .await
-                .map_or_else(
-                    |e| Done::Failed(e.to_string()),
-                    |()| Done::Applied(Some(entitlements.join(", "))),
-                )
-        }
-        Action::Mark(_) => {
-            Done::Failed("internal error: the marker group's change outside its run".to_owned())
-        }
-        _ => Done::Failed("internal error: a principal action in the group phase".to_owned()),
-    }
-}
-
-/// The id of a group created or read this run, else looked up by name.
-async fn group_id(
-    group: &str,
-    scim: &Scim,
-    requests: &Requests,
-    group_ids: &HashMap<String, ScimId>,
-) -> Result<ScimId, Done> {
-    if let Some(id) = group_ids.get(group) {
-        return Ok(id.clone());
-    }
-    group_id_by_name(group, scim, requests).await
-}
-
-/// The id of a group looked up by name.
-async fn group_id_by_name(group: &str, scim: &Scim, requests: &Requests) -> Result<ScimId, Done> {
-    match scim.find_group(group, requests).await {
-        Ok(Some(found)) => Ok(found.id),
-        Ok(None) => Err(Done::Failed(format!("group {group} does not exist"))),
-        Err(e) => Err(Done::Failed(e.to_string())),
-    }
-}
-
-/// A 409 on create: the principal exists (a user often from a first sign-in, or not yet listed). Look it
-/// up and reactivate it if needed; it counts as existing, not as a failure.
-async fn adopt(action: &Action, scim: &Scim, requests: &Requests) -> Done {
-    let Some(principal) = action.principal() else {
-        return Done::Failed("internal error: adopting a group".to_owned());
-    };
-    match find(principal, scim, requests).await {
-        Ok(Some((id, false))) => match set_active(scim, &id, principal, true, requests).await {
-            Ok(()) => Done::Reactivated,
-            Err(e) => {
-                let cause = format!("already exists but inactive, and reactivating it failed: {e}");
-                match failed(e) {
-                    Done::AccountDeactivated(_) => Done::AccountDeactivated(cause),
-                    _ => Done::Failed(cause),
-                }
-            }
-        },
-        Ok(Some((id, true))) => Done::AlreadyExisted {
-            id: Some(id),
-            detail: "already exists (created outside this sync, e.g. at first sign-in)".into(),
-        },
-        Ok(None) => Done::AlreadyExisted {
-            id: None,
-            detail: "already exists (the workspace said so; not yet visible to a lookup)".into(),
-        },
-        Err(e) => Done::AlreadyExisted {
-            id: None,
-            detail: format!("already exists (the workspace said so; the lookup failed: {e})"),
-        },
+            })
+            .buffered(self.scim.writes_in_flight())
     }
 }

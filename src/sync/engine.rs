@@ -15,7 +15,9 @@ use super::apply::{Budget, apply};
 use super::desired::{Desired, Incomplete, Names, desired_users_in};
 use super::memo::Memo;
 use super::plan::{Current, DesiredGroup, GroupState, Plan, Policy, plan};
-use super::report::{ExternalIdReport, GroupReport, Outcome, Status, UserCounts, WorkspaceReport};
+use super::report::{
+    ActionKind, ExternalIdReport, GroupReport, Outcome, Status, UserCounts, WorkspaceReport,
+};
 use super::{Engine, RunContext, RunScope};
 use azure_core::credentials::TokenCredential;
 
@@ -551,7 +553,7 @@ impl AzureRun {
             wait_removals: unsettled.reason(),
         };
         let mut plan: Plan = plan(&principals, &mirrored, &current, &policy);
-        if plan.awaits_admins {
+        if plan.awaits_admins() {
             // Someone would be deprovisioned and `admins` has groups as members: read them, then plan
             // again with every admin protected (or every deprovisioning held, saying why).
             drop(plan);
@@ -564,7 +566,6 @@ impl AzureRun {
         let applied = apply(
             &plan,
             &current,
-            &policy.managed_group,
             &scim,
             requests,
             self.run.dry_run,
@@ -572,11 +573,7 @@ impl AzureRun {
         )
         .await;
         report.remaining = applied.deferred;
-        if plan.held_to_wait {
-            report.removals_waiting = plan.held_reason.clone();
-        } else {
-            report.deprovisioning_held = plan.held_reason.clone();
-        }
+        report.hold(plan.held.as_ref());
         report.external_ids = ExternalIdReport {
             differ: plan.external_ids.differ,
             differing: (plan.external_ids.differing.iter())
@@ -612,7 +609,7 @@ impl AzureRun {
         };
         let mut actions = applied.actions;
         for skipped in skipped {
-            actions.push("skipMember", Outcome::Skipped, || {
+            actions.push(ActionKind::SkipMember, Outcome::Skipped, || {
                 (skipped.member, Some(skipped.reason))
             });
         }

@@ -1,7 +1,13 @@
 //! The plan: what must change so a workspace has its desired principals (users, and service principals
 //! when configured), and (when configured) loses the managed ones who left. A pure function of the
-//! desired principals, the workspace's current state and the policy; its output is plain data a dry run
-//! shows.
+//! desired principals, the workspace's current state ([`Current`], in `current.rs`) and the policy; its
+//! output is plain data a dry run shows.
+//!
+//! A [`Plan`] holds one type per phase, in the order they are applied: principal changes
+//! ([`PrincipalChange`]: create, reactivate), the marker group ([`Marking`]), the mirrored groups
+//! ([`GroupChange`]), deprovisioning ([`Deprovisioning`]), and what is [`Held`], with why and whether
+//! the hold fails the workspace or only makes it partial ([`HoldEffect`]). [`Plan::actions`] lists every
+//! change as an [`Action`] (borrowed, for dry runs and reports).
 //!
 //! Ownership without a database: every desired principal present in (or created in) the workspace is made
 //! a member of the marker group; only marker-group members are ever deprovisioned, and never a protected
@@ -15,22 +21,25 @@
 //! held as well, but the workspace is `partial`, not failed).
 //! Invariant (tested): applying a plan, then planning again, gives an empty plan.
 
-use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use serde::Serialize;
 
 use super::admins::Admins;
-use super::desired::{AppId, EntraId, Principal, Principals, UserName};
+use super::desired::{EntraId, Principal, Principals};
+use super::report::ActionKind;
 use crate::config::{Deprovision, MaxDeprovision};
-use crate::databricks::{ExternalId, ScimId, ScimServicePrincipal, ScimUser};
+use crate::databricks::{ExternalId, ScimId};
 
-/// One change to a workspace. Principal actions name a user or a service principal; their report kind
-/// says which (`createUser`, `createServicePrincipal`, ...).
+mod current;
+
+pub use current::{Current, GroupState, Ids, Lookup, Present};
+
+/// A principal created or reactivated: the first phase, as group additions need the ids it learns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
-pub enum Action {
+pub enum PrincipalChange {
     Create {
         principal: Principal,
         display_name: Arc<str>,
@@ -42,33 +51,37 @@ pub enum Action {
         id: ScimId,
         principal: Principal,
     },
-    /// Creates a workspace group (the marker group when it does not exist yet).
-    CreateGroup {
-        display_name: String,
-    },
-    /// Adds principals (by key: some are created by this plan) to a group.
-    AddToGroup {
-        group: String,
-        members: Vec<Principal>,
-    },
-    /// Adds principals to the marker group (boxed: one per plan).
-    Mark(Box<Marking>),
-    /// Removes a principal from a mirrored group (boxed: the largest change and a rare one; a plan of
-    /// a first sync holds one action per principal).
-    RemoveFromGroup(Box<Removal>),
-    /// Adds entitlements to a mirrored group.
-    AddEntitlements {
-        group: String,
-        entitlements: Vec<String>,
-    },
-    Deactivate {
-        id: ScimId,
-        principal: Principal,
-    },
-    Remove {
-        id: ScimId,
-        principal: Principal,
-    },
+}
+
+impl PrincipalChange {
+    pub fn principal(&self) -> &Principal {
+        match self {
+            PrincipalChange::Create { principal, .. }
+            | PrincipalChange::Activate { principal, .. } => principal,
+        }
+    }
+
+    pub fn kind(&self) -> ActionKind {
+        match self {
+            PrincipalChange::Create { principal, .. } => by_principal(
+                principal,
+                ActionKind::CreateUser,
+                ActionKind::CreateServicePrincipal,
+            ),
+            PrincipalChange::Activate { principal, .. } => by_principal(
+                principal,
+                ActionKind::ActivateUser,
+                ActionKind::ActivateServicePrincipal,
+            ),
+        }
+    }
+}
+
+fn by_principal(principal: &Principal, user: ActionKind, other: ActionKind) -> ActionKind {
+    match principal {
+        Principal::User(_) => user,
+        Principal::ServicePrincipal(_) => other,
+    }
 }
 
 /// What the marker group gains: the listed principals not marked yet, and every principal the plan
@@ -78,9 +91,32 @@ pub enum Action {
 #[serde(rename_all = "camelCase")]
 pub struct Marking {
     pub group: String,
+    /// The group does not exist yet: it is created first.
+    pub create: bool,
     pub listed: Vec<Principal>,
     /// How many principals the plan creates.
     pub created: usize,
+}
+
+/// A change to a mirrored group; a group is created before its members are added.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum GroupChange {
+    Create {
+        group: String,
+    },
+    /// Adds entitlements (a group has at least the configured ones).
+    AddEntitlements {
+        group: String,
+        entitlements: Vec<String>,
+    },
+    /// Adds principals, by key: some are created by this plan.
+    Add {
+        group: String,
+        members: Vec<Principal>,
+    },
+    /// Removes a principal (boxed: the largest change and a rare one).
+    Remove(Box<Removal>),
 }
 
 /// A principal leaving a mirrored group.
@@ -92,228 +128,153 @@ pub struct Removal {
     pub member: Principal,
 }
 
-impl Action {
-    pub fn kind(&self) -> &'static str {
-        let by_principal = |principal: &Principal, user, service_principal| match principal {
-            Principal::User(_) => user,
-            Principal::ServicePrincipal(_) => service_principal,
-        };
+impl GroupChange {
+    pub fn kind(&self) -> ActionKind {
         match self {
-            Action::Create { principal, .. } => {
-                by_principal(principal, "createUser", "createServicePrincipal")
-            }
-            Action::Activate { principal, .. } => {
-                by_principal(principal, "activateUser", "activateServicePrincipal")
-            }
-            Action::Deactivate { principal, .. } => {
-                by_principal(principal, "deactivateUser", "deactivateServicePrincipal")
-            }
-            Action::Remove { principal, .. } => {
-                by_principal(principal, "removeUser", "removeServicePrincipal")
-            }
-            Action::CreateGroup { .. } => "createGroup",
-            Action::AddToGroup { .. } | Action::Mark(_) => "addToGroup",
-            Action::RemoveFromGroup(_) => "removeFromGroup",
-            Action::AddEntitlements { .. } => "addEntitlements",
+            GroupChange::Create { .. } => ActionKind::CreateGroup,
+            GroupChange::AddEntitlements { .. } => ActionKind::AddEntitlements,
+            GroupChange::Add { .. } => ActionKind::AddToGroup,
+            GroupChange::Remove(_) => ActionKind::RemoveFromGroup,
         }
     }
 
-    /// What the action is about, for the report.
-    pub fn target(&self) -> String {
+    /// Whether the change waits for a complete Entra read: it takes access away or changes what a
+    /// group may do.
+    fn waits_for_a_complete_read(&self) -> bool {
         match self {
-            Action::Create { principal, .. }
-            | Action::Activate { principal, .. }
-            | Action::Deactivate { principal, .. }
-            | Action::Remove { principal, .. } => principal.to_string(),
-            Action::CreateGroup { display_name } => display_name.clone(),
-            Action::AddToGroup { group, .. } | Action::AddEntitlements { group, .. } => {
-                group.clone()
-            }
-            Action::Mark(marking) => marking.group.clone(),
-            Action::RemoveFromGroup(removal) => format!("{}: {}", removal.group, removal.member),
+            GroupChange::Create { .. } | GroupChange::Add { .. } => false,
+            GroupChange::AddEntitlements { .. } | GroupChange::Remove(_) => true,
+        }
+    }
+
+    fn target(&self) -> String {
+        match self {
+            GroupChange::Create { group }
+            | GroupChange::AddEntitlements { group, .. }
+            | GroupChange::Add { group, .. } => group.clone(),
+            GroupChange::Remove(removal) => format!("{}: {}", removal.group, removal.member),
+        }
+    }
+}
+
+/// A managed principal who left the groups, deactivated or removed as the policy says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Deprovisioning {
+    pub leave: Leave,
+    pub id: ScimId,
+    pub principal: Principal,
+}
+
+/// How a principal is deprovisioned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Leave {
+    Deactivate,
+    Remove,
+}
+
+impl Deprovisioning {
+    pub fn kind(&self) -> ActionKind {
+        match self.leave {
+            Leave::Deactivate => by_principal(
+                &self.principal,
+                ActionKind::DeactivateUser,
+                ActionKind::DeactivateServicePrincipal,
+            ),
+            Leave::Remove => by_principal(
+                &self.principal,
+                ActionKind::RemoveUser,
+                ActionKind::RemoveServicePrincipal,
+            ),
+        }
+    }
+}
+
+/// Changes not made this run, why, and what that does to the workspace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    /// Why, in words (the report's `deprovisioningHeld` or `removalsWaiting`).
+    pub reason: String,
+    /// Removals from mirrored groups and entitlement changes: held only after an incomplete or unsettled
+    /// Entra read.
+    pub groups: Vec<GroupChange>,
+    pub effect: HoldEffect,
+    pub deprovisioning: Vec<Deprovisioning>,
+    /// The deprovisionings wait for the groups nested in `admins`: read them (`admins::expand`), then
+    /// plan again.
+    pub awaits_admins: bool,
+}
+
+/// What a hold does to the workspace's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldEffect {
+    /// It fails (someone must act: the limit, admins that cannot be established, a missing permission),
+    /// so the timer run shows Failed and alerts fire. Even when nothing was held, so the cause is seen.
+    Fails,
+    /// It is `partial`: the hold only waits for a read that agrees with Graph's count.
+    Waits,
+}
+
+impl Held {
+    fn new(reason: String, effect: HoldEffect) -> Held {
+        Held {
+            reason,
+            effect,
+            groups: Vec::new(),
+            deprovisioning: Vec::new(),
+            awaits_admins: false,
+        }
+    }
+
+    /// The held changes, in plan order.
+    pub fn actions(&self) -> impl Iterator<Item = Action<'_>> {
+        let groups = self.groups.iter().map(Action::Group);
+        groups.chain(self.deprovisioning.iter().map(Action::Deprovision))
+    }
+}
+
+/// One change of a plan, borrowed from its phase: what dry runs and reports list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action<'a> {
+    Principal(&'a PrincipalChange),
+    /// The marker group created, as it does not exist yet.
+    CreateMarker(&'a Marking),
+    /// The marker group's additions.
+    Mark(&'a Marking),
+    Group(&'a GroupChange),
+    Deprovision(&'a Deprovisioning),
+}
+
+impl<'a> Action<'a> {
+    pub fn kind(self) -> ActionKind {
+        match self {
+            Action::Principal(change) => change.kind(),
+            Action::CreateMarker(_) => ActionKind::CreateGroup,
+            Action::Mark(_) => ActionKind::AddToGroup,
+            Action::Group(change) => change.kind(),
+            Action::Deprovision(leaving) => leaving.kind(),
         }
     }
 
     /// The principal a create, (re)activation or deprovisioning is about.
-    pub fn principal(&self) -> Option<&Principal> {
+    pub fn principal(self) -> Option<&'a Principal> {
         match self {
-            Action::Create { principal, .. }
-            | Action::Activate { principal, .. }
-            | Action::Deactivate { principal, .. }
-            | Action::Remove { principal, .. } => Some(principal),
-            _ => None,
+            Action::Principal(change) => Some(change.principal()),
+            Action::Deprovision(leaving) => Some(&leaving.principal),
+            Action::CreateMarker(_) | Action::Mark(_) | Action::Group(_) => None,
         }
     }
 
-    fn is_deprovisioning(&self) -> bool {
-        matches!(self, Action::Deactivate { .. } | Action::Remove { .. })
-    }
-}
-
-/// Workspace ids as a sorted list (24 bytes each; a set would take about twice that, and a marker
-/// group holds every principal the sync made).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Ids(Vec<ScimId>);
-
-impl Ids {
-    pub fn contains(&self, id: &str) -> bool {
-        self.0.binary_search_by(|i| i.as_str().cmp(id)).is_ok()
-    }
-
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    pub fn insert(&mut self, id: ScimId) {
-        if let Err(at) = self.0.binary_search(&id) {
-            self.0.insert(at, id);
+    /// What the action is about, for the report.
+    pub fn target(self) -> String {
+        match self {
+            Action::Principal(change) => change.principal().to_string(),
+            Action::CreateMarker(marking) | Action::Mark(marking) => marking.group.clone(),
+            Action::Group(change) => change.target(),
+            Action::Deprovision(leaving) => leaving.principal.to_string(),
         }
     }
-
-    pub fn remove(&mut self, id: &str) {
-        if let Ok(at) = self.0.binary_search_by(|i| i.as_str().cmp(id)) {
-            self.0.remove(at);
-        }
-    }
-}
-
-impl FromIterator<ScimId> for Ids {
-    fn from_iter<I: IntoIterator<Item = ScimId>>(iter: I) -> Self {
-        let mut ids: Vec<ScimId> = iter.into_iter().collect();
-        ids.sort_unstable();
-        ids.dedup();
-        ids.shrink_to_fit();
-        Ids(ids)
-    }
-}
-
-/// The workspace as read before planning.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Current {
-    pub users: Vec<ScimUser>,
-    /// Listed only when service principals are synced; empty otherwise, so none is ever touched.
-    pub service_principals: Vec<ScimServicePrincipal>,
-    /// Member ids of the marker group, or `None` when the group does not exist yet.
-    pub marker_members: Option<Ids>,
-    /// The marker group's id, when it exists.
-    pub marker_id: Option<ScimId>,
-    /// Ids never deprovisioned: admins (direct members of `admins`, and those of the groups nested in
-    /// it once read) and the token's own identity.
-    pub protected: HashSet<ScimId>,
-    /// Whether `protected` holds every admin ([`Admins::Known`], the default), or what is missing.
-    pub admins: Admins,
-    /// The mirrored groups that exist, by name.
-    pub groups: BTreeMap<String, GroupState>,
-}
-
-/// A principal of the workspace as the plan sees it.
-#[derive(Debug, Clone, Copy)]
-pub struct Present<'a> {
-    pub id: &'a ScimId,
-    pub active: bool,
-    pub external_id: ExternalId,
-}
-
-impl Current {
-    /// Every listed user and service principal with a usable key (user name, application id), with its
-    /// id and whether it is active. The others are never touched.
-    fn listed(&self) -> impl Iterator<Item = (Principal, Present<'_>)> {
-        let users = self.users.iter().filter_map(|u| {
-            let key = Principal::User(UserName::parse_shared(&u.user_name)?);
-            Some((
-                key,
-                Present {
-                    id: &u.id,
-                    active: u.active,
-                    external_id: u.external_id,
-                },
-            ))
-        });
-        let service_principals = self.service_principals.iter().filter_map(|sp| {
-            let key = Principal::ServicePrincipal(AppId::parse(&sp.application_id)?);
-            Some((
-                key,
-                Present {
-                    id: &sp.id,
-                    active: sp.active,
-                    external_id: sp.external_id,
-                },
-            ))
-        });
-        users.chain(service_principals)
-    }
-
-    /// The listed principals by key (of two listed with one key, an active one is found).
-    pub fn lookup(&self) -> Lookup<'_> {
-        // Each name normalised once (borrowed when it is a user name already, as listed names are).
-        let mut users: Vec<(Cow<'_, str>, u32)> = (self.users.iter())
-            .zip(0u32..)
-            .filter_map(|(u, i)| Some((UserName::normalize(&u.user_name)?, i)))
-            .collect();
-        let active = |i: &u32| self.users[*i as usize].active;
-        users.sort_unstable_by(|(a, i), (b, j)| a.cmp(b).then(active(j).cmp(&active(i))));
-        let mut service_principals: Vec<(AppId, u32)> = (self.service_principals.iter())
-            .zip(0u32..)
-            .filter_map(|(sp, i)| Some((AppId::parse(&sp.application_id)?, i)))
-            .collect();
-        let active = |i: &u32| self.service_principals[*i as usize].active;
-        service_principals.sort_by(|(a, i), (b, j)| a.cmp(b).then(active(j).cmp(&active(i))));
-        Lookup {
-            current: self,
-            users,
-            service_principals,
-        }
-    }
-}
-
-/// Finds listed principals by key: the listed users' names (borrowed, normalised) with their
-/// positions, sorted, searched by halving; no name is copied unless it was not normalised.
-pub struct Lookup<'a> {
-    current: &'a Current,
-    users: Vec<(Cow<'a, str>, u32)>,
-    service_principals: Vec<(AppId, u32)>,
-}
-
-impl<'a> Lookup<'a> {
-    /// The principal listed under `key`: an active one if any.
-    pub fn get(&self, key: &Principal) -> Option<Present<'a>> {
-        match key {
-            Principal::User(name) => {
-                let found = self
-                    .users
-                    .partition_point(|(listed, _)| listed.as_ref() < name.as_str());
-                let (listed, i) = self.users.get(found)?;
-                let user = &self.current.users[*i as usize];
-                (listed.as_ref() == name.as_str()).then_some(Present {
-                    id: &user.id,
-                    active: user.active,
-                    external_id: user.external_id,
-                })
-            }
-            Principal::ServicePrincipal(app) => {
-                let found = self.service_principals.partition_point(|(k, _)| k < app);
-                let (listed, i) = self.service_principals.get(found)?;
-                let sp = &self.current.service_principals[*i as usize];
-                (listed == app).then_some(Present {
-                    id: &sp.id,
-                    active: sp.active,
-                    external_id: sp.external_id,
-                })
-            }
-        }
-    }
-}
-
-/// A workspace group as read.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct GroupState {
-    pub id: ScimId,
-    pub members: HashSet<ScimId>,
-    pub entitlements: Vec<String>,
 }
 
 /// A workspace group that mirrors an Entra group: exactly these principals, at least these entitlements.
@@ -356,25 +317,49 @@ impl Default for Policy {
     }
 }
 
-/// The changes, how many desired principals need none, and the deprovisionings held back.
+/// The changes by phase, in the order they are applied: principals (creations and reactivations, in
+/// the order of the desired principals), the marker group (when it gains anyone), the mirrored groups
+/// (group by group), deprovisioning; and what is held back.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
-    pub actions: Vec<Action>,
+    pub principals: Vec<PrincipalChange>,
+    pub marker: Option<Marking>,
+    /// Listed desired principals whose `externalId` is not their Entra object id (never rewritten).
+    pub external_ids: ExternalIdFindings,
+    pub groups: Vec<GroupChange>,
+    pub deprovisioning: Vec<Deprovisioning>,
+    pub held: Option<Held>,
     /// Desired principals already present and active.
     pub existing: u64,
     /// Of `existing`, the service principals.
     pub existing_service_principals: u64,
-    /// Deprovisionings not made this run, and why.
-    pub held: Vec<Action>,
-    pub held_reason: Option<String>,
-    /// The holds only wait for a read that agrees with Graph's count (`Policy::wait_removals`): the
-    /// workspace is `partial`, not failed.
-    pub held_to_wait: bool,
+}
+
+impl Plan {
+    /// Every change to make, phase by phase (held ones are in [`Held::actions`]).
+    pub fn actions(&self) -> impl Iterator<Item = Action<'_>> {
+        let principals = self.principals.iter().map(Action::Principal);
+        let marker = self.marker.iter().flat_map(|marking| {
+            let create = marking.create.then_some(Action::CreateMarker(marking));
+            create.into_iter().chain([Action::Mark(marking)])
+        });
+        let groups = self.groups.iter().map(Action::Group);
+        let deprovisioning = self.deprovisioning.iter().map(Action::Deprovision);
+        principals.chain(marker).chain(groups).chain(deprovisioning)
+    }
+
     /// Deprovisionings are held because the groups nested in `admins` are not read yet: read them
     /// (`admins::expand`), then plan again.
-    pub awaits_admins: bool,
-    /// Listed desired principals whose `externalId` is not their Entra object id (never rewritten).
-    pub external_ids: ExternalIdFindings,
+    pub fn awaits_admins(&self) -> bool {
+        self.held.as_ref().is_some_and(|held| held.awaits_admins)
+    }
+
+    fn count_existing(&mut self, key: &Principal) {
+        self.existing += 1;
+        if matches!(key, Principal::ServicePrincipal(_)) {
+            self.existing_service_principals += 1;
+        }
+    }
 }
 
 /// How many names [`ExternalIdFindings`] keeps.
@@ -418,237 +403,250 @@ pub fn plan(
     current: &Current,
     policy: &Policy,
 ) -> Plan {
-    let present = current.lookup();
     let empty = Ids::default();
-    let marked = current.marker_members.as_ref().unwrap_or(&empty);
-    let mut result = Plan::default();
-    // Counted first, so that a first sync's plan (an action per principal) is allocated once, at its
-    // size, rather than grown by doubling.
-    let (mut changes, mut listed) = (0, 0);
-    for key in desired.keys() {
-        let found = present.get(key);
-        changes += usize::from(found.is_none_or(|p| !p.active));
-        listed += usize::from(found.is_some_and(|p| !marked.contains(p.id)));
-    }
-    result.actions.reserve_exact(changes + 2);
-    let mut marking = Marking {
-        group: policy.managed_group.clone(),
-        listed: Vec::with_capacity(listed),
-        created: 0,
+    let planning = Planning {
+        desired,
+        present: current.lookup(),
+        marked: current.marker_members.as_ref().unwrap_or(&empty),
+        current,
+        policy,
     };
-    for (key, display_name, object_id) in desired {
-        let found = present.get(key);
-        if let Some(p) = found {
-            result.external_ids.compare(key, p.external_id, object_id);
-        }
-        match found {
-            None => {
-                result.actions.push(Action::Create {
+    let mut result = Plan::default();
+    planning.principals(&mut result);
+    result.marker = planning.marking(&result.principals);
+    for group in groups {
+        mirror(group, &planning.present, current, &mut result.groups);
+    }
+    planning.deprovision(&mut result);
+    hold_removals(policy, &mut result);
+    result
+}
+
+/// What every phase of planning reads.
+struct Planning<'a> {
+    desired: &'a Principals,
+    present: Lookup<'a>,
+    /// The marker group's members (none when it does not exist).
+    marked: &'a Ids,
+    current: &'a Current,
+    policy: &'a Policy,
+}
+
+impl Planning<'_> {
+    /// The creations and reactivations; counts the principals present and active, and compares the
+    /// `externalId` of those listed.
+    fn principals(&self, result: &mut Plan) {
+        // Counted first, so that a first sync's plan (a change per principal) is allocated once, at
+        // its size, rather than grown by doubling.
+        let changes = (self.desired.keys())
+            .filter(|key| self.present.get(key).is_none_or(|p| !p.active))
+            .count();
+        result.principals.reserve_exact(changes);
+        for (key, display_name, object_id) in self.desired {
+            let Some(p) = self.present.get(key) else {
+                result.principals.push(PrincipalChange::Create {
                     principal: key.clone(),
                     display_name: display_name.clone(),
                     external_id: object_id,
                 });
-                marking.created += 1;
+                continue;
+            };
+            result.external_ids.compare(key, p.external_id, object_id);
+            if p.active {
+                result.count_existing(key);
+            } else {
+                result.principals.push(PrincipalChange::Activate {
+                    id: p.id.clone(),
+                    principal: key.clone(),
+                });
             }
-            Some(p) if !p.active => result.actions.push(Action::Activate {
-                id: p.id.clone(),
-                principal: key.clone(),
-            }),
-            Some(_) => {
-                result.existing += 1;
-                if matches!(key, Principal::ServicePrincipal(_)) {
-                    result.existing_service_principals += 1;
-                }
+        }
+    }
+
+    /// The marker group's additions: every listed desired principal not marked yet, and every one
+    /// `changes` creates (counted); `None` when it gains nobody.
+    fn marking(&self, changes: &[PrincipalChange]) -> Option<Marking> {
+        let unmarked =
+            |key: &&Principal| (self.present.get(key)).is_some_and(|p| !self.marked.contains(p.id));
+        let mut listed = Vec::with_capacity(self.desired.keys().filter(unmarked).count());
+        listed.extend(self.desired.keys().filter(unmarked).cloned());
+        let created = (changes.iter())
+            .filter(|c| matches!(c, PrincipalChange::Create { .. }))
+            .count();
+        (!listed.is_empty() || created > 0).then(|| Marking {
+            group: self.policy.managed_group.clone(),
+            create: self.current.marker_members.is_none(),
+            listed,
+            created,
+        })
+    }
+
+    /// Marker members who are no longer desired, unless protected; held while the admins are not
+    /// known, and beyond the limit.
+    fn deprovision(&self, result: &mut Plan) {
+        let leave = match self.policy.deprovision {
+            Deprovision::None => return,
+            Deprovision::Deactivate => Leave::Deactivate,
+            Deprovision::Remove => Leave::Remove,
+        };
+        let (current, marked) = (self.current, self.marked);
+        let leaving: Vec<Deprovisioning> = (current.listed())
+            .filter(|(key, p)| {
+                marked.contains(p.id)
+                    && !current.protected.contains(p.id)
+                    && !self.desired.contains_key(key)
+            })
+            // A deactivated principal stays so: only a removal has anything left to do.
+            .filter(|(_, p)| p.active || leave == Leave::Remove)
+            .map(|(principal, p)| Deprovisioning {
+                leave,
+                id: p.id.to_owned(),
+                principal,
+            })
+            .collect();
+        if leaving.is_empty() {
+            return;
+        }
+        let held = hold_deprovisioning(&current.admins, leaving.len(), marked.len(), self.policy);
+        match held {
+            Some(held) => {
+                result.held = Some(Held {
+                    deprovisioning: leaving,
+                    ..held
+                })
             }
-        }
-        if found.is_some_and(|p| !marked.contains(p.id)) {
-            marking.listed.push(key.clone());
+            None => result.deprovisioning = leaving,
         }
     }
-    if !marking.listed.is_empty() || marking.created > 0 {
-        if current.marker_members.is_none() {
-            result.actions.push(Action::CreateGroup {
-                display_name: policy.managed_group.clone(),
-            });
-        }
-        result.actions.push(Action::Mark(Box::new(marking)));
-    }
-    for group in groups {
-        mirror(group, &present, current, &mut result);
-    }
-    deprovision(desired, current, marked, policy, &mut result);
-    if let Some(reason) = &policy.hold_removals {
-        hold_removals(reason, &mut result);
-    } else if let Some(reason) = &policy.wait_removals {
-        // A hold that fails the workspace (over the limit, admins unknown) still does: both reasons.
-        let failing = result.held_reason.take();
-        hold_removals(reason, &mut result);
-        match failing {
-            Some(failing) => result.held_reason = Some(format!("{failing}; {reason}")),
-            None => result.held_to_wait = true,
-        }
-    }
-    result
 }
 
-/// Fail closed on an incomplete read: every action that could take access away (a deprovisioning, a
-/// removal from a group) or change entitlements is held, with the reason, however few they are; the
-/// additions stay. The workspace is then reported failed (held actions always fail it) even when
-/// nothing was held, so the missing permission is seen.
-fn hold_removals(reason: &str, result: &mut Plan) {
-    let (held, kept): (Vec<Action>, Vec<Action>) = std::mem::take(&mut result.actions)
-        .into_iter()
-        .partition(|a| {
-            matches!(
-                a,
-                Action::RemoveFromGroup(_)
-                    | Action::AddEntitlements { .. }
-                    | Action::Deactivate { .. }
-                    | Action::Remove { .. }
-            )
-        });
-    result.actions = kept;
-    let over_the_limit = std::mem::take(&mut result.held);
-    result.held = held;
-    result.held.extend(over_the_limit);
-    result.held_reason = Some(reason.to_owned());
-}
-
-/// The actions that make a workspace group hold exactly `group.members` and its entitlements. Only
+/// The changes that make a workspace group hold exactly `group.members` and its entitlements. Only
 /// listed principals are compared: other members (groups, and service principals when they are not
 /// synced) are left alone.
-fn mirror(group: &DesiredGroup, present: &Lookup<'_>, current: &Current, result: &mut Plan) {
+fn mirror(
+    group: &DesiredGroup,
+    present: &Lookup<'_>,
+    current: &Current,
+    changes: &mut Vec<GroupChange>,
+) {
     let empty = GroupState::default();
     let state = current.groups.get(&group.name);
     if state.is_none() {
-        result.actions.push(Action::CreateGroup {
-            display_name: group.name.clone(),
+        changes.push(GroupChange::Create {
+            group: group.name.clone(),
         });
     }
     let state = state.unwrap_or(&empty);
-    let missing: Vec<String> = group
-        .entitlements
-        .iter()
-        .filter(|e| !state.entitlements.contains(e))
-        .cloned()
-        .collect();
-    if !missing.is_empty() {
-        result.actions.push(Action::AddEntitlements {
-            group: group.name.clone(),
-            entitlements: missing,
+    let entitlements = lacking(&group.entitlements, |e| state.entitlements.contains(e));
+    if !entitlements.is_empty() {
+        let group = group.name.clone();
+        changes.push(GroupChange::AddEntitlements {
+            group,
+            entitlements,
         });
     }
-    let to_add: Vec<Principal> = group
-        .members
-        .iter()
-        .filter(|key| {
-            present
-                .get(key)
-                .is_none_or(|p| !state.members.contains(p.id))
-        })
-        .cloned()
-        .collect();
-    if !to_add.is_empty() {
-        result.actions.push(Action::AddToGroup {
-            group: group.name.clone(),
-            members: to_add,
-        });
+    let members = lacking(&group.members, |key| {
+        (present.get(key)).is_some_and(|p| state.members.contains(p.id))
+    });
+    if !members.is_empty() {
+        let group = group.name.clone();
+        changes.push(GroupChange::Add { group, members });
     }
-    // Every listed principal with this id, even a duplicate key's inactive twin, leaves if unwanted.
-    let mut leaving: Vec<(Principal, &ScimId)> = current
+    changes.extend(leaving(group, state, current));
+}
+
+/// What of `wanted` a group lacks (`has` says what it has), in order.
+fn lacking<'a, T: Clone + 'a>(
+    wanted: impl IntoIterator<Item = &'a T>,
+    has: impl Fn(&T) -> bool,
+) -> Vec<T> {
+    wanted.into_iter().filter(|w| !has(w)).cloned().collect()
+}
+
+/// The removals from a mirrored group: every listed principal with a member's id, even a duplicate
+/// key's inactive twin, leaves if unwanted.
+fn leaving<'a>(
+    group: &'a DesiredGroup,
+    state: &GroupState,
+    current: &Current,
+) -> impl Iterator<Item = GroupChange> + 'a {
+    let mut leaving: Vec<(Principal, ScimId)> = current
         .listed()
         .filter(|(key, p)| state.members.contains(p.id) && !group.members.contains(key))
-        .map(|(key, p)| (key, p.id))
+        .map(|(key, p)| (key, p.id.clone()))
         .collect();
     leaving.sort();
-    for (member, id) in leaving {
-        result
-            .actions
-            .push(Action::RemoveFromGroup(Box::new(Removal {
-                group: group.name.clone(),
-                id: id.clone(),
-                member,
-            })));
-    }
+    leaving.into_iter().map(|(member, id)| {
+        GroupChange::Remove(Box::new(Removal {
+            group: group.name.clone(),
+            id,
+            member,
+        }))
+    })
 }
 
-/// Marker members who are no longer desired, unless protected; held beyond the limit.
-fn deprovision(
-    desired: &Principals,
-    current: &Current,
-    marked: &Ids,
+/// Why `leaving` deprovisionings are held, if they are: the admins are not read yet or cannot be
+/// established (checked before the limit: a confirmation never releases a deprovisioning that may
+/// deactivate an admin), or there are more than the limit and the run is not confirmed.
+fn hold_deprovisioning(
+    admins: &Admins,
+    leaving: usize,
+    managed: usize,
     policy: &Policy,
-    result: &mut Plan,
-) {
-    if policy.deprovision == Deprovision::None {
-        return;
-    }
-    let actions: Vec<Action> = current
-        .listed()
-        .filter(|(key, p)| {
-            marked.contains(p.id) && !current.protected.contains(p.id) && !desired.contains_key(key)
-        })
-        .filter_map(|(principal, p)| match policy.deprovision {
-            Deprovision::Deactivate if p.active => Some(Action::Deactivate {
-                id: p.id.to_owned(),
-                principal,
-            }),
-            Deprovision::Remove => Some(Action::Remove {
-                id: p.id.to_owned(),
-                principal,
-            }),
-            _ => None,
-        })
-        .collect();
-    if actions.is_empty() {
-        return;
-    }
-    // Before the limit: a confirmation (`allowDeprovision`) never releases a deprovisioning that may
-    // deactivate an admin.
-    match &current.admins {
+) -> Option<Held> {
+    let fails = |reason| Some(Held::new(reason, HoldEffect::Fails));
+    match admins {
         Admins::Known => {}
         Admins::Nested(groups) => {
-            result.awaits_admins = true;
-            result.held_reason = Some(format!(
+            let mut held = fails(format!(
                 "deprovisioning held: the {} group(s) nested in admins are not read yet",
                 groups.len()
-            ));
-            result.held = actions;
-            return;
+            ))?;
+            held.awaits_admins = true;
+            return Some(held);
         }
         Admins::Unknown(why) => {
-            result.held_reason = Some(format!(
-                "deprovisioning held: who is a workspace admin cannot be established, so none of the {} \
-                 principal(s) who would be deprovisioned is: {why}",
-                actions.len()
+            return fails(format!(
+                "deprovisioning held: who is a workspace admin cannot be established, so none of the \
+                 {leaving} principal(s) who would be deprovisioned is: {why}"
             ));
-            result.held = actions;
-            return;
         }
     }
-    let limit = policy.max_deprovision.limit(marked.len() as u64);
-    if actions.len() as u64 > limit && !policy.allow_deprovision {
-        result.held_reason = Some(format!(
-            "deprovisioning held: {} of the {} managed principals would be deprovisioned, more than the limit of \
-             {limit} (maxDeprovision); check the groups, then confirm with SyncHttp {{\"workspaces\": [...], \
-             \"allowDeprovision\": true}} or raise maxDeprovision",
-            actions.len(),
-            marked.len()
-        ));
-        result.held = actions;
-    } else {
-        result.actions.extend(actions);
+    let limit = policy.max_deprovision.limit(managed as u64);
+    if leaving as u64 <= limit || policy.allow_deprovision {
+        return None;
     }
+    fails(format!(
+        "deprovisioning held: {leaving} of the {managed} managed principals would be deprovisioned, more \
+         than the limit of {limit} (maxDeprovision); check the groups, then confirm with SyncHttp \
+         {{\"workspaces\": [...], \"allowDeprovision\": true}} or raise maxDeprovision"
+    ))
 }
 
-impl Plan {
-    /// How many deprovisionings the plan makes (not counting held ones).
-    pub fn deprovisionings(&self) -> usize {
-        self.actions
-            .iter()
-            .filter(|a| a.is_deprovisioning())
-            .count()
-    }
+/// Fail closed on an incomplete read, wait on an unsettled one: every change that could take access
+/// away (a deprovisioning, a removal from a group) or change entitlements is held, with the reason,
+/// however few they are; the additions stay. The hold is kept even when nothing was held, so the
+/// missing permission (or the wait) is reported.
+fn hold_removals(policy: &Policy, result: &mut Plan) {
+    let (reason, effect) = match (&policy.hold_removals, &policy.wait_removals, &result.held) {
+        (Some(reason), ..) => (reason.clone(), HoldEffect::Fails),
+        // A hold that fails the workspace (over the limit, admins unknown) still does: both reasons.
+        (None, Some(reason), Some(failing)) => {
+            (format!("{}; {reason}", failing.reason), HoldEffect::Fails)
+        }
+        (None, Some(reason), None) => (reason.clone(), HoldEffect::Waits),
+        (None, None, _) => return,
+    };
+    let mut held = (result.held.take()).unwrap_or_else(|| Held::new(String::new(), effect));
+    (held.reason, held.effect) = (reason, effect);
+    let (waiting, kept) = std::mem::take(&mut result.groups)
+        .into_iter()
+        .partition(GroupChange::waits_for_a_complete_read);
+    result.groups = kept;
+    held.groups = waiting;
+    // At most one of the two holds any: deprovisionings are either made or held already.
+    held.deprovisioning.append(&mut result.deprovisioning);
+    result.held = Some(held);
 }
 
 #[cfg(test)]

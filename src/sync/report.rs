@@ -1,5 +1,8 @@
 //! The run report: what a run did, per workspace, in the one JSON shape shared by `handler sync`,
 //! `SyncTimer` and `SyncHttp` (camelCase; field names are a public interface, see README.md).
+//! The kinds of change are [`ActionKind`] (serialised in the report's names). A workspace's counts and
+//! status are derived in one place, [`WorkspaceReport::settle`], from its plan and what applying it came
+//! to; [`ActionList`] lists actions up to the caps and counts the rest.
 
 use std::collections::BTreeMap;
 
@@ -7,6 +10,9 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::apply::{Applied, Tally};
+use super::desired::Skipped;
+use super::plan::{ExternalIdFindings, Held, HoldEffect, Plan};
 use crate::config::WorkspaceName;
 
 /// What started a run.
@@ -131,6 +137,77 @@ impl WorkspaceReport {
         }
     }
 
+    /// Fills in what a workspace's sync came to once it ran to its end (its plan, what applying it
+    /// came to, and the desired principals it started from), and derives from that, here and only here,
+    /// its counts and its status: `failed` when a change failed or changes are held by a hold that fails
+    /// ([`HoldEffect::Fails`]), else `partial` when changes were left for the next run (the time budget)
+    /// or wait ([`HoldEffect::Waits`]), else `succeeded`.
+    pub fn settle(&mut self, plan: &Plan, applied: Applied, wanted: Wanted) {
+        self.users = UserCounts::of(
+            &applied.users,
+            wanted.users,
+            plan.existing - plan.existing_service_principals,
+        );
+        self.users.skipped = wanted.skipped.len() as u64;
+        // Failed group changes count here: every workspace has users, not every one service principals.
+        self.users.failed += applied.failed_group_changes;
+        self.service_principals = UserCounts::of(
+            &applied.service_principals,
+            wanted.service_principals,
+            plan.existing_service_principals,
+        );
+        self.remaining = applied.deferred;
+        self.external_ids = ExternalIdReport::from(&plan.external_ids);
+        self.hold(plan.held.as_ref());
+        let mut actions = applied.actions;
+        for skipped in wanted.skipped {
+            actions.push(ActionKind::SkipMember, Outcome::Skipped, || {
+                (skipped.member, Some(skipped.reason))
+            });
+        }
+        (self.actions, self.omitted_actions) = actions.finish();
+        (self.status, self.error) = self.status();
+    }
+
+    /// Says why changes were held: `deprovisioningHeld` for a hold that fails the workspace,
+    /// `removalsWaiting` for one that waits.
+    pub fn hold(&mut self, held: Option<&Held>) {
+        let Some(held) = held else { return };
+        let reason = Some(held.reason.clone());
+        match held.effect {
+            HoldEffect::Fails => self.deprovisioning_held = reason,
+            HoldEffect::Waits => self.removals_waiting = reason,
+        }
+    }
+
+    /// The status the counts and holds give, and the error that says why it failed.
+    fn status(&self) -> (Status, Option<String>) {
+        let mut problems = Vec::new();
+        let failed = self.users.failed + self.service_principals.failed;
+        if failed > 0 {
+            problems.push(format!("{failed} change(s) failed; see actions"));
+        }
+        // Failed too (someone must act), but said apart: the sync cannot fix it by itself.
+        let deactivated =
+            self.users.account_deactivated + self.service_principals.account_deactivated;
+        if deactivated > 0 {
+            problems.push(format!(
+                "of which {deactivated} user(s) could not be reactivated because they are deactivated in \
+                 the Databricks account (reason accountDeactivated): an account admin must reactivate \
+                 them there first; the next run then reactivates them in this workspace"
+            ));
+        }
+        // Held deprovisioning fails the workspace, so the timer run shows Failed and alerts fire.
+        problems.extend(self.deprovisioning_held.clone());
+        if !problems.is_empty() {
+            (Status::Failed, Some(problems.join("; ")))
+        } else if self.remaining > 0 || self.removals_waiting.is_some() {
+            (Status::Partial, None)
+        } else {
+            (Status::Succeeded, None)
+        }
+    }
+
     /// One line for the host's `Logs` and for text output.
     pub fn summary_line(&self) -> String {
         let u = &self.users;
@@ -201,6 +278,15 @@ pub struct GroupReport {
     pub counted: Option<u64>,
 }
 
+/// The desired principals a workspace's counts start from.
+#[derive(Debug, Default)]
+pub struct Wanted {
+    pub users: u64,
+    pub service_principals: u64,
+    /// Group members that make no principal (no usable user name), reported `skipMember`.
+    pub skipped: Vec<Skipped>,
+}
+
 /// The `externalId` of the listed principals a workspace should have, compared with their Entra
 /// object ids. The sync sets it only when it creates a principal and never rewrites it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -212,6 +298,16 @@ pub struct ExternalIdReport {
     pub differing: Vec<String>,
     /// How many have none (also every listed one when a workspace does not return `externalId`).
     pub absent: u64,
+}
+
+impl From<&ExternalIdFindings> for ExternalIdReport {
+    fn from(found: &ExternalIdFindings) -> Self {
+        ExternalIdReport {
+            differ: found.differ,
+            differing: found.differing.iter().map(ToString::to_string).collect(),
+            absent: found.absent,
+        }
+    }
 }
 
 /// Counts of one kind of principal (users, or service principals) in one workspace.
@@ -234,6 +330,22 @@ pub struct UserCounts {
 }
 
 impl UserCounts {
+    /// The counts of one kind of principal: desired, present and active when planned, and what
+    /// applying did (`skipped` is counted apart).
+    fn of(applied: &Tally, desired: u64, existing: u64) -> UserCounts {
+        UserCounts {
+            desired,
+            existing: existing + applied.already_existing,
+            created: applied.created,
+            reactivated: applied.reactivated,
+            deactivated: applied.deactivated,
+            removed: applied.removed,
+            skipped: 0,
+            failed: applied.failed,
+            account_deactivated: applied.account_deactivated,
+        }
+    }
+
     /// ", deactivated N, removed M" when there were any, else nothing.
     fn deprovisioned(&self) -> String {
         if self.deactivated + self.removed == 0 {
@@ -246,12 +358,80 @@ impl UserCounts {
     }
 }
 
+/// The kind of a change, as reports and events name it (`type` in the report, `action` in
+/// `actionFailed`): a public interface. Declared in the order of those names, so that counts by kind
+/// (`omittedActions`) come out sorted by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ActionKind {
+    ActivateServicePrincipal,
+    ActivateUser,
+    AddEntitlements,
+    AddToGroup,
+    CreateGroup,
+    CreateServicePrincipal,
+    CreateUser,
+    DeactivateServicePrincipal,
+    DeactivateUser,
+    RemoveFromGroup,
+    RemoveServicePrincipal,
+    RemoveUser,
+    /// A group member the sync cannot make a principal of (no usable user name): reported, never planned.
+    SkipMember,
+}
+
+impl ActionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::ActivateServicePrincipal => "activateServicePrincipal",
+            ActionKind::ActivateUser => "activateUser",
+            ActionKind::AddEntitlements => "addEntitlements",
+            ActionKind::AddToGroup => "addToGroup",
+            ActionKind::CreateGroup => "createGroup",
+            ActionKind::CreateServicePrincipal => "createServicePrincipal",
+            ActionKind::CreateUser => "createUser",
+            ActionKind::DeactivateServicePrincipal => "deactivateServicePrincipal",
+            ActionKind::DeactivateUser => "deactivateUser",
+            ActionKind::RemoveFromGroup => "removeFromGroup",
+            ActionKind::RemoveServicePrincipal => "removeServicePrincipal",
+            ActionKind::RemoveUser => "removeUser",
+            ActionKind::SkipMember => "skipMember",
+        }
+    }
+
+    /// Whether a change of this kind can be held (`Plan::held`): a deprovisioning, and after an
+    /// incomplete or unsettled Entra read a removal from a group or an entitlement change.
+    pub fn can_be_held(self) -> bool {
+        match self {
+            ActionKind::DeactivateServicePrincipal
+            | ActionKind::DeactivateUser
+            | ActionKind::RemoveServicePrincipal
+            | ActionKind::RemoveUser
+            | ActionKind::RemoveFromGroup
+            | ActionKind::AddEntitlements => true,
+            ActionKind::ActivateServicePrincipal
+            | ActionKind::ActivateUser
+            | ActionKind::AddToGroup
+            | ActionKind::CreateGroup
+            | ActionKind::CreateServicePrincipal
+            | ActionKind::CreateUser
+            | ActionKind::SkipMember => false,
+        }
+    }
+}
+
+impl std::fmt::Display for ActionKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One planned or applied change.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ActionReport {
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: ActionKind,
     pub target: String,
     pub outcome: Outcome,
     pub detail: Option<String>,
@@ -293,7 +473,7 @@ pub enum Outcome {
 #[serde(rename_all = "camelCase")]
 pub struct OmittedActions {
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: ActionKind,
     pub outcome: Outcome,
     pub count: u64,
 }
@@ -309,14 +489,14 @@ pub struct ActionList {
     listed: Vec<ActionReport>,
     problems: usize,
     others: usize,
-    omitted: BTreeMap<(&'static str, Outcome), u64>,
+    omitted: BTreeMap<(ActionKind, Outcome), u64>,
 }
 
 impl ActionList {
     /// Records one action; `describe` gives its target and detail, and is called only if it is listed.
     pub fn push(
         &mut self,
-        kind: &'static str,
+        kind: ActionKind,
         outcome: Outcome,
         describe: impl FnOnce() -> (String, Option<String>),
     ) {
@@ -326,7 +506,7 @@ impl ActionList {
     /// [`ActionList::push`] for a failure with a known cause.
     pub fn push_with_reason(
         &mut self,
-        kind: &'static str,
+        kind: ActionKind,
         outcome: Outcome,
         reason: Option<FailureReason>,
         describe: impl FnOnce() -> (String, Option<String>),
@@ -342,7 +522,7 @@ impl ActionList {
         *listed += 1;
         let (target, detail) = describe();
         self.listed.push(ActionReport {
-            kind: kind.to_owned(),
+            kind,
             target,
             outcome,
             detail,
@@ -356,7 +536,7 @@ impl ActionList {
             .omitted
             .into_iter()
             .map(|((kind, outcome), count)| OmittedActions {
-                kind: kind.to_owned(),
+                kind,
                 outcome,
                 count,
             })
@@ -384,15 +564,19 @@ mod tests {
     fn actions_beyond_the_caps_are_counted_and_problems_are_never_crowded_out() {
         let mut list = ActionList::default();
         for i in 0..MAX_LISTED_ACTIONS + 5 {
-            list.push("createUser", Outcome::Applied, || (format!("u{i}"), None));
+            list.push(ActionKind::CreateUser, Outcome::Applied, || {
+                (format!("u{i}"), None)
+            });
         }
-        list.push("createUser", Outcome::Failed, || {
+        list.push(ActionKind::CreateUser, Outcome::Failed, || {
             ("late".to_owned(), Some("HTTP 500".to_owned()))
         });
         for _ in 0..MAX_LISTED_ACTIONS + 2 {
-            list.push("skipMember", Outcome::Skipped, || ("m".to_owned(), None));
+            list.push(ActionKind::SkipMember, Outcome::Skipped, || {
+                ("m".to_owned(), None)
+            });
         }
-        list.push("createUser", Outcome::Deferred, || {
+        list.push(ActionKind::CreateUser, Outcome::Deferred, || {
             unreachable!("not listed")
         });
         let (listed, omitted) = list.finish();
@@ -414,6 +598,131 @@ mod tests {
                 ("skipMember", Outcome::Skipped, 3),
             ]
         );
+    }
+
+    const EVERY_KIND: [ActionKind; 13] = [
+        ActionKind::ActivateServicePrincipal,
+        ActionKind::ActivateUser,
+        ActionKind::AddEntitlements,
+        ActionKind::AddToGroup,
+        ActionKind::CreateGroup,
+        ActionKind::CreateServicePrincipal,
+        ActionKind::CreateUser,
+        ActionKind::DeactivateServicePrincipal,
+        ActionKind::DeactivateUser,
+        ActionKind::RemoveFromGroup,
+        ActionKind::RemoveServicePrincipal,
+        ActionKind::RemoveUser,
+        ActionKind::SkipMember,
+    ];
+
+    #[test]
+    fn action_kinds_keep_their_names_in_the_report_and_the_events_and_sort_by_them() {
+        let names: Vec<&str> = EVERY_KIND.iter().map(|k| k.as_str()).collect();
+        for kind in EVERY_KIND {
+            let json = serde_json::to_value(kind).unwrap();
+            assert_eq!(json, kind.as_str());
+            assert_eq!(kind.to_string(), kind.as_str());
+        }
+        assert!(names.is_sorted() && EVERY_KIND.is_sorted(), "{names:?}");
+        let held: Vec<&str> = EVERY_KIND
+            .iter()
+            .filter(|k| k.can_be_held())
+            .map(|k| k.as_str())
+            .collect();
+        assert_eq!(
+            held,
+            [
+                "addEntitlements",
+                "deactivateServicePrincipal",
+                "deactivateUser",
+                "removeFromGroup",
+                "removeServicePrincipal",
+                "removeUser"
+            ]
+        );
+    }
+
+    fn settled(plan: &Plan, applied: Applied) -> WorkspaceReport {
+        let mut report = WorkspaceReport::failed(WorkspaceName::parse("w").unwrap(), "");
+        let wanted = Wanted {
+            users: 3,
+            service_principals: 1,
+            skipped: Vec::new(),
+        };
+        report.settle(plan, applied, wanted);
+        report
+    }
+
+    fn held(effect: HoldEffect) -> Plan {
+        let held = Held {
+            reason: "why".to_owned(),
+            groups: Vec::new(),
+            effect,
+            deprovisioning: Vec::new(),
+            awaits_admins: false,
+        };
+        Plan {
+            held: Some(held),
+            existing: 2,
+            existing_service_principals: 1,
+            ..Plan::default()
+        }
+    }
+
+    #[test]
+    fn a_settled_workspace_counts_what_was_planned_and_done_and_says_how_it_went() {
+        let done = || Applied {
+            users: Tally {
+                created: 1,
+                already_existing: 1,
+                ..Tally::default()
+            },
+            ..Applied::default()
+        };
+        let ok = settled(&held(HoldEffect::Waits), done());
+        assert_eq!(
+            (ok.users.desired, ok.users.existing, ok.users.created),
+            (3, 2, 1)
+        );
+        assert_eq!(
+            (
+                ok.service_principals.desired,
+                ok.service_principals.existing
+            ),
+            (1, 1)
+        );
+        assert_eq!((ok.status, ok.error.as_deref()), (Status::Partial, None));
+        assert_eq!(ok.removals_waiting.as_deref(), Some("why"));
+
+        let held = settled(&held(HoldEffect::Fails), done());
+        assert_eq!(
+            (held.status, held.error.as_deref()),
+            (Status::Failed, Some("why"))
+        );
+        assert_eq!(held.deprovisioning_held.as_deref(), Some("why"));
+
+        let deferred = settled(
+            &Plan::default(),
+            Applied {
+                deferred: 2,
+                ..done()
+            },
+        );
+        assert_eq!((deferred.status, deferred.remaining), (Status::Partial, 2));
+        let failed = settled(
+            &Plan::default(),
+            Applied {
+                failed_group_changes: 1,
+                ..done()
+            },
+        );
+        assert_eq!(failed.status, Status::Failed);
+        assert_eq!(
+            failed.error.as_deref(),
+            Some("1 change(s) failed; see actions")
+        );
+        assert_eq!(settled(&Plan::default(), done()).status, Status::Succeeded);
     }
 
     #[test]

@@ -22,8 +22,8 @@ use uuid::Uuid;
 use super::emit;
 use crate::config::WorkspaceName;
 use crate::sync::report::{
-    ActionReport, FailureReason, OmittedActions, Outcome, Report, Status, Trigger, UserCounts,
-    WorkspaceReport,
+    ActionKind, ActionReport, FailureReason, OmittedActions, Outcome, Report, Status, Trigger,
+    UserCounts, WorkspaceReport,
 };
 
 /// The event kinds `emit` writes; each must appear in the captured lines.
@@ -58,11 +58,19 @@ fn workspace(name: &str) -> WorkspaceReport {
     WorkspaceReport::failed(WorkspaceName::parse(name).unwrap(), "unused")
 }
 
-/// A run with one workspace that did everything (a failed action, held deprovisioning) and one that
-/// failed as a whole.
-fn sample_report() -> Report {
-    let reason =
-        "3 deprovisionings above maxDeprovision 2: held until a run carries allowDeprovision";
+fn action(kind: ActionKind, target: &str, outcome: Outcome, detail: &str) -> ActionReport {
+    ActionReport {
+        kind,
+        target: target.to_owned(),
+        outcome,
+        detail: Some(detail.to_owned()),
+        reason: None,
+    }
+}
+
+/// A workspace that did everything: a failed action, one failed for a known reason, held
+/// deprovisioning (one listed, two counted), changes left for the next run.
+fn busy(reason: &str) -> WorkspaceReport {
     let counts = UserCounts {
         desired: 10,
         existing: 8,
@@ -74,36 +82,33 @@ fn sample_report() -> Report {
         failed: 2,
         account_deactivated: 1,
     };
-    let busy = WorkspaceReport {
+    let (created, held) = (ActionKind::CreateUser, ActionKind::DeactivateUser);
+    let parked = ActionReport {
+        reason: Some(FailureReason::AccountDeactivated),
+        ..action(
+            ActionKind::ActivateUser,
+            "parked@contoso.com",
+            Outcome::Failed,
+            "deactivated in the Databricks account",
+        )
+    };
+    WorkspaceReport {
         status: Status::Failed,
         error: None,
         users: counts.clone(),
         service_principals: counts,
         actions: vec![
-            ActionReport {
-                kind: "createUser".to_owned(),
-                target: "new@contoso.com".to_owned(),
-                outcome: Outcome::Failed,
-                detail: Some("HTTP 500 from the workspace".to_owned()),
-                reason: None,
-            },
-            ActionReport {
-                kind: "activateUser".to_owned(),
-                target: "parked@contoso.com".to_owned(),
-                outcome: Outcome::Failed,
-                detail: Some("deactivated in the Databricks account".to_owned()),
-                reason: Some(FailureReason::AccountDeactivated),
-            },
-            ActionReport {
-                kind: "deactivateUser".to_owned(),
-                target: "gone@contoso.com".to_owned(),
-                outcome: Outcome::Skipped,
-                detail: Some(reason.to_owned()),
-                reason: None,
-            },
+            action(
+                created,
+                "new@contoso.com",
+                Outcome::Failed,
+                "HTTP 500 from the workspace",
+            ),
+            parked,
+            action(held, "gone@contoso.com", Outcome::Skipped, reason),
         ],
         omitted_actions: vec![OmittedActions {
-            kind: "removeUser".to_owned(),
+            kind: ActionKind::RemoveUser,
             outcome: Outcome::Skipped,
             count: 2,
         }],
@@ -112,7 +117,13 @@ fn sample_report() -> Report {
         duration_ms: 1234,
         requests: BTreeMap::from([("graph".to_owned(), 3), ("databricks".to_owned(), 12)]),
         ..workspace("analytics")
-    };
+    }
+}
+
+/// A run with one workspace that did everything and one that failed as a whole.
+fn sample_report() -> Report {
+    let reason =
+        "3 deprovisionings above maxDeprovision 2: held until a run carries allowDeprovision";
     let broken = WorkspaceReport {
         error: Some("Key Vault refused the secret".to_owned()),
         ..workspace("finance")
@@ -125,7 +136,7 @@ fn sample_report() -> Report {
         started_at: OffsetDateTime::now_utc(),
         duration_ms: 5678,
         status: Status::Failed,
-        workspaces: vec![busy, broken],
+        workspaces: vec![busy(reason), broken],
     }
 }
 
@@ -403,26 +414,23 @@ fn the_workbook_reads_only_fields_that_emit_writes() {
     }
 }
 
+/// The queries between `open` and `close` in a repository file (at least `queries` of them) read only
+/// fields that `emit` writes, and at least `fields` of them.
+fn read_only_written_fields(path: &str, open: &str, close: &str, queries: usize, fields: usize) {
+    let found = blocks(path, open, close);
+    assert!(
+        found.len() >= queries,
+        "{path}: only {} queries found",
+        found.len()
+    );
+    let read = check(&found, &emitted_lines());
+    assert!(read.len() >= fields, "{path}: only {read:?}");
+}
+
 #[test]
 fn the_alerts_and_the_documented_queries_read_only_fields_that_emit_writes() {
-    let lines = emitted_lines();
-    let alerts = blocks("infra/modules/alerts.bicep", "'''", "'''");
-    assert!(
-        alerts.len() >= 2,
-        "only {} alert queries found",
-        alerts.len()
-    );
-    let fields = check(&alerts, &lines);
-    assert!(fields.len() >= 3, "alerts: only {fields:?}");
-
-    let docs = blocks("docs/monitoring.md", "```kusto", "```");
-    assert!(
-        docs.len() >= 10,
-        "only {} kusto blocks in docs/monitoring.md",
-        docs.len()
-    );
-    let fields = check(&docs, &lines);
-    assert!(fields.len() >= 20, "docs/monitoring.md: only {fields:?}");
+    read_only_written_fields("infra/modules/alerts.bicep", "'''", "'''", 2, 3);
+    read_only_written_fields("docs/monitoring.md", "```kusto", "```", 10, 20);
 }
 
 #[test]

@@ -1,6 +1,10 @@
 //! The plan's table of cases, and "apply, then plan again: nothing to do".
 
+use std::collections::{BTreeMap, HashSet};
+
 use super::*;
+use crate::databricks::{ScimServicePrincipal, ScimUser};
+use crate::sync::desired::{AppId, UserName};
 
 fn desired(names: &[&str]) -> Principals {
     names
@@ -13,7 +17,7 @@ fn desired(names: &[&str]) -> Principals {
 fn key(n: &str) -> Principal {
     match AppId::parse(n) {
         Some(id) => Principal::ServicePrincipal(id),
-        None => Principal::User(name(n)),
+        None => Principal::User(UserName::parse(n).unwrap()),
     }
 }
 
@@ -24,10 +28,6 @@ fn user(id: &str, name: &str, active: bool) -> ScimUser {
         active,
         external_id: ExternalId::ABSENT,
     }
-}
-
-fn name(n: &str) -> UserName {
-    UserName::parse(n).unwrap()
 }
 
 fn ids(ids: &[&str]) -> HashSet<ScimId> {
@@ -66,343 +66,410 @@ fn policy(deprovision: Deprovision, max: MaxDeprovision) -> Policy {
 
 const MARKER: &str = "entra-sync-managed";
 
-/// What a workspace looks like after the plan's actions succeed.
+/// What a workspace looks like after the plan's changes succeed, phase by phase.
 fn apply(before: &Current, plan: &Plan) -> Current {
     let mut after = before.clone();
-    for (i, action) in plan.actions.iter().enumerate() {
-        match action {
-            Action::Create {
-                principal: Principal::User(n),
-                ..
-            } => after.users.push(user(&format!("new{i}"), n.as_str(), true)),
-            Action::Create {
-                principal: Principal::ServicePrincipal(app),
-                ..
-            } => after
-                .service_principals
-                .push(sp(&format!("new{i}"), app.as_str(), true)),
-            Action::Activate { id, .. } => set_active(&mut after, id, true),
-            Action::Deactivate { id, .. } => set_active(&mut after, id, false),
-            Action::Remove { id, .. } => {
-                after.users.retain(|u| u.id != *id);
-                after.service_principals.retain(|u| u.id != *id);
+    for (i, change) in plan.principals.iter().enumerate() {
+        apply_principal(&mut after, &format!("new{i}"), change);
+    }
+    if let Some(marking) = &plan.marker {
+        apply_marking(&mut after, marking, &plan.principals);
+    }
+    for change in &plan.groups {
+        apply_group(&mut after, change);
+    }
+    for leaving in &plan.deprovisioning {
+        match leaving.leave {
+            Leave::Deactivate => set_active(&mut after, &leaving.id, false),
+            Leave::Remove => {
+                after.users.retain(|u| u.id != leaving.id);
+                after.service_principals.retain(|u| u.id != leaving.id);
                 if let Some(m) = after.marker_members.as_mut() {
-                    m.remove(id);
+                    m.remove(&leaving.id);
                 }
-            }
-            Action::CreateGroup { display_name } if display_name == MARKER => {
-                after.marker_members = Some(Ids::default())
-            }
-            Action::CreateGroup { display_name } => {
-                after
-                    .groups
-                    .insert(display_name.clone(), GroupState::default());
-            }
-            Action::AddToGroup { group, members } => {
-                for member in members {
-                    let id = after.lookup().get(member).unwrap().id.clone();
-                    match after.groups.get_mut(group) {
-                        Some(g) => {
-                            g.members.insert(id);
-                        }
-                        None => {
-                            after.marker_members.as_mut().unwrap().insert(id);
-                        }
-                    }
-                }
-            }
-            Action::Mark(marking) => {
-                let created = plan.actions.iter().filter_map(|a| match a {
-                    Action::Create { principal, .. } => Some(principal),
-                    _ => None,
-                });
-                assert_eq!(created.clone().count(), marking.created);
-                let marker = after.marker_members.clone().unwrap();
-                let mut marker = marker;
-                for member in marking.listed.iter().chain(created) {
-                    marker.insert(after.lookup().get(member).unwrap().id.clone());
-                }
-                after.marker_members = Some(marker);
-            }
-            Action::RemoveFromGroup(removal) => {
-                let Removal { group, id, .. } = &**removal;
-                after.groups.get_mut(group).unwrap().members.remove(id);
-            }
-            Action::AddEntitlements {
-                group,
-                entitlements,
-            } => {
-                let g = after.groups.get_mut(group).unwrap();
-                g.entitlements.extend(entitlements.iter().cloned());
             }
         }
     }
     after
 }
 
+fn apply_principal(after: &mut Current, new_id: &str, change: &PrincipalChange) {
+    match change {
+        PrincipalChange::Create { principal, .. } => match principal {
+            Principal::User(n) => after.users.push(user(new_id, n.as_str(), true)),
+            Principal::ServicePrincipal(app) => {
+                (after.service_principals).push(sp(new_id, app.as_str(), true))
+            }
+        },
+        PrincipalChange::Activate { id, .. } => set_active(after, id, true),
+    }
+}
+
+fn apply_marking(after: &mut Current, marking: &Marking, changes: &[PrincipalChange]) {
+    let created = changes.iter().filter_map(|c| match c {
+        PrincipalChange::Create { principal, .. } => Some(principal),
+        PrincipalChange::Activate { .. } => None,
+    });
+    assert_eq!(created.clone().count(), marking.created);
+    assert_eq!(marking.create, after.marker_members.is_none());
+    let mut marker = after.marker_members.clone().unwrap_or_default();
+    for member in marking.listed.iter().chain(created) {
+        marker.insert(after.lookup().get(member).unwrap().id.clone());
+    }
+    after.marker_members = Some(marker);
+}
+
+fn apply_group(after: &mut Current, change: &GroupChange) {
+    match change {
+        GroupChange::Create { group } => {
+            after.groups.insert(group.clone(), GroupState::default());
+        }
+        GroupChange::Add { group, members } => {
+            for member in members {
+                let id = after.lookup().get(member).unwrap().id.clone();
+                after.groups.get_mut(group).unwrap().members.insert(id);
+            }
+        }
+        GroupChange::Remove(removal) => {
+            let Removal { group, id, .. } = &**removal;
+            after.groups.get_mut(group).unwrap().members.remove(id);
+        }
+        GroupChange::AddEntitlements {
+            group,
+            entitlements,
+        } => {
+            let g = after.groups.get_mut(group).unwrap();
+            g.entitlements.extend(entitlements.iter().cloned());
+        }
+    }
+}
+
 fn set_active(current: &mut Current, id: &str, active: bool) {
     for u in current.users.iter_mut().filter(|u| u.id == id) {
         u.active = active;
     }
-    for sp in current
-        .service_principals
-        .iter_mut()
-        .filter(|sp| sp.id == id)
-    {
+    let sps = current.service_principals.iter_mut();
+    for sp in sps.filter(|sp| sp.id == id) {
         sp.active = active;
     }
 }
 
-fn create(n: &str) -> Action {
-    Action::Create {
+fn create(n: &str) -> PrincipalChange {
+    PrincipalChange::Create {
         principal: key(n),
         display_name: format!("D {n}").into(),
         external_id: EntraId::nil(),
     }
 }
-fn activate(id: &str, n: &str) -> Action {
-    Action::Activate {
+fn activate(id: &str, n: &str) -> PrincipalChange {
+    PrincipalChange::Activate {
         id: id.into(),
         principal: key(n),
     }
 }
-fn mark(listed: &[&str], created: usize) -> Action {
-    Action::Mark(Box::new(Marking {
+/// The marker group's additions; `created` principals counted, the group existing already.
+fn mark(listed: &[&str], created: usize) -> Marking {
+    Marking {
         group: MARKER.into(),
+        create: false,
         listed: listed.iter().map(|n| key(n)).collect(),
         created,
-    }))
-}
-fn marker_group() -> Action {
-    Action::CreateGroup {
-        display_name: MARKER.into(),
     }
 }
-fn deactivate(id: &str, n: &str) -> Action {
-    Action::Deactivate {
+/// As [`mark`], the group created first.
+fn mark_new(listed: &[&str], created: usize) -> Marking {
+    Marking {
+        create: true,
+        ..mark(listed, created)
+    }
+}
+fn leave(leave: Leave, id: &str, n: &str) -> Deprovisioning {
+    Deprovisioning {
+        leave,
         id: id.into(),
         principal: key(n),
     }
 }
-fn remove(id: &str, n: &str) -> Action {
-    Action::Remove {
-        id: id.into(),
-        principal: key(n),
+fn deactivate(id: &str, n: &str) -> Deprovisioning {
+    leave(Leave::Deactivate, id, n)
+}
+fn remove(id: &str, n: &str) -> Deprovisioning {
+    leave(Leave::Remove, id, n)
+}
+
+/// The changes a plan makes, phase by phase (what is held apart).
+#[derive(Debug, Default, PartialEq)]
+struct Changes {
+    principals: Vec<PrincipalChange>,
+    marker: Option<Marking>,
+    groups: Vec<GroupChange>,
+    deprovisioning: Vec<Deprovisioning>,
+}
+
+impl Changes {
+    fn of(plan: &Plan) -> Changes {
+        Changes {
+            principals: plan.principals.clone(),
+            marker: plan.marker.clone(),
+            groups: plan.groups.clone(),
+            deprovisioning: plan.deprovisioning.clone(),
+        }
     }
 }
 
+/// One expected change, of any phase.
+enum Change {
+    Principal(PrincipalChange),
+    Marker(Marking),
+    Leave(Deprovisioning),
+}
+
+impl FromIterator<Change> for Changes {
+    fn from_iter<I: IntoIterator<Item = Change>>(changes: I) -> Self {
+        let mut all = Changes::default();
+        for change in changes {
+            match change {
+                Change::Principal(change) => all.principals.push(change),
+                Change::Marker(marking) => all.marker = Some(marking),
+                Change::Leave(leaving) => all.deprovisioning.push(leaving),
+            }
+        }
+        all
+    }
+}
+
+/// `changes![create("a@c.com"), mark(&[], 1)]`: the expected changes, in plan order.
+macro_rules! changes {
+    ($($change:expr),* $(,)?) => {
+        [$(Change::from($change)),*].into_iter().collect::<Changes>()
+    };
+}
+
+impl From<PrincipalChange> for Change {
+    fn from(change: PrincipalChange) -> Self {
+        Change::Principal(change)
+    }
+}
+impl From<Marking> for Change {
+    fn from(marking: Marking) -> Self {
+        Change::Marker(marking)
+    }
+}
+impl From<Deprovisioning> for Change {
+    fn from(leaving: Deprovisioning) -> Self {
+        Change::Leave(leaving)
+    }
+}
+
+/// A case of the table: a workspace, what is wanted in it and under which policy, and what the plan
+/// must be: its changes, how many desired principals need none, and how many deprovisionings wait.
 struct Case {
     what: &'static str,
     desired: &'static [&'static str],
     current: Current,
     policy: Policy,
-    actions: Vec<Action>,
-    existing: u64,
-    held: usize,
+    expect: (Changes, u64, usize),
 }
 
-fn cases() -> Vec<Case> {
-    let keep = || policy(Deprovision::None, MaxDeprovision::Default);
-    let deact = |max| policy(Deprovision::Deactivate, max);
+fn keep() -> Policy {
+    policy(Deprovision::None, MaxDeprovision::Default)
+}
+
+fn deact(max: MaxDeprovision) -> Policy {
+    policy(Deprovision::Deactivate, max)
+}
+
+fn additions() -> Vec<Case> {
+    let one_marked = current(vec![user("1", "A@C.com", true)], Some(&["1"]), &[]);
     vec![
         Case {
             what: "empty workspace: create, then mark, creating the marker group",
             desired: &["a@c.com", "b@c.com"],
             current: current(vec![], None, &[]),
             policy: keep(),
-            actions: vec![
-                create("a@c.com"),
-                create("b@c.com"),
-                marker_group(),
-                mark(&[], 2),
-            ],
-            existing: 0,
-            held: 0,
+            expect: (
+                changes![create("a@c.com"), create("b@c.com"), mark_new(&[], 2)],
+                0,
+                0,
+            ),
         },
         Case {
             what: "nothing wanted, nothing marked: nothing to do",
             desired: &[],
             current: current(vec![user("1", "x@c.com", true)], None, &[]),
             policy: deact(MaxDeprovision::Default),
-            actions: vec![],
-            existing: 0,
-            held: 0,
+            expect: (changes![], 0, 0),
         },
         Case {
             what: "present with another case and already marked",
             desired: &["a@c.com"],
-            current: current(vec![user("1", "A@C.com", true)], Some(&["1"]), &[]),
             policy: keep(),
-            actions: vec![],
-            existing: 1,
-            held: 0,
+            current: one_marked,
+            expect: (changes![], 1, 0),
         },
         Case {
             what: "present but not marked yet: adopted into the marker group",
-            desired: &["a@c.com"],
             current: current(vec![user("1", "a@c.com", true)], Some(&[]), &[]),
+            desired: &["a@c.com"],
             policy: keep(),
-            actions: vec![mark(&["a@c.com"], 0)],
-            existing: 1,
-            held: 0,
+            expect: (changes![mark(&["a@c.com"], 0)], 1, 0),
         },
         Case {
             what: "inactive and wanted: reactivated",
+            expect: (changes![activate("1", "a@c.com")], 0, 0),
             desired: &["a@c.com"],
             current: current(vec![user("1", "a@c.com", false)], Some(&["1"]), &[]),
             policy: deact(MaxDeprovision::Default),
-            actions: vec![activate("1", "a@c.com")],
-            existing: 0,
-            held: 0,
         },
+    ]
+}
+
+fn leavers() -> Vec<Case> {
+    let staying_and_leaving = vec![user("1", "a@c.com", true), user("2", "z@c.com", true)];
+    let all_kinds = vec![
+        user("1", "a@c.com", true),
+        user("2", "left@c.com", true),
+        user("3", "handmade@c.com", true),
+        user("4", "admin@c.com", true),
+        user("5", "gone@c.com", false),
+    ];
+    let active_and_not = vec![
+        user("2", "left@c.com", true),
+        user("5", "gone@c.com", false),
+    ];
+    vec![
         Case {
             what: "deprovision none: leavers are left alone",
             desired: &["a@c.com"],
-            current: current(
-                vec![user("1", "a@c.com", true), user("2", "z@c.com", true)],
-                Some(&["1", "2"]),
-                &[],
-            ),
+            current: current(staying_and_leaving, Some(&["1", "2"]), &[]),
             policy: keep(),
-            actions: vec![],
-            existing: 1,
-            held: 0,
+            expect: (changes![], 1, 0),
         },
         Case {
             what: "deactivate: a managed leaver is deactivated; unmanaged, protected and already inactive ones are not",
             desired: &["a@c.com"],
-            current: current(
-                vec![
-                    user("1", "a@c.com", true),
-                    user("2", "left@c.com", true),
-                    user("3", "handmade@c.com", true),
-                    user("4", "admin@c.com", true),
-                    user("5", "gone@c.com", false),
-                ],
-                Some(&["1", "2", "4", "5"]),
-                &["4"],
-            ),
+            current: current(all_kinds, Some(&["1", "2", "4", "5"]), &["4"]),
             policy: deact(MaxDeprovision::Count(5)),
-            actions: vec![deactivate("2", "left@c.com")],
-            existing: 1,
-            held: 0,
+            expect: (changes![deactivate("2", "left@c.com")], 1, 0),
         },
         Case {
             what: "remove: managed leavers are removed, inactive ones too",
             desired: &[],
-            current: current(
-                vec![
-                    user("2", "left@c.com", true),
-                    user("5", "gone@c.com", false),
-                ],
-                Some(&["2", "5"]),
-                &[],
-            ),
+            current: current(active_and_not, Some(&["2", "5"]), &[]),
             policy: policy(Deprovision::Remove, MaxDeprovision::Count(5)),
-            actions: vec![remove("2", "left@c.com"), remove("5", "gone@c.com")],
-            existing: 0,
-            held: 0,
+            expect: (
+                changes![remove("2", "left@c.com"), remove("5", "gone@c.com")],
+                0,
+                0,
+            ),
         },
+    ]
+}
+
+fn three_leavers() -> Current {
+    let users = (1..=3).map(|i| user(&i.to_string(), &format!("l{i}@c.com"), true));
+    current(users.collect(), Some(&["1", "2", "3"]), &[])
+}
+
+fn limits() -> Vec<Case> {
+    let ten = (0..10).map(|i| user(&i.to_string(), &format!("u{i}@c.com"), true));
+    let ten_marked = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+    let two = vec![user("1", "l1@c.com", true), user("2", "l2@c.com", true)];
+    vec![
         Case {
             what: "beyond the limit: every deprovisioning is held, the rest goes on",
             desired: &["new@c.com"],
-            current: current(
-                vec![
-                    user("1", "l1@c.com", true),
-                    user("2", "l2@c.com", true),
-                    user("3", "l3@c.com", true),
-                ],
-                Some(&["1", "2", "3"]),
-                &[],
-            ),
+            current: three_leavers(),
             policy: deact(MaxDeprovision::Count(2)),
-            actions: vec![create("new@c.com"), mark(&[], 1)],
-            existing: 0,
-            held: 3,
+            expect: (changes![create("new@c.com"), mark(&[], 1)], 0, 3),
         },
         Case {
             what: "beyond the limit but confirmed: applied",
             desired: &[],
-            current: current(
-                vec![user("1", "l1@c.com", true), user("2", "l2@c.com", true)],
-                Some(&["1", "2"]),
-                &[],
-            ),
+            current: current(two, Some(&["1", "2"]), &[]),
             policy: Policy {
                 allow_deprovision: true,
                 ..deact(MaxDeprovision::Count(1))
             },
-            actions: vec![deactivate("1", "l1@c.com"), deactivate("2", "l2@c.com")],
-            existing: 0,
-            held: 0,
+            expect: (
+                changes![deactivate("1", "l1@c.com"), deactivate("2", "l2@c.com")],
+                0,
+                0,
+            ),
         },
         Case {
             what: "a percentage of the managed users",
             desired: &[],
-            current: current(
-                (0..10)
-                    .map(|i| user(&i.to_string(), &format!("u{i}@c.com"), true))
-                    .collect(),
-                Some(&["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]),
-                &[],
-            ),
+            current: current(ten.collect(), Some(&ten_marked), &[]),
             policy: deact(MaxDeprovision::Percent(50.0)),
-            actions: vec![],
-            existing: 0,
-            held: 10,
+            expect: (changes![], 0, 10),
         },
+    ]
+}
+
+fn service_principals() -> Vec<Case> {
+    let marked = ["1", "s2", "s9", "s8"];
+    let listed = vec![
+        sp("s2", SP_B, false),
+        sp("s9", SP_GONE, true),
+        sp("s8", "not-a-guid", true),
+    ];
+    let upper = vec![sp("s1", &SP_A.to_uppercase(), true)];
+    vec![
         Case {
             what: "service principals: created, reactivated, marked like users; a managed one who left is deactivated",
             desired: &[SP_A, SP_B, "a@c.com"],
             current: Current {
-                service_principals: vec![
-                    sp("s2", SP_B, false),
-                    sp("s9", SP_GONE, true),
-                    sp("s8", "not-a-guid", true),
-                ],
-                ..current(
-                    vec![user("1", "a@c.com", true)],
-                    Some(&["1", "s2", "s9", "s8"]),
-                    &[],
-                )
+                service_principals: listed,
+                ..current(vec![user("1", "a@c.com", true)], Some(&marked), &[])
             },
             policy: deact(MaxDeprovision::Count(5)),
-            actions: vec![
-                create(SP_A),
-                activate("s2", SP_B),
-                mark(&[], 1),
-                deactivate("s9", SP_GONE),
-            ],
-            existing: 1,
-            held: 0,
+            expect: (
+                changes![
+                    create(SP_A),
+                    activate("s2", SP_B),
+                    mark(&[], 1),
+                    deactivate("s9", SP_GONE),
+                ],
+                1,
+                0,
+            ),
         },
         Case {
             what: "an application id in another case is the same service principal",
             desired: &[SP_A],
             current: Current {
-                service_principals: vec![sp("s1", &SP_A.to_uppercase(), true)],
+                service_principals: upper,
                 ..current(vec![], Some(&["s1"]), &[])
             },
             policy: policy(Deprovision::Remove, MaxDeprovision::Count(5)),
-            actions: vec![],
-            existing: 1,
-            held: 0,
+            expect: (changes![], 1, 0),
         },
     ]
+}
+
+fn cases() -> impl Iterator<Item = Case> {
+    let tables = [additions(), leavers(), limits(), service_principals()];
+    tables.into_iter().flatten()
 }
 
 const SP_A: &str = "0b7c7f3e-8a4e-4c2a-9d7e-1f0e2d3c4b5a";
 const SP_B: &str = "1c8d8a4f-9b5f-4d3b-8e8f-2a1f3e4d5c6b";
 const SP_GONE: &str = "2d9e9b5a-ac6a-4e4c-9f9a-3b2a4f5e6d7c";
 
+fn held(plan: &Plan) -> usize {
+    plan.held.as_ref().map_or(0, |held| held.actions().count())
+}
+
 #[test]
 fn table_of_cases() {
     for case in cases() {
         let got = plan(&desired(case.desired), &[], &case.current, &case.policy);
-        assert_eq!(got.actions, case.actions, "{}", case.what);
-        assert_eq!(got.existing, case.existing, "{}", case.what);
-        assert_eq!(got.held.len(), case.held, "{}", case.what);
-        assert_eq!(got.held_reason.is_some(), case.held > 0, "{}", case.what);
+        let (changes, existing, held_count) = case.expect;
+        assert_eq!(Changes::of(&got), changes, "{}", case.what);
+        assert_eq!(got.existing, existing, "{}", case.what);
+        assert_eq!(held(&got), held_count, "{}", case.what);
+        assert_eq!(got.held.is_some(), held_count > 0, "{}", case.what);
     }
 }
 
@@ -417,12 +484,28 @@ fn applying_a_plan_then_planning_again_gives_nothing_to_do() {
         let after = apply(&case.current, &first);
         let again = plan(&desired(case.desired), &[], &after, &policy);
         assert!(
-            again.actions.is_empty() && again.held.is_empty(),
+            again.actions().next().is_none() && again.held.is_none(),
             "{}: {:?}",
             case.what,
             again
         );
     }
+}
+
+/// Why the plan holds changes, if it does.
+fn reason(plan: &Plan) -> Option<&str> {
+    plan.held.as_ref().map(|held| held.reason.as_str())
+}
+
+/// The changes as a report lists them: `kind target`.
+fn shown<'a>(actions: impl Iterator<Item = Action<'a>>) -> Vec<String> {
+    actions
+        .map(|a| format!("{} {}", a.kind(), a.target()))
+        .collect()
+}
+
+fn nothing_to_do(plan: &Plan) -> bool {
+    plan.actions().next().is_none()
 }
 
 #[test]
@@ -438,57 +521,57 @@ fn the_held_reason_says_how_many_the_limit_and_how_to_confirm() {
         &current,
         &policy(Deprovision::Deactivate, MaxDeprovision::Count(1)),
     );
-    let reason = got.held_reason.unwrap();
+    let reason = reason(&got).unwrap();
     assert!(reason.starts_with("deprovisioning held: 2 of the 2 managed principals would be deprovisioned, more than the limit of 1"), "{reason}");
     assert!(reason.contains("\"allowDeprovision\": true"), "{reason}");
+    assert_eq!(got.held.unwrap().effect, HoldEffect::Fails);
 }
 
-#[test]
-fn mirrored_groups_get_exactly_their_members_and_their_entitlements() {
-    let group = |members: &[&str]| DesiredGroup {
+fn data_science(members: &[&str]) -> DesiredGroup {
+    DesiredGroup {
         name: "Data-Science".into(),
         members: members.iter().map(|n| key(n)).collect(),
         entitlements: vec!["workspace-access".into()],
-    };
+    }
+}
+
+fn three_marked() -> Current {
     let users = vec![
         user("1", "a@c.com", true),
         user("2", "b@c.com", true),
         user("3", "gone@c.com", true),
     ];
-    let mut workspace = current(users, Some(&["1", "2", "3"]), &[]);
+    current(users, Some(&["1", "2", "3"]), &[])
+}
 
-    // Missing group: created with its entitlements and members.
-    let wanted = [group(&["a@c.com", "new@c.com"])];
-    let got = plan(
-        &desired(&["a@c.com", "b@c.com", "new@c.com"]),
-        &wanted,
-        &workspace,
-        &Policy::default(),
-    );
-    let kinds: Vec<&str> = got.actions.iter().map(Action::kind).collect();
-    assert_eq!(
-        kinds,
-        [
-            "createUser",
-            "addToGroup",
-            "createGroup",
-            "addEntitlements",
-            "addToGroup"
-        ]
-    );
-    let after = apply(&workspace, &got);
-    assert!(
-        plan(
-            &desired(&["a@c.com", "b@c.com", "new@c.com"]),
-            &wanted,
-            &after,
-            &Policy::default()
-        )
-        .actions
-        .is_empty()
-    );
+/// Plans, checks the plan's changes (`kind target`), applies it, and checks that nothing is left.
+fn plan_apply_replan(want: &[&str], groups: &[DesiredGroup], before: &Current, expect: &[&str]) {
+    let (want, policy) = (desired(want), Policy::default());
+    let got = plan(&want, groups, before, &policy);
+    assert_eq!(shown(got.actions()), expect);
+    let after = apply(before, &got);
+    assert!(nothing_to_do(&plan(&want, groups, &after, &policy)));
+}
 
-    // Existing group: the missing member is added, the one who left is removed, the entitlement kept.
+#[test]
+fn a_missing_mirrored_group_is_created_with_its_entitlements_and_members() {
+    plan_apply_replan(
+        &["a@c.com", "b@c.com", "new@c.com"],
+        &[data_science(&["a@c.com", "new@c.com"])],
+        &three_marked(),
+        &[
+            "createUser new@c.com",
+            "addToGroup entra-sync-managed",
+            "createGroup Data-Science",
+            "addEntitlements Data-Science",
+            "addToGroup Data-Science",
+        ],
+    );
+}
+
+#[test]
+fn an_existing_mirrored_group_gains_who_is_missing_loses_who_left_and_keeps_its_entitlement() {
+    let mut workspace = three_marked();
     workspace.groups.insert(
         "Data-Science".into(),
         GroupState {
@@ -497,37 +580,31 @@ fn mirrored_groups_get_exactly_their_members_and_their_entitlements() {
             entitlements: vec!["workspace-access".into()],
         },
     );
-    let wanted = [group(&["a@c.com", "b@c.com"])];
+    let wanted = [data_science(&["a@c.com", "b@c.com"])];
     let got = plan(
         &desired(&["a@c.com", "b@c.com"]),
         &wanted,
         &workspace,
         &Policy::default(),
     );
-    assert_eq!(
-        got.actions,
-        [
-            Action::AddToGroup {
-                group: "Data-Science".into(),
-                members: vec![key("b@c.com")]
-            },
-            Action::RemoveFromGroup(Box::new(Removal {
-                group: "Data-Science".into(),
-                id: "3".into(),
-                member: key("gone@c.com")
-            })),
-        ]
-    );
-    let after = apply(&workspace, &got);
-    assert!(
-        plan(
-            &desired(&["a@c.com", "b@c.com"]),
-            &wanted,
-            &after,
-            &Policy::default()
-        )
-        .actions
-        .is_empty()
+    let add = GroupChange::Add {
+        group: "Data-Science".into(),
+        members: vec![key("b@c.com")],
+    };
+    let remove = GroupChange::Remove(Box::new(Removal {
+        group: "Data-Science".into(),
+        id: "3".into(),
+        member: key("gone@c.com"),
+    }));
+    assert_eq!(got.groups, [add, remove]);
+    plan_apply_replan(
+        &["a@c.com", "b@c.com"],
+        &wanted,
+        &workspace,
+        &[
+            "addToGroup Data-Science",
+            "removeFromGroup Data-Science: gone@c.com",
+        ],
     );
 }
 
@@ -554,56 +631,57 @@ fn mirrored_groups_hold_service_principals_too_and_leave_unlisted_members_alone(
     let want = desired(&[SP_A, "a@c.com"]);
     let got = plan(&want, &wanted, &workspace, &Policy::default());
     assert_eq!(
-        got.actions,
+        shown(got.actions()),
         [
-            Action::AddToGroup {
-                group: "Jobs".into(),
-                members: vec![key(SP_A)]
-            },
-            Action::RemoveFromGroup(Box::new(Removal {
-                group: "Jobs".into(),
-                id: "s2".into(),
-                member: key(SP_B)
-            })),
+            "addToGroup Jobs".to_owned(),
+            format!("removeFromGroup Jobs: {SP_B}")
         ]
     );
-    assert_eq!(got.actions[1].kind(), "removeFromGroup");
-    assert_eq!(got.actions[1].target(), format!("Jobs: {SP_B}"));
+    let GroupChange::Remove(removal) = &got.groups[1] else {
+        panic!("{got:?}")
+    };
+    assert_eq!((removal.id.as_str(), &removal.member), ("s2", &key(SP_B)));
     let after = apply(&workspace, &got);
-    assert!(
-        plan(&want, &wanted, &after, &Policy::default())
-            .actions
-            .is_empty()
-    );
+    assert!(nothing_to_do(&plan(
+        &want,
+        &wanted,
+        &after,
+        &Policy::default()
+    )));
     assert!(after.groups["Jobs"].members.contains("nested-group"));
 }
 
 #[test]
 fn principal_actions_say_which_kind_of_principal() {
-    let kinds: Vec<&str> = [
-        create(SP_A),
-        activate("s", SP_A),
-        deactivate("s", SP_A),
-        remove("s", SP_A),
+    let (created, activated) = (create(SP_A), activate("s", SP_A));
+    let (deactivated, removed) = (deactivate("s", SP_A), remove("s", SP_A));
+    let kinds: Vec<ActionKind> = [
+        Action::Principal(&created),
+        Action::Principal(&activated),
+        Action::Deprovision(&deactivated),
+        Action::Deprovision(&removed),
     ]
-    .iter()
+    .into_iter()
     .map(Action::kind)
     .collect();
     assert_eq!(
         kinds,
         [
-            "createServicePrincipal",
-            "activateServicePrincipal",
-            "deactivateServicePrincipal",
-            "removeServicePrincipal"
+            ActionKind::CreateServicePrincipal,
+            ActionKind::ActivateServicePrincipal,
+            ActionKind::DeactivateServicePrincipal,
+            ActionKind::RemoveServicePrincipal
         ]
     );
-    assert_eq!(create("a@c.com").kind(), "createUser");
+    assert_eq!(create("a@c.com").kind(), ActionKind::CreateUser);
 }
 
 #[test]
-fn an_action_stays_small_because_a_first_sync_plans_one_per_principal() {
-    assert!(std::mem::size_of::<Action>() <= 56);
+fn the_changes_a_first_sync_plans_one_per_principal_stay_small() {
+    assert!(std::mem::size_of::<PrincipalChange>() <= 56);
+    assert!(std::mem::size_of::<Deprovisioning>() <= 56);
+    assert!(std::mem::size_of::<GroupChange>() <= 56);
+    assert!(std::mem::size_of::<Action<'_>>() <= 56);
 }
 
 #[test]
@@ -625,8 +703,9 @@ fn an_external_id_fingerprint_tells_guids_apart_and_is_never_absent_or_other() {
     }
 }
 
-#[test]
-fn an_external_id_that_is_not_the_entra_object_id_is_reported_never_changed() {
+/// Desired users with their Entra object ids (1 to 5, and one unknown), and the workspace listing
+/// them (but `new@c.com`) with an `externalId` that is theirs, another one's, text, or none.
+fn external_ids_case() -> (Principals, Current) {
     let guid = |n: u128| EntraId::from_u128(n);
     let desired: Principals = [
         ("same@c.com", guid(1)),
@@ -643,17 +722,22 @@ fn an_external_id_that_is_not_the_entra_object_id_is_reported_never_changed() {
         u.external_id = id;
         u
     };
-    let before = current(
-        vec![
-            with(user("1", "same@c.com", true), ExternalId::of(&guid(1))),
-            with(user("2", "other@c.com", true), ExternalId::of(&guid(9))),
-            with(user("3", "text@c.com", true), ExternalId::OTHER),
-            user("4", "none@c.com", true),
-            with(user("6", "unknown@c.com", true), ExternalId::OTHER),
-        ],
-        Some(&["1", "2", "3", "4", "6"]),
-        &[],
-    );
+    let users = vec![
+        with(user("1", "same@c.com", true), ExternalId::of(&guid(1))),
+        with(user("2", "other@c.com", true), ExternalId::of(&guid(9))),
+        with(user("3", "text@c.com", true), ExternalId::OTHER),
+        user("4", "none@c.com", true),
+        with(user("6", "unknown@c.com", true), ExternalId::OTHER),
+    ];
+    (
+        desired,
+        current(users, Some(&["1", "2", "3", "4", "6"]), &[]),
+    )
+}
+
+#[test]
+fn an_external_id_that_is_not_the_entra_object_id_is_reported_never_changed() {
+    let (desired, before) = external_ids_case();
     let plan = plan(&desired, &[], &before, &Policy::default());
     assert_eq!(
         plan.external_ids,
@@ -664,19 +748,13 @@ fn an_external_id_that_is_not_the_entra_object_id_is_reported_never_changed() {
         }
     );
     // Only the missing user is created, with its object id; nothing else is planned for the others.
-    assert_eq!(
-        plan.actions,
-        [
-            Action::Create {
-                principal: key("new@c.com"),
-                display_name: "D new@c.com".into(),
-                external_id: guid(5),
-            },
-            mark(&[], 1),
-        ]
-    );
+    let created = PrincipalChange::Create {
+        principal: key("new@c.com"),
+        display_name: "D new@c.com".into(),
+        external_id: EntraId::from_u128(5),
+    };
+    assert_eq!(Changes::of(&plan), changes![created, mark(&[], 1)]);
 }
-
 /// Three managed principals (two users and a service principal), all in a mirrored group without its
 /// entitlement; Entra now shows only `a@c.com` and the newcomer `new@c.com`, because the others were
 /// listed with limited information.
@@ -705,32 +783,39 @@ fn incomplete_read() -> (Principals, [DesiredGroup; 1], Current) {
     (desired(&["a@c.com", "new@c.com"]), wanted, workspace)
 }
 
-#[test]
-fn an_incomplete_read_holds_every_removal_however_few_and_confirmed_and_lets_additions_through() {
-    let (want, wanted, workspace) = incomplete_read();
-    let remove = Policy {
+fn remove_all() -> Policy {
+    Policy {
         deprovision: Deprovision::Remove,
         allow_deprovision: true,
         ..Policy::default()
-    };
-    // Complete, the same state would lose two principals: well under the threshold of 5.
-    let complete = plan(&want, &wanted, &workspace, &remove);
-    assert_eq!(complete.deprovisionings(), 2);
-    assert_eq!(complete.held_reason, None);
+    }
+}
 
-    let incomplete = Policy {
-        hold_removals: Some("the read is incomplete".into()),
-        ..remove
-    };
-    let got = plan(&want, &wanted, &workspace, &incomplete);
-    let kinds = |actions: &[Action]| -> Vec<String> {
-        actions
-            .iter()
-            .map(|a| format!("{} {}", a.kind(), a.target()))
-            .collect()
-    };
+fn holding(reason: &str) -> Policy {
+    Policy {
+        hold_removals: Some(reason.into()),
+        ..remove_all()
+    }
+}
+
+#[test]
+fn an_incomplete_read_holds_every_removal_however_few_and_confirmed_and_lets_additions_through() {
+    let (want, wanted, workspace) = incomplete_read();
+    // Complete, the same state would lose two principals: well under the threshold of 5.
+    let complete = plan(&want, &wanted, &workspace, &remove_all());
     assert_eq!(
-        kinds(&got.actions),
+        (complete.deprovisioning.len(), reason(&complete)),
+        (2, None)
+    );
+
+    let got = plan(
+        &want,
+        &wanted,
+        &workspace,
+        &holding("the read is incomplete"),
+    );
+    assert_eq!(
+        shown(got.actions()),
         [
             "createUser new@c.com",
             "addToGroup entra-sync-managed",
@@ -738,8 +823,9 @@ fn an_incomplete_read_holds_every_removal_however_few_and_confirmed_and_lets_add
         ],
         "the additions go ahead"
     );
+    let holds = got.held.as_ref().unwrap();
     assert_eq!(
-        kinds(&got.held),
+        shown(holds.actions()),
         [
             "addEntitlements Data-Science",
             "removeFromGroup Data-Science: b@c.com",
@@ -748,18 +834,21 @@ fn an_incomplete_read_holds_every_removal_however_few_and_confirmed_and_lets_add
             &format!("removeServicePrincipal {SP_A}"),
         ]
     );
-    assert_eq!(got.deprovisionings(), 0);
-    assert_eq!(got.held_reason.as_deref(), Some("the read is incomplete"));
+    assert!(got.deprovisioning.is_empty());
+    assert_eq!(
+        (holds.reason.as_str(), holds.effect),
+        ("the read is incomplete", HoldEffect::Fails)
+    );
 
     // Over the limit as well: the incomplete read is the reason given, and every action still waits.
     let over = Policy {
         max_deprovision: MaxDeprovision::Count(1),
         allow_deprovision: false,
-        ..incomplete.clone()
+        ..holding("the read is incomplete")
     };
     let got = plan(&want, &wanted, &workspace, &over);
-    assert_eq!(got.held.len(), 5);
-    assert_eq!(got.held_reason.as_deref(), Some("the read is incomplete"));
+    assert_eq!(held(&got), 5);
+    assert_eq!(reason(&got), Some("the read is incomplete"));
 }
 
 #[test]
@@ -770,70 +859,61 @@ fn an_incomplete_read_is_reported_even_when_nothing_would_be_removed() {
         hold_removals: Some("the read is incomplete".into()),
         ..Policy::default()
     };
-    let got = plan(
-        &desired(&["a@c.com", "b@c.com", SP_A]),
-        &[],
-        &workspace,
-        &policy,
-    );
-    assert!(got.actions.is_empty() && got.held.is_empty(), "{got:?}");
-    assert_eq!(got.held_reason.as_deref(), Some("the read is incomplete"));
+    let want = desired(&["a@c.com", "b@c.com", SP_A]);
+    let got = plan(&want, &[], &workspace, &policy);
+    assert!(nothing_to_do(&got) && held(&got) == 0, "{got:?}");
+    assert_eq!(reason(&got), Some("the read is incomplete"));
 }
 
 #[test]
-fn a_count_that_disagrees_makes_the_same_removals_wait_without_failing_and_a_missing_permission_wins()
- {
+fn a_count_that_disagrees_makes_the_same_removals_wait_without_failing() {
     let (want, wanted, workspace) = incomplete_read();
-    let remove = Policy {
-        deprovision: Deprovision::Remove,
-        allow_deprovision: true,
-        ..Policy::default()
-    };
     let waiting = Policy {
         wait_removals: Some("the count disagrees".into()),
-        ..remove.clone()
+        ..remove_all()
     };
     let got = plan(&want, &wanted, &workspace, &waiting);
-    let held = Policy {
-        hold_removals: Some("the count disagrees".into()),
-        ..remove
-    };
-    let same = plan(&want, &wanted, &workspace, &held);
-    assert_eq!((&got.actions, &got.held), (&same.actions, &same.held));
-    assert_eq!(got.held.len(), 5);
-    assert_eq!(got.held_reason.as_deref(), Some("the count disagrees"));
-    assert!(got.held_to_wait && !same.held_to_wait);
+    let same = plan(&want, &wanted, &workspace, &holding("the count disagrees"));
+    assert_eq!(Changes::of(&got), Changes::of(&same));
+    let (got, same) = (got.held.unwrap(), same.held.unwrap());
+    assert_eq!(shown(got.actions()), shown(same.actions()));
+    assert_eq!(shown(got.actions()).len(), 5);
+    assert_eq!(got.reason, "the count disagrees");
+    assert_eq!(
+        (got.effect, same.effect),
+        (HoldEffect::Waits, HoldEffect::Fails)
+    );
+}
 
+#[test]
+fn a_missing_permission_or_a_failing_hold_wins_over_a_count_that_disagrees() {
+    let (want, wanted, workspace) = incomplete_read();
     let both = Policy {
-        hold_removals: Some("the read is incomplete".into()),
-        ..waiting
+        wait_removals: Some("the count disagrees".into()),
+        ..holding("the read is incomplete")
     };
-    let got = plan(&want, &wanted, &workspace, &both);
-    assert_eq!(got.held_reason.as_deref(), Some("the read is incomplete"));
-    assert!(
-        !got.held_to_wait,
+    let got = plan(&want, &wanted, &workspace, &both).held.unwrap();
+    assert_eq!(got.reason, "the read is incomplete");
+    assert_eq!(
+        got.effect,
+        HoldEffect::Fails,
         "a missing permission fails the workspace"
     );
 
     // Over the limit as well: that hold still fails the workspace, and both reasons are given.
     let over = Policy {
+        deprovision: Deprovision::Remove,
         max_deprovision: MaxDeprovision::Count(1),
-        allow_deprovision: false,
         wait_removals: Some("the count disagrees".into()),
         ..Policy::default()
     };
-    let over = Policy {
-        deprovision: Deprovision::Remove,
-        ..over
-    };
-    let got = plan(&want, &wanted, &workspace, &over);
-    assert_eq!(got.held.len(), 5);
-    assert!(!got.held_to_wait);
-    let reason = got.held_reason.unwrap();
+    let got = plan(&want, &wanted, &workspace, &over).held.unwrap();
+    assert_eq!((got.actions().count(), got.effect), (5, HoldEffect::Fails));
     assert!(
-        reason.starts_with("deprovisioning held: 2 of the")
-            && reason.ends_with("; the count disagrees"),
-        "{reason}"
+        got.reason.starts_with("deprovisioning held: 2 of the")
+            && got.reason.ends_with("; the count disagrees"),
+        "{}",
+        got.reason
     );
 }
 
@@ -860,38 +940,44 @@ fn nested() -> Admins {
     }])
 }
 
+/// A policy that deprovisions, for a run confirmed with `allowDeprovision`.
+fn confirmed(deprovision: Deprovision, max: MaxDeprovision) -> Policy {
+    Policy {
+        allow_deprovision: true,
+        ..policy(deprovision, max)
+    }
+}
+
+/// What the plan holds in [`nested_admin_case`], checking that the additions go ahead.
+fn held_with_additions(admins: Admins, policy: &Policy) -> Held {
+    let (desired, current) = nested_admin_case(admins, &[]);
+    let got = plan(&desired, &[], &current, policy);
+    let additions = changes![create("new@c.com"), mark(&[], 1)];
+    assert_eq!(Changes::of(&got), additions, "additions go ahead");
+    got.held.unwrap()
+}
+
 #[test]
 fn groups_nested_in_admins_not_read_yet_hold_every_deprovisioning_and_ask_for_the_read() {
-    let policy = Policy {
-        deprovision: Deprovision::Deactivate,
-        max_deprovision: MaxDeprovision::Count(10),
-        allow_deprovision: true,
-        ..Policy::default()
-    };
-    let (desired, current) = nested_admin_case(nested(), &[]);
-    let got = plan(&desired, &[], &current, &policy);
-    assert!(got.awaits_admins);
+    let policy = confirmed(Deprovision::Deactivate, MaxDeprovision::Count(10));
+    let held = held_with_additions(nested(), &policy);
+    assert!(held.awaits_admins);
     assert_eq!(
-        got.held,
+        held.deprovisioning,
         [deactivate("u1", "u1@c.com"), deactivate("u2", "u2@c.com")]
     );
     assert_eq!(
-        got.held_reason.as_deref(),
-        Some("deprovisioning held: the 1 group(s) nested in admins are not read yet")
-    );
-    assert_eq!(
-        got.actions,
-        [create("new@c.com"), mark(&[], 1)],
-        "additions go ahead"
+        held.reason,
+        "deprovisioning held: the 1 group(s) nested in admins are not read yet"
     );
 
     // Once read: u2 is an admin; only u1 goes.
     let (desired, current) = nested_admin_case(Admins::Known, &["u2"]);
     let got = plan(&desired, &[], &current, &policy);
-    assert!(!got.awaits_admins && got.held.is_empty() && got.held_reason.is_none());
+    assert!(!got.awaits_admins() && got.held.is_none());
     assert_eq!(
-        got.actions,
-        [
+        Changes::of(&got),
+        changes![
             create("new@c.com"),
             mark(&[], 1),
             deactivate("u1", "u1@c.com")
@@ -909,43 +995,29 @@ fn nothing_to_deprovision_needs_no_read_of_admins_and_holds_nothing() {
         &current,
         &policy,
     );
-    assert!(!got.awaits_admins, "{got:?}");
-    assert!(got.held.is_empty() && got.held_reason.is_none() && got.actions.is_empty());
+    assert!(!got.awaits_admins(), "{got:?}");
+    assert!(got.held.is_none() && nothing_to_do(&got));
     // Only protected principals left: nothing to deprovision either.
     let (_, current) = nested_admin_case(nested(), &["u1", "u2"]);
     let got = plan(&desired(&["keep@c.com"]), &[], &current, &policy);
-    assert!(
-        !got.awaits_admins && got.held.is_empty() && got.actions.is_empty(),
-        "{got:?}"
-    );
+    assert!(got.held.is_none() && nothing_to_do(&got), "{got:?}");
 }
 
 #[test]
 fn admins_that_cannot_be_established_hold_every_deprovisioning_even_confirmed_and_say_why() {
-    let policy = Policy {
-        deprovision: Deprovision::Remove,
-        max_deprovision: MaxDeprovision::Count(1),
-        allow_deprovision: true,
-        ..Policy::default()
-    };
+    let policy = confirmed(Deprovision::Remove, MaxDeprovision::Count(1));
     let why = "the group \"platform\" (id 9) in admins cannot be read";
-    let (desired, current) = nested_admin_case(Admins::Unknown(why.into()), &[]);
-    let got = plan(&desired, &[], &current, &policy);
-    assert!(!got.awaits_admins);
+    let held = held_with_additions(Admins::Unknown(why.into()), &policy);
+    assert!(!held.awaits_admins);
     assert_eq!(
-        got.held,
+        held.deprovisioning,
         [remove("u1", "u1@c.com"), remove("u2", "u2@c.com")]
     );
     assert_eq!(
-        got.held_reason.unwrap(),
+        held.reason,
         format!(
             "deprovisioning held: who is a workspace admin cannot be established, so none of the 2 \
              principal(s) who would be deprovisioned is: {why}"
         )
-    );
-    assert_eq!(
-        got.actions,
-        [create("new@c.com"), mark(&[], 1)],
-        "additions go ahead"
     );
 }
