@@ -130,14 +130,15 @@ pub struct Expansion {
 /// at most [`MAX_NESTING`] levels and [`MAX_GROUPS`] groups. The first group that cannot be read, an
 /// account group, a group that does not say it is a workspace group, or a member of unknown kind that
 /// is not `listed`, makes the admins unknown, and reading stops.
-pub async fn expand<F, Fut>(
+pub async fn expand<F, Fut, E>(
     nested: Vec<Route>,
     listed: &(dyn Fn(&str) -> bool + Sync),
     read: F,
 ) -> Expansion
 where
     F: Fn(ScimId) -> Fut,
-    Fut: Future<Output = Result<ClassifiedGroup, String>>,
+    Fut: Future<Output = Result<ClassifiedGroup, E>>,
+    E: std::fmt::Display,
 {
     let mut found = Expansion::default();
     let mut seen: HashSet<ScimId> = nested.iter().map(|r| r.id.clone()).collect();
