@@ -9,8 +9,8 @@
 //! [`WorkspaceMemory::plan_superseded`] (a first plan dropped before the nested admins are read),
 //! [`WorkspaceMemory::plan_made`] (the desired principals dropped: the plan holds what apply needs),
 //! [`WorkspaceMemory::workspace_done`] (free pages returned). A workspace that ends early, whatever the
-//! way, still gives up its claim on the run's members. What each step saves is measured by the
-//! benchmark (BENCHMARKS.md, "Memory at 100,000 users"), not written here.
+//! way, still gives up its claim on the run's members. What each step lets go of, in bytes, is measured
+//! by the benchmark and written in BENCHMARKS.md ("The run's memory, step by step"), not here.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
