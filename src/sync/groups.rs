@@ -40,13 +40,11 @@ impl EntraRead {
         members: GroupMembers,
     ) {
         self.unsettled.add(&group.display_name, &members);
-        let limited_users = members.users.items.iter().filter(|m| m.is_limited());
-        let limited_sps = members.service_principals.items.iter();
-        self.incomplete.add(
-            &group.display_name,
-            limited_users.count(),
-            limited_sps.filter(|m| m.is_limited()).count(),
-        );
+        // Members Graph listed with limited information (only their id): the read is incomplete.
+        let users = members.users.items.iter().filter(|m| m.is_limited());
+        let sps = members.service_principals.items.iter();
+        let sps = sps.filter(|m| m.is_limited()).count();
+        self.incomplete.add(&group.display_name, users.count(), sps);
         if workspace.options.mirror_groups {
             let name = workspace.mirrored_group_name(reference, &group.display_name);
             self.mirrored.push((name, members.clone()));
