@@ -304,7 +304,8 @@ fn azure_engine(settings: &Settings) -> Result<Arc<dyn Engine>, String> {
         identity.name,
         identity.reason
     );
-    Ok(Arc::new(AzureEngine::new(settings, &identity)?))
+    let engine = AzureEngine::new(settings, &identity).map_err(|e| e.to_string())?;
+    Ok(Arc::new(engine))
 }
 
 /// Settings and configuration, read once: a runner, or every problem to answer invocations with.

@@ -130,14 +130,15 @@ pub struct Expansion {
 /// at most [`MAX_NESTING`] levels and [`MAX_GROUPS`] groups. The first group that cannot be read, an
 /// account group, a group that does not say it is a workspace group, or a member of unknown kind that
 /// is not `listed`, makes the admins unknown, and reading stops.
-pub async fn expand<F, Fut>(
+pub async fn expand<F, Fut, E>(
     nested: Vec<Route>,
     listed: &(dyn Fn(&str) -> bool + Sync),
     read: F,
 ) -> Expansion
 where
     F: Fn(ScimId) -> Fut,
-    Fut: Future<Output = Result<ClassifiedGroup, String>>,
+    Fut: Future<Output = Result<ClassifiedGroup, E>>,
+    E: std::fmt::Display,
 {
     let mut found = Expansion::default();
     let mut seen: HashSet<ScimId> = nested.iter().map(|r| r.id.clone()).collect();
@@ -154,6 +155,9 @@ where
             return found;
         }
         let answers = futures::future::join_all(level.iter().map(|r| read(r.id.clone()))).await;
+        let answers = (answers.into_iter())
+            .map(|answer| answer.map_err(|e| e.to_string()))
+            .collect();
         found.read += level.len();
         match found.take_in(&level, answers, listed, &mut seen) {
             Ok(next) => level = next,

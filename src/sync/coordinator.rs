@@ -9,40 +9,25 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use serde::Serialize;
-use time::OffsetDateTime;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use super::report::{Report, Trigger};
+use super::RunContext;
+use super::report::Report;
 use crate::config::WorkspaceName;
-
-/// A run in progress, as `GET /api/SyncHttp` shows it.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RunInfo {
-    pub run_id: Uuid,
-    pub trigger: Trigger,
-    pub invocation_id: Option<String>,
-    pub dry_run: bool,
-    pub allow_deprovision: bool,
-    #[serde(with = "time::serde::rfc3339")]
-    pub started_at: OffsetDateTime,
-    pub workspaces: Vec<WorkspaceName>,
-}
 
 /// A requested workspace is held by another run.
 #[derive(Debug, Clone)]
 pub struct Busy {
     pub workspace: WorkspaceName,
-    pub holder: RunInfo,
+    pub holder: Arc<RunContext>,
 }
 
 #[derive(Default)]
 struct State {
     /// Workspace → id of the run holding it.
     held: HashMap<WorkspaceName, Uuid>,
-    running: HashMap<Uuid, RunInfo>,
+    running: HashMap<Uuid, Arc<RunContext>>,
     last_report: Option<Arc<Report>>,
 }
 
@@ -67,13 +52,13 @@ impl Coordinator {
     ///
     /// # Errors
     /// [`Busy`] naming the first requested workspace that another run holds.
-    pub fn try_claim(self: &Arc<Self>, run: RunInfo) -> Result<Claim, Busy> {
+    pub fn try_claim(self: &Arc<Self>, run: &Arc<RunContext>) -> Result<Claim, Busy> {
         let mut state = self.lock();
         for name in &run.workspaces {
             if let Some(holder) = state.held.get(name).and_then(|id| state.running.get(id)) {
                 return Err(Busy {
                     workspace: name.clone(),
-                    holder: holder.clone(),
+                    holder: Arc::clone(holder),
                 });
             }
         }
@@ -81,7 +66,7 @@ impl Coordinator {
             state.held.insert(name.clone(), run.run_id);
         }
         let run_id = run.run_id;
-        state.running.insert(run_id, run);
+        state.running.insert(run_id, Arc::clone(run));
         Ok(Claim {
             coordinator: Arc::clone(self),
             run_id,
@@ -89,13 +74,13 @@ impl Coordinator {
     }
 
     /// Claims every workspace of `run`, waiting for the runs that hold some of them to finish.
-    pub async fn claim(self: &Arc<Self>, run: RunInfo) -> Claim {
+    pub async fn claim(self: &Arc<Self>, run: &Arc<RunContext>) -> Claim {
         loop {
             let released = self.released.notified();
             tokio::pin!(released);
             // Register before checking, so a release between the check and the wait is not missed.
             released.as_mut().enable();
-            match self.try_claim(run.clone()) {
+            match self.try_claim(run) {
                 Ok(claim) => return claim,
                 Err(busy) => {
                     tracing::info!(
@@ -110,9 +95,9 @@ impl Coordinator {
         }
     }
 
-    /// The runs in progress, oldest first.
-    pub fn running(&self) -> Vec<RunInfo> {
-        let mut runs: Vec<RunInfo> = self.lock().running.values().cloned().collect();
+    /// The runs in progress, oldest first (as `GET /api/SyncHttp` shows them).
+    pub fn running(&self) -> Vec<Arc<RunContext>> {
+        let mut runs: Vec<Arc<RunContext>> = self.lock().running.values().cloned().collect();
         runs.sort_by_key(|r| r.started_at);
         runs
     }

@@ -2,21 +2,28 @@
 //!
 //! The runner owns what is common to every run (workspace selection, one-run-per-workspace, panic
 //! isolation, the report); the [`Engine`] starts a [`RunScope`] per run, which syncs one workspace at a
-//! time: gather (Key Vault, Graph, SCIM) → `desired` → `plan` (pure) → `apply` → report.
+//! time: gather (Key Vault, Graph, SCIM) → `desired` → `plan` (pure) → `apply` → report. What a run is
+//! ([`RunContext`]) is made once from the request and shared by `Arc`.
 
 pub mod admins;
 mod apply;
 mod coordinator;
+mod current;
 pub mod desired;
 mod engine;
+mod errors;
 mod events;
+mod gather;
+mod groups;
+mod lifecycle;
 mod memo;
 pub mod plan;
 mod report;
 mod runner;
 
-pub use coordinator::{Busy, Claim, Coordinator, RunInfo};
+pub use coordinator::{Busy, Claim, Coordinator};
 pub use engine::AzureEngine;
+pub use errors::StartError;
 pub use report::{
     ActionList, ActionReport, GroupReport, MAX_LISTED_ACTIONS, OmittedActions, Outcome, Report,
     Status, Trigger, UserCounts, WorkspaceReport,
@@ -25,13 +32,17 @@ pub use runner::{RunError, RunRequest, Runner};
 
 use std::sync::Arc;
 
+use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::config::Workspace;
+use crate::config::{Workspace, WorkspaceName};
 
-/// What every workspace sync of one run shares.
-#[derive(Debug, Clone)]
+/// What a run is: made once from its [`RunRequest`], then shared by `Arc` with the coordinator (which
+/// shows it to `GET /api/SyncHttp` as it is serialised here), the engine and every workspace's sync; the
+/// report copies the fields it shows in one place (`runner.rs`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RunContext {
     pub run_id: Uuid,
     pub trigger: Trigger,
@@ -39,9 +50,10 @@ pub struct RunContext {
     pub dry_run: bool,
     /// The operator confirmed deprovisioning beyond `maxDeprovision` for this run.
     pub allow_deprovision: bool,
-    /// How many workspaces the run syncs.
-    pub workspaces: usize,
+    #[serde(with = "time::serde::rfc3339")]
     pub started_at: OffsetDateTime,
+    /// The workspaces the run syncs.
+    pub workspaces: Vec<WorkspaceName>,
 }
 
 /// Starts runs. The production engine is [`AzureEngine`]; tests script their own.

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::coordinator::{Busy, Claim, Coordinator, RunInfo};
+use super::coordinator::{Busy, Claim, Coordinator};
 use super::report::{Report, Status, Trigger, WorkspaceReport};
 use super::{Engine, RunContext, RunScope, events};
 use crate::config::{Config, Workspace, WorkspaceName};
@@ -57,22 +57,27 @@ fn rfc3339(t: OffsetDateTime) -> String {
         .unwrap_or_else(|_| t.to_string())
 }
 
-fn failed_run(info: RunInfo, cause: &str) -> Report {
-    let workspaces: Vec<WorkspaceReport> = info
-        .workspaces
-        .into_iter()
-        .map(|name| WorkspaceReport::failed(name, cause))
-        .collect();
+/// The report of `run`: the run's own fields are copied here, and only here.
+fn report(run: &RunContext, duration_ms: u64, workspaces: Vec<WorkspaceReport>) -> Report {
     Report {
-        run_id: info.run_id,
-        trigger: info.trigger,
-        invocation_id: info.invocation_id,
-        dry_run: info.dry_run,
-        started_at: info.started_at,
-        duration_ms: 0,
-        status: Status::Failed,
+        run_id: run.run_id,
+        trigger: run.trigger,
+        invocation_id: run.invocation_id.clone(),
+        dry_run: run.dry_run,
+        started_at: run.started_at,
+        duration_ms,
+        status: Status::combine(workspaces.iter().map(|w| w.status)),
         workspaces,
     }
+}
+
+fn failed_run(run: &RunContext, cause: &str) -> Report {
+    let workspaces = (run.workspaces.iter())
+        .map(|name| WorkspaceReport::failed(name.clone(), cause))
+        .collect();
+    let mut report = report(run, 0, workspaces);
+    report.status = Status::Failed;
+    report
 }
 
 /// Shared by every run of one process (cheap to clone).
@@ -107,38 +112,35 @@ impl Runner {
     /// Unknown workspace names, or (without `wait`) a requested workspace held by another run.
     pub async fn run(&self, request: RunRequest, wait: bool) -> Result<Arc<Report>, RunError> {
         let workspaces = self.select(&request.workspaces)?;
-        let info = RunInfo {
+        let run = Arc::new(RunContext {
             run_id: Uuid::new_v4(),
             trigger: request.trigger,
-            invocation_id: request.invocation_id.clone(),
+            invocation_id: request.invocation_id,
             dry_run: request.dry_run,
             allow_deprovision: request.allow_deprovision,
             started_at: OffsetDateTime::now_utc(),
             workspaces: workspaces.iter().map(|w| w.name.clone()).collect(),
-        };
+        });
         let span = run_span(
-            &info.run_id,
-            info.trigger,
-            info.invocation_id.as_deref(),
-            info.dry_run,
+            &run.run_id,
+            run.trigger,
+            run.invocation_id.as_deref(),
+            run.dry_run,
         );
         let claim: Claim = if wait {
-            self.coordinator
-                .claim(info.clone())
-                .instrument(span.clone())
-                .await
+            self.coordinator.claim(&run).instrument(span.clone()).await
         } else {
             self.coordinator
-                .try_claim(info.clone())
+                .try_claim(&run)
                 .map_err(|b| RunError::Busy(Box::new(b)))?
         };
         // The run is its own task holding the claim: if the caller goes away (a client disconnects),
         // the run still finishes and only then releases its workspaces.
         let runner = self.clone();
-        let fallback = info.clone();
+        let shared = Arc::clone(&run);
         let task = tokio::spawn(
             async move {
-                let report = runner.run_claimed(info, workspaces).await;
+                let report = runner.run_claimed(shared, workspaces).await;
                 drop(claim);
                 report
             }
@@ -147,7 +149,7 @@ impl Runner {
         // Workspace panics are caught below `run_claimed`; this only guards against a bug above them.
         Ok(task.await.unwrap_or_else(|join| {
             let cause = format!("internal error: the run task ended abnormally ({join})");
-            Arc::new(failed_run(fallback, &cause))
+            Arc::new(failed_run(&run, &cause))
         }))
     }
 
@@ -179,34 +181,17 @@ impl Runner {
         }
     }
 
-    async fn run_claimed(&self, info: RunInfo, workspaces: Vec<Workspace>) -> Arc<Report> {
+    async fn run_claimed(&self, run: Arc<RunContext>, workspaces: Vec<Workspace>) -> Arc<Report> {
         let clock = Instant::now();
         tracing::info!(workspaces = workspaces.len(), "run started");
-        let context = Arc::new(RunContext {
-            run_id: info.run_id,
-            trigger: info.trigger,
-            invocation_id: info.invocation_id.clone(),
-            dry_run: info.dry_run,
-            allow_deprovision: info.allow_deprovision,
-            started_at: info.started_at,
-            workspaces: workspaces.len(),
-        });
-        let scope = self.engine.start_run(context);
+        let scope = self.engine.start_run(Arc::clone(&run));
         let reports: Vec<WorkspaceReport> = futures::stream::iter(workspaces)
             .map(|ws| sync_isolated(Arc::clone(&scope), ws))
             .buffered(WORKSPACE_CONCURRENCY)
             .collect()
             .await;
-        let report = Report {
-            run_id: info.run_id,
-            trigger: info.trigger,
-            invocation_id: info.invocation_id,
-            dry_run: info.dry_run,
-            started_at: info.started_at,
-            duration_ms: u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX),
-            status: Status::combine(reports.iter().map(|w| w.status)),
-            workspaces: reports,
-        };
+        let duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let report = report(&run, duration_ms, reports);
         // Information only: whoever handles the report decides whether a failure is an error to log.
         events::emit(&report, self.engine.max_run_seconds());
         // Shared with the coordinator (the last report), not copied: a large first sync's report is big.
