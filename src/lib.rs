@@ -9,6 +9,7 @@ pub mod entra;
 pub mod functions;
 pub mod http;
 pub mod memory;
+pub mod principal;
 pub mod settings;
 pub mod sync;
 pub mod telemetry;

@@ -10,15 +10,9 @@ use serde::Deserialize;
 
 use super::{Scim, ScimError, ScimId};
 use crate::http::{self, Requests};
+use crate::principal::PrincipalKind;
 
 const SERVICE_PRINCIPAL_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ServicePrincipal";
-
-/// What kind of principal a token belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PrincipalKind {
-    User,
-    ServicePrincipal,
-}
 
 /// The token's own identity in the workspace.
 #[derive(Debug, Clone, PartialEq, Eq)]

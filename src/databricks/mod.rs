@@ -31,10 +31,11 @@ use crate::http::{self, ApiError, Requests};
 use pace::{Admission, Answer, Pacer};
 use refusals::{account_deactivated, account_deactivated_words};
 
+pub use crate::principal::{ExternalId, PrincipalKind, ScimId};
 pub use bearer::{Bearer, DATABRICKS_SCOPE};
 pub use groups::{MAX_MEMBERS_PER_PATCH, ScimGroup, parse_group, parse_group_page};
 pub use listing::{ListPage, parse_list_page};
-pub use me::{Me, PrincipalKind, parse_me};
+pub use me::{Me, parse_me};
 pub use nested::{ClassifiedGroup, GroupMember, MemberKind, parse_classified_group};
 pub use service_principals::{CreatedServicePrincipal, ScimServicePrincipal};
 
@@ -42,10 +43,6 @@ const API: &str = "databricks";
 const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 const USER_ATTRIBUTES: &str = "id,userName,active,externalId";
-
-/// A workspace id (users, service principals, groups): short (Databricks ids are up to 19 digits), so
-/// kept inline without an allocation of its own; a run holds hundreds of thousands of them.
-pub type ScimId = compact_str::CompactString;
 
 /// A workspace user as listed.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -59,54 +56,6 @@ pub struct ScimUser {
     pub active: bool,
     #[serde(default)]
     pub external_id: ExternalId,
-}
-
-/// A listed principal's `externalId` as the sync compares it with an Entra object id: a 32-bit
-/// fingerprint of the GUID, 4 bytes inline (a listing holds one per principal of the workspace, and
-/// at 100,000 users a 17-byte GUID would grow every listed principal by 16 bytes: ARCHITECTURE.md,
-/// "Memory at scale"). Two different GUIDs share a fingerprint with odds of 1 in 2^32; the cost of
-/// that is one difference not reported, never a write (the sync never changes an `externalId`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ExternalId(u32);
-
-impl ExternalId {
-    /// Not set, or not returned.
-    pub const ABSENT: ExternalId = ExternalId(0);
-    /// Set to something that is not a GUID (so not an Entra object id).
-    pub const OTHER: ExternalId = ExternalId(1);
-
-    /// The fingerprint of a GUID (never [`ExternalId::ABSENT`] or [`ExternalId::OTHER`]).
-    pub fn of(guid: &uuid::Uuid) -> ExternalId {
-        let folded = guid
-            .as_bytes()
-            .chunks_exact(4)
-            .map(|word| u32::from_le_bytes([word[0], word[1], word[2], word[3]]))
-            .fold(0x9e37_79b9_u32, |hash, word| {
-                (hash ^ word).wrapping_mul(0x0100_0193).rotate_left(13)
-            });
-        ExternalId(folded.max(2))
-    }
-
-    pub fn is_absent(self) -> bool {
-        self == ExternalId::ABSENT
-    }
-
-    /// Whether this is (the fingerprint of) `guid`.
-    pub fn is(self, guid: &uuid::Uuid) -> bool {
-        self == ExternalId::of(guid)
-    }
-}
-
-impl<'de> Deserialize<'de> for ExternalId {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = Option::<std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        Ok(match text.as_deref().map(str::trim) {
-            None | Some("") => ExternalId::ABSENT,
-            Some(text) => {
-                uuid::Uuid::try_parse(text).map_or(ExternalId::OTHER, |guid| ExternalId::of(&guid))
-            }
-        })
-    }
 }
 
 fn active_default() -> bool {

@@ -17,9 +17,8 @@ use url::Url;
 use crate::config::GroupRef;
 use crate::http::{self, ApiError, Requests};
 
-pub use members::{
-    Listed, Member, ObjectId, People, Person, ServicePrincipalMember, Shortfall, UserType,
-};
+pub use crate::principal::ObjectId;
+pub use members::{Listed, Member, People, Person, ServicePrincipalMember, Shortfall, UserType};
 
 const API: &str = "graph";
 /// Member pages read at once, over the whole run. A page of 999 members is about 250 KB of JSON plus
