@@ -8,11 +8,10 @@
 
 use serde::Deserialize;
 
+use super::principals::SERVICE_PRINCIPAL_SCHEMA;
 use super::{Scim, ScimError, ScimId};
 use crate::http::{self, Requests};
 use crate::principal::PrincipalKind;
-
-const SERVICE_PRINCIPAL_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ServicePrincipal";
 
 /// The token's own identity in the workspace.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -17,9 +17,7 @@ use futures::stream::BoxStream;
 use super::desired::Principal;
 use super::plan::{Action, Current, Marking, Plan, Removal};
 use super::report::{ActionList, FailureReason, Outcome};
-use crate::databricks::{
-    Created, CreatedServicePrincipal, MAX_MEMBERS_PER_PATCH, Scim, ScimError, ScimId,
-};
+use crate::databricks::{Created, MAX_MEMBERS_PER_PATCH, Scim, ScimError, ScimId};
 use crate::http::Requests;
 
 /// What applying came to for one kind of principal.
@@ -509,27 +507,16 @@ async fn principal_action(action: &Action, scim: &Scim, requests: &Requests) -> 
     let done = |result: Result<(), ScimError>, ok: Done| result.map_or_else(failed, |()| ok);
     match action {
         Action::Create {
-            principal: Principal::User(name),
+            principal,
             display_name,
             external_id,
         } => match scim
-            .create_user(name.as_str(), display_name, known(external_id), requests)
+            .principals(principal.kind())
+            .create(principal.key(), display_name, known(external_id), requests)
             .await
         {
-            Ok(Created::New(user)) => Done::Created(user.id),
+            Ok(Created::New(id)) => Done::Created(id),
             Ok(Created::AlreadyExists) => adopt(action, scim, requests).await,
-            Err(e) => failed(e),
-        },
-        Action::Create {
-            principal: Principal::ServicePrincipal(app),
-            display_name,
-            external_id,
-        } => match scim
-            .create_service_principal(app.as_str(), display_name, known(external_id), requests)
-            .await
-        {
-            Ok(CreatedServicePrincipal::New(sp)) => Done::Created(sp.id),
-            Ok(CreatedServicePrincipal::AlreadyExists) => adopt(action, scim, requests).await,
             Err(e) => failed(e),
         },
         Action::Activate { id, principal } => done(
@@ -540,16 +527,12 @@ async fn principal_action(action: &Action, scim: &Scim, requests: &Requests) -> 
             set_active(scim, id, principal, false, requests).await,
             Done::Deprovisioned,
         ),
-        Action::Remove { id, principal } => {
-            let result = match principal {
-                Principal::User(name) => scim.delete_user(id, name.as_str(), requests).await,
-                Principal::ServicePrincipal(app) => {
-                    scim.delete_service_principal(id, app.as_str(), requests)
-                        .await
-                }
-            };
-            done(result, Done::Deprovisioned)
-        }
+        Action::Remove { id, principal } => done(
+            scim.principals(principal.kind())
+                .delete(id, principal.key(), requests)
+                .await,
+            Done::Deprovisioned,
+        ),
         Action::CreateGroup { .. }
         | Action::AddToGroup { .. }
         | Action::Mark(_)
@@ -572,13 +555,9 @@ async fn set_active(
     active: bool,
     requests: &Requests,
 ) -> Result<(), ScimError> {
-    match principal {
-        Principal::User(name) => scim.set_active(id, name.as_str(), active, requests).await,
-        Principal::ServicePrincipal(app) => {
-            scim.set_service_principal_active(id, app.as_str(), active, requests)
-                .await
-        }
-    }
+    scim.principals(principal.kind())
+        .set_active(id, principal.key(), active, requests)
+        .await
 }
 
 /// The principal's id and whether it is active, looked up by key.
@@ -587,16 +566,11 @@ async fn find(
     scim: &Scim,
     requests: &Requests,
 ) -> Result<Option<(ScimId, bool)>, ScimError> {
-    Ok(match principal {
-        Principal::User(name) => scim
-            .find_user(name.as_str(), requests)
-            .await?
-            .map(|u| (u.id, u.active)),
-        Principal::ServicePrincipal(app) => scim
-            .find_service_principal(app.as_str(), requests)
-            .await?
-            .map(|sp| (sp.id, sp.active)),
-    })
+    let found = scim
+        .principals(principal.kind())
+        .find(principal.key(), requests)
+        .await?;
+    Ok(found.map(|found| (found.id, found.active)))
 }
 
 async fn group_action(

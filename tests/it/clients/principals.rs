@@ -1,10 +1,11 @@
-//! `/Me`, service principals (create, find, list, activate, delete) and deleting users.
+//! `/Me`, service principals through the one principal path (create, find, list, activate, delete) and
+//! deleting users.
 
 use std::collections::BTreeSet;
 
 use axum::http::Method;
 use entra_databricks_sync::databricks::{
-    CreatedServicePrincipal, PrincipalKind, ScimError, ScimId,
+    Created, PrincipalKind, ScimError, ScimId, ScimServicePrincipal,
 };
 use sandbox::faults::Fault;
 
@@ -24,10 +25,11 @@ async fn a_service_principal_is_created_once_and_found_by_its_application_id_in_
     let app = "9f3c1a52-0d1e-4b7a-8c55-2e6f0b9d4a11";
     let created = s
         .scim
-        .create_service_principal(app, "etl-runner", None, &s.requests)
+        .principals(PrincipalKind::ServicePrincipal)
+        .create_as::<ScimServicePrincipal>(app, "etl-runner", None, &s.requests)
         .await
         .unwrap();
-    let CreatedServicePrincipal::New(sp) = created else {
+    let Created::New(sp) = created else {
         panic!("expected a new service principal, got {created:?}");
     };
     assert_eq!(sp.application_id, app);
@@ -36,20 +38,23 @@ async fn a_service_principal_is_created_once_and_found_by_its_application_id_in_
 
     let again = s
         .scim
-        .create_service_principal(&app.to_uppercase(), "etl-runner", None, &s.requests)
+        .principals(PrincipalKind::ServicePrincipal)
+        .create_as::<ScimServicePrincipal>(&app.to_uppercase(), "etl-runner", None, &s.requests)
         .await
         .unwrap();
-    assert_eq!(again, CreatedServicePrincipal::AlreadyExists);
+    assert_eq!(again, Created::AlreadyExists);
 
     let found = s
         .scim
-        .find_service_principal(&app.to_uppercase(), &s.requests)
+        .principals(PrincipalKind::ServicePrincipal)
+        .find_as::<ScimServicePrincipal>(&app.to_uppercase(), &s.requests)
         .await
         .unwrap();
     assert_eq!(found, Some(sp));
     let unknown = s
         .scim
-        .find_service_principal("00000000-0000-0000-0000-000000000000", &s.requests)
+        .principals(PrincipalKind::ServicePrincipal)
+        .find_as::<ScimServicePrincipal>("00000000-0000-0000-0000-000000000000", &s.requests)
         .await
         .unwrap();
     assert_eq!(unknown, None);
@@ -97,12 +102,14 @@ async fn a_service_principal_is_deactivated_and_reactivated_whether_patch_answer
     for answers_204 in [false, true] {
         s.ws.scim.set_patch_answers_204(answers_204);
         s.scim
-            .set_service_principal_active(&id, app, false, &s.requests)
+            .principals(PrincipalKind::ServicePrincipal)
+            .set_active(&id, app, false, &s.requests)
             .await
             .unwrap();
         assert!(!active(&s));
         s.scim
-            .set_service_principal_active(&id, app, true, &s.requests)
+            .principals(PrincipalKind::ServicePrincipal)
+            .set_active(&id, app, true, &s.requests)
             .await
             .unwrap();
         assert!(active(&s));
@@ -123,7 +130,8 @@ async fn deleting_a_service_principal_twice_succeeds() {
 
     for _ in 0..2 {
         s.scim
-            .delete_service_principal(&id, app, &s.requests)
+            .principals(PrincipalKind::ServicePrincipal)
+            .delete(&id, app, &s.requests)
             .await
             .unwrap();
     }
@@ -141,7 +149,8 @@ async fn deleting_a_user_twice_succeeds() {
     let id = s.ws.scim.add_user("gone@contoso.com", "Gone", true);
     for _ in 0..2 {
         s.scim
-            .delete_user(&id, "gone@contoso.com", &s.requests)
+            .principals(PrincipalKind::User)
+            .delete(&id, "gone@contoso.com", &s.requests)
             .await
             .unwrap();
     }
