@@ -8,6 +8,7 @@ pub mod databricks;
 pub mod entra;
 pub mod functions;
 pub mod http;
+pub mod keyvault;
 pub mod memory;
 pub mod principal;
 pub mod settings;

@@ -19,11 +19,12 @@ use super::report::{ExternalIdReport, GroupReport, Outcome, Status, UserCounts, 
 use super::{Engine, RunContext, RunScope};
 use azure_core::credentials::TokenCredential;
 
-use crate::auth::{Identity, Secrets, check_token};
+use crate::auth::{Identity, check_token};
 use crate::config::{Deprovision, GroupRef, SecretUrl, SyncOptions, Workspace, WorkspaceAuth};
 use crate::databricks::{Bearer, Scim, ScimServicePrincipal, ScimUser};
 use crate::entra::{Graph, Group, Listed, People, Person, ServicePrincipalMember, Shortfall};
 use crate::http::Requests;
+use crate::keyvault::Secrets;
 use crate::settings::Settings;
 
 /// How long after the run's budget a workspace still waiting on a call is stopped: a fifth of the
