@@ -30,7 +30,7 @@ use serde_json::{Value, json};
 use url::Url;
 
 use crate::config::WorkspaceUrl;
-use crate::http::{self, ApiError, Requests};
+use crate::http::{self, Api, ApiError, Requests};
 use pace::{Admission, Answer, Pacer};
 use refusals::account_deactivated_words;
 
@@ -44,7 +44,7 @@ pub use principals::{Created, Found, Principals, Resource};
 pub use service_principals::ScimServicePrincipal;
 pub use users::ScimUser;
 
-const API: &str = "databricks";
+const API: Api = Api::Databricks;
 const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
 /// Why a SCIM call failed, in words an operator can act on.
@@ -259,7 +259,7 @@ impl http::Pace for Scim {
             .answered(admission, answer, tokio::time::Instant::now())
         {
             tracing::warn!(
-                api = API,
+                api = API.name(),
                 "the workspace throttled (429): its pace is cut to {:.2} requests/s of {}, nothing sent for {} ms",
                 self.pacer.rate(),
                 self.pacer.ceiling(),

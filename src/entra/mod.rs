@@ -15,12 +15,12 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use crate::config::GroupRef;
-use crate::http::{self, ApiError, Requests};
+use crate::http::{self, Api, ApiError, Requests};
 
 pub use crate::principal::ObjectId;
 pub use members::{Listed, Member, People, Person, ServicePrincipalMember, Shortfall, UserType};
 
-const API: &str = "graph";
+const API: Api = Api::Graph;
 /// Member pages read at once, over the whole run. A page of 999 members is about 250 KB of JSON plus
 /// the connection's read buffer (up to 400 KB): 20 groups read at once held 16 MB of it at 100,000
 /// users. Eight keep Graph's latency hidden (BENCHMARKS.md) and stay well inside its throttling limits.

@@ -23,7 +23,7 @@ use crate::auth::{Identity, check_token};
 use crate::config::{Deprovision, GroupRef, SecretUrl, SyncOptions, Workspace, WorkspaceAuth};
 use crate::databricks::{Bearer, Scim, ScimServicePrincipal, ScimUser};
 use crate::entra::{Graph, Group, Listed, People, Person, ServicePrincipalMember, Shortfall};
-use crate::http::Requests;
+use crate::http::{Api, Requests};
 use crate::keyvault::Secrets;
 use crate::settings::Settings;
 
@@ -638,7 +638,7 @@ impl AzureRun {
     async fn pat(&self, url: &SecretUrl, requests: &Requests) -> Result<Arc<SecretString>, String> {
         self.tokens
             .get_or(url.to_string(), || async {
-                requests.add("keyVault", 1);
+                requests.add(Api::KeyVault, 1);
                 self.secrets
                     .read(url)
                     .await
