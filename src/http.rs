@@ -177,22 +177,9 @@ impl Pace for Unpaced {
 }
 
 /// Sends the request built by `build` (called again for each retry) and returns the first 2xx answer,
-/// or an error once the answer is not retryable or the retries are spent. `error_of` turns an error
-/// answer's body into `(code, message)`.
-///
-/// # Errors
-/// The last failed attempt, described.
-pub async fn send(
-    api: Api,
-    operation: &str,
-    requests: &Requests,
-    build: impl Fn() -> RequestBuilder,
-    error_of: fn(&str) -> (Option<String>, String),
-) -> Result<Response, ApiError> {
-    send_paced(&Unpaced, api, operation, requests, build, error_of).await
-}
-
-/// [`send`], each attempt admitted by `pace` first and its answer told to it.
+/// or an error once the answer is not retryable or the retries are spent. Each attempt is admitted by
+/// `pace` first ([`Unpaced`]: at once) and its answer told to it. `error_of` turns an error answer's
+/// body into `(code, message)`.
 ///
 /// # Errors
 /// The last failed attempt, described; or the pace's refusal to send.

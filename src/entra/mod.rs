@@ -238,7 +238,7 @@ impl Graph {
                 .header("ConsistencyLevel", "eventual")
                 .header("Accept", "application/json")
         };
-        http::send(API, operation, requests, build, graph_error)
+        http::send_paced(&http::Unpaced, API, operation, requests, build, graph_error)
             .await
             .map_err(|e| call.refused(e))
     }
