@@ -14,3 +14,5 @@ pub mod principal;
 pub mod settings;
 pub mod sync;
 pub mod telemetry;
+#[cfg(test)]
+mod testing;

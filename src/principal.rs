@@ -115,6 +115,28 @@ pub fn entra_id(id: &ObjectId) -> EntraId {
     }
 }
 
+/// `as_str`, `shared` and `Display` of a key kept as shared text (`UserName`, `AppId`).
+macro_rules! shared_text {
+    ($key:ident) => {
+        impl $key {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            /// The shared text, for another holder of the same key.
+            pub fn shared(&self) -> &Arc<str> {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $key {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
 /// A Databricks user name: lower case, as Databricks stores it, so names compare case-insensitively.
 /// Shared (`Arc`): one name is a key in several workspaces' desired and current principals, actions and
 /// marker lists of a run, and is kept once.
@@ -165,22 +187,9 @@ impl UserName {
     pub(crate) fn normalized(name: Arc<str>) -> UserName {
         UserName(name)
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The shared text, for another holder of the same name.
-    pub fn shared(&self) -> &Arc<str> {
-        &self.0
-    }
 }
 
-impl fmt::Display for UserName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+shared_text!(UserName);
 
 /// An Entra application (client) id, which Databricks keeps as a service principal's `applicationId`:
 /// a GUID, lower case and hyphenated, so ids compare whatever case either side writes.
@@ -194,22 +203,9 @@ impl AppId {
             .ok()
             .map(|id| AppId(Arc::from(id.hyphenated().to_string())))
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The shared text, for another holder of the same id.
-    pub fn shared(&self) -> &Arc<str> {
-        &self.0
-    }
 }
 
-impl fmt::Display for AppId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+shared_text!(AppId);
 
 /// A workspace principal as the sync compares them: a user by user name, a service principal by
 /// application id.

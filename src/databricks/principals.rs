@@ -78,6 +78,22 @@ fn table(kind: PrincipalKind) -> &'static Table {
     }
 }
 
+/// `body` with `T` the listed type of `kind`: the one place the untyped path picks a type by kind.
+macro_rules! by_kind {
+    ($kind:expr, $t:ident => $body:expr) => {
+        match $kind {
+            PrincipalKind::User => {
+                type $t = super::ScimUser;
+                $body
+            }
+            PrincipalKind::ServicePrincipal => {
+                type $t = super::ScimServicePrincipal;
+                $body
+            }
+        }
+    };
+}
+
 /// A principal as a workspace lists it.
 pub trait Resource: DeserializeOwned + Send + 'static {
     const KIND: PrincipalKind;
@@ -89,8 +105,9 @@ pub trait Resource: DeserializeOwned + Send + 'static {
 
 /// What creating a principal came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Created<T> {
-    New(T),
+pub enum Created {
+    /// The new principal's id.
+    New(ScimId),
     /// 409: a principal with this key exists.
     AlreadyExists,
 }
@@ -178,51 +195,12 @@ impl Principals<'_> {
     /// # Errors
     /// The workspace could not be asked.
     pub async fn find(&self, key: &str, requests: &Requests) -> Result<Option<Found>, ScimError> {
-        Ok(match self.kind {
-            PrincipalKind::User => self
-                .find_as::<super::ScimUser>(key, requests)
-                .await?
-                .map(Found::of),
-            PrincipalKind::ServicePrincipal => self
-                .find_as::<super::ScimServicePrincipal>(key, requests)
-                .await?
-                .map(Found::of),
-        })
+        Ok(by_kind!(self.kind, T => self.find_as::<T>(key, requests).await?.map(Found::of)))
     }
 
     /// Creates an active principal, with `externalId` = its Entra object id when one is given (what
     /// the Entra provisioning connector sets, and what Databricks' automatic identity management links
-    /// by).
-    ///
-    /// # Errors
-    /// Any refusal but 409 (which means it exists).
-    pub async fn create_as<T: Resource>(
-        &self,
-        key: &str,
-        display_name: &str,
-        external_id: Option<&uuid::Uuid>,
-        requests: &Requests,
-    ) -> Result<Created<T>, ScimError> {
-        debug_assert_eq!(T::KIND, self.kind);
-        let t = self.table;
-        let operation = format!("creating {} {key}", t.noun);
-        let mut body = (t.body)(key, display_name);
-        if let Some(id) = external_id {
-            body["externalId"] = json!(id.hyphenated().to_string());
-        }
-        match self
-            .scim
-            .post(&operation, t.collection, &body, requests)
-            .await
-        {
-            Ok(response) => Ok(Created::New(http::json(&operation, response).await?)),
-            Err(ScimError::Api(e)) if e.status() == Some(409) => Ok(Created::AlreadyExists),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// [`Principals::create_as`], giving the new principal's id (read as the kind's resource, so an
-    /// answer that is not one fails as it always has).
+    /// by). The answer is read as the kind's listed type, of which the id is kept.
     ///
     /// # Errors
     /// Any refusal but 409 (which means it exists).
@@ -232,22 +210,24 @@ impl Principals<'_> {
         display_name: &str,
         external_id: Option<&uuid::Uuid>,
         requests: &Requests,
-    ) -> Result<Created<ScimId>, ScimError> {
-        fn id<T: Resource>(created: Created<T>) -> Created<ScimId> {
-            match created {
-                Created::New(resource) => Created::New(resource.id().clone()),
-                Created::AlreadyExists => Created::AlreadyExists,
-            }
+    ) -> Result<Created, ScimError> {
+        let t = self.table;
+        let operation = format!("creating {} {key}", t.noun);
+        let mut body = (t.body)(key, display_name);
+        if let Some(id) = external_id {
+            body["externalId"] = json!(id.hyphenated().to_string());
         }
-        let (name, id_of) = (display_name, external_id);
-        Ok(match self.kind {
-            PrincipalKind::User => id(self
-                .create_as::<super::ScimUser>(key, name, id_of, requests)
-                .await?),
-            PrincipalKind::ServicePrincipal => id(self
-                .create_as::<super::ScimServicePrincipal>(key, name, id_of, requests)
-                .await?),
-        })
+        let answer = match self
+            .scim
+            .post(&operation, t.collection, &body, requests)
+            .await
+        {
+            Ok(answer) => answer,
+            Err(ScimError::Api(e)) if e.status() == Some(409) => return Ok(Created::AlreadyExists),
+            Err(e) => return Err(e),
+        };
+        let id = by_kind!(self.kind, T => http::json::<T>(&operation, answer).await?.id().clone());
+        Ok(Created::New(id))
     }
 
     /// Sets `active`. Accepts 200 with the resource and 204 without.

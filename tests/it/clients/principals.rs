@@ -23,34 +23,30 @@ async fn me_is_the_pat_owner_and_a_user() {
 async fn a_service_principal_is_created_once_and_found_by_its_application_id_in_any_case() {
     let s = setup().await;
     let app = "9f3c1a52-0d1e-4b7a-8c55-2e6f0b9d4a11";
-    let created = s
-        .scim
-        .principals(PrincipalKind::ServicePrincipal)
-        .create_as::<ScimServicePrincipal>(app, "etl-runner", None, &s.requests)
+    let service_principals = s.scim.principals(PrincipalKind::ServicePrincipal);
+    let created = service_principals
+        .create(app, "etl-runner", None, &s.requests)
         .await
         .unwrap();
-    let Created::New(sp) = created else {
+    let Created::New(id) = created else {
         panic!("expected a new service principal, got {created:?}");
     };
-    assert_eq!(sp.application_id, app);
-    assert_eq!(sp.display_name.as_deref(), Some("etl-runner"));
-    assert!(sp.active);
 
-    let again = s
-        .scim
-        .principals(PrincipalKind::ServicePrincipal)
-        .create_as::<ScimServicePrincipal>(&app.to_uppercase(), "etl-runner", None, &s.requests)
+    let again = service_principals
+        .create(&app.to_uppercase(), "etl-runner", None, &s.requests)
         .await
         .unwrap();
     assert_eq!(again, Created::AlreadyExists);
 
-    let found = s
-        .scim
-        .principals(PrincipalKind::ServicePrincipal)
+    let sp = service_principals
         .find_as::<ScimServicePrincipal>(&app.to_uppercase(), &s.requests)
         .await
-        .unwrap();
-    assert_eq!(found, Some(sp));
+        .unwrap()
+        .expect("found by its application id");
+    assert_eq!(sp.id, id);
+    assert_eq!(sp.application_id, app);
+    assert_eq!(sp.display_name.as_deref(), Some("etl-runner"));
+    assert!(sp.active);
     let unknown = s
         .scim
         .principals(PrincipalKind::ServicePrincipal)
