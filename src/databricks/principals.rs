@@ -103,6 +103,31 @@ pub trait Resource: DeserializeOwned + Send + 'static {
     fn active(&self) -> bool;
 }
 
+/// The [`Resource`] of a listed type: its kind, and the field that holds its key.
+macro_rules! resource {
+    ($listed:ty, $kind:ident, $key:ident) => {
+        impl Resource for $listed {
+            const KIND: PrincipalKind = PrincipalKind::$kind;
+            fn id(&self) -> &ScimId {
+                &self.id
+            }
+            fn key(&self) -> &str {
+                &self.$key
+            }
+            fn active(&self) -> bool {
+                self.active
+            }
+        }
+    };
+}
+
+resource!(super::ScimUser, User, user_name);
+resource!(
+    super::ScimServicePrincipal,
+    ServicePrincipal,
+    application_id
+);
+
 /// What creating a principal came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Created {

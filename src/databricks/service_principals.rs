@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-use super::principals::{Resource, active_default};
+use super::principals::active_default;
 use super::{ExternalId, Scim, ScimError, ScimId};
 use crate::http::Requests;
 use crate::principal::PrincipalKind;
@@ -23,19 +23,6 @@ pub struct ScimServicePrincipal {
     pub active: bool,
     #[serde(default)]
     pub external_id: ExternalId,
-}
-
-impl Resource for ScimServicePrincipal {
-    const KIND: PrincipalKind = PrincipalKind::ServicePrincipal;
-    fn id(&self) -> &ScimId {
-        &self.id
-    }
-    fn key(&self) -> &str {
-        &self.application_id
-    }
-    fn active(&self) -> bool {
-        self.active
-    }
 }
 
 impl Scim {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::principals::{Resource, active_default};
+use super::principals::active_default;
 use super::{ExternalId, Scim, ScimError, ScimId};
 use crate::http::Requests;
 use crate::principal::PrincipalKind;
@@ -23,19 +23,6 @@ pub struct ScimUser {
     pub active: bool,
     #[serde(default)]
     pub external_id: ExternalId,
-}
-
-impl Resource for ScimUser {
-    const KIND: PrincipalKind = PrincipalKind::User;
-    fn id(&self) -> &ScimId {
-        &self.id
-    }
-    fn key(&self) -> &str {
-        &self.user_name
-    }
-    fn active(&self) -> bool {
-        self.active
-    }
 }
 
 impl Scim {
