@@ -1,10 +1,12 @@
 //! What the Graph and SCIM clients share: one `reqwest` client (default proxy handling and platform trust
 //! store, so corporate proxies and `SSL_CERT_FILE` work), time-outs, bounded retries that honour
-//! `Retry-After`, request counting for the report, and the error type of a failed call (which says how
+//! `Retry-After`, request counts per outside API ([`Api`]: their names are the report's keys), and the
+//! error type of a failed call (which says how
 //! many attempts were made, and never quotes the request's token, even when the service's answer does).
-//! Only this module decides what is retried: 429, 502, 503, 504 and failures to get an answer. A caller
-//! may pace the attempts ([`Pace`]: the SCIM client's per-workspace pace): every attempt, retries
-//! included, then waits for its turn, and the pace is told how each was answered.
+//! Only this module decides what is retried: 429, 502, 503, 504 and failures to get an answer. Start
+//! with [`send_paced`]: a caller paces the attempts ([`Pace`]: the SCIM client's per-workspace pace;
+//! [`Unpaced`] for Graph), so every attempt, retries included, waits for its turn, and the pace is told
+//! how each was answered; one attempt is `Call::attempt`.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -4,7 +4,7 @@
 //! the managed identity, system- or user-assigned (`AZURE_CLIENT_ID`); elsewhere the developer tools
 //! credential (Azure CLI, then Azure Developer CLI). The IMDS address is never tried, so a laptop never
 //! hangs on it. The Azure SDK's calls (the identity endpoint here, Key Vault in `keyvault/`) retry
-//! with [`bounded_retry`]; an SDK error is said with its causes ([`causes`]).
+//! with `bounded_retry`; an SDK error is said with its causes ([`causes`]).
 
 use std::sync::Arc;
 

@@ -1,7 +1,8 @@
 //! Reading SCIM lists: the ListResponse envelope (`Resources` in either case, `totalResults` optional),
 //! whole listings paged by `startIndex`/`count` (advancing by what was received, each id kept once, a
 //! contradicted `totalResults` ignored, cut off when paging does not advance or does not end),
-//! filtered look-ups, and filter string literals.
+//! filtered look-ups, and filter string literals. `Scim::list_all` asks for the pages; `Listing::take`
+//! decides, page by page, whether the listing is complete, goes on, or cannot be trusted.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;

@@ -1,9 +1,11 @@
 //! One path for the workspace's principals: users (`/Users`, keyed by `userName`) and service principals
 //! (`/ServicePrincipals`, keyed by `applicationId`, the Entra `appId`). List (projected, paged to the
 //! end), find by key, create (409 means it exists), set `active` (200 or 204), delete (404 means done).
-//! Everything the two kinds do differently is in one table ([`Table`], chosen by [`PrincipalKind`]); the
+//! Everything the two kinds do differently is in one table (`Table`, chosen by [`PrincipalKind`]); the
 //! listed types ([`ScimUser`](super::ScimUser), [`ScimServicePrincipal`](super::ScimServicePrincipal))
-//! say their kind through [`Resource`]. Start with [`Scim::principals`].
+//! say their kind through [`Resource`] (`resource!`), and the calls that take a kind at run time
+//! (`find`, `create`: what the sync's apply uses) pick the listed type in one place (`by_kind!`).
+//! Start with [`Scim::principals`].
 
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};

@@ -1,5 +1,6 @@
 //! Microsoft Graph, for reading Entra ID groups: resolve a configured group (display name or object
 //! id) here, and list its user or service principal members, transitive or direct (`members.rs`).
+//! Object ids are `principal::ObjectId` (re-exported here).
 //! Only this module knows Graph's wire format (`$filter` quoting, `@odata.nextLink` paging,
 //! `ConsistencyLevel`, error JSON).
 //! The `parse_*` functions read one answer body the way the client does, without Graph (the fuzz
