@@ -1,10 +1,12 @@
 //! What the Graph and SCIM clients share: one `reqwest` client (default proxy handling and platform trust
 //! store, so corporate proxies and `SSL_CERT_FILE` work), time-outs, bounded retries that honour
-//! `Retry-After`, request counting for the report, and the error type of a failed call (which says how
+//! `Retry-After`, request counts per outside API ([`Api`]: their names are the report's keys), and the
+//! error type of a failed call (which says how
 //! many attempts were made, and never quotes the request's token, even when the service's answer does).
-//! Only this module decides what is retried: 429, 502, 503, 504 and failures to get an answer. A caller
-//! may pace the attempts ([`Pace`]: the SCIM client's per-workspace pace): every attempt, retries
-//! included, then waits for its turn, and the pace is told how each was answered.
+//! Only this module decides what is retried: 429, 502, 503, 504 and failures to get an answer. Start
+//! with [`send_paced`]: a caller paces the attempts ([`Pace`]: the SCIM client's per-workspace pace;
+//! [`Unpaced`] for Graph), so every attempt, retries included, waits for its turn, and the pace is told
+//! how each was answered; one attempt is `Call::attempt`.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -34,25 +36,52 @@ pub fn client() -> reqwest::Result<reqwest::Client> {
         .build()
 }
 
-/// Requests sent per outside API (`graph`, `keyVault`, `databricks`), retries included.
+/// An outside API whose requests are counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Api {
+    Graph,
+    KeyVault,
+    Databricks,
+}
+
+impl Api {
+    /// Its key in the report's `requests` (and its `api` field in log lines).
+    pub fn name(self) -> &'static str {
+        match self {
+            Api::Graph => "graph",
+            Api::KeyVault => "keyVault",
+            Api::Databricks => "databricks",
+        }
+    }
+}
+
+/// Requests sent per outside API, retries included.
 #[derive(Debug, Clone, Default)]
-pub struct Requests(Arc<Mutex<BTreeMap<String, u64>>>);
+pub struct Requests(Arc<Mutex<BTreeMap<Api, u64>>>);
 
 impl Requests {
-    pub fn add(&self, api: &str, n: u64) {
+    pub fn add(&self, api: Api, n: u64) {
         *self
             .0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .entry(api.to_owned())
+            .entry(api)
             .or_default() += n;
     }
 
+    /// The requests sent to `api` so far.
+    pub fn get(&self, api: Api) -> u64 {
+        let counts = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        counts.get(&api).copied().unwrap_or(0)
+    }
+
+    /// The counts by [`Api::name`], as the report writes them; an API not called is absent.
     pub fn snapshot(&self) -> BTreeMap<String, u64> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        let counts = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        counts
+            .iter()
+            .map(|(api, n)| (api.name().to_owned(), *n))
+            .collect()
     }
 }
 
@@ -150,89 +179,28 @@ impl Pace for Unpaced {
 }
 
 /// Sends the request built by `build` (called again for each retry) and returns the first 2xx answer,
-/// or an error once the answer is not retryable or the retries are spent. `error_of` turns an error
-/// answer's body into `(code, message)`.
-///
-/// # Errors
-/// The last failed attempt, described.
-pub async fn send(
-    api: &str,
-    operation: &str,
-    requests: &Requests,
-    build: impl Fn() -> RequestBuilder,
-    error_of: fn(&str) -> (Option<String>, String),
-) -> Result<Response, ApiError> {
-    send_paced(&Unpaced, api, operation, requests, build, error_of).await
-}
-
-/// [`send`], each attempt admitted by `pace` first and its answer told to it.
+/// or an error once the answer is not retryable or the retries are spent. Each attempt is admitted by
+/// `pace` first ([`Unpaced`]: at once) and its answer told to it. `error_of` turns an error answer's
+/// body into `(code, message)`.
 ///
 /// # Errors
 /// The last failed attempt, described; or the pace's refusal to send.
 pub async fn send_paced<P: Pace>(
     pace: &P,
-    api: &str,
+    api: Api,
     operation: &str,
     requests: &Requests,
     build: impl Fn() -> RequestBuilder,
     error_of: fn(&str) -> (Option<String>, String),
 ) -> Result<Response, ApiError> {
     let attempts = AtomicUsize::new(0);
-    let attempt = || async {
-        let ticket = pace.admit().await.map_err(|cause| {
-            Attempt::Final(ApiError::Protocol {
-                operation: operation.to_owned(),
-                cause,
-            })
-        })?;
-        requests.add(api, 1);
-        let attempts = attempts.fetch_add(1, Ordering::Relaxed) + 1;
-        let (client, request) = build().build_split();
-        let request = request.map_err(|e| {
-            Attempt::Final(ApiError::Protocol {
-                operation: operation.to_owned(),
-                cause: format!("the request could not be built: {}", describe(&e)),
-            })
-        })?;
-        let bearer = bearer_of(&request);
-        let answer = client.execute(request).await;
-        let retry_after = answer.as_ref().ok().and_then(retry_after);
-        pace.answered(
-            ticket,
-            answer.as_ref().ok().map(Response::status),
-            retry_after,
-        );
-        match answer {
-            Err(e) => Err(Attempt::Retryable {
-                error: ApiError::Transport {
-                    operation: operation.to_owned(),
-                    cause: describe(&e),
-                    attempts,
-                },
-                retry_after: None,
-            }),
-            Ok(response) if response.status().is_success() => Ok(response),
-            Ok(response) => {
-                let status = response.status();
-                let request_id = request_id(&response);
-                let body = redact(response.text().await.unwrap_or_default(), bearer.as_deref());
-                let (code, message) = error_of(&body);
-                let error = ApiError::Status {
-                    operation: operation.to_owned(),
-                    status: status.as_u16(),
-                    code,
-                    message,
-                    request_id,
-                    attempts,
-                };
-                if is_retryable(status) {
-                    Err(Attempt::Retryable { error, retry_after })
-                } else {
-                    Err(Attempt::Final(error))
-                }
-            }
-        }
+    let call = Call {
+        api,
+        operation,
+        requests,
+        error_of,
     };
+    let attempt = || call.attempt(pace, &attempts, &build);
     let backoff = ExponentialBuilder::default()
         .with_min_delay(Duration::from_millis(500))
         .with_max_delay(Duration::from_secs(30))
@@ -254,13 +222,101 @@ pub async fn send_paced<P: Pace>(
         })
         .notify(|a, delay| {
             if let Attempt::Retryable { error, .. } = a {
-                tracing::warn!(api, "{error}; retrying in {} ms", delay.as_millis());
+                tracing::warn!(
+                    api = api.name(),
+                    "{error}; retrying in {} ms",
+                    delay.as_millis()
+                );
             }
         })
         .await
         .map_err(|a| match a {
             Attempt::Retryable { error, .. } | Attempt::Final(error) => error,
         })
+}
+
+/// One call's attempts share these.
+struct Call<'a> {
+    api: Api,
+    operation: &'a str,
+    requests: &'a Requests,
+    error_of: fn(&str) -> (Option<String>, String),
+}
+
+impl Call<'_> {
+    /// One attempt: admitted by the pace (`Final` when it refuses), counted (`attempts` so far),
+    /// built, sent, its answer told to the pace; an error answer described for the retry decision.
+    async fn attempt<P: Pace>(
+        &self,
+        pace: &P,
+        attempts: &AtomicUsize,
+        build: &impl Fn() -> RequestBuilder,
+    ) -> Result<Response, Attempt> {
+        let ticket = pace
+            .admit()
+            .await
+            .map_err(|cause| Attempt::Final(self.protocol(cause)))?;
+        self.requests.add(self.api, 1);
+        let attempts = attempts.fetch_add(1, Ordering::Relaxed) + 1;
+        let (client, request) = build().build_split();
+        let request = request.map_err(|e| {
+            let cause = format!("the request could not be built: {}", describe(&e));
+            Attempt::Final(self.protocol(cause))
+        })?;
+        let bearer = bearer_of(&request);
+        let answer = client.execute(request).await;
+        let retry_after = answer.as_ref().ok().and_then(retry_after);
+        let status = answer.as_ref().ok().map(Response::status);
+        pace.answered(ticket, status, retry_after);
+        match answer {
+            Err(e) => Err(Attempt::Retryable {
+                error: ApiError::Transport {
+                    operation: self.operation.to_owned(),
+                    cause: describe(&e),
+                    attempts,
+                },
+                retry_after: None,
+            }),
+            Ok(response) if response.status().is_success() => Ok(response),
+            Ok(response) => Err(self
+                .refused(response, bearer.as_deref(), attempts, retry_after)
+                .await),
+        }
+    }
+
+    /// An error answer, its body cleaned of the request's token; retryable or final by its status.
+    async fn refused(
+        &self,
+        response: Response,
+        bearer: Option<&str>,
+        attempts: usize,
+        retry_after: Option<Duration>,
+    ) -> Attempt {
+        let status = response.status();
+        let request_id = request_id(&response);
+        let body = redact(response.text().await.unwrap_or_default(), bearer);
+        let (code, message) = (self.error_of)(&body);
+        let error = ApiError::Status {
+            operation: self.operation.to_owned(),
+            status: status.as_u16(),
+            code,
+            message,
+            request_id,
+            attempts,
+        };
+        if is_retryable(status) {
+            Attempt::Retryable { error, retry_after }
+        } else {
+            Attempt::Final(error)
+        }
+    }
+
+    fn protocol(&self, cause: String) -> ApiError {
+        ApiError::Protocol {
+            operation: self.operation.to_owned(),
+            cause,
+        }
+    }
 }
 
 /// The bearer token a request carries, so that an error answer quoting it can be cleaned.

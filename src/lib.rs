@@ -8,7 +8,11 @@ pub mod databricks;
 pub mod entra;
 pub mod functions;
 pub mod http;
+pub mod keyvault;
 pub mod memory;
+pub mod principal;
 pub mod settings;
 pub mod sync;
 pub mod telemetry;
+#[cfg(test)]
+mod testing;

@@ -7,6 +7,7 @@
 use std::collections::HashSet;
 
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::listing::{ListPage, literal, parse_list_page};
@@ -29,16 +30,11 @@ pub struct ScimGroup {
     pub entitlements: Vec<String>,
 }
 
-/// `{"value": ...}`, the shape of members and entitlements.
+/// `{"value": ...}`, the shape of members (a workspace id; their `display` and `$ref` are not kept) and
+/// entitlements (a name).
 #[derive(Deserialize)]
-struct Valued {
-    value: String,
-}
-
-/// A member: `{"value": id, ...}` (its `display` and `$ref` are not kept).
-#[derive(Deserialize)]
-struct Member {
-    value: ScimId,
+struct Valued<T> {
+    value: T,
 }
 
 #[derive(Deserialize)]
@@ -49,9 +45,9 @@ struct GroupResource {
     display_name: Option<String>,
     // Left out (or null) when empty.
     #[serde(default)]
-    members: Option<Vec<Member>>,
+    members: Option<Vec<Valued<ScimId>>>,
     #[serde(default)]
-    entitlements: Option<Vec<Valued>>,
+    entitlements: Option<Vec<Valued<String>>>,
 }
 
 impl GroupResource {
@@ -140,12 +136,24 @@ impl Scim {
         display_name: &str,
         requests: &Requests,
     ) -> Result<Option<ScimGroup>, ScimError> {
-        let operation = format!("looking up group {display_name:?}");
-        let filter = format!("displayName eq {}", literal(display_name));
         let found: Vec<GroupResource> = self
-            .filtered(&operation, "Groups", &filter, GROUP_ATTRIBUTES, requests)
+            .groups_named(display_name, GROUP_ATTRIBUTES, requests)
             .await?;
         Ok(named(found, display_name))
+    }
+
+    /// The groups a `displayName eq` filter finds (names compare case-insensitively, so there may be
+    /// more than one), projected to `attributes`.
+    pub(super) async fn groups_named<T: DeserializeOwned + Send + 'static>(
+        &self,
+        display_name: &str,
+        attributes: &str,
+        requests: &Requests,
+    ) -> Result<Vec<T>, ScimError> {
+        let operation = format!("looking up group {display_name:?}");
+        let filter = format!("displayName eq {}", literal(display_name));
+        self.filtered(&operation, "Groups", &filter, attributes, requests)
+            .await
     }
 
     /// Creates a group with these entitlements; if the name is taken (409), the existing group is

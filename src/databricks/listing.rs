@@ -1,13 +1,15 @@
 //! Reading SCIM lists: the ListResponse envelope (`Resources` in either case, `totalResults` optional),
 //! whole listings paged by `startIndex`/`count` (advancing by what was received, each id kept once, a
 //! contradicted `totalResults` ignored, cut off when paging does not advance or does not end),
-//! filtered look-ups, and filter string literals.
+//! filtered look-ups, and filter string literals. `Scim::list_all` asks for the pages; `Listing::take`
+//! decides, page by page, whether the listing is complete, goes on, or cannot be trusted.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use url::Url;
 
 use super::{Scim, ScimError, ScimId};
 use crate::http::{self, ApiError, Requests};
@@ -64,6 +66,79 @@ pub fn parse_list_page<T: DeserializeOwned>(body: &[u8]) -> Result<ListPage<T>, 
     serde_json::from_slice(body)
 }
 
+/// A listing being read: what was kept, the ids seen, where the next page starts, and whether the
+/// pages so far agree with their `totalResults`.
+struct Listing<T> {
+    items: Vec<T>,
+    ids: Seen,
+    start: usize,
+    total_is_honest: bool,
+}
+
+impl<T> Listing<T> {
+    fn new() -> Listing<T> {
+        Listing {
+            items: Vec::new(),
+            ids: Seen::default(),
+            start: 1,
+            total_is_honest: true,
+        }
+    }
+
+    /// Takes one page in: `Ok(true)` once the listing is complete, `Err(cause)` when the pages cannot
+    /// be a complete listing.
+    fn take(
+        &mut self,
+        page: ListPage<T>,
+        id_of: fn(&T) -> &ScimId,
+        keep: impl Fn(T) -> T,
+    ) -> Result<bool, String> {
+        if self.items.is_empty() {
+            // The whole list at once rather than by doubling (which leaves up to half unused).
+            let total = page.total_results.unwrap_or(0).min(MAX_RESERVED);
+            self.items.reserve_exact(total.max(page.resources.len()));
+        }
+        let received = page.resources.len();
+        let known = self.items.len();
+        for item in page.resources {
+            if self.ids.insert(id_of(&item), &self.items, id_of) {
+                self.items.push(keep(item));
+            }
+        }
+        let start = self.start;
+        match (received, page.total_results) {
+            // A workspace always has a user (the token's own, at least): an empty first page that
+            // counts some is a broken answer, not an empty workspace.
+            (0, Some(total)) if start == 1 && total > 0 => {
+                return Err(format!(
+                    "the first page is empty while totalResults is {total}"
+                ));
+            }
+            (0, _) => return Ok(true),
+            _ if self.items.len() == known => {
+                return Err(format!(
+                    "paging does not advance: the page at startIndex {start} holds only resources \
+                     listed already (does the server ignore startIndex?)"
+                ));
+            }
+            _ => {}
+        }
+        if page
+            .total_results
+            .is_some_and(|total| start - 1 + received > total)
+        {
+            self.total_is_honest = false;
+        }
+        self.start += received;
+        Ok(self.total_is_honest && page.total_results.is_some_and(|total| self.start > total))
+    }
+
+    fn finish(mut self) -> Vec<T> {
+        self.items.shrink_to_fit();
+        self.items
+    }
+}
+
 impl Scim {
     /// Every resource of `collection` (`Users`, `ServicePrincipals`), projected to `attributes`.
     /// Stops on an empty page or once `totalResults` is reached; pages can shift while resources are
@@ -89,67 +164,34 @@ impl Scim {
                 cause,
             })
         };
-        let mut items: Vec<T> = Vec::new();
-        let mut ids: Seen = Seen::default();
-        let mut start = 1usize;
-        let mut total_is_honest = true;
+        let mut listing = Listing::new();
         for _ in 0..MAX_PAGES {
             let mut url = self.url(collection);
             url.query_pairs_mut()
                 .append_pair("attributes", attributes)
-                .append_pair("startIndex", &start.to_string())
+                .append_pair("startIndex", &listing.start.to_string())
                 .append_pair("count", &PAGE_SIZE.to_string());
-            let response = self
-                .send(operation, requests, || self.client.get(url.clone()))
-                .await?;
-            let page: ListPage<T> = http::json(operation, response).await?;
-            if items.is_empty() {
-                // The whole list at once rather than by doubling (which leaves up to half unused).
-                let total = page.total_results.unwrap_or(0).min(MAX_RESERVED);
-                items.reserve_exact(total.max(page.resources.len()));
-            }
-            let received = page.resources.len();
-            let known = items.len();
-            for item in page.resources {
-                if ids.insert(id_of(&item), &items, id_of) {
-                    items.push(keep(item));
-                }
-            }
-            match (received, page.total_results) {
-                // A workspace always has a user (the token's own, at least): an empty first page that
-                // counts some is a broken answer, not an empty workspace.
-                (0, Some(total)) if start == 1 && total > 0 => {
-                    return Err(protocol(format!(
-                        "the first page is empty while totalResults is {total}"
-                    )));
-                }
-                (0, _) => {
-                    items.shrink_to_fit();
-                    return Ok(items);
-                }
-                _ if items.len() == known => {
-                    return Err(protocol(format!(
-                        "paging does not advance: the page at startIndex {start} holds only resources \
-                         listed already (does the server ignore startIndex?)"
-                    )));
-                }
-                _ => {}
-            }
-            if page
-                .total_results
-                .is_some_and(|total| start - 1 + received > total)
-            {
-                total_is_honest = false;
-            }
-            start += received;
-            if total_is_honest && page.total_results.is_some_and(|total| start > total) {
-                items.shrink_to_fit();
-                return Ok(items);
+            let page = self.page(operation, &url, requests).await?;
+            if listing.take(page, id_of, &keep).map_err(protocol)? {
+                return Ok(listing.finish());
             }
         }
         Err(protocol(format!(
             "paging did not end after {MAX_PAGES} pages"
         )))
+    }
+
+    /// One page of a list, read as it arrives.
+    async fn page<T: DeserializeOwned + Send + 'static>(
+        &self,
+        operation: &str,
+        url: &Url,
+        requests: &Requests,
+    ) -> Result<ListPage<T>, ScimError> {
+        let response = self
+            .send(operation, requests, || self.client.get(url.clone()))
+            .await?;
+        Ok(http::json(operation, response).await?)
     }
 
     /// The resources of `collection` matching `filter` (one request: a filter on a unique attribute
@@ -169,10 +211,7 @@ impl Scim {
         url.query_pairs_mut()
             .append_pair("filter", filter)
             .append_pair("attributes", attributes);
-        let response = self
-            .send(operation, requests, || self.client.get(url.clone()))
-            .await?;
-        let page: ListPage<T> = http::json(operation, response).await?;
+        let page: ListPage<T> = self.page(operation, &url, requests).await?;
         Ok(page.resources)
     }
 }

@@ -8,17 +8,10 @@
 
 use serde::Deserialize;
 
+use super::principals::SERVICE_PRINCIPAL_SCHEMA;
 use super::{Scim, ScimError, ScimId};
 use crate::http::{self, Requests};
-
-const SERVICE_PRINCIPAL_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ServicePrincipal";
-
-/// What kind of principal a token belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PrincipalKind {
-    User,
-    ServicePrincipal,
-}
+use crate::principal::PrincipalKind;
 
 /// The token's own identity in the workspace.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,8 +1,10 @@
 //! The Databricks workspace-level SCIM API (`/api/2.0/preview/scim/v2`) with the workspace's token.
-//! This file holds the client core (pacing, sending, errors, PATCH and DELETE) and the users: list
-//! (projected, paged to the end), find by name, create, set `active`, delete. Groups
-//! (`groups.rs`; with their members' kinds, for admin protection, `nested.rs`), service principals (`service_principals.rs`) and `/Me` (`me.rs`) have their own
-//! files, paging and filters are in `listing.rs`, the credential in `bearer.rs`.
+//! This file is the client core: the `Scim` client of one workspace, sending (the bearer, the pace, a
+//! workspace that stopped answering), POST, PATCH and DELETE, and `ScimError`. Users and service
+//! principals go through one path (`principals.rs`: list, find, create, set `active`, delete, the two
+//! kinds told apart by a small table; their listed types in `users.rs` and `service_principals.rs`);
+//! groups are in `groups.rs` (with their members' kinds, for admin protection, `nested.rs`), `/Me` in
+//! `me.rs`, paging and filters in `listing.rs`, the credential in `bearer.rs`.
 //! Only this module knows the SCIM wire format. Every request, retries included, waits for the
 //! workspace's pace first (`pace.rs`: `scimRequestsPerSecond` is its ceiling; a 429 halves it and holds
 //! the workspace for its `Retry-After`, clean answers grow it back), so one run never floods a workspace.
@@ -15,111 +17,35 @@ mod listing;
 mod me;
 mod nested;
 pub mod pace;
+mod principals;
 mod refusals;
 mod service_principals;
+mod users;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
-use serde::Deserialize;
 use serde_json::{Value, json};
 use url::Url;
 
 use crate::config::WorkspaceUrl;
-use crate::http::{self, ApiError, Requests};
+use crate::http::{self, Api, ApiError, Requests};
 use pace::{Admission, Answer, Pacer};
-use refusals::{account_deactivated, account_deactivated_words};
+use refusals::account_deactivated_words;
 
+pub use crate::principal::{ExternalId, PrincipalKind, ScimId};
 pub use bearer::{Bearer, DATABRICKS_SCOPE};
 pub use groups::{MAX_MEMBERS_PER_PATCH, ScimGroup, parse_group, parse_group_page};
 pub use listing::{ListPage, parse_list_page};
-pub use me::{Me, PrincipalKind, parse_me};
+pub use me::{Me, parse_me};
 pub use nested::{ClassifiedGroup, GroupMember, MemberKind, parse_classified_group};
-pub use service_principals::{CreatedServicePrincipal, ScimServicePrincipal};
+pub use principals::{Created, Found, Principals, Resource};
+pub use service_principals::ScimServicePrincipal;
+pub use users::ScimUser;
 
-const API: &str = "databricks";
-const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+const API: Api = Api::Databricks;
 const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
-const USER_ATTRIBUTES: &str = "id,userName,active,externalId";
-
-/// A workspace id (users, service principals, groups): short (Databricks ids are up to 19 digits), so
-/// kept inline without an allocation of its own; a run holds hundreds of thousands of them.
-pub type ScimId = compact_str::CompactString;
-
-/// A workspace user as listed.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ScimUser {
-    pub id: ScimId,
-    /// Shared (`Arc`): the sync keys principals by it, and one name is in several workspaces.
-    pub user_name: std::sync::Arc<str>,
-    /// Absent means active (SCIM's default).
-    #[serde(default = "active_default")]
-    pub active: bool,
-    #[serde(default)]
-    pub external_id: ExternalId,
-}
-
-/// A listed principal's `externalId` as the sync compares it with an Entra object id: a 32-bit
-/// fingerprint of the GUID, 4 bytes inline (a listing holds one per principal of the workspace, and
-/// at 100,000 users a 17-byte GUID would grow every listed principal by 16 bytes: ARCHITECTURE.md,
-/// "Memory at scale"). Two different GUIDs share a fingerprint with odds of 1 in 2^32; the cost of
-/// that is one difference not reported, never a write (the sync never changes an `externalId`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ExternalId(u32);
-
-impl ExternalId {
-    /// Not set, or not returned.
-    pub const ABSENT: ExternalId = ExternalId(0);
-    /// Set to something that is not a GUID (so not an Entra object id).
-    pub const OTHER: ExternalId = ExternalId(1);
-
-    /// The fingerprint of a GUID (never [`ExternalId::ABSENT`] or [`ExternalId::OTHER`]).
-    pub fn of(guid: &uuid::Uuid) -> ExternalId {
-        let folded = guid
-            .as_bytes()
-            .chunks_exact(4)
-            .map(|word| u32::from_le_bytes([word[0], word[1], word[2], word[3]]))
-            .fold(0x9e37_79b9_u32, |hash, word| {
-                (hash ^ word).wrapping_mul(0x0100_0193).rotate_left(13)
-            });
-        ExternalId(folded.max(2))
-    }
-
-    pub fn is_absent(self) -> bool {
-        self == ExternalId::ABSENT
-    }
-
-    /// Whether this is (the fingerprint of) `guid`.
-    pub fn is(self, guid: &uuid::Uuid) -> bool {
-        self == ExternalId::of(guid)
-    }
-}
-
-impl<'de> Deserialize<'de> for ExternalId {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = Option::<std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        Ok(match text.as_deref().map(str::trim) {
-            None | Some("") => ExternalId::ABSENT,
-            Some(text) => {
-                uuid::Uuid::try_parse(text).map_or(ExternalId::OTHER, |guid| ExternalId::of(&guid))
-            }
-        })
-    }
-}
-
-fn active_default() -> bool {
-    true
-}
-
-/// What creating a user came to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Created {
-    New(ScimUser),
-    /// 409: the user name is taken (for instance by a user created at first sign-in).
-    AlreadyExists,
-}
 
 /// Why a SCIM call failed, in words an operator can act on.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -306,132 +232,6 @@ impl Scim {
             Err(e) => Err(e),
         }
     }
-
-    /// Every user of the workspace (`id`, `userName`, `active`); each user name is passed through
-    /// `share` as its page is read (a run keeps one copy of each name).
-    ///
-    /// # Errors
-    /// The list could not be read to the end; a partial list is never returned.
-    pub async fn list_users(
-        &self,
-        requests: &Requests,
-        share: &(dyn Fn(&Arc<str>) -> Arc<str> + Sync),
-    ) -> Result<Vec<ScimUser>, ScimError> {
-        self.list_all(
-            "listing workspace users",
-            "Users",
-            USER_ATTRIBUTES,
-            |u: &ScimUser| &u.id,
-            requests,
-            |mut user: ScimUser| {
-                user.user_name = share(&user.user_name);
-                user
-            },
-        )
-        .await
-    }
-
-    /// The user with this name, if any.
-    ///
-    /// # Errors
-    /// The workspace could not be asked.
-    pub async fn find_user(
-        &self,
-        user_name: &str,
-        requests: &Requests,
-    ) -> Result<Option<ScimUser>, ScimError> {
-        let operation = format!("looking up user {user_name}");
-        let filter = format!("userName eq {}", listing::literal(user_name));
-        let found: Vec<ScimUser> = self
-            .filtered(&operation, "Users", &filter, USER_ATTRIBUTES, requests)
-            .await?;
-        Ok(found
-            .into_iter()
-            .find(|u| u.user_name.eq_ignore_ascii_case(user_name)))
-    }
-
-    /// Creates an active user, with `externalId` = its Entra object id when one is given (what the
-    /// Entra provisioning connector sets, and what Databricks' automatic identity management links by).
-    ///
-    /// # Errors
-    /// Any refusal but 409 (which means the user exists).
-    pub async fn create_user(
-        &self,
-        user_name: &str,
-        display_name: &str,
-        external_id: Option<&uuid::Uuid>,
-        requests: &Requests,
-    ) -> Result<Created, ScimError> {
-        let operation = format!("creating user {user_name}");
-        let mut body =
-            json!({ "schemas": [USER_SCHEMA], "userName": user_name, "displayName": display_name });
-        if let Some(id) = external_id {
-            body["externalId"] = json!(id.hyphenated().to_string());
-        }
-        match self.post(&operation, "Users", &body, requests).await {
-            Ok(response) => Ok(Created::New(http::json(&operation, response).await?)),
-            Err(ScimError::Api(e)) if e.status() == Some(409) => Ok(Created::AlreadyExists),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Sets `active` on a user. Accepts 200 with the resource and 204 without.
-    ///
-    /// # Errors
-    /// The workspace refused.
-    pub async fn set_active(
-        &self,
-        id: &str,
-        user_name: &str,
-        active: bool,
-        requests: &Requests,
-    ) -> Result<(), ScimError> {
-        let operation = format!("{} user {user_name}", activation_verb(active));
-        let url = self.resource_url("Users", id);
-        let result = self.patch_active(&operation, &url, active, requests).await;
-        match result {
-            Err(ScimError::Api(source)) if active => Err(account_deactivated(user_name, source)),
-            other => other,
-        }
-    }
-
-    /// PATCHes `active` in Databricks' form ([`replace_active`]). A server that follows RFC 7644 to the
-    /// letter (`active` a single boolean) refuses a list with a 400; the same change is then sent once
-    /// more as the RFC's bare boolean, so that any SCIM server can be kept in step. If that is refused
-    /// too, the first refusal (to the documented form) is the error.
-    pub(crate) async fn patch_active(
-        &self,
-        operation: &str,
-        url: &Url,
-        active: bool,
-        requests: &Requests,
-    ) -> Result<(), ScimError> {
-        match self
-            .patch(operation, url, replace_active(active), requests)
-            .await
-        {
-            Err(refused) if refused.status() == Some(400) => self
-                .patch(operation, url, replace_active_rfc(active), requests)
-                .await
-                .map_err(|_| refused),
-            other => other,
-        }
-    }
-
-    /// Deletes a user from the workspace. A user that is not there (404) counts as deleted.
-    ///
-    /// # Errors
-    /// The workspace refused.
-    pub async fn delete_user(
-        &self,
-        id: &str,
-        user_name: &str,
-        requests: &Requests,
-    ) -> Result<(), ScimError> {
-        let operation = format!("removing user {user_name}");
-        self.delete(&operation, &self.resource_url("Users", id), requests)
-            .await
-    }
 }
 
 /// Each attempt waits for the workspace's pace; after the wait, one that would go to a workspace that
@@ -459,7 +259,7 @@ impl http::Pace for Scim {
             .answered(admission, answer, tokio::time::Instant::now())
         {
             tracing::warn!(
-                api = API,
+                api = API.name(),
                 "the workspace throttled (429): its pace is cut to {:.2} requests/s of {}, nothing sent for {} ms",
                 self.pacer.rate(),
                 self.pacer.ceiling(),
@@ -467,27 +267,6 @@ impl http::Pace for Scim {
             );
         }
     }
-}
-
-fn activation_verb(active: bool) -> &'static str {
-    if active {
-        "reactivating"
-    } else {
-        "deactivating"
-    }
-}
-
-/// The PATCH operations that set `active`, in the form Databricks' own clients send: the value as a
-/// list of one `{"value": "true"|"false"}` (the Terraform provider's `PatchRequestWithValue("replace",
-/// "active", "false")`, the Databricks knowledge base's reactivation), never a bare JSON boolean, which no
-/// Databricks source shows (docs/api-contract.md).
-fn replace_active(active: bool) -> Value {
-    json!([{ "op": "replace", "path": "active", "value": [{ "value": active.to_string() }] }])
-}
-
-/// The same in RFC 7644's form (`active` is a single boolean): only after a 400 to [`replace_active`].
-fn replace_active_rfc(active: bool) -> Value {
-    json!([{ "op": "replace", "path": "active", "value": active }])
 }
 
 /// SCIM's error JSON: `{"detail", "status": "409", "scimType"}`; Databricks also answers

@@ -6,7 +6,6 @@
 use serde::Deserialize;
 
 use super::groups::pick;
-use super::listing::literal;
 use super::{Scim, ScimError, ScimId};
 use crate::http::{self, Requests};
 
@@ -141,16 +140,8 @@ impl Scim {
         display_name: &str,
         requests: &Requests,
     ) -> Result<Option<ClassifiedGroup>, ScimError> {
-        let operation = format!("looking up group {display_name:?}");
-        let filter = format!("displayName eq {}", literal(display_name));
         let found: Vec<ClassifiedResource> = self
-            .filtered(
-                &operation,
-                "Groups",
-                &filter,
-                CLASSIFIED_ATTRIBUTES,
-                requests,
-            )
+            .groups_named(display_name, CLASSIFIED_ATTRIBUTES, requests)
             .await?;
         Ok(pick(found, display_name, |g| g.display_name.as_deref()).map(ClassifiedGroup::from))
     }

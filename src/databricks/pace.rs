@@ -185,6 +185,15 @@ mod tests {
     }
 
     /// Takes slots at every millisecond from `from` for `span`: the instants admitted.
+    /// A pacer at `rate` whose first request, at `start`, was answered 429 with this `Retry-After`.
+    fn throttled(rate: f64, retry_after: Option<Duration>) -> (Instant, Pacer, Admission) {
+        let start = Instant::now();
+        let pacer = Pacer::new(rate, start);
+        let sent = pacer.slot(start).unwrap();
+        pacer.answered(sent, Answer::Throttled(retry_after), start);
+        (start, pacer, sent)
+    }
+
     fn admitted(pacer: &Pacer, from: Instant, span: Duration) -> Vec<Duration> {
         let mut out = Vec::new();
         let mut t = from;
@@ -237,10 +246,7 @@ mod tests {
 
     #[test]
     fn a_429_without_retry_after_holds_one_second() {
-        let start = Instant::now();
-        let pacer = Pacer::new(4.0, start);
-        let sent = pacer.slot(start).unwrap();
-        pacer.answered(sent, Answer::Throttled(None), start);
+        let (start, pacer, _) = throttled(4.0, None);
         assert_eq!(pacer.slot(start + ms(1)), Err(start + DEFAULT_HOLD));
     }
 
@@ -276,10 +282,7 @@ mod tests {
 
     #[test]
     fn clean_answers_grow_the_rate_back_gradually_and_never_above_the_ceiling() {
-        let start = Instant::now();
-        let pacer = Pacer::new(4.0, start);
-        let sent = pacer.slot(start).unwrap();
-        pacer.answered(sent, Answer::Throttled(Some(ms(1_000))), start);
+        let (start, pacer, sent) = throttled(4.0, Some(ms(1_000)));
         assert_eq!(pacer.rate(), 2.0);
         // Answers during the hold (requests already in flight) grow nothing.
         let clean = |at: u64| pacer.answered(sent, Answer::Clean, start + ms(at));
@@ -296,10 +299,7 @@ mod tests {
 
     #[test]
     fn server_errors_and_lost_answers_neither_cut_nor_grow() {
-        let start = Instant::now();
-        let pacer = Pacer::new(4.0, start);
-        let sent = pacer.slot(start).unwrap();
-        pacer.answered(sent, Answer::Throttled(Some(ms(1_000))), start);
+        let (start, pacer, sent) = throttled(4.0, Some(ms(1_000)));
         assert!(!pacer.answered(sent, Answer::Other, start + ms(5_000)));
         assert_eq!(pacer.rate(), 2.0);
         assert_eq!(

@@ -78,15 +78,16 @@ mod tests {
         };
         assert!(documented);
         let words = error.to_string();
-        for needle in [
-            "reactivating user ana@contoso.com: HTTP 500",
-            "deactivated in the Databricks account",
-            "an account admin must reactivate ana@contoso.com in the Databricks account first",
-            "account console",
-            "the next run reactivates the user in this workspace",
-        ] {
-            assert!(words.contains(needle), "{needle:?} not in {words}");
-        }
+        crate::testing::assert_says(
+            &words,
+            &[
+                "reactivating user ana@contoso.com: HTTP 500",
+                "deactivated in the Databricks account",
+                "an account admin must reactivate ana@contoso.com in the Databricks account first",
+                "account console",
+                "the next run reactivates the user in this workspace",
+            ],
+        );
         assert!(!words.contains("may also be a fault"), "{words}");
     }
 

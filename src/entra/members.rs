@@ -21,6 +21,7 @@ use url::Url;
 
 use super::{Call, Graph, GraphError, Group, Page};
 use crate::http::{self, ApiError, Requests};
+use crate::principal::ObjectId;
 
 /// Members as listed, to the end.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -266,39 +267,6 @@ impl PartialEq for Person {
 }
 
 impl Eq for Person {}
-
-/// An Entra object id: a GUID, kept in 16 bytes (a run holds one per person); any other text as is.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum ObjectId {
-    Guid(uuid::Uuid),
-    Text(Arc<str>),
-}
-
-impl From<&str> for ObjectId {
-    fn from(text: &str) -> Self {
-        match uuid::Uuid::parse_str(text) {
-            // Only the form Graph writes (lower case, hyphenated) is kept as a GUID: the text round-trips.
-            Ok(id) if id.hyphenated().to_string() == text => ObjectId::Guid(id),
-            _ => ObjectId::Text(Arc::from(text)),
-        }
-    }
-}
-
-impl fmt::Display for ObjectId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ObjectId::Guid(id) => id.hyphenated().fmt(f),
-            ObjectId::Text(text) => f.write_str(text),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for ObjectId {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
-        Ok(ObjectId::from(text.as_ref()))
-    }
-}
 
 /// `userType`: only whether the member is a guest matters (guests sign in with their mail).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

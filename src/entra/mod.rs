@@ -1,5 +1,6 @@
 //! Microsoft Graph, for reading Entra ID groups: resolve a configured group (display name or object
 //! id) here, and list its user or service principal members, transitive or direct (`members.rs`).
+//! Object ids are `principal::ObjectId` (re-exported here).
 //! Only this module knows Graph's wire format (`$filter` quoting, `@odata.nextLink` paging,
 //! `ConsistencyLevel`, error JSON).
 //! The `parse_*` functions read one answer body the way the client does, without Graph (the fuzz
@@ -15,13 +16,12 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use crate::config::GroupRef;
-use crate::http::{self, ApiError, Requests};
+use crate::http::{self, Api, ApiError, Requests};
 
-pub use members::{
-    Listed, Member, ObjectId, People, Person, ServicePrincipalMember, Shortfall, UserType,
-};
+pub use crate::principal::ObjectId;
+pub use members::{Listed, Member, People, Person, ServicePrincipalMember, Shortfall, UserType};
 
-const API: &str = "graph";
+const API: Api = Api::Graph;
 /// Member pages read at once, over the whole run. A page of 999 members is about 250 KB of JSON plus
 /// the connection's read buffer (up to 400 KB): 20 groups read at once held 16 MB of it at 100,000
 /// users. Eight keep Graph's latency hidden (BENCHMARKS.md) and stay well inside its throttling limits.
@@ -239,7 +239,7 @@ impl Graph {
                 .header("ConsistencyLevel", "eventual")
                 .header("Accept", "application/json")
         };
-        http::send(API, operation, requests, build, graph_error)
+        http::send_paced(&http::Unpaced, API, operation, requests, build, graph_error)
             .await
             .map_err(|e| call.refused(e))
     }
@@ -342,34 +342,38 @@ mod tests {
     }
 
     #[test]
-    fn a_403_to_a_group_look_up_names_group_member_read_all_and_where_to_grant_it() {
-        let words = Call::FindGroup
-            .refused(refused("looking up group \"Finance\"", 403))
-            .to_string();
-        for needle in [
-            "looking up group \"Finance\": HTTP 403 Authorization_RequestDenied",
-            "GroupMember.Read.All (the least privileged",
-            "Group.Read.All",
-            "app's managed identity",
-            "Grant the Microsoft Graph roles without Bicep",
-        ] {
-            assert!(words.contains(needle), "{needle:?} not in {words}");
-        }
-        assert!(!words.contains("Member.Read.Hidden"), "{words}");
-    }
-
-    #[test]
-    fn a_403_to_a_member_listing_names_group_member_read_all_and_member_read_hidden() {
-        let words = Call::ListMembers
-            .refused(refused("listing members of group \"Finance\"", 403))
-            .to_string();
-        for needle in [
-            "listing members of group \"Finance\": HTTP 403",
-            "GroupMember.Read.All (the least privileged",
-            "Member.Read.Hidden for a group whose membership is hidden",
-            "app's managed identity",
-        ] {
-            assert!(words.contains(needle), "{needle:?} not in {words}");
+    fn a_403_names_the_least_privileged_permission_of_the_call_and_where_to_grant_it() {
+        let cases: [(Call, &str, &[&str], Option<&str>); 2] = [
+            (
+                Call::FindGroup,
+                "looking up group \"Finance\"",
+                &[
+                    "looking up group \"Finance\": HTTP 403 Authorization_RequestDenied",
+                    "GroupMember.Read.All (the least privileged",
+                    "Group.Read.All",
+                    "app's managed identity",
+                    "Grant the Microsoft Graph roles without Bicep",
+                ],
+                Some("Member.Read.Hidden"),
+            ),
+            (
+                Call::ListMembers,
+                "listing members of group \"Finance\"",
+                &[
+                    "listing members of group \"Finance\": HTTP 403",
+                    "GroupMember.Read.All (the least privileged",
+                    "Member.Read.Hidden for a group whose membership is hidden",
+                    "app's managed identity",
+                ],
+                None,
+            ),
+        ];
+        for (call, operation, needles, absent) in cases {
+            let words = call.refused(refused(operation, 403)).to_string();
+            crate::testing::assert_says(&words, needles);
+            if let Some(absent) = absent {
+                assert!(!words.contains(absent), "{words}");
+            }
         }
     }
 

@@ -2,127 +2,12 @@
 //! the workspace's options, and (with `includeServicePrincipals`) its service principal members, keyed
 //! by application id. Pure; every member left out is said, with the reason.
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
-use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use serde::Serialize;
-
 use crate::config::{SyncOptions, UserNameSource};
-use crate::entra::{ObjectId, Person, ServicePrincipalMember, UserType};
-
-/// The Entra object id a principal is created with (its `externalId`), kept inline in 16 bytes (no
-/// allocation; a run holds one per desired principal of every workspace). The nil GUID stands for an
-/// object id that is not a GUID, which Graph never sends: such a principal is created without one.
-pub type EntraId = uuid::Uuid;
-
-/// The [`EntraId`] of a Graph object id (nil when it is not a GUID).
-pub fn entra_id(id: &ObjectId) -> EntraId {
-    match id {
-        ObjectId::Guid(guid) => *guid,
-        ObjectId::Text(_) => EntraId::nil(),
-    }
-}
-
-/// A Databricks user name: lower case, as Databricks stores it, so names compare case-insensitively.
-/// Shared (`Arc`): one name is a key in several workspaces' desired and current principals, actions and
-/// marker lists of a run, and is kept once.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub struct UserName(Arc<str>);
-
-impl UserName {
-    /// `None` for a value that cannot be a sign-in name (empty, spaces, no `@`).
-    pub fn parse(raw: &str) -> Option<UserName> {
-        Some(UserName(Arc::from(UserName::normalize(raw)?)))
-    }
-
-    /// As [`UserName::parse`], sharing `raw` when it is a user name already (the usual case: Databricks
-    /// lists user names in lower case).
-    pub fn parse_shared(raw: &Arc<str>) -> Option<UserName> {
-        Some(match UserName::normalize(raw)? {
-            Cow::Borrowed(_) => UserName(Arc::clone(raw)),
-            Cow::Owned(name) => UserName(Arc::from(name)),
-        })
-    }
-
-    /// The user name `raw` stands for (borrowed when it is one already), or `None`.
-    pub fn normalize(raw: &str) -> Option<Cow<'_, str>> {
-        let trimmed = raw.trim();
-        // ASCII (nearly every name) is checked byte by byte; anything else by its lower-case form.
-        let lower = if trimmed.is_ascii() {
-            !trimmed.bytes().any(|b| b.is_ascii_uppercase())
-        } else {
-            trimmed
-                .chars()
-                .flat_map(char::to_lowercase)
-                .eq(trimmed.chars())
-        };
-        let name = if lower {
-            Cow::Borrowed(trimmed)
-        } else {
-            Cow::Owned(trimmed.to_lowercase())
-        };
-        let valid = !name.is_empty()
-            && !name.chars().any(char::is_whitespace)
-            && name
-                .split_once('@')
-                .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty());
-        valid.then_some(name)
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for UserName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// An Entra application (client) id, which Databricks keeps as a service principal's `applicationId`:
-/// a GUID, lower case and hyphenated, so ids compare whatever case either side writes.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub struct AppId(Arc<str>);
-
-impl AppId {
-    /// `None` for a value that is not a GUID.
-    pub fn parse(raw: &str) -> Option<AppId> {
-        uuid::Uuid::parse_str(raw.trim())
-            .ok()
-            .map(|id| AppId(Arc::from(id.hyphenated().to_string())))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for AppId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// A workspace principal as the sync compares them: a user by user name, a service principal by
-/// application id.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(untagged)]
-pub enum Principal {
-    User(UserName),
-    ServicePrincipal(AppId),
-}
-
-impl fmt::Display for Principal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Principal::User(name) => name.fmt(f),
-            Principal::ServicePrincipal(id) => id.fmt(f),
-        }
-    }
-}
+use crate::entra::{Person, ServicePrincipalMember, UserType};
+pub use crate::principal::{AppId, EntraId, Principal, UserName, entra_id};
 
 /// A user the workspace should have.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -213,7 +98,7 @@ impl Names {
             known.insert(Arc::clone(&kept));
             kept
         });
-        Some(UserName(kept))
+        Some(UserName::normalized(kept))
     }
 
     /// `text` shared with an equal text seen before (kept from now on if it is new).
@@ -380,7 +265,7 @@ impl Desired {
                 .display_name
                 .as_deref()
                 .filter(|d| !d.trim().is_empty())
-                .map_or_else(|| Arc::clone(&app_id.0), Arc::from);
+                .map_or_else(|| Arc::clone(app_id.shared()), Arc::from);
             let object_id = EntraId::try_parse(&member.id).unwrap_or_default();
             self.service_principals
                 .insert(app_id, (display_name, object_id));
@@ -474,7 +359,7 @@ pub fn desired_users_in<'a>(
         let display_name = member
             .display_name()
             .filter(|d| !d.trim().is_empty())
-            .map_or_else(|| Arc::clone(&name.0), Arc::clone);
+            .map_or_else(|| Arc::clone(name.shared()), Arc::clone);
         desired.users.push(DesiredUser {
             user_name: name,
             display_name,

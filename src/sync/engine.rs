@@ -20,10 +20,11 @@ use super::memo::Memo;
 use super::plan::{Plan, plan};
 use super::report::{Status, Wanted, WorkspaceReport};
 use super::{Engine, RunContext, RunScope};
-use crate::auth::{Identity, SecretError, Secrets};
+use crate::auth::Identity;
 use crate::config::Workspace;
 use crate::entra::{Graph, GraphError, Group};
 use crate::http::Requests;
+use crate::keyvault::{SecretError, Secrets};
 use crate::settings::Settings;
 
 /// How long after the run's budget a workspace still waiting on a call is stopped: a fifth of the

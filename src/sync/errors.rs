@@ -4,9 +4,9 @@
 //! text is made once, where the workspace's report is finished (`engine.rs`). The causes are `Clone`,
 //! so a run's [`super::memo::Memo`]s share a failed read with every workspace that needs it.
 
-use crate::auth::SecretError;
 use crate::databricks::ScimError;
 use crate::entra::GraphError;
+use crate::keyvault::SecretError;
 
 /// Why a workspace's sync failed, or did not finish, before its plan was applied in full.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -16,10 +16,11 @@ use super::groups::{GroupMembers, Unsettled};
 use super::lifecycle::WorkspaceMemory;
 use super::plan::{Current, DesiredGroup, Policy};
 use super::report::WorkspaceReport;
-use crate::auth::{SecretError, check_token};
+use crate::auth::check_token;
 use crate::config::{SecretUrl, SyncOptions, Workspace, WorkspaceAuth};
 use crate::databricks::{Bearer, Scim};
-use crate::http::Requests;
+use crate::http::{Api, Requests};
+use crate::keyvault::SecretError;
 
 #[cfg(doc)]
 use super::memo::Memo;
@@ -112,7 +113,7 @@ impl AzureRun {
         requests: &Requests,
     ) -> Result<Arc<SecretString>, SecretError> {
         let read = || async {
-            requests.add("keyVault", 1);
+            requests.add(Api::KeyVault, 1);
             self.secrets.read(url).await.map(Arc::new)
         };
         self.tokens.get_or(url.to_string(), read).await

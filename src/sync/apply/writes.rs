@@ -7,9 +7,7 @@ use super::super::desired::Principal;
 use super::super::plan::{Deprovisioning, GroupChange, Leave, PrincipalChange, Removal};
 use super::marker::Additions;
 use super::{Done, Writer};
-use crate::databricks::{
-    Created, CreatedServicePrincipal, MAX_MEMBERS_PER_PATCH, ScimError, ScimId,
-};
+use crate::databricks::{Created, MAX_MEMBERS_PER_PATCH, ScimError, ScimId};
 
 /// How a failed principal change ends: a reactivation refused for a user deactivated in the Databricks
 /// account is a failure of its own (an account admin must act), any other is failed.
@@ -74,27 +72,11 @@ impl Writer<'_> {
         display_name: &str,
         external_id: Option<&uuid::Uuid>,
     ) -> Result<Option<ScimId>, ScimError> {
-        let (scim, requests) = (self.scim, self.requests);
-        Ok(match principal {
-            Principal::User(name) => {
-                match (scim.create_user(name.as_str(), display_name, external_id, requests)).await?
-                {
-                    Created::New(user) => Some(user.id),
-                    Created::AlreadyExists => None,
-                }
-            }
-            Principal::ServicePrincipal(app) => {
-                let created = scim.create_service_principal(
-                    app.as_str(),
-                    display_name,
-                    external_id,
-                    requests,
-                );
-                match created.await? {
-                    CreatedServicePrincipal::New(sp) => Some(sp.id),
-                    CreatedServicePrincipal::AlreadyExists => None,
-                }
-            }
+        let principals = self.scim.principals(principal.kind());
+        let created = principals.create(principal.key(), display_name, external_id, self.requests);
+        Ok(match created.await? {
+            Created::New(id) => Some(id),
+            Created::AlreadyExists => None,
         })
     }
 
@@ -104,37 +86,22 @@ impl Writer<'_> {
         principal: &Principal,
         active: bool,
     ) -> Result<(), ScimError> {
-        let (scim, requests) = (self.scim, self.requests);
-        match principal {
-            Principal::User(name) => scim.set_active(id, name.as_str(), active, requests).await,
-            Principal::ServicePrincipal(app) => {
-                (scim.set_service_principal_active(id, app.as_str(), active, requests)).await
-            }
-        }
+        let principals = self.scim.principals(principal.kind());
+        principals
+            .set_active(id, principal.key(), active, self.requests)
+            .await
     }
 
     async fn delete(&self, id: &str, principal: &Principal) -> Result<(), ScimError> {
-        let (scim, requests) = (self.scim, self.requests);
-        match principal {
-            Principal::User(name) => scim.delete_user(id, name.as_str(), requests).await,
-            Principal::ServicePrincipal(app) => {
-                (scim.delete_service_principal(id, app.as_str(), requests)).await
-            }
-        }
+        let principals = self.scim.principals(principal.kind());
+        principals.delete(id, principal.key(), self.requests).await
     }
 
     /// The principal's id and whether it is active, looked up by key.
     async fn find(&self, principal: &Principal) -> Result<Option<(ScimId, bool)>, ScimError> {
-        let (scim, requests) = (self.scim, self.requests);
-        Ok(match principal {
-            Principal::User(name) => {
-                (scim.find_user(name.as_str(), requests).await?).map(|u| (u.id, u.active))
-            }
-            Principal::ServicePrincipal(app) => {
-                (scim.find_service_principal(app.as_str(), requests).await?)
-                    .map(|sp| (sp.id, sp.active))
-            }
-        })
+        let principals = self.scim.principals(principal.kind());
+        let found = principals.find(principal.key(), self.requests).await?;
+        Ok(found.map(|found| (found.id, found.active)))
     }
 
     /// A 409 on create: the principal exists (a user often from a first sign-in, or not yet listed).

@@ -1,10 +1,11 @@
-//! `/Me`, service principals (create, find, list, activate, delete) and deleting users.
+//! `/Me`, service principals through the one principal path (create, find, list, activate, delete) and
+//! deleting users.
 
 use std::collections::BTreeSet;
 
 use axum::http::Method;
 use entra_databricks_sync::databricks::{
-    CreatedServicePrincipal, PrincipalKind, ScimError, ScimId,
+    Created, PrincipalKind, ScimError, ScimId, ScimServicePrincipal,
 };
 use sandbox::faults::Fault;
 
@@ -22,34 +23,34 @@ async fn me_is_the_pat_owner_and_a_user() {
 async fn a_service_principal_is_created_once_and_found_by_its_application_id_in_any_case() {
     let s = setup().await;
     let app = "9f3c1a52-0d1e-4b7a-8c55-2e6f0b9d4a11";
-    let created = s
-        .scim
-        .create_service_principal(app, "etl-runner", None, &s.requests)
+    let service_principals = s.scim.principals(PrincipalKind::ServicePrincipal);
+    let created = service_principals
+        .create(app, "etl-runner", None, &s.requests)
         .await
         .unwrap();
-    let CreatedServicePrincipal::New(sp) = created else {
+    let Created::New(id) = created else {
         panic!("expected a new service principal, got {created:?}");
     };
+
+    let again = service_principals
+        .create(&app.to_uppercase(), "etl-runner", None, &s.requests)
+        .await
+        .unwrap();
+    assert_eq!(again, Created::AlreadyExists);
+
+    let sp = service_principals
+        .find_as::<ScimServicePrincipal>(&app.to_uppercase(), &s.requests)
+        .await
+        .unwrap()
+        .expect("found by its application id");
+    assert_eq!(sp.id, id);
     assert_eq!(sp.application_id, app);
     assert_eq!(sp.display_name.as_deref(), Some("etl-runner"));
     assert!(sp.active);
-
-    let again = s
-        .scim
-        .create_service_principal(&app.to_uppercase(), "etl-runner", None, &s.requests)
-        .await
-        .unwrap();
-    assert_eq!(again, CreatedServicePrincipal::AlreadyExists);
-
-    let found = s
-        .scim
-        .find_service_principal(&app.to_uppercase(), &s.requests)
-        .await
-        .unwrap();
-    assert_eq!(found, Some(sp));
     let unknown = s
         .scim
-        .find_service_principal("00000000-0000-0000-0000-000000000000", &s.requests)
+        .principals(PrincipalKind::ServicePrincipal)
+        .find_as::<ScimServicePrincipal>("00000000-0000-0000-0000-000000000000", &s.requests)
         .await
         .unwrap();
     assert_eq!(unknown, None);
@@ -97,12 +98,14 @@ async fn a_service_principal_is_deactivated_and_reactivated_whether_patch_answer
     for answers_204 in [false, true] {
         s.ws.scim.set_patch_answers_204(answers_204);
         s.scim
-            .set_service_principal_active(&id, app, false, &s.requests)
+            .principals(PrincipalKind::ServicePrincipal)
+            .set_active(&id, app, false, &s.requests)
             .await
             .unwrap();
         assert!(!active(&s));
         s.scim
-            .set_service_principal_active(&id, app, true, &s.requests)
+            .principals(PrincipalKind::ServicePrincipal)
+            .set_active(&id, app, true, &s.requests)
             .await
             .unwrap();
         assert!(active(&s));
@@ -123,7 +126,8 @@ async fn deleting_a_service_principal_twice_succeeds() {
 
     for _ in 0..2 {
         s.scim
-            .delete_service_principal(&id, app, &s.requests)
+            .principals(PrincipalKind::ServicePrincipal)
+            .delete(&id, app, &s.requests)
             .await
             .unwrap();
     }
@@ -141,7 +145,8 @@ async fn deleting_a_user_twice_succeeds() {
     let id = s.ws.scim.add_user("gone@contoso.com", "Gone", true);
     for _ in 0..2 {
         s.scim
-            .delete_user(&id, "gone@contoso.com", &s.requests)
+            .principals(PrincipalKind::User)
+            .delete(&id, "gone@contoso.com", &s.requests)
             .await
             .unwrap();
     }
