@@ -320,82 +320,96 @@ pub fn desired_users_in<'a>(
     names: &Names,
 ) -> Desired {
     let mut desired = Desired::default();
-    let mut seen_ids = HashSet::new();
     // Every member once, in the order listed: a user's `at` is its place here.
-    let order: Vec<&Person> = (members.into_iter())
-        .filter(|member| seen_ids.insert(member.id()))
-        .collect();
-    drop(seen_ids);
+    let order = listed_once(members);
     // Room for every member at once (nearly all become users): grown by doubling, the list would
     // hold up to twice what it needs while the largest workspace's principals are made.
     desired.users.reserve_exact(order.len());
     let mut skipped: Vec<(usize, Skipped)> = Vec::new();
     for (at, &member) in order.iter().enumerate() {
-        let mut skip = |reason: String| {
-            skipped.push((
-                at,
-                Skipped {
-                    member: label(member),
-                    reason,
-                },
-            ));
-        };
-        if member.is_limited() {
-            skip(LIMITED_USER.to_owned());
-            continue;
+        match desired_user(member, at, options, names) {
+            Ok(user) => desired.users.push(user),
+            Err(reason) => skipped.push((at, skip(member, reason))),
         }
-        // An absent accountEnabled is treated as enabled: Graph omits it only without User.Read.All.
-        if member.account_enabled() == Some(false) && !options.include_disabled {
-            skip("account is disabled in Entra ID".to_owned());
-            continue;
-        }
-        let name = match user_name(member, options.user_name, names) {
-            Ok(name) => name,
-            Err(reason) => {
-                skip(reason);
-                continue;
-            }
-        };
-        let display_name = member
-            .display_name()
-            .filter(|d| !d.trim().is_empty())
-            .map_or_else(|| Arc::clone(name.shared()), Arc::clone);
-        desired.users.push(DesiredUser {
-            user_name: name,
-            display_name,
-            object_id: entra_id(member.id()),
-            at: u32::try_from(at).unwrap_or(u32::MAX),
-        });
     }
-    // Sorted by name, then by place: a name goes to the first member listed with it, the others are
-    // skipped (sorting needs no map of names, which would cost as much again as the list).
-    let at = |user: &DesiredUser| usize::try_from(user.at).unwrap_or(usize::MAX);
-    let member = |user: &DesiredUser| order.get(at(user)).map_or_else(String::new, |m| label(m));
-    desired
-        .users
-        .sort_unstable_by(|a, b| (&a.user_name, a.at).cmp(&(&b.user_name, b.at)));
-    desired.users.dedup_by(|later, first| {
-        let taken = later.user_name == first.user_name;
-        if taken {
-            skipped.push((
-                at(later),
-                Skipped {
-                    member: member(later),
-                    reason: format!(
-                        "user name {} is already taken by member {}",
-                        later.user_name,
-                        member(first)
-                    ),
-                },
-            ));
-        }
-        taken
-    });
+    first_of_each_name(&mut desired.users, &order, &mut skipped);
     desired.users.shrink_to_fit();
     // In the order the members were listed, whatever the reason.
     skipped.sort_by_key(|(at, _)| *at);
     desired.skipped = skipped.into_iter().map(|(_, skipped)| skipped).collect();
     desired
+}
+
+/// Each member once (by object id), in the order first listed.
+fn listed_once<'a>(members: impl IntoIterator<Item = &'a Person>) -> Vec<&'a Person> {
+    let mut seen_ids = HashSet::new();
+    (members.into_iter())
+        .filter(|member| seen_ids.insert(member.id()))
+        .collect()
+}
+
+fn skip(member: &Person, reason: String) -> Skipped {
+    Skipped {
+        member: label(member),
+        reason,
+    }
+}
+
+/// The user one member makes, listed `at` this place, or why it makes none.
+fn desired_user(
+    member: &Person,
+    at: usize,
+    options: &SyncOptions,
+    names: &Names,
+) -> Result<DesiredUser, String> {
+    if member.is_limited() {
+        return Err(LIMITED_USER.to_owned());
+    }
+    // An absent accountEnabled is treated as enabled: Graph omits it only without User.Read.All.
+    if member.account_enabled() == Some(false) && !options.include_disabled {
+        return Err("account is disabled in Entra ID".to_owned());
+    }
+    let name = user_name(member, options.user_name, names)?;
+    let display_name = member
+        .display_name()
+        .filter(|d| !d.trim().is_empty())
+        .map_or_else(|| Arc::clone(name.shared()), Arc::clone);
+    Ok(DesiredUser {
+        user_name: name,
+        display_name,
+        object_id: entra_id(member.id()),
+        at: u32::try_from(at).unwrap_or(u32::MAX),
+    })
+}
+
+/// Keeps, of the users that share a name, the first member listed; the others are skipped. Sorted by
+/// name, then by place: sorting needs no map of names, which would cost as much again as the list.
+fn first_of_each_name(
+    users: &mut Vec<DesiredUser>,
+    order: &[&Person],
+    skipped: &mut Vec<(usize, Skipped)>,
+) {
+    let at = |user: &DesiredUser| usize::try_from(user.at).unwrap_or(usize::MAX);
+    let member = |user: &DesiredUser| order.get(at(user)).map_or_else(String::new, |m| label(m));
+    users.sort_unstable_by(|a, b| (&a.user_name, a.at).cmp(&(&b.user_name, b.at)));
+    users.dedup_by(|later, first| {
+        let taken = later.user_name == first.user_name;
+        if taken {
+            let reason = format!(
+                "user name {} is already taken by member {}",
+                later.user_name,
+                member(first)
+            );
+            skipped.push((
+                at(later),
+                Skipped {
+                    member: member(later),
+                    reason,
+                },
+            ));
+        }
+        taken
+    });
 }
 
 #[cfg(test)]
