@@ -116,6 +116,23 @@ fn unknown_kind(member: &GroupMember, within: Option<&Route>) -> String {
     )
 }
 
+/// Why the admins of a workspace cannot be established from one level of nested groups; its words are
+/// the hold's reason ([`Admins::Unknown`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum Unestablished {
+    #[error(
+        "{route} cannot be read through the workspace API (an account group, which workspace-level SCIM \
+         does not serve, or a group gone since): {error}"
+    )]
+    Unreadable { route: String, error: String },
+    /// An account group, or a group whose answer does not say it is a workspace group.
+    #[error("{0}")]
+    NotAWorkspaceGroup(String),
+    /// A member whose kind the workspace does not say.
+    #[error("{0}")]
+    UnknownKind(String),
+}
+
 /// What reading the nested groups found: more ids to protect, and whether every admin is now known.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Expansion {
@@ -155,14 +172,11 @@ where
             return found;
         }
         let answers = futures::future::join_all(level.iter().map(|r| read(r.id.clone()))).await;
-        let answers = (answers.into_iter())
-            .map(|answer| answer.map_err(|e| e.to_string()))
-            .collect();
         found.read += level.len();
         match found.take_in(&level, answers, listed, &mut seen) {
             Ok(next) => level = next,
             Err(why) => {
-                found.admins = Admins::Unknown(why);
+                found.admins = Admins::Unknown(why.to_string());
                 return found;
             }
         }
@@ -180,24 +194,21 @@ where
 impl Expansion {
     /// Takes in one level's answers: every member protected, and the groups among them not `seen` yet
     /// are the next level. `Err` says why the admins cannot be established.
-    fn take_in(
+    fn take_in<E: std::fmt::Display>(
         &mut self,
         level: &[Route],
-        answers: Vec<Result<ClassifiedGroup, String>>,
+        answers: Vec<Result<ClassifiedGroup, E>>,
         listed: &(dyn Fn(&str) -> bool + Sync),
         seen: &mut HashSet<ScimId>,
-    ) -> Result<Vec<Route>, String> {
+    ) -> Result<Vec<Route>, Unestablished> {
         let mut next = Vec::new();
         for (route, answer) in level.iter().zip(answers) {
-            let group = answer.map_err(|error| {
-                format!(
-                    "{} cannot be read through the workspace API (an account group, which \
-                     workspace-level SCIM does not serve, or a group gone since): {error}",
-                    route.describe()
-                )
+            let group = answer.map_err(|error| Unestablished::Unreadable {
+                route: route.describe(),
+                error: error.to_string(),
             })?;
             if let Some(why) = not_a_workspace_group(&group, route) {
-                return Err(why);
+                return Err(Unestablished::NotAWorkspaceGroup(why));
             }
             for member in &group.members {
                 match member.kind {
@@ -208,7 +219,12 @@ impl Expansion {
                         }
                     }
                     MemberKind::Unknown if listed(&member.id) => {}
-                    MemberKind::Unknown => return Err(unknown_kind(member, Some(route))),
+                    MemberKind::Unknown => {
+                        return Err(Unestablished::UnknownKind(unknown_kind(
+                            member,
+                            Some(route),
+                        )));
+                    }
                 }
                 self.protected.push(member.id.clone());
             }

@@ -280,8 +280,24 @@ fn is_guest(member: &Person) -> bool {
             .is_some_and(|upn| upn.to_ascii_uppercase().contains("#EXT#"))
 }
 
+/// Why a member makes no user, in the words the report gives (`actions`, `skipMember`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum NoUser {
+    #[error("{}", LIMITED_USER)]
+    Limited,
+    #[error("account is disabled in Entra ID")]
+    Disabled,
+    #[error("has no {attribute}")]
+    NoName { attribute: &'static str },
+    #[error("its {attribute} {raw:?} is not a usable user name")]
+    Unusable {
+        attribute: &'static str,
+        raw: String,
+    },
+}
+
 /// The name this member signs in with, or why there is none.
-fn user_name(member: &Person, source: UserNameSource, names: &Names) -> Result<UserName, String> {
+fn user_name(member: &Person, source: UserNameSource, names: &Names) -> Result<UserName, NoUser> {
     let (attribute, value) = match source {
         UserNameSource::Upn => ("userPrincipalName", member.user_principal_name()),
         UserNameSource::Mail => ("mail", member.mail()),
@@ -291,10 +307,11 @@ fn user_name(member: &Person, source: UserNameSource, names: &Names) -> Result<U
         UserNameSource::Auto => ("userPrincipalName", member.user_principal_name()),
     };
     match value {
-        None => Err(format!("has no {attribute}")),
-        Some(raw) => names
-            .user_name(raw)
-            .ok_or_else(|| format!("its {attribute} {raw:?} is not a usable user name")),
+        None => Err(NoUser::NoName { attribute }),
+        Some(raw) => names.user_name(raw).ok_or_else(|| NoUser::Unusable {
+            attribute,
+            raw: raw.to_owned(),
+        }),
     }
 }
 
@@ -329,7 +346,7 @@ pub fn desired_users_in<'a>(
     for (at, &member) in order.iter().enumerate() {
         match desired_user(member, at, options, names) {
             Ok(user) => desired.users.push(user),
-            Err(reason) => skipped.push((at, skip(member, reason))),
+            Err(reason) => skipped.push((at, skip(member, reason.to_string()))),
         }
     }
     first_of_each_name(&mut desired.users, &order, &mut skipped);
@@ -361,13 +378,13 @@ fn desired_user(
     at: usize,
     options: &SyncOptions,
     names: &Names,
-) -> Result<DesiredUser, String> {
+) -> Result<DesiredUser, NoUser> {
     if member.is_limited() {
-        return Err(LIMITED_USER.to_owned());
+        return Err(NoUser::Limited);
     }
     // An absent accountEnabled is treated as enabled: Graph omits it only without User.Read.All.
     if member.account_enabled() == Some(false) && !options.include_disabled {
-        return Err("account is disabled in Entra ID".to_owned());
+        return Err(NoUser::Disabled);
     }
     let name = user_name(member, options.user_name, names)?;
     let display_name = member
