@@ -96,7 +96,7 @@ pub async fn check_token(
     identity: &Arc<dyn TokenCredential>,
     description: &str,
     scope: &str,
-) -> Result<(), String> {
+) -> Result<(), TokenError> {
     identity
         .get_token(&[scope], None)
         .await
@@ -108,11 +108,25 @@ pub async fn check_token(
                 None if unreadable(&e) => "the answer could not be read: ".to_owned(),
                 None => String::new(),
             };
-            format!(
-                "the {description} could not get a token for {scope}: {answer}{}",
-                causes(&e)
-            )
+            TokenError {
+                identity: description.to_owned(),
+                scope: scope.to_owned(),
+                answer,
+                causes: causes(&e),
+            }
         })
+}
+
+/// The credential gave no token: which identity, for which scope, what answer came (if one did) and
+/// the error's causes in words. Never holds a token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the {identity} could not get a token for {scope}: {answer}{causes}")]
+pub struct TokenError {
+    pub identity: String,
+    pub scope: String,
+    /// `HTTP <status>: `, or what was wrong with the answer, or nothing.
+    pub answer: String,
+    pub causes: String,
 }
 
 /// `error` and its sources, outermost first.

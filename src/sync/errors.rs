@@ -48,14 +48,11 @@ impl SyncError {
     }
 }
 
-/// The run's credential gives no token (checked once per run, before any service is called). The
-/// words are `auth::check_token`'s: the identity, the scope and the causes (auth has no error type of
-/// its own yet, so they come as text).
+/// The run's credential gives no token (checked once per run, before any service is called): the
+/// identity, the scope and the causes ([`crate::auth::TokenError`]).
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{said}")]
-pub struct SignInError {
-    pub said: String,
-}
+#[error(transparent)]
+pub struct SignInError(#[from] pub crate::auth::TokenError);
 
 /// A configured Entra group could not be read to the end.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -85,7 +85,7 @@ impl AzureRun {
         let check = || async {
             check_token(&self.credential, &self.identity, self.graph.scope())
                 .await
-                .map_err(|said| SignInError { said })
+                .map_err(SignInError)
         };
         self.signed_in.get_or((), check).await
     }
