@@ -526,36 +526,31 @@ mod tests {
 
     #[test]
     fn user_name_option_forces_upn_or_mail() {
-        let members = [member(
-            "1",
-            Some("ana@contoso.com"),
-            Some("ana.smith@contoso.com"),
-            Some(true),
-            false,
-        )];
-        let mail = SyncOptions {
-            user_name: UserNameSource::Mail,
-            ..SyncOptions::default()
-        };
-        assert_eq!(
-            names(&desired_users(&members, &mail)),
-            ["ana.smith@contoso.com"]
-        );
-        let guest = [member(
-            "2",
-            Some("g_f.com#EXT#@c.onmicrosoft.com"),
-            Some("g@f.com"),
-            Some(true),
-            true,
-        )];
-        let upn = SyncOptions {
-            user_name: UserNameSource::Upn,
-            ..SyncOptions::default()
-        };
-        assert_eq!(
-            names(&desired_users(&guest, &upn)),
-            ["g_f.com#ext#@c.onmicrosoft.com"]
-        );
+        // (upn, mail, guest, the option, the name made)
+        let cases = [
+            (
+                "ana@contoso.com",
+                "ana.smith@contoso.com",
+                false,
+                UserNameSource::Mail,
+                "ana.smith@contoso.com",
+            ),
+            (
+                "g_f.com#EXT#@c.onmicrosoft.com",
+                "g@f.com",
+                true,
+                UserNameSource::Upn,
+                "g_f.com#ext#@c.onmicrosoft.com",
+            ),
+        ];
+        for (upn, mail, guest, source, expected) in cases {
+            let members = [member("1", Some(upn), Some(mail), Some(true), guest)];
+            let options = SyncOptions {
+                user_name: source,
+                ..SyncOptions::default()
+            };
+            assert_eq!(names(&desired_users(&members, &options)), [expected]);
+        }
     }
 
     #[test]
