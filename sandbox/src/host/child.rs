@@ -30,20 +30,34 @@ pub(crate) struct ProcessSpec {
     pub startup_limit: Duration,
 }
 
-/// Ports handed to handler processes of this process's hosts and not yet released. A port is
-/// found free by binding port 0 and letting go; until the handler binds it, another host of the same
-/// process (tests run many) could be handed the same port and mistake the other handler for its own.
+/// Ports handed to handler processes of this process's hosts and not yet released: until the
+/// handler binds its port, another host of the same process (tests run many) must not be handed it.
 static LEASED: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+
+/// Where handler ports come from when the kernel's ephemeral range is known: the 8,000 ports just
+/// below it. A port in the ephemeral range, free when found, can be given to any `bind(0)` (another
+/// test's emulator or host front) or be an outgoing connection's source port (a readiness probe
+/// connecting to itself) in the time the handler takes to bind it; both once passed for a ready
+/// handler. Below the range only an explicit bind to that very port collides.
+const BELOW_EPHEMERAL: u16 = 8_000;
 
 /// A free port reserved for one handler process; released on drop.
 pub(crate) struct PortLease(u16);
 
 impl PortLease {
     pub(crate) fn take() -> std::io::Result<PortLease> {
-        for _ in 0..100 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")?
-                .local_addr()?
-                .port();
+        let below = ephemeral_low().filter(|low| *low > 1024 + BELOW_EPHEMERAL);
+        for _ in 0..200 {
+            let port = match below {
+                Some(low) => {
+                    low - 1 - (uuid::Uuid::new_v4().as_u128() % u128::from(BELOW_EPHEMERAL)) as u16
+                }
+                None => 0,
+            };
+            let Ok(listener) = std::net::TcpListener::bind(("127.0.0.1", port)) else {
+                continue;
+            };
+            let port = listener.local_addr()?.port();
             if LEASED
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
@@ -53,7 +67,7 @@ impl PortLease {
             }
         }
         Err(std::io::Error::other(
-            "every free port offered is leased already",
+            "no free port found for the handler in 200 tries",
         ))
     }
 
@@ -69,6 +83,12 @@ impl Drop for PortLease {
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&self.0);
     }
+}
+
+/// The first port of the kernel's ephemeral range (Linux), if it can be read.
+fn ephemeral_low() -> Option<u16> {
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    range.split_whitespace().next()?.parse().ok()
 }
 
 /// A started process.
@@ -171,16 +191,18 @@ pub(crate) fn exited(
     }
 }
 
-/// Polls `GET /` every 25 ms: true at the first HTTP answer (or anything but a refused connection,
-/// as the host decides), false at the deadline.
+/// Polls `GET /` every 25 ms: true at the first HTTP answer (any status, as the host decides), false
+/// at the deadline. A refused connection or an exchange that is not HTTP is "not yet": a probe whose
+/// kernel-chosen source port is the handler's own port connects to itself (TCP simultaneous open)
+/// and reads its own request back, which once passed for a ready handler.
 pub(crate) async fn wait_ready(port: u16, deadline: Instant) -> bool {
     loop {
         let probe =
             tokio::time::timeout_at(deadline, wire::send(port, "GET", "/", &[], None)).await;
         match probe {
             Err(_) => return false,
-            Ok(Err(WireError::Connect(_))) => {}
-            Ok(_) => return true,
+            Ok(Err(WireError::Connect(_) | WireError::Io(_))) => {}
+            Ok(Ok(_)) => return true,
         }
         if Instant::now() + POLL >= deadline {
             return false;
@@ -223,4 +245,61 @@ fn pipe(
             console.emit(level, WORKER, line);
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A listener that answers every connection with bytes that are not HTTP, then one that answers
+    /// HTTP: only the second is a ready handler.
+    async fn listener(answer: &'static [u8]) -> u16 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !request.ends_with(b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = stream.write_all(answer).await;
+                let _ = stream.shutdown().await;
+            }
+        });
+        port
+    }
+
+    #[test]
+    fn handler_ports_are_below_the_ephemeral_range_and_not_handed_twice() {
+        let leases: Vec<PortLease> = (0..50).map(|_| PortLease::take().unwrap()).collect();
+        let ports: BTreeSet<u16> = leases.iter().map(PortLease::port).collect();
+        assert_eq!(ports.len(), 50);
+        if let Some(low) = ephemeral_low() {
+            assert!(
+                ports
+                    .iter()
+                    .all(|p| *p < low && *p >= low - BELOW_EPHEMERAL),
+                "{ports:?}"
+            );
+        }
+        let first = leases[0].port();
+        drop(leases);
+        assert!(!LEASED.lock().unwrap().contains(&first));
+    }
+
+    #[tokio::test]
+    async fn only_an_http_answer_is_ready() {
+        let garbage = listener(b"GET / HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n").await;
+        let deadline = Instant::now() + Duration::from_millis(300);
+        assert!(!wait_ready(garbage, deadline).await);
+
+        let http = listener(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n").await;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        assert!(wait_ready(http, deadline).await);
+    }
 }
