@@ -1,6 +1,7 @@
-//! The principal vocabulary every module shares: who a principal is on each side (an Entra object id,
-//! a Databricks user name or application id, a workspace id, a fingerprint of a listed `externalId`),
-//! and the key the sync compares principals by ([`Principal`], of a [`PrincipalKind`]). Each type is
+//! The principal vocabulary every module shares: who a principal is on each side (an Entra object id
+//! and display name as one shared `Identity`, a Databricks user name or application id, a workspace
+//! id, a fingerprint of a listed `externalId`), and the key the sync compares principals by
+//! ([`Principal`], of a [`PrincipalKind`]). Each type is
 //! parsed once at the edge and sized for a run that holds one per principal of every workspace
 //! (`sync/plan/tests.rs` pins the sizes). The modules that used to own them re-export them.
 
@@ -114,6 +115,50 @@ pub fn entra_id(id: &ObjectId) -> EntraId {
         ObjectId::Text(_) => EntraId::nil(),
     }
 }
+
+/// Who a desired principal is in Entra: its display name and object id in one shared allocation,
+/// 8 bytes a pointer. A run holds one per desired principal of every workspace (the desired lists, a
+/// first sync's creations): a display name `Arc<str>` and an inline [`EntraId`] took 32 bytes there.
+/// The same person's identity is made once (with its [`Person`](crate::entra::Person)) and shared by
+/// every workspace that wants it. A clone is a pointer.
+#[derive(Clone)]
+pub struct Identity(triomphe::ThinArc<EntraId, u8>);
+
+impl Identity {
+    pub fn new(id: EntraId, display_name: &str) -> Identity {
+        Identity(triomphe::ThinArc::from_header_and_slice(
+            id,
+            display_name.as_bytes(),
+        ))
+    }
+
+    /// The Entra object id (nil when it is not a GUID).
+    pub fn id(&self) -> EntraId {
+        self.0.header.header
+    }
+
+    pub fn display_name(&self) -> &str {
+        // Made from a `&str` only, so always UTF-8.
+        std::str::from_utf8(&self.0.slice).unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Identity")
+            .field("id", &self.id())
+            .field("display_name", &self.display_name())
+            .finish()
+    }
+}
+
+impl PartialEq for Identity {
+    fn eq(&self, other: &Identity) -> bool {
+        self.id() == other.id() && self.display_name() == other.display_name()
+    }
+}
+
+impl Eq for Identity {}
 
 /// `as_str`, `shared` and `Display` of a key kept as shared text (`UserName`, `AppId`).
 macro_rules! shared_text {

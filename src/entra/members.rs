@@ -13,7 +13,7 @@ use std::borrow::Borrow;
 use std::collections::HashSet;
 use std::fmt;
 use std::hash::{Hash, Hasher};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -21,7 +21,7 @@ use url::Url;
 
 use super::{Call, Graph, GraphError, Group, Page};
 use crate::http::{self, ApiError, Requests};
-use crate::principal::ObjectId;
+use crate::principal::{Identity, ObjectId, entra_id};
 
 /// Members as listed, to the end.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,7 +88,7 @@ pub struct Member {
     #[serde(default, deserialize_with = "name_text")]
     pub mail: Option<Box<str>>,
     #[serde(default)]
-    pub display_name: Option<Arc<str>>,
+    pub display_name: Option<Box<str>>,
     #[serde(default)]
     pub account_enabled: Option<bool>,
     #[serde(default)]
@@ -120,7 +120,8 @@ pub struct Person(triomphe::ThinArc<PersonHeader, u8>);
 
 struct PersonHeader {
     id: ObjectId,
-    display_name: Option<Arc<str>>,
+    /// The display name with the object id, shared with the desired principals made of this person.
+    identity: Option<Identity>,
     /// Bytes of the user principal name, at the start of the text ([`ABSENT`] when there is none).
     upn: u16,
     /// Bytes of the mail, after the user principal name ([`ABSENT`], or [`SAME`] as the UPN).
@@ -146,8 +147,9 @@ impl From<Member> for Person {
             Some(mail) => (len(mail), &mail.as_bytes()[..usize::from(len(mail))]),
         };
         let header = PersonHeader {
+            identity: (member.display_name)
+                .map(|display| Identity::new(entra_id(&member.id), &display)),
             id: member.id,
-            display_name: member.display_name,
             upn: upn.map_or(ABSENT, len),
             mail: mail_len,
             account_enabled: member.account_enabled,
@@ -221,8 +223,13 @@ impl Person {
         }
     }
 
-    pub fn display_name(&self) -> Option<&Arc<str>> {
-        self.header().display_name.as_ref()
+    pub fn display_name(&self) -> Option<&str> {
+        self.identity().map(Identity::display_name)
+    }
+
+    /// The display name and the object id, if Graph gave a display name.
+    pub fn identity(&self) -> Option<&Identity> {
+        self.header().identity.as_ref()
     }
 
     pub fn account_enabled(&self) -> Option<bool> {
@@ -564,7 +571,7 @@ mod tests {
                 assert_eq!(person.id().to_string(), id);
                 assert_eq!(person.user_principal_name(), upn, "{upn:?} {mail:?}");
                 assert_eq!(person.mail(), mail, "{upn:?} {mail:?}");
-                assert_eq!(person.display_name().map(|d| &**d), Some("Zoë Ångström"));
+                assert_eq!(person.display_name(), Some("Zoë Ångström"));
                 assert_eq!(person.account_enabled(), Some(false));
                 assert_eq!(person.user_type(), Some(UserType::Guest));
             }

@@ -7,24 +7,23 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::config::{SyncOptions, UserNameSource};
 use crate::entra::{Person, ServicePrincipalMember, UserType};
-pub use crate::principal::{AppId, EntraId, Principal, UserName, entra_id};
+pub use crate::principal::{AppId, EntraId, Identity, Principal, UserName, entra_id};
 
 /// A user the workspace should have.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DesiredUser {
     pub user_name: UserName,
-    pub display_name: Arc<str>,
-    /// The member's Entra object id (nil if not a GUID).
-    pub object_id: EntraId,
+    /// The display name (the user name when Graph gave none) and the member's Entra object id.
+    pub identity: Identity,
     /// Where its member came in the listing (which member a shared name goes to, and the report's order).
     at: u32,
 }
 
 /// Every desired principal of a workspace with its display name and Entra object id, sorted (users,
-/// then service principals) and each once: what the plan reads. A vector, 56 bytes a principal, made
+/// then service principals) and each once: what the plan reads. A vector, 32 bytes a principal, made
 /// in place of the desired users (a first sync holds one per principal of every workspace).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Principals(Vec<(Principal, Arc<str>, EntraId)>);
+pub struct Principals(Vec<(Principal, Identity)>);
 
 impl Principals {
     pub fn contains_key(&self, key: &Principal) -> bool {
@@ -48,36 +47,27 @@ impl Principals {
     }
 }
 
-type Entry<'a> = (&'a Principal, &'a Arc<str>, EntraId);
+type Entry<'a> = (&'a Principal, &'a Identity);
 
 impl<'a> IntoIterator for &'a Principals {
     type Item = Entry<'a>;
     type IntoIter = std::iter::Map<
-        std::slice::Iter<'a, (Principal, Arc<str>, EntraId)>,
-        fn(&'a (Principal, Arc<str>, EntraId)) -> Entry<'a>,
+        std::slice::Iter<'a, (Principal, Identity)>,
+        fn(&'a (Principal, Identity)) -> Entry<'a>,
     >;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.0.iter().map(|(key, display, id)| (key, display, *id))
+        self.0.iter().map(|(key, identity)| (key, identity))
     }
 }
 
-/// Sorted, and the first display name and object id of a principal listed twice kept.
-impl FromIterator<(Principal, Arc<str>, EntraId)> for Principals {
-    fn from_iter<I: IntoIterator<Item = (Principal, Arc<str>, EntraId)>>(iter: I) -> Self {
+/// Sorted, and the first identity of a principal listed twice kept.
+impl FromIterator<(Principal, Identity)> for Principals {
+    fn from_iter<I: IntoIterator<Item = (Principal, Identity)>>(iter: I) -> Self {
         let mut all: Vec<_> = iter.into_iter().collect();
         all.sort_by(|a, b| a.0.cmp(&b.0));
         all.dedup_by(|later, first| later.0 == first.0);
         Principals(all)
-    }
-}
-
-/// As above, without object ids (nil: created without `externalId`).
-impl FromIterator<(Principal, Arc<str>)> for Principals {
-    fn from_iter<I: IntoIterator<Item = (Principal, Arc<str>)>>(iter: I) -> Self {
-        (iter.into_iter())
-            .map(|(key, display)| (key, display, EntraId::nil()))
-            .collect()
     }
 }
 
@@ -189,7 +179,7 @@ pub struct Skipped {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Desired {
     pub users: Vec<DesiredUser>,
-    pub service_principals: BTreeMap<AppId, (Arc<str>, EntraId)>,
+    pub service_principals: BTreeMap<AppId, Identity>,
     pub skipped: Vec<Skipped>,
 }
 
@@ -208,13 +198,13 @@ impl Desired {
     /// Every desired principal with its display name, giving up the lists by kind: the users' list
     /// becomes the principals' in place (a copy would double what a large workspace holds).
     pub fn into_principals(self) -> Principals {
-        let mut all: Vec<(Principal, Arc<str>, EntraId)> = (self.users.into_iter())
-            .map(|u| (Principal::User(u.user_name), u.display_name, u.object_id))
+        let mut all: Vec<(Principal, Identity)> = (self.users.into_iter())
+            .map(|u| (Principal::User(u.user_name), u.identity))
             .collect();
         // Users come before service principals in `Principal`'s order: the whole stays sorted.
         all.extend(
             (self.service_principals.into_iter())
-                .map(|(id, (display, object))| (Principal::ServicePrincipal(id), display, object)),
+                .map(|(id, identity)| (Principal::ServicePrincipal(id), identity)),
         );
         Principals(all)
     }
@@ -265,10 +255,10 @@ impl Desired {
                 .display_name
                 .as_deref()
                 .filter(|d| !d.trim().is_empty())
-                .map_or_else(|| Arc::clone(app_id.shared()), Arc::from);
+                .unwrap_or(app_id.as_str());
             let object_id = EntraId::try_parse(&member.id).unwrap_or_default();
-            self.service_principals
-                .insert(app_id, (display_name, object_id));
+            let identity = Identity::new(object_id, display_name);
+            self.service_principals.insert(app_id, identity);
         }
     }
 }
@@ -387,14 +377,17 @@ fn desired_user(
         return Err(NoUser::Disabled);
     }
     let name = user_name(member, options.user_name, names)?;
-    let display_name = member
-        .display_name()
-        .filter(|d| !d.trim().is_empty())
-        .map_or_else(|| Arc::clone(name.shared()), Arc::clone);
+    // The person's own identity, shared by every workspace that wants it; one of this workspace's
+    // making only when Graph gave no display name.
+    let identity = (member.identity())
+        .filter(|identity| !identity.display_name().trim().is_empty())
+        .map_or_else(
+            || Identity::new(entra_id(member.id()), name.as_str()),
+            Identity::clone,
+        );
     Ok(DesiredUser {
         user_name: name,
-        display_name,
-        object_id: entra_id(member.id()),
+        identity,
         at: u32::try_from(at).unwrap_or(u32::MAX),
     })
 }
@@ -584,7 +577,7 @@ mod tests {
         ];
         let desired = desired_users(&members, &SyncOptions::default());
         assert_eq!(names(&desired), ["ana@c.com", "zoe@c.com"]);
-        assert_eq!(&*desired.users[1].display_name, "User 1");
+        assert_eq!(desired.users[1].identity.display_name(), "User 1");
         let skipped: Vec<(&str, &str)> = (desired.skipped.iter())
             .map(|s| (s.member.as_str(), s.reason.as_str()))
             .collect();
@@ -629,13 +622,16 @@ mod tests {
         assert!(principals.contains_key(&sp) && principals.contains_key(&user("ana@c.com")));
         assert!(!principals.contains_key(&user("bo@c.com")));
         let made: Principals = [
-            (sp.clone(), "b".into()),
-            (user("x@c.com"), "x".into()),
-            (sp.clone(), "c".into()),
+            (sp.clone(), Identity::new(EntraId::nil(), "b")),
+            (user("x@c.com"), Identity::new(EntraId::nil(), "x")),
+            (sp.clone(), Identity::new(EntraId::nil(), "c")),
         ]
         .into_iter()
         .collect();
-        let made: Vec<(&Principal, &str)> = made.into_iter().map(|(k, d, _)| (k, &**d)).collect();
+        let made: Vec<(&Principal, &str)> = made
+            .into_iter()
+            .map(|(k, d)| (k, d.display_name()))
+            .collect();
         assert_eq!(made, [(&user("x@c.com"), "x"), (&sp, "b")]);
     }
 
@@ -707,8 +703,8 @@ mod tests {
             .collect();
         assert_eq!(ids, ["0b7c7f3e-8a4e-4c2a-9d7e-1f0e2d3c4b5a"]);
         assert_eq!(
-            desired.service_principals[&AppId::parse(app).unwrap()].0,
-            "App o1".into()
+            desired.service_principals[&AppId::parse(app).unwrap()].display_name(),
+            "App o1"
         );
         let reasons: Vec<(&str, &str)> = desired
             .skipped

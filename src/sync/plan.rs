@@ -22,12 +22,11 @@
 //! Invariant (tested): applying a plan, then planning again, gives an empty plan.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 use serde::Serialize;
 
 use super::admins::Admins;
-use super::desired::{EntraId, Principal, Principals};
+use super::desired::{EntraId, Identity, Principal, Principals};
 use super::report::ActionKind;
 use crate::config::{Deprovision, MaxDeprovision};
 use crate::databricks::{ExternalId, ScimId};
@@ -42,15 +41,22 @@ pub use current::{Current, GroupState, Ids, Lookup, Present};
 pub enum PrincipalChange {
     Create {
         principal: Principal,
-        display_name: Arc<str>,
-        /// The Entra object id, sent as `externalId` (nil: none sent).
-        #[serde(skip)]
-        external_id: EntraId,
+        /// The display name (reported) and the Entra object id, sent as `externalId` (nil: none sent).
+        #[serde(rename = "displayName", serialize_with = "display_name")]
+        identity: Identity,
     },
     Activate {
         id: ScimId,
         principal: Principal,
     },
+}
+
+/// A creation is reported with its display name only (the object id is the workspace's business).
+fn display_name<S: serde::Serializer>(
+    identity: &Identity,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(identity.display_name())
 }
 
 impl PrincipalChange {
@@ -442,16 +448,17 @@ impl Planning<'_> {
             .filter(|key| self.present.get(key).is_none_or(|p| !p.active))
             .count();
         result.principals.reserve_exact(changes);
-        for (key, display_name, object_id) in self.desired {
+        for (key, identity) in self.desired {
             let Some(p) = self.present.get(key) else {
                 result.principals.push(PrincipalChange::Create {
                     principal: key.clone(),
-                    display_name: display_name.clone(),
-                    external_id: object_id,
+                    identity: identity.clone(),
                 });
                 continue;
             };
-            result.external_ids.compare(key, p.external_id, object_id);
+            result
+                .external_ids
+                .compare(key, p.external_id, identity.id());
             if p.active {
                 result.count_existing(key);
             } else {

@@ -33,10 +33,9 @@ impl Writer<'_> {
         match change {
             PrincipalChange::Create {
                 principal,
-                display_name,
-                external_id,
+                identity,
             } => match self
-                .create(principal, display_name, known(external_id))
+                .create(principal, identity.display_name(), known(&identity.id()))
                 .await
             {
                 Ok(Some(id)) => Done::Created(id),

@@ -9,7 +9,7 @@ use crate::sync::desired::{AppId, UserName};
 fn desired(names: &[&str]) -> Principals {
     names
         .iter()
-        .map(|n| (key(n), format!("D {n}").into()))
+        .map(|n| (key(n), Identity::new(EntraId::nil(), &format!("D {n}"))))
         .collect()
 }
 
@@ -157,8 +157,7 @@ fn set_active(current: &mut Current, id: &str, active: bool) {
 fn create(n: &str) -> PrincipalChange {
     PrincipalChange::Create {
         principal: key(n),
-        display_name: format!("D {n}").into(),
-        external_id: EntraId::nil(),
+        identity: Identity::new(EntraId::nil(), &format!("D {n}")),
     }
 }
 fn activate(id: &str, n: &str) -> PrincipalChange {
@@ -685,6 +684,15 @@ fn the_changes_a_first_sync_plans_one_per_principal_stay_small() {
 }
 
 #[test]
+fn a_desired_principal_is_a_key_and_a_pointer_to_its_shared_identity() {
+    // 56 bytes with the display name and object id inline: at 100,000 users in 5 workspaces, 7 MiB.
+    // A creation is as small as a reactivation now (a workspace id and a key).
+    assert!(std::mem::size_of::<(Principal, Identity)>() <= 32);
+    assert!(std::mem::size_of::<crate::sync::desired::DesiredUser>() <= 32);
+    assert!(std::mem::size_of::<PrincipalChange>() <= 48);
+}
+
+#[test]
 fn a_listed_principal_stays_small_because_a_listing_holds_one_per_principal() {
     // 48 bytes before externalId was read: its fingerprint fits in the padding.
     assert!(std::mem::size_of::<ScimUser>() <= 48);
@@ -716,7 +724,7 @@ fn external_ids_case() -> (Principals, Current) {
         ("unknown@c.com", EntraId::nil()),
     ]
     .into_iter()
-    .map(|(n, id)| (key(n), format!("D {n}").into(), id))
+    .map(|(n, id)| (key(n), Identity::new(id, &format!("D {n}"))))
     .collect();
     let with = |mut u: ScimUser, id: ExternalId| {
         u.external_id = id;
@@ -750,8 +758,7 @@ fn an_external_id_that_is_not_the_entra_object_id_is_reported_never_changed() {
     // Only the missing user is created, with its object id; nothing else is planned for the others.
     let created = PrincipalChange::Create {
         principal: key("new@c.com"),
-        display_name: "D new@c.com".into(),
-        external_id: EntraId::from_u128(5),
+        identity: Identity::new(EntraId::from_u128(5), "D new@c.com"),
     };
     assert_eq!(Changes::of(&plan), changes![created, mark(&[], 1)]);
 }
