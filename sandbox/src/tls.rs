@@ -3,7 +3,8 @@
 //! signed by it, the rustls server configuration that presents them, the CA bundle for the
 //! client's `SSL_CERT_FILE`, and the two serving helpers that put an axum router on a loopback
 //! port: [`serve_tls`] (every emulator of an https API) and [`serve_plain`] (the managed-identity
-//! endpoint, which is plain http on loopback as on App Service).
+//! endpoint, which is plain http on loopback as on App Service); [`error_chain`] says why a client's
+//! request failed, certificate causes included.
 //!
 //! Nothing here weakens the client: the real binary verifies the emulators' certificates exactly
 //! as it verifies Azure's, because the CA is added to its trust store through `SSL_CERT_FILE`
@@ -313,4 +314,17 @@ pub async fn serve_plain(router: axum::Router) -> std::io::Result<SocketAddr> {
         serve_connection(stream, router.clone())
     }));
     Ok(addr)
+}
+
+/// An error with its whole source chain, on one line (`outer <- cause <- root cause`): a TLS failure's
+/// reason (unknown issuer, name mismatch) is several sources down a reqwest error.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(" <- ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use axum::Router;
 use axum::http::{HeaderMap, Uri};
 use sandbox::proxy::ConnectProxy;
-use sandbox::tls::{Authority, serve_plain, serve_tls};
+use sandbox::tls::{Authority, error_chain, serve_plain, serve_tls};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -92,18 +92,6 @@ fn explicit_client(f: &Fixture) -> reqwest::Client {
         .tls_certs_merge([ca])
         .build()
         .unwrap()
-}
-
-/// An error with its whole source chain, on one line.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(" <- ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 /// A unique path in the temp dir, removed on drop.
@@ -326,7 +314,7 @@ async fn unrouted_host_is_refused_with_502_naming_it_and_logged() {
         .send()
         .await
         .unwrap_err();
-    assert!(err.is_connect(), "{}", chain(&err));
+    assert!(err.is_connect(), "{}", error_chain(&err));
     assert!(
         f.proxy
             .connects()
@@ -387,7 +375,7 @@ async fn certificate_without_the_host_name_is_a_tls_error() {
         .send()
         .await
         .unwrap_err();
-    let text = chain(&err);
+    let text = error_chain(&err);
     assert!(
         text.contains("certificate not valid for name \"graph.microsoft.us\""),
         "{text}"
@@ -533,9 +521,9 @@ async fn fifty_concurrent_requests_through_one_proxy() {
                 .get(format!("https://{host}/req/{i}"))
                 .send()
                 .await
-                .map_err(|e| chain(&e))?;
+                .map_err(|e| error_chain(&e))?;
             let status = res.status().as_u16();
-            let body = res.text().await.map_err(|e| chain(&e))?;
+            let body = res.text().await.map_err(|e| error_chain(&e))?;
             Ok::<_, String>((status, body, host, i))
         }
     });

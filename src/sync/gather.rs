@@ -14,7 +14,7 @@ use super::engine::AzureRun;
 use super::errors::{NamingError, SignInError, SyncError};
 use super::groups::{GroupMembers, Unsettled};
 use super::lifecycle::WorkspaceMemory;
-use super::plan::{Current, DesiredGroup, Policy};
+use super::plan::{Current, DesiredGroup, Policy, RemovalHold};
 use super::report::WorkspaceReport;
 use crate::auth::check_token;
 use crate::config::{SecretUrl, SyncOptions, Workspace, WorkspaceAuth};
@@ -157,10 +157,9 @@ impl AzureRun {
             deprovision: options.deprovision,
             max_deprovision: options.max_deprovision,
             allow_deprovision: self.run.allow_deprovision,
-            // Members Graph could not show make the read incomplete: nothing is removed on it.
-            hold_removals: incomplete.reason(),
-            // A count Graph's listing fell short of, twice: removals wait for a read that agrees.
-            wait_removals: unsettled.reason(),
+            // Members Graph could not show make the read incomplete: nothing is removed on it. A
+            // count Graph's listing fell short of, twice: removals wait for a read that agrees.
+            hold_removals: RemovalHold::of(incomplete.reason(), unsettled.reason()),
         }
     }
 }

@@ -16,9 +16,9 @@
 //! every deprovisioning is held, whatever `allowDeprovision` says. Deprovisionings beyond the policy's limit are
 //! held, all of them, unless the run was confirmed with `allowDeprovision`. After an incomplete read of
 //! the Entra groups (members Graph listed with limited information), nothing is removed at all: every
-//! deprovisioning, removal from a group and entitlement change is held (`Policy::hold_removals`); after
-//! a read whose listing fell short of Graph's count twice, the same changes wait (`Policy::wait_removals`:
-//! held as well, but the workspace is `partial`, not failed).
+//! deprovisioning, removal from a group and entitlement change is held (`Policy::hold_removals`, which
+//! fails the workspace); after a read whose listing fell short of Graph's count twice, the same changes
+//! wait (held as well, but the workspace is `partial`, not failed).
 //! Invariant (tested): applying a plan, then planning again, gives an empty plan.
 
 use std::collections::BTreeSet;
@@ -300,14 +300,36 @@ pub struct Policy {
     pub max_deprovision: MaxDeprovision,
     /// The operator confirmed this run's deprovisioning whatever its size.
     pub allow_deprovision: bool,
-    /// Why nothing may be removed this run, when the workspace's Entra read is incomplete (members Graph
-    /// listed with limited information: [`super::desired::Incomplete::reason`]). Every deprovisioning,
-    /// removal from a group and entitlement change is then held, whatever `allow_deprovision` says.
-    pub hold_removals: Option<String>,
-    /// Why removals wait this run although nothing is wrong: a listing fell short of Graph's count on
-    /// two reads (the count's index lags). The same changes as `hold_removals` are held; the workspace
-    /// is `partial`. `hold_removals` wins when both are set.
-    pub wait_removals: Option<String>,
+    /// Why nothing may be removed this run ([`RemovalHold::of`]): every deprovisioning, removal from a
+    /// group and entitlement change is then held, whatever `allow_deprovision` says.
+    pub hold_removals: Option<RemovalHold>,
+}
+
+/// Why every removal of a run is held, and what that does to the workspace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemovalHold {
+    pub reason: String,
+    pub effect: HoldEffect,
+}
+
+impl RemovalHold {
+    /// The hold of a workspace whose Entra read is `incomplete` (members Graph listed with limited
+    /// information, [`super::desired::Incomplete::reason`]: it fails, a permission is missing) or
+    /// `unsettled` (a listing fell short of Graph's count on two reads, the count's index lags: it
+    /// waits, the workspace is `partial`). An incomplete read wins when both are.
+    pub fn of(incomplete: Option<String>, unsettled: Option<String>) -> Option<RemovalHold> {
+        match (incomplete, unsettled) {
+            (Some(reason), _) => Some(RemovalHold {
+                reason,
+                effect: HoldEffect::Fails,
+            }),
+            (None, Some(reason)) => Some(RemovalHold {
+                reason,
+                effect: HoldEffect::Waits,
+            }),
+            (None, None) => None,
+        }
+    }
 }
 
 impl Default for Policy {
@@ -318,7 +340,6 @@ impl Default for Policy {
             max_deprovision: MaxDeprovision::Default,
             allow_deprovision: false,
             hold_removals: None,
-            wait_removals: None,
         }
     }
 }
@@ -635,14 +656,17 @@ fn hold_deprovisioning(
 /// however few they are; the additions stay. The hold is kept even when nothing was held, so the
 /// missing permission (or the wait) is reported.
 fn hold_removals(policy: &Policy, result: &mut Plan) {
-    let (reason, effect) = match (&policy.hold_removals, &policy.wait_removals, &result.held) {
-        (Some(reason), ..) => (reason.clone(), HoldEffect::Fails),
+    let Some(hold) = &policy.hold_removals else {
+        return;
+    };
+    let (reason, effect) = match (hold.effect, &result.held) {
+        (HoldEffect::Fails, _) => (hold.reason.clone(), HoldEffect::Fails),
         // A hold that fails the workspace (over the limit, admins unknown) still does: both reasons.
-        (None, Some(reason), Some(failing)) => {
-            (format!("{}; {reason}", failing.reason), HoldEffect::Fails)
-        }
-        (None, Some(reason), None) => (reason.clone(), HoldEffect::Waits),
-        (None, None, _) => return,
+        (HoldEffect::Waits, Some(failing)) => (
+            format!("{}; {}", failing.reason, hold.reason),
+            HoldEffect::Fails,
+        ),
+        (HoldEffect::Waits, None) => (hold.reason.clone(), HoldEffect::Waits),
     };
     let mut held = (result.held.take()).unwrap_or_else(|| Held::new(String::new(), effect));
     (held.reason, held.effect) = (reason, effect);

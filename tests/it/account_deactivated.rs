@@ -114,7 +114,8 @@ async fn a_user_deactivated_in_the_account_is_reported_in_words_once_a_run_and_t
     );
     // Sent once: a 500 is not retried, and the documented form is not followed by the RFC's.
     assert_eq!(patches_of(&ws, &off), 1);
-    // The event operators count by.
+    // The event operators count by (read from the pipe as it comes: the answer can arrive first).
+    assert!(handler.wait_for_stdout("actionFailed").await);
     let events: Vec<Value> = handler
         .stdout()
         .iter()

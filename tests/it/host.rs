@@ -166,6 +166,8 @@ async fn monitored_past_due_retried_timer_is_logged_with_its_schedule_and_retry(
     )
     .await;
     assert_eq!((status, content_type.as_str()), (200, "application/json"));
+    // Lines are read from the pipe as they come: the answer can arrive first.
+    assert!(handler.wait_for_stdout("SyncTimer fired").await);
     let fired: Value = handler
         .stdout()
         .iter()

@@ -43,6 +43,8 @@ async fn a_workspace_throttling_below_the_default_pace_is_synced_with_one_429_pe
         stats.throttled, stats.episodes,
         "one 429 per episode: the handler held every request for Retry-After after the first ({stats:?})"
     );
+    // Read from the pipe as they come: wait for the first before counting.
+    assert!(handler.wait_for_stderr("its pace is cut").await);
     let cuts = handler
         .stderr()
         .iter()

@@ -7,24 +7,14 @@
 //! It is a binary of its own (not a test re-run as a child) so that `cargo test` never counts it as a
 //! test that passes by doing nothing.
 
-/// An error with its whole source chain, on one line.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(" <- ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
+use sandbox::tls::error_chain;
 
 #[tokio::main]
 async fn main() {
     let client = match reqwest::Client::builder().build() {
         Ok(client) => client,
         Err(e) => {
-            println!("CHILD-BUILD-ERR {}", chain(&e));
+            println!("CHILD-BUILD-ERR {}", error_chain(&e));
             return;
         }
     };
@@ -35,7 +25,7 @@ async fn main() {
                 let body = res.text().await.unwrap_or_default();
                 println!("CHILD-RESULT {url} OK {status} {body}");
             }
-            Err(e) => println!("CHILD-RESULT {url} ERR {}", chain(&e)),
+            Err(e) => println!("CHILD-RESULT {url} ERR {}", error_chain(&e)),
         }
     }
 }

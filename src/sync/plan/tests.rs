@@ -800,7 +800,7 @@ fn remove_all() -> Policy {
 
 fn holding(reason: &str) -> Policy {
     Policy {
-        hold_removals: Some(reason.into()),
+        hold_removals: RemovalHold::of(Some(reason.into()), None),
         ..remove_all()
     }
 }
@@ -863,7 +863,7 @@ fn an_incomplete_read_is_reported_even_when_nothing_would_be_removed() {
     let (_, _, workspace) = incomplete_read();
     let policy = Policy {
         deprovision: Deprovision::Deactivate,
-        hold_removals: Some("the read is incomplete".into()),
+        hold_removals: RemovalHold::of(Some("the read is incomplete".into()), None),
         ..Policy::default()
     };
     let want = desired(&["a@c.com", "b@c.com", SP_A]);
@@ -876,7 +876,7 @@ fn an_incomplete_read_is_reported_even_when_nothing_would_be_removed() {
 fn a_count_that_disagrees_makes_the_same_removals_wait_without_failing() {
     let (want, wanted, workspace) = incomplete_read();
     let waiting = Policy {
-        wait_removals: Some("the count disagrees".into()),
+        hold_removals: RemovalHold::of(None, Some("the count disagrees".into())),
         ..remove_all()
     };
     let got = plan(&want, &wanted, &workspace, &waiting);
@@ -896,8 +896,11 @@ fn a_count_that_disagrees_makes_the_same_removals_wait_without_failing() {
 fn a_missing_permission_or_a_failing_hold_wins_over_a_count_that_disagrees() {
     let (want, wanted, workspace) = incomplete_read();
     let both = Policy {
-        wait_removals: Some("the count disagrees".into()),
-        ..holding("the read is incomplete")
+        hold_removals: RemovalHold::of(
+            Some("the read is incomplete".into()),
+            Some("the count disagrees".into()),
+        ),
+        ..remove_all()
     };
     let got = plan(&want, &wanted, &workspace, &both).held.unwrap();
     assert_eq!(got.reason, "the read is incomplete");
@@ -911,7 +914,7 @@ fn a_missing_permission_or_a_failing_hold_wins_over_a_count_that_disagrees() {
     let over = Policy {
         deprovision: Deprovision::Remove,
         max_deprovision: MaxDeprovision::Count(1),
-        wait_removals: Some("the count disagrees".into()),
+        hold_removals: RemovalHold::of(None, Some("the count disagrees".into())),
         ..Policy::default()
     };
     let got = plan(&want, &wanted, &workspace, &over).held.unwrap();
