@@ -7,20 +7,14 @@ use sandbox::graph::NewUser;
 use sandbox::world::World;
 use serde_json::{Value, json};
 
-use crate::support::{Handler, sync_http};
+use crate::support::{Handler, numbered_group, sync_http};
 
 const USERS: usize = 12;
 
 #[tokio::test]
 async fn a_sync_longer_than_its_budget_is_partial_and_the_next_runs_finish_it_without_duplicates() {
     let world = World::start().await.unwrap();
-    let group = world.tenant.add_group("Databricks-Big");
-    for i in 0..USERS {
-        let user = world
-            .tenant
-            .add_user(NewUser::member(&format!("u{i:02}@contoso.com"), "U"));
-        world.tenant.add_member(&group, &user);
-    }
+    numbered_group(&world.tenant, "Databricks-Big", "u", USERS);
     let ws = world.add_workspace("slow").await.unwrap();
     // 3 writes a second on both sides: 12 users and the marker group take about 5 s, the budget is 1 s.
     ws.scim.set_write_rate(Some(3.0));

@@ -10,14 +10,15 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use axum::http::Method;
-use sandbox::graph::NewUser;
 use sandbox::host::HandlerStatus;
 use sandbox::world::World;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::support::{FUNCTION_KEY, app_folder, assert_no_leak, local_host, secrets_of};
+use crate::support::{
+    FUNCTION_KEY, app_folder, assert_no_leak, local_host, numbered_group, secrets_of,
+};
 
 const USERS: usize = 12;
 const CALLS: usize = 50;
@@ -78,12 +79,7 @@ async fn post(url: String, body: Value) -> (u16, String) {
 async fn concurrent_http_calls_and_timer_ticks_run_one_at_a_time_per_workspace_and_answer_409_naming_the_run()
  {
     let world = World::start().await.unwrap();
-    let group = world.tenant.add_group("Databricks-Group-Test");
-    for i in 0..USERS {
-        let name = format!("user{i:02}@contoso.com");
-        let user = world.tenant.add_user(NewUser::member(&name, &name));
-        world.tenant.add_member(&group, &user);
-    }
+    numbered_group(&world.tenant, "Databricks-Group-Test", "user", USERS);
     let alpha = world.add_workspace("alpha").await.unwrap();
     let beta = world.add_workspace("beta").await.unwrap();
     let config = json!({ "workspaces": [

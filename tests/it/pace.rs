@@ -2,11 +2,10 @@
 //! default ceiling (Databricks' documented 255 requests a minute) still gets its whole sync, and the
 //! handler backs off once per throttling episode: one 429 per episode, one cut of its pace per episode.
 
-use sandbox::graph::NewUser;
 use sandbox::world::World;
 use serde_json::json;
 
-use crate::support::{Handler, sync_http};
+use crate::support::{Handler, numbered_group, sync_http};
 
 const USERS: usize = 16;
 /// Half the handler's default ceiling (4.25/s): the handler must slow down to get through.
@@ -15,13 +14,7 @@ const SERVER_RATE: f64 = 2.0;
 #[tokio::test]
 async fn a_workspace_throttling_below_the_default_pace_is_synced_with_one_429_per_episode() {
     let world = World::start().await.unwrap();
-    let group = world.tenant.add_group("Databricks-Paced");
-    for i in 0..USERS {
-        let user = world
-            .tenant
-            .add_user(NewUser::member(&format!("p{i:02}@contoso.com"), "P"));
-        world.tenant.add_member(&group, &user);
-    }
+    numbered_group(&world.tenant, "Databricks-Paced", "p", USERS);
     let ws = world.add_workspace("paced").await.unwrap();
     // Every request, reads included, as Databricks documents its workspace SCIM limit.
     ws.scim.set_request_rate(Some(SERVER_RATE));

@@ -15,6 +15,23 @@ use entra_databricks_sync::sync::{
 use tokio::sync::Semaphore;
 
 /// A valid configuration with the named workspaces (the seed's keys).
+/// A new group `name` of `count` new members `{prefix}00@contoso.com`, `{prefix}01@contoso.com`, ...
+/// (each its own display name); returns the group's id.
+pub fn numbered_group(
+    tenant: &sandbox::graph::Tenant,
+    name: &str,
+    prefix: &str,
+    count: usize,
+) -> String {
+    let group = tenant.add_group(name);
+    for i in 0..count {
+        let upn = format!("{prefix}{i:02}@contoso.com");
+        let user = tenant.add_user(sandbox::graph::NewUser::member(&upn, &upn));
+        tenant.add_member(&group, &user);
+    }
+    group
+}
+
 pub fn config_json(names: &[&str]) -> String {
     let entries: Vec<String> = names
         .iter()
