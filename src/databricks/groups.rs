@@ -50,6 +50,30 @@ struct GroupResource {
     entitlements: Option<Vec<Valued<String>>>,
 }
 
+/// A group resource as a look-up by display name projects it ([`Scim::group_named`]), and the group it
+/// gives: members and entitlements here, members with their kinds in `nested.rs`.
+pub(super) trait GroupLookup: DeserializeOwned + Send + 'static {
+    /// The `attributes` the look-up asks for.
+    const ATTRIBUTES: &'static str;
+    type Group;
+    fn name(&self) -> Option<&str>;
+    /// The group, named `asked_name` if the answer left its name out.
+    fn found(self, asked_name: &str) -> Self::Group;
+}
+
+impl GroupLookup for GroupResource {
+    const ATTRIBUTES: &'static str = GROUP_ATTRIBUTES;
+    type Group = ScimGroup;
+
+    fn name(&self) -> Option<&str> {
+        self.display_name.as_deref()
+    }
+
+    fn found(self, asked_name: &str) -> ScimGroup {
+        self.into_group(asked_name)
+    }
+}
+
 impl GroupResource {
     fn into_group(self, asked_name: &str) -> ScimGroup {
         ScimGroup {
@@ -66,8 +90,8 @@ impl GroupResource {
 }
 
 /// The group of `found` named `display_name` (compared case-insensitively), if any.
-fn named(found: Vec<GroupResource>, display_name: &str) -> Option<ScimGroup> {
-    pick(found, display_name, |g| g.display_name.as_deref()).map(|g| g.into_group(display_name))
+fn named<R: GroupLookup>(found: Vec<R>, display_name: &str) -> Option<R::Group> {
+    pick(found, display_name, R::name).map(|g| g.found(display_name))
 }
 
 /// The one of `found` whose name (`name_of`) is `display_name`, compared case-insensitively; should
@@ -136,8 +160,18 @@ impl Scim {
         display_name: &str,
         requests: &Requests,
     ) -> Result<Option<ScimGroup>, ScimError> {
-        let found: Vec<GroupResource> = self
-            .groups_named(display_name, GROUP_ATTRIBUTES, requests)
+        self.group_named::<GroupResource>(display_name, requests)
+            .await
+    }
+
+    /// The group with exactly this display name (compared case-insensitively) as `R` projects it.
+    pub(super) async fn group_named<R: GroupLookup>(
+        &self,
+        display_name: &str,
+        requests: &Requests,
+    ) -> Result<Option<R::Group>, ScimError> {
+        let found: Vec<R> = self
+            .groups_named(display_name, R::ATTRIBUTES, requests)
             .await?;
         Ok(named(found, display_name))
     }

@@ -5,7 +5,7 @@
 
 use serde::Deserialize;
 
-use super::groups::pick;
+use super::groups::GroupLookup;
 use super::{Scim, ScimError, ScimId};
 use crate::http::{self, Requests};
 
@@ -100,6 +100,20 @@ struct ClassifiedResource {
     meta: Option<Meta>,
 }
 
+impl GroupLookup for ClassifiedResource {
+    const ATTRIBUTES: &'static str = CLASSIFIED_ATTRIBUTES;
+    type Group = ClassifiedGroup;
+
+    fn name(&self) -> Option<&str> {
+        self.display_name.as_deref()
+    }
+
+    /// As listed: a group without a name stays without one (the report says so).
+    fn found(self, _asked_name: &str) -> ClassifiedGroup {
+        self.into()
+    }
+}
+
 impl From<ClassifiedResource> for ClassifiedGroup {
     fn from(resource: ClassifiedResource) -> Self {
         let members = (resource.members.unwrap_or_default().into_iter())
@@ -140,10 +154,8 @@ impl Scim {
         display_name: &str,
         requests: &Requests,
     ) -> Result<Option<ClassifiedGroup>, ScimError> {
-        let found: Vec<ClassifiedResource> = self
-            .groups_named(display_name, CLASSIFIED_ATTRIBUTES, requests)
-            .await?;
-        Ok(pick(found, display_name, |g| g.display_name.as_deref()).map(ClassifiedGroup::from))
+        self.group_named::<ClassifiedResource>(display_name, requests)
+            .await
     }
 
     /// One group by id (`GET Groups/{id}?attributes=id,displayName,members,meta`), each member with its
