@@ -56,9 +56,10 @@ pub(crate) async fn list(
     let store = ws.store();
     let query = ListQuery::parse(query.as_deref(), FILTERABLE, store.settings.max_page_size)?;
     let now = Instant::now();
-    let matches: Vec<&Group> = store
-        .groups
-        .iter()
+    // Workspace groups, then the account groups assigned to the workspace (identity federation).
+    let federated =
+        (store.account_groups.iter()).filter(|g| store.federated.listed_groups.contains(&g.id));
+    let matches: Vec<&Group> = (store.groups.iter().chain(federated))
         .filter(|g| listed(g.listed_from, now) && query.matches(*g))
         .collect();
     // Who is in which group only when the answer shows it.

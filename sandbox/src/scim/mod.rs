@@ -10,22 +10,26 @@
 //! Groups nest (in `admins` too), and a member shows its kind in `$ref` (`Users/<id>`, `Groups/<id>`,
 //! `ServicePrincipals/<id>`, as the Terraform provider reads it). An account group (identity federation)
 //! can be a member of a workspace group, `admins` included, without being served: `GET Groups/<id>`
-//! answers 404 for it, and LIST does not show it ([`ScimWorkspace::nest_account_group`]).
+//! answers 404 for it, and LIST does not show it ([`ScimWorkspace::nest_account_group`]). An account
+//! ([`crate::account`]) federates into the workspace the principals assigned to it, with their account
+//! ids, and its assigned account groups, which LIST then shows with `meta.resourceType` `Group`
+//! (GET of one still answers 404; [`federation`]).
 //! Every answer is `application/json`; errors are SCIM error documents ([`error`]).
 
-mod error;
-mod fields;
-mod filter;
+pub(crate) mod error;
+pub(crate) mod federation;
+pub(crate) mod fields;
+pub(crate) mod filter;
 mod groups;
-mod guard;
-mod members;
+pub(crate) mod guard;
+pub(crate) mod members;
 mod membership;
-mod patch;
-mod query;
-mod render;
+pub(crate) mod patch;
+pub(crate) mod query;
+pub(crate) mod render;
 mod service_principals;
 mod snapshot;
-mod store;
+pub(crate) mod store;
 mod users;
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};

@@ -1,6 +1,7 @@
 //! The wire shape of each resource, as the service answers it. Like Databricks, empty multi-valued
 //! attributes (`groups`, `entitlements`, `members`) are left out rather than sent as `[]`, and only groups
-//! carry `meta` (`resourceType: WorkspaceGroup`, these being workspace-local groups).
+//! carry `meta` (`resourceType: WorkspaceGroup` for workspace-local groups, `Group` for account groups
+//! federated into the workspace, see [`super::federation`]).
 
 use std::collections::HashMap;
 
@@ -55,7 +56,14 @@ pub(crate) fn group(group: &Group, store: &Store, memberships: &Memberships<'_>)
         object.insert("members".into(), Value::Array(members));
     }
     insert_common(&mut object, &group.id, &group.entitlements, memberships);
-    object.insert("meta".into(), json!({ "resourceType": "WorkspaceGroup" }));
+    // An account group federated into the workspace is a `Group`, a workspace-local one a
+    // `WorkspaceGroup` (the Go SDK's `ResourceMeta`, the Terraform provider's; ucx filters on it).
+    let resource_type = if store.account_groups.get(&group.id).is_some() {
+        "Group"
+    } else {
+        "WorkspaceGroup"
+    };
+    object.insert("meta".into(), json!({ "resourceType": resource_type }));
     Value::Object(object)
 }
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::time::Instant;
 
+use super::federation::Federated;
 use super::guard::Throttle;
 use super::members::Members;
 
@@ -30,7 +31,7 @@ pub(crate) struct Table<T> {
 }
 
 impl<T: Record> Table<T> {
-    fn new() -> Self {
+    pub fn new() -> Self {
         Table {
             rows: Vec::new(),
             index: HashMap::new(),
@@ -166,9 +167,12 @@ pub(crate) struct Store {
     /// account groups that are assigned to your identity federated workspace and workspace-level SCIM
     /// API calls will fail if they involve account groups." So they are members of workspace groups
     /// (`admins` included) and rendered there, but GET, PATCH, PUT and DELETE of one answer 404, LIST
-    /// and filters leave them out, and adding one through the API is refused like an unknown principal.
+    /// and filters leave them out (except those an account assigned, `federated.listed_groups`), and
+    /// adding one through the API is refused like an unknown principal.
     pub account_groups: Table<Group>,
     pub service_principals: Table<ServicePrincipal>,
+    /// What an account federates into this workspace ([`super::federation`]).
+    pub federated: Federated,
     pub admin_id: String,
     pub settings: Settings,
     pub throttle: Option<Throttle>,
@@ -185,6 +189,7 @@ impl Store {
             groups: Table::new(),
             account_groups: Table::new(),
             service_principals: Table::new(),
+            federated: Federated::default(),
             admin_id: String::new(),
             settings: Settings {
                 max_page_size: DEFAULT_MAX_PAGE_SIZE,

@@ -1,0 +1,84 @@
+//! The account SCIM handlers, one generic set for [`Resource`]s: LIST (`filter`, `startIndex`,
+//! `count` capped at [`MAX_PAGE_SIZE`], `attributes`/`excludedAttributes`, the workspace emulator's
+//! [`ListQuery`]), GET, POST (201 with the resource), PATCH (200 with the resource) and DELETE (204).
+//! Every change is federated into the account's workspaces before the answer.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use crate::scim::error::{ScimError, parse_body};
+use crate::scim::patch;
+use crate::scim::query::{ListQuery, Projection};
+
+use super::Account;
+use super::resources::Resource;
+
+/// The REST reference: `count` "Constraints: <= 100". Larger counts are capped, not refused
+/// (what the service does is unconfirmed).
+pub const MAX_PAGE_SIZE: usize = 100;
+
+pub(crate) async fn list<T: Resource>(
+    State(account): State<Account>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ScimError> {
+    let state = account.state();
+    let query = ListQuery::parse(query.as_deref(), T::FILTERABLE, MAX_PAGE_SIZE)?;
+    let matches: Vec<&T> = T::table(&state)
+        .iter()
+        .filter(|r| query.matches(*r))
+        .collect();
+    Ok(query.respond(&matches, |r| r.render(&state, false), false))
+}
+
+pub(crate) async fn get<T: Resource>(
+    State(account): State<Account>,
+    Path((_, id)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ScimError> {
+    let state = account.state();
+    let resource = T::table(&state).get(&id).ok_or_else(|| T::not_found(&id))?;
+    let body = Projection::from_query(query.as_deref()).apply(resource.render(&state, true));
+    Ok(Json(body).into_response())
+}
+
+pub(crate) async fn create<T: Resource>(
+    State(account): State<Account>,
+    body: Bytes,
+) -> Result<Response, ScimError> {
+    let body = parse_body(&body)?;
+    let mut state = account.state();
+    let resource = T::create(&state, &body)?;
+    let rendered = resource.render(&state, true);
+    T::table_mut(&mut state).insert(resource);
+    account.federate(&state);
+    Ok((StatusCode::CREATED, Json(rendered)).into_response())
+}
+
+pub(crate) async fn patch<T: Resource>(
+    State(account): State<Account>,
+    Path((_, id)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Response, ScimError> {
+    let operations = patch::parse(&body)?;
+    let mut state = account.state();
+    T::patch(&mut state, &id, &operations)?;
+    account.federate(&state);
+    let resource = T::table(&state).get(&id).ok_or_else(|| T::not_found(&id))?;
+    Ok(Json(resource.render(&state, true)).into_response())
+}
+
+pub(crate) async fn delete<T: Resource>(
+    State(account): State<Account>,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Response, ScimError> {
+    let mut state = account.state();
+    T::table_mut(&mut state)
+        .remove(&id)
+        .ok_or_else(|| T::not_found(&id))?;
+    state.forget(&id);
+    account.federate(&state);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

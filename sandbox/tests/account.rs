@@ -1,0 +1,783 @@
+//! The Databricks account emulator (identity federation), driven over real HTTP: account SCIM, workspace
+//! permission assignments, and what they federate into a workspace SCIM emulator.
+
+// Test code: a panic is how a test and its helpers report a broken precondition, so the crate's
+// lints against unwrap/expect (meant for the emulators themselves) do not apply here.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use sandbox::account::{Account, RateLimits};
+use sandbox::identity::{DATABRICKS_RESOURCE, mint_token};
+use sandbox::scim::{SCIM_ROOT, ScimWorkspace};
+use serde_json::{Value, json};
+
+const ACCOUNT_ID: &str = "0d1f5d2e-7c3a-4b8e-9f11-2a6c0e4b7d90";
+const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
+const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+const WORKSPACE_ID: u64 = 6_234_138_917_436_196;
+const PAT: &str = "dapi-account-test";
+
+struct Setup {
+    account: Account,
+    /// `http://127.0.0.1:<port>`
+    origin: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: reqwest::header::HeaderMap,
+    body: Value,
+}
+
+async fn serve(router: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    origin
+}
+
+async fn spawn() -> Setup {
+    let account = Account::new(ACCOUNT_ID);
+    account.admit_identity("system");
+    let origin = serve(account.router()).await;
+    Setup {
+        account,
+        origin,
+        token: mint_token(DATABRICKS_RESOURCE, "system", Duration::from_secs(3600)),
+        http: reqwest::Client::new(),
+    }
+}
+
+async fn answer(response: reqwest::Response) -> Answer {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.bytes().await.unwrap();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap()
+    };
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+impl Setup {
+    /// A request to `path` under `/api/2.0/accounts/<account id>`.
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Answer {
+        let url = format!("{}/api/2.0/accounts/{ACCOUNT_ID}{path}", self.origin);
+        let mut request = self.http.request(method, url).bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        answer(request.send().await.unwrap()).await
+    }
+
+    async fn get(&self, path: &str) -> Answer {
+        self.call(Method::GET, &format!("/scim/v2{path}"), None)
+            .await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Answer {
+        self.call(Method::POST, &format!("/scim/v2{path}"), Some(body))
+            .await
+    }
+
+    async fn patch(&self, path: &str, operations: Value) -> Answer {
+        let body = json!({ "schemas": [PATCH_SCHEMA], "Operations": operations });
+        self.call(Method::PATCH, &format!("/scim/v2{path}"), Some(body))
+            .await
+    }
+
+    async fn assign(&self, principal: &str, body: Value) -> Answer {
+        let path =
+            format!("/workspaces/{WORKSPACE_ID}/permissionassignments/principals/{principal}");
+        self.call(Method::PUT, &path, Some(body)).await
+    }
+
+    async fn assignments(&self) -> Answer {
+        let path = format!("/workspaces/{WORKSPACE_ID}/permissionassignments");
+        self.call(Method::GET, &path, None).await
+    }
+}
+
+fn resources(list: &Value) -> Vec<Value> {
+    list.get("Resources")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn strings(items: &[Value], key: &str) -> Vec<String> {
+    items
+        .iter()
+        .map(|item| item[key].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn assert_scim_error(answer: &Answer, status: u16, scim_type: Option<&str>) {
+    assert_eq!(answer.status.as_u16(), status, "{}", answer.body);
+    assert_eq!(answer.body["schemas"], json!([ERROR_SCHEMA]));
+    assert_eq!(answer.body["status"], json!(status.to_string()));
+    assert_eq!(
+        answer.body["scimType"].as_str(),
+        scim_type,
+        "{}",
+        answer.body
+    );
+}
+
+fn assert_rest_error(answer: &Answer, status: u16, code: &str, message: &str) {
+    assert_eq!(answer.status.as_u16(), status, "{}", answer.body);
+    assert_eq!(answer.body["error_code"], json!(code), "{}", answer.body);
+    let text = answer.body["message"].as_str().unwrap();
+    assert!(text.contains(message), "{text}");
+}
+
+// --- account SCIM -------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn lists_are_paged_by_start_index_and_at_most_100_a_page() {
+    let s = spawn().await;
+    for i in 0..230 {
+        s.account.add_user(&format!("user{i:03}@contoso.com"), "");
+    }
+    for query in ["", "?count=10000", "?count=101"] {
+        let page = s.get(&format!("/Users{query}")).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert_eq!(page.body["itemsPerPage"], json!(100), "{query}");
+        assert_eq!(page.body["totalResults"], json!(230));
+    }
+    // As the Go SDK pages: startIndex = startIndex + len(Resources), until an empty page.
+    let mut start = 1;
+    let mut seen = Vec::new();
+    loop {
+        let page = s.get(&format!("/Users?startIndex={start}&count=100")).await;
+        assert_eq!(
+            page.body["schemas"],
+            json!(["urn:ietf:params:scim:api:messages:2.0:ListResponse"])
+        );
+        assert_eq!(page.body["startIndex"], json!(start));
+        let items = resources(&page.body);
+        if items.is_empty() {
+            break;
+        }
+        start += items.len();
+        seen.extend(strings(&items, "userName"));
+    }
+    assert_eq!(seen.len(), 230);
+    assert_eq!(seen[0], "user000@contoso.com");
+    assert_eq!(seen[229], "user229@contoso.com");
+    let last = s.get("/Users?startIndex=201&count=50").await;
+    assert_eq!(resources(&last.body).len(), 30);
+}
+
+#[tokio::test]
+async fn filters_select_by_user_name_application_id_and_display_name_with_projection() {
+    let s = spawn().await;
+    s.account.add_user("ada@contoso.com", "Ada");
+    s.account.add_user("bo@contoso.com", "Bo");
+    let app = "5f0c4a7e-1d2b-4c3d-8e9f-0a1b2c3d4e5f";
+    s.account.add_service_principal(app, "sync");
+    s.account
+        .add_service_principal("6a1d5b8f-2e3c-4d4e-9f0a-1b2c3d4e5f60", "other");
+    s.account.add_group("Data Engineers", &[]);
+    s.account.add_group("Analysts", &[]);
+
+    let users = s
+        .get("/Users?filter=userName%20eq%20%22ADA%40contoso.com%22")
+        .await;
+    assert_eq!(
+        strings(&resources(&users.body), "userName"),
+        ["ada@contoso.com"]
+    );
+    let sps = s
+        .get(&format!(
+            "/ServicePrincipals?filter=applicationId eq \"{app}\""
+        ))
+        .await;
+    let sps = resources(&sps.body);
+    assert_eq!(strings(&sps, "displayName"), ["sync"]);
+    assert_eq!(sps[0]["active"], json!(true));
+    let groups = s
+        .get("/Groups?filter=displayName eq \"Data Engineers\"")
+        .await;
+    let groups = resources(&groups.body);
+    assert_eq!(strings(&groups, "displayName"), ["Data Engineers"]);
+    assert_eq!(groups[0]["meta"], json!({ "resourceType": "Group" }));
+
+    // Projection: id always comes back; excluded attributes do not.
+    let projected = s
+        .get("/Users?attributes=id,userName&filter=userName eq \"bo@contoso.com\"")
+        .await;
+    let bo = &resources(&projected.body)[0];
+    let mut keys: Vec<&String> = bo.as_object().unwrap().keys().collect();
+    keys.sort();
+    assert_eq!(keys, ["id", "schemas", "userName"]);
+    let excluded = s.get("/Users?excludedAttributes=emails,active").await;
+    assert!(
+        resources(&excluded.body)
+            .iter()
+            .all(|u| u.get("emails").is_none() && u.get("active").is_none())
+    );
+    // A filter in a form the service does not take.
+    let bad = s.get("/Users?filter=userName eq 'ada@contoso.com'").await;
+    assert_scim_error(&bad, 400, Some("invalidFilter"));
+}
+
+#[tokio::test]
+async fn duplicates_answer_409_with_the_details_terraform_matches() {
+    let s = spawn().await;
+    let user = json!({ "userName": "Ada@Contoso.com", "displayName": "Ada", "active": true,
+        "externalId": "9d2e5f7a-0000-4c1e-8a4b-6f3e2d1c0b9a" });
+    let created = s.post("/Users", user.clone()).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(created.body["externalId"], user["externalId"]);
+    assert_eq!(created.body["userName"], json!("ada@contoso.com"));
+    let again = s
+        .post("/Users", json!({ "userName": "ADA@contoso.com" }))
+        .await;
+    assert_scim_error(&again, 409, Some("uniqueness"));
+    assert_eq!(
+        again.body["detail"],
+        json!("User with email ada@contoso.com already exists in this account")
+    );
+
+    let app = "5f0c4a7e-1d2b-4c3d-8e9f-0a1b2c3d4e5f";
+    let sp = json!({ "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServicePrincipal"],
+        "applicationId": app, "displayName": "sync", "active": true });
+    assert_eq!(
+        s.post("/ServicePrincipals", sp.clone()).await.status,
+        StatusCode::CREATED
+    );
+    let again = s.post("/ServicePrincipals", sp).await;
+    assert_scim_error(&again, 409, Some("uniqueness"));
+    assert_eq!(
+        again.body["detail"],
+        json!(format!(
+            "Service principal with application ID {app} already exists."
+        ))
+    );
+
+    let group = json!({ "displayName": "Analysts", "externalId": "g-1" });
+    assert_eq!(
+        s.post("/Groups", group.clone()).await.status,
+        StatusCode::CREATED
+    );
+    let again = s.post("/Groups", group).await;
+    assert_scim_error(&again, 409, Some("uniqueness"));
+    assert_eq!(
+        again.body["detail"],
+        json!("Group with name Analysts already exists.")
+    );
+
+    // externalId: at most 64 characters.
+    let long = s
+        .post(
+            "/Users",
+            json!({ "userName": "x@contoso.com", "externalId": "e".repeat(65) }),
+        )
+        .await;
+    assert_scim_error(&long, 400, Some("invalidValue"));
+}
+
+#[tokio::test]
+async fn a_group_list_has_no_members_and_a_group_get_has_them_with_refs() {
+    let s = spawn().await;
+    let ada = s.account.add_user("ada@contoso.com", "Ada");
+    let sp = s
+        .account
+        .add_service_principal("5f0c4a7e-1d2b-4c3d-8e9f-0a1b2c3d4e5f", "sync");
+    let inner = s.account.add_group("inner", &[]);
+    let outer = s.account.add_group("outer", &[&ada, &sp, &inner]);
+
+    for query in ["", "?attributes=id,displayName,members"] {
+        let list = s.get(&format!("/Groups{query}")).await;
+        assert!(
+            resources(&list.body)
+                .iter()
+                .all(|g| g.get("members").is_none()),
+            "{}",
+            list.body
+        );
+    }
+    let one = s.get(&format!("/Groups/{outer}")).await;
+    assert_eq!(one.status, StatusCode::OK);
+    assert_eq!(
+        one.body["members"],
+        json!([
+            { "$ref": format!("Users/{ada}"), "value": ada, "display": "Ada" },
+            { "$ref": format!("ServicePrincipals/{sp}"), "value": sp, "display": "sync" },
+            { "$ref": format!("Groups/{inner}"), "value": inner, "display": "inner" },
+        ])
+    );
+    let members_only = s.get(&format!("/Groups/{outer}?attributes=members")).await;
+    assert_eq!(members_only.body["members"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        s.get("/Groups/1234567890123456").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn patch_takes_the_forms_databricks_clients_send_and_refuses_others() {
+    let s = spawn().await;
+    let ada = s.account.add_user("ada@contoso.com", "Ada");
+    let bo = s.account.add_user("bo@contoso.com", "Bo");
+    let group = s.account.add_group("g", &[]);
+    let user = format!("/Users/{ada}");
+
+    // Deactivate as Terraform does, reactivate as the Python SDK example does.
+    let off = s
+        .patch(
+            &user,
+            json!([{ "op": "replace", "path": "active", "value": [{ "value": "false" }] }]),
+        )
+        .await;
+    assert_eq!(off.status, StatusCode::OK, "{}", off.body);
+    assert_eq!(off.body["active"], json!(false));
+    let on = s
+        .patch(
+            &user,
+            json!([{ "op": "replace", "path": "active", "value": "true" }]),
+        )
+        .await;
+    assert_eq!(on.body["active"], json!(true));
+    let bare = s
+        .patch(
+            &user,
+            json!([{ "op": "replace", "path": "active", "value": false }]),
+        )
+        .await;
+    assert_scim_error(&bare, 400, Some("invalidValue"));
+
+    // Roles add / remove (Terraform's user role).
+    let admin = s
+        .patch(
+            &user,
+            json!([{ "op": "add", "path": "roles", "value": [{ "value": "account_admin" }] }]),
+        )
+        .await;
+    assert_eq!(admin.body["roles"], json!([{ "value": "account_admin" }]));
+    let gone = s
+        .patch(
+            &user,
+            json!([{ "op": "remove", "path": "roles[value eq \"account_admin\"]" }]),
+        )
+        .await;
+    assert!(gone.body.get("roles").is_none(), "{}", gone.body);
+    // userName cannot change: the change is ignored.
+    let renamed = s
+        .patch(
+            &user,
+            json!([{ "op": "replace", "path": "userName", "value": "x@contoso.com" }]),
+        )
+        .await;
+    assert_eq!(renamed.body["userName"], json!("ada@contoso.com"));
+
+    // Members: Terraform's add and remove, the knowledge base's path-less add.
+    let path = format!("/Groups/{group}");
+    let added = s
+        .patch(
+            &path,
+            json!([{ "op": "add", "path": "members", "value": [{ "value": ada }] }]),
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::OK, "{}", added.body);
+    let kb = s
+        .patch(
+            &path,
+            json!([{ "op": "add", "value": { "members": [{ "value": bo }] } }]),
+        )
+        .await;
+    assert_eq!(kb.status, StatusCode::OK, "{}", kb.body);
+    assert_eq!(s.account.members(&group), [ada.clone(), bo.clone()]);
+    let removed = s
+        .patch(
+            &path,
+            json!([{ "op": "remove", "path": format!("members[value eq \"{ada}\"]") }]),
+        )
+        .await;
+    assert_eq!(removed.status, StatusCode::OK);
+    assert_eq!(s.account.members(&group), [bo.as_str()]);
+
+    // Refused: a bare id as value, an unknown member (nothing changes), no PatchOp schema, a cycle.
+    let bare_id = s
+        .patch(
+            &path,
+            json!([{ "op": "add", "path": "members", "value": ada }]),
+        )
+        .await;
+    assert_scim_error(&bare_id, 400, Some("invalidSyntax"));
+    let unknown = s
+        .patch(
+            &path,
+            json!([
+                { "op": "add", "path": "members", "value": [{ "value": ada }] },
+                { "op": "add", "path": "members", "value": [{ "value": "1111111111111111" }] },
+            ]),
+        )
+        .await;
+    assert_scim_error(&unknown, 400, Some("invalidValue"));
+    assert_eq!(s.account.members(&group), [bo.as_str()]);
+    let no_schema = s
+        .call(
+            Method::PATCH,
+            &format!("/scim/v2{path}"),
+            Some(json!({ "Operations": [] })),
+        )
+        .await;
+    assert_scim_error(&no_schema, 400, Some("invalidSyntax"));
+    let self_member = s
+        .patch(
+            &path,
+            json!([{ "op": "add", "path": "members", "value": [{ "value": group }] }]),
+        )
+        .await;
+    assert_scim_error(&self_member, 400, Some("invalidValue"));
+    let unsupported = s
+        .patch(
+            &path,
+            json!([{ "op": "replace", "path": "owner", "value": "x" }]),
+        )
+        .await;
+    assert_scim_error(&unsupported, 400, Some("invalidPath"));
+    // PUT is not emulated.
+    let put = s
+        .call(Method::PUT, &format!("/scim/v2{path}"), Some(json!({})))
+        .await;
+    assert_scim_error(&put, 405, None);
+}
+
+#[tokio::test]
+async fn another_account_is_404_and_only_account_admins_get_in() {
+    let s = spawn().await;
+    let url = format!("{}/api/2.0/accounts/another/scim/v2/Users", s.origin);
+    let other = answer(s.http.get(&url).bearer_auth(&s.token).send().await.unwrap()).await;
+    assert_scim_error(&other, 404, None);
+    let own = format!("{}{}/Users", s.origin, s.account.scim_root());
+    let none = answer(s.http.get(&own).send().await.unwrap()).await;
+    assert_scim_error(&none, 401, None);
+    let stranger = mint_token(
+        DATABRICKS_RESOURCE,
+        "c0ffee00-0000-4000-8000-000000000000",
+        Duration::from_secs(60),
+    );
+    let denied = answer(s.http.get(&own).bearer_auth(stranger).send().await.unwrap()).await;
+    assert_scim_error(&denied, 403, None);
+}
+
+#[tokio::test]
+async fn rate_limits_are_off_by_default_and_answer_429_with_retry_after_when_on() {
+    let s = spawn().await;
+    let ada = s.account.add_user("ada@contoso.com", "Ada");
+    let operations = json!([{ "op": "replace", "path": "displayName", "value": "A" }]);
+    for _ in 0..10 {
+        assert_eq!(
+            s.patch(&format!("/Users/{ada}"), operations.clone())
+                .await
+                .status,
+            StatusCode::OK
+        );
+    }
+    assert_eq!(s.account.throttled(), 0);
+    // The indicative numbers, with PATCH slowed to one per 10 s so that timing cannot matter.
+    let limits = RateLimits {
+        patch: 0.1,
+        ..RateLimits::INDICATIVE
+    };
+    assert_eq!(
+        (
+            RateLimits::INDICATIVE.get,
+            RateLimits::INDICATIVE.list * 60.0
+        ),
+        (20.0, 240.0)
+    );
+    s.account.set_rate_limits(Some(limits));
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let answer = s.patch(&format!("/Users/{ada}"), operations.clone()).await;
+        if answer.status == StatusCode::TOO_MANY_REQUESTS {
+            assert_scim_error(&answer, 429, None);
+            let after: u64 = answer.headers["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!((1..=10).contains(&after), "{after}");
+        }
+        statuses.push(answer.status.as_u16());
+    }
+    assert_eq!(statuses, [200, 429, 429], "a burst of one");
+    assert_eq!(s.account.throttled(), 2);
+    assert_eq!(
+        s.get(&format!("/Users/{ada}")).await.status,
+        StatusCode::OK,
+        "GET has its own bucket"
+    );
+}
+
+// --- permission assignments ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn permission_assignments_are_put_listed_and_deleted_and_an_empty_list_deletes() {
+    let s = spawn().await;
+    let workspace = ScimWorkspace::new(PAT);
+    s.account.add_workspace(WORKSPACE_ID, &workspace);
+    let ada = s.account.add_user("ada@contoso.com", "Ada");
+    let sp = s
+        .account
+        .add_service_principal("5f0c4a7e-1d2b-4c3d-8e9f-0a1b2c3d4e5f", "sync");
+    let group = s.account.add_group("Analysts", &[]);
+
+    let put = s.assign(&ada, json!({ "permissions": ["USER"] })).await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.body);
+    let ada_number: i64 = ada.parse().unwrap();
+    assert_eq!(
+        put.body,
+        json!({ "principal": { "principal_id": ada_number, "display_name": "Ada", "user_name": "ada@contoso.com" },
+            "permissions": ["USER"] })
+    );
+    assert_eq!(
+        s.assign(&sp, json!({ "permissions": ["USER", "ADMIN"] }))
+            .await
+            .body["permissions"],
+        json!(["ADMIN"])
+    );
+    assert_eq!(
+        s.assign(&group, json!({ "permissions": ["USER"] }))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let list = s.assignments().await;
+    let items = list.body["permission_assignments"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(items.len(), 3);
+    let by_id: HashMap<i64, &Value> = items
+        .iter()
+        .map(|a| (a["principal"]["principal_id"].as_i64().unwrap(), a))
+        .collect();
+    let sp_entry = by_id[&sp.parse::<i64>().unwrap()];
+    assert_eq!(
+        sp_entry["principal"]["service_principal_name"],
+        json!("5f0c4a7e-1d2b-4c3d-8e9f-0a1b2c3d4e5f")
+    );
+    assert_eq!(sp_entry["permissions"], json!(["ADMIN"]));
+    assert_eq!(
+        by_id[&group.parse::<i64>().unwrap()]["principal"]["group_name"],
+        json!("Analysts")
+    );
+
+    // An empty list, a missing field and only unsupported values each delete every permission.
+    assert_eq!(
+        s.assign(&ada, json!({ "permissions": [] })).await.body["permissions"],
+        json!([])
+    );
+    assert_eq!(s.assign(&sp, json!({})).await.status, StatusCode::OK);
+    s.assign(&group, json!({ "permissions": ["user", "OWNER"] }))
+        .await;
+    assert_eq!(s.account.assignments(WORKSPACE_ID), []);
+    assert_eq!(
+        s.assignments().await.body,
+        json!({ "permission_assignments": [] })
+    );
+
+    // DELETE, and the errors.
+    s.assign(&ada, json!({ "permissions": ["ADMIN"] })).await;
+    let path = format!("/workspaces/{WORKSPACE_ID}/permissionassignments/principals/{ada}");
+    assert_eq!(
+        s.call(Method::DELETE, &path, None).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(s.account.assignments(WORKSPACE_ID), []);
+    let unknown = s
+        .assign("1111111111111111", json!({ "permissions": ["USER"] }))
+        .await;
+    assert_rest_error(&unknown, 404, "RESOURCE_DOES_NOT_EXIST", "1111111111111111");
+    let levels = s
+        .call(
+            Method::GET,
+            &format!("/workspaces/{WORKSPACE_ID}/permissionassignments/permissions"),
+            None,
+        )
+        .await;
+    let levels: Vec<&str> = levels.body["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["permission_level"].as_str().unwrap())
+        .collect();
+    assert_eq!(levels, ["USER", "ADMIN"]);
+}
+
+#[tokio::test]
+async fn a_workspace_without_identity_federation_answers_400() {
+    let s = spawn().await;
+    s.account.add_unfederated_workspace(WORKSPACE_ID);
+    let ada = s.account.add_user("ada@contoso.com", "Ada");
+    let put = s.assign(&ada, json!({ "permissions": ["USER"] })).await;
+    assert_rest_error(
+        &put,
+        400,
+        "BAD_REQUEST",
+        "Permission assignment APIs are not available for this workspace",
+    );
+    assert_rest_error(&s.assignments().await, 400, "BAD_REQUEST", "not available");
+    let unknown = s
+        .call(Method::GET, "/workspaces/42/permissionassignments", None)
+        .await;
+    assert_rest_error(&unknown, 404, "RESOURCE_DOES_NOT_EXIST", "42");
+}
+
+// --- federation ---------------------------------------------------------------------------------------
+
+/// A workspace SCIM emulator served on loopback, with a GET helper.
+struct WorkspaceView {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl WorkspaceView {
+    async fn get(&self, path: &str) -> Value {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(PAT)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.unwrap()
+    }
+
+    async fn listed(&self, endpoint: &str, key: &str) -> Vec<String> {
+        strings(&resources(&self.get(&format!("/{endpoint}")).await), key)
+    }
+}
+
+#[tokio::test]
+async fn assigned_principals_appear_in_the_workspace_directly_and_through_nested_groups() {
+    let s = spawn().await;
+    let workspace = ScimWorkspace::new(PAT);
+    let local = workspace.add_group("local-team");
+    let view = WorkspaceView {
+        base: format!("{}{SCIM_ROOT}", serve(workspace.router()).await),
+        http: reqwest::Client::new(),
+    };
+    s.account.add_workspace(WORKSPACE_ID, &workspace);
+    let ada = s.account.add_user("ada@contoso.com", "Ada");
+    let bo = s.account.add_user("bo@contoso.com", "Bo");
+    let cy = s.account.add_user("cy@contoso.com", "Cy");
+    let sp = s
+        .account
+        .add_service_principal("5f0c4a7e-1d2b-4c3d-8e9f-0a1b2c3d4e5f", "sync");
+    let inner = s.account.add_group("inner", &[&bo, &sp]);
+    let outer = s.account.add_group("outer", &[&inner]);
+    assert_eq!(
+        view.listed("Users", "userName").await,
+        ["admin@contoso.com"],
+        "nothing assigned yet"
+    );
+
+    // Ada directly, Bo and the SP through outer ⊃ inner.
+    s.assign(&ada, json!({ "permissions": ["USER"] })).await;
+    s.assign(&outer, json!({ "permissions": ["USER"] })).await;
+    assert_eq!(
+        view.listed("Users", "userName").await,
+        ["admin@contoso.com", "ada@contoso.com", "bo@contoso.com"]
+    );
+    let users = resources(
+        &view
+            .get("/Users?filter=userName eq \"bo@contoso.com\"")
+            .await,
+    );
+    assert_eq!(users[0]["id"], json!(bo), "the account id");
+    assert_eq!(view.listed("ServicePrincipals", "id").await, [sp.as_str()]);
+    let groups = resources(&view.get("/Groups").await);
+    let kinds: Vec<(String, String)> = groups
+        .iter()
+        .map(|g| {
+            (
+                g["displayName"].as_str().unwrap().to_owned(),
+                g["meta"]["resourceType"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("admins".into(), "WorkspaceGroup".into()),
+            ("local-team".into(), "WorkspaceGroup".into()),
+            ("outer".into(), "Group".into())
+        ]
+    );
+    assert_eq!(groups[2]["id"], json!(outer));
+    assert_eq!(
+        groups[2]["members"],
+        json!([{ "value": inner, "display": "inner", "$ref": format!("Groups/{inner}") }])
+    );
+    assert_ne!(local, outer);
+
+    // Taking Cy into inner through the account API puts Cy in the workspace.
+    let added = s
+        .patch(
+            &format!("/Groups/{inner}"),
+            json!([{ "op": "add", "path": "members", "value": [{ "value": cy }] }]),
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::OK);
+    assert!(
+        view.listed("Users", "userName")
+            .await
+            .contains(&"cy@contoso.com".to_owned())
+    );
+
+    // Deactivating Ada in the account makes her inactive in the workspace.
+    s.patch(
+        &format!("/Users/{ada}"),
+        json!([{ "op": "replace", "path": "active", "value": [{ "value": "false" }] }]),
+    )
+    .await;
+    let ada_there = view.get(&format!("/Users/{ada}")).await;
+    assert_eq!(ada_there["active"], json!(false));
+
+    // ADMIN puts the principal in the workspace's admins; taking assignments back removes everything.
+    s.assign(&ada, json!({ "permissions": ["ADMIN"] })).await;
+    let admins = workspace
+        .groups()
+        .into_iter()
+        .find(|g| g.display_name == "admins")
+        .unwrap();
+    assert!(admins.members.contains(&ada));
+    s.assign(&ada, json!({ "permissions": [] })).await;
+    let path = format!("/workspaces/{WORKSPACE_ID}/permissionassignments/principals/{outer}");
+    s.call(Method::DELETE, &path, None).await;
+    assert_eq!(
+        view.listed("Users", "userName").await,
+        ["admin@contoso.com"]
+    );
+    assert_eq!(
+        view.listed("ServicePrincipals", "id").await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        view.listed("Groups", "displayName").await,
+        ["admins", "local-team"]
+    );
+    let admins = workspace
+        .groups()
+        .into_iter()
+        .find(|g| g.display_name == "admins")
+        .unwrap();
+    assert!(!admins.members.contains(&ada));
+}
