@@ -1,5 +1,6 @@
 //! A whole outside world on one machine: an Entra ID tenant (Graph), one Key Vault, the managed-identity
-//! endpoint and any number of Databricks workspaces, each at its real host name over TLS behind one
+//! endpoint, any number of Databricks workspaces and, when added, the Databricks account
+//! (`accounts.azuredatabricks.net`, [`World::add_account`]), each at its real host name over TLS behind one
 //! CONNECT proxy. [`World::handler_env`] is the environment under which the real, unmodified `handler`
 //! reaches them: `HTTPS_PROXY`, `NO_PROXY`, `SSL_CERT_FILE` (system roots + the throw-away CA),
 //! `IDENTITY_ENDPOINT`/`IDENTITY_HEADER`. Hosts without an emulator get a 502 from the proxy, so
@@ -12,6 +13,7 @@ use std::sync::{Mutex, PoisonError};
 
 use serde_json::{Value, json};
 
+use crate::account::{ACCOUNTS_HOST, Account};
 use crate::graph::Tenant;
 use crate::identity::IdentityEndpoint;
 use crate::keyvault::KeyVault;
@@ -34,6 +36,16 @@ pub struct Workspace {
     pub pat: String,
     /// The Key Vault secret URL holding the PAT.
     pub secret_url: String,
+}
+
+impl Workspace {
+    /// The workspace id: the number after `adb-` in its host name (0 if the URL has none).
+    pub fn workspace_id(&self) -> u64 {
+        (self.url.strip_prefix("https://adb-"))
+            .and_then(|rest| rest.split('.').next())
+            .and_then(|id| id.parse().ok())
+            .unwrap_or_default()
+    }
 }
 
 /// The running world. Dropping it stops accepting connections.
@@ -143,6 +155,18 @@ impl World {
             .unwrap_or_else(PoisonError::into_inner)
             .push(workspace.clone());
         Ok(workspace)
+    }
+
+    /// Adds the Databricks account `account_id` at `https://accounts.azuredatabricks.net` (one account
+    /// per world: a second call serves the new one there instead). Register workspaces with
+    /// [`Account::add_workspace`] and [`Workspace::workspace_id`].
+    ///
+    /// # Errors
+    /// The certificate or the listener could not be made.
+    pub async fn add_account(&self, account_id: &str) -> std::io::Result<Account> {
+        let account = Account::new(account_id);
+        self.serve_host(ACCOUNTS_HOST, account.router()).await?;
+        Ok(account)
     }
 
     /// Serves `router` over TLS at `https://{host}` (a leaf from the world's CA) and routes `{host}:443`

@@ -1,5 +1,6 @@
 //! The Databricks account emulator (identity federation), driven over real HTTP: account SCIM, workspace
-//! permission assignments, and what they federate into a workspace SCIM emulator.
+//! permission assignments, and what they federate into a workspace SCIM emulator; and the account
+//! served by `sandbox::world` at accounts.azuredatabricks.net through the proxy.
 
 // Test code: a panic is how a test and its helpers report a broken precondition, so the crate's
 // lints against unwrap/expect (meant for the emulators themselves) do not apply here.
@@ -12,6 +13,7 @@ use reqwest::{Method, StatusCode};
 use sandbox::account::{Account, RateLimits};
 use sandbox::identity::{DATABRICKS_RESOURCE, mint_token};
 use sandbox::scim::{SCIM_ROOT, ScimWorkspace};
+use sandbox::world::World;
 use serde_json::{Value, json};
 
 const ACCOUNT_ID: &str = "0d1f5d2e-7c3a-4b8e-9f11-2a6c0e4b7d90";
@@ -780,4 +782,56 @@ async fn assigned_principals_appear_in_the_workspace_directly_and_through_nested
         .find(|g| g.display_name == "admins")
         .unwrap();
     assert!(!admins.members.contains(&ada));
+}
+
+// --- the world ----------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_world_serves_the_account_at_its_host_through_the_proxy() {
+    let world = World::start().await.unwrap();
+    let ws = world.add_workspace("federated").await.unwrap();
+    let account = world.add_account(ACCOUNT_ID).await.unwrap();
+    account.admit_identity("system");
+    account.add_workspace(ws.workspace_id(), &ws.scim);
+    let ada = account.add_user("ada@contoso.com", "Ada");
+
+    let env: HashMap<String, String> = world.handler_env().into_iter().collect();
+    let bundle = std::fs::read(&env["SSL_CERT_FILE"]).unwrap();
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .proxy(reqwest::Proxy::https(&env["HTTPS_PROXY"]).unwrap())
+        .tls_certs_only(reqwest::Certificate::from_pem_bundle(&bundle).unwrap())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let token = mint_token(DATABRICKS_RESOURCE, "system", Duration::from_secs(3600));
+    let base = format!("https://accounts.azuredatabricks.net/api/2.0/accounts/{ACCOUNT_ID}");
+    let users = client
+        .get(format!("{base}/scim/v2/Users"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(users.status(), StatusCode::OK);
+    let users: Value = users.json().await.unwrap();
+    assert_eq!(strings(&resources(&users), "id"), [ada.as_str()]);
+    let assigned = client
+        .put(format!(
+            "{base}/workspaces/{}/permissionassignments/principals/{ada}",
+            ws.workspace_id()
+        ))
+        .bearer_auth(&token)
+        .json(&json!({ "permissions": ["USER"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(assigned.status(), StatusCode::OK);
+    assert!(ws.scim.users().iter().any(|u| u.id == ada));
+    assert!(
+        world
+            .connects()
+            .iter()
+            .any(|c| c == "accounts.azuredatabricks.net:443")
+    );
+    assert_eq!(account.faults().count(&Method::GET, "/scim/v2/Users"), 1);
 }
