@@ -98,6 +98,13 @@ impl Setup {
             .await
     }
 
+    /// A PATCH that must answer 200; the resource it answers.
+    async fn patch_ok(&self, path: &str, operations: Value) -> Value {
+        let answer = self.patch(path, operations).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        answer.body
+    }
+
     async fn assign(&self, principal: &str, body: Value) -> Answer {
         let path =
             format!("/workspaces/{WORKSPACE_ID}/permissionassignments/principals/{principal}");
@@ -108,6 +115,17 @@ impl Setup {
         let path = format!("/workspaces/{WORKSPACE_ID}/permissionassignments");
         self.call(Method::GET, &path, None).await
     }
+}
+
+fn replace(path: &str, value: Value) -> Value {
+    json!([{ "op": "replace", "path": path, "value": value }])
+}
+
+/// Terraform's member addition, one operation per id.
+fn add_members(ids: &[&str]) -> Value {
+    ids.iter()
+        .map(|id| json!({ "op": "add", "path": "members", "value": [{ "value": id }] }))
+        .collect()
 }
 
 fn resources(list: &Value) -> Vec<Value> {
@@ -329,133 +347,70 @@ async fn a_group_list_has_no_members_and_a_group_get_has_them_with_refs() {
 }
 
 #[tokio::test]
-async fn patch_takes_the_forms_databricks_clients_send_and_refuses_others() {
+async fn a_user_patch_takes_the_forms_databricks_clients_send_and_refuses_a_bare_boolean() {
+    let s = spawn().await;
+    let ada = s.account.add_user("ada@contoso.com", "Ada");
+    let user = format!("/Users/{ada}");
+    // Deactivate as Terraform does, reactivate as the Python SDK example does.
+    let off = s
+        .patch_ok(&user, replace("active", json!([{ "value": "false" }])))
+        .await;
+    assert_eq!(off["active"], json!(false));
+    let on = s.patch_ok(&user, replace("active", json!("true"))).await;
+    assert_eq!(on["active"], json!(true));
+    let bare = s.patch(&user, replace("active", json!(false))).await;
+    assert_scim_error(&bare, 400, Some("invalidValue"));
+
+    // Roles add / remove (Terraform's user role).
+    let role = json!([{ "op": "add", "path": "roles", "value": [{ "value": "account_admin" }] }]);
+    let admin = s.patch_ok(&user, role).await;
+    assert_eq!(admin["roles"], json!([{ "value": "account_admin" }]));
+    let unrole = json!([{ "op": "remove", "path": "roles[value eq \"account_admin\"]" }]);
+    assert!(s.patch_ok(&user, unrole).await.get("roles").is_none());
+    // userName cannot change: the change is ignored.
+    let renamed = s
+        .patch_ok(&user, replace("userName", json!("x@contoso.com")))
+        .await;
+    assert_eq!(renamed["userName"], json!("ada@contoso.com"));
+    let unsupported = s.patch(&user, replace("owner", json!("x"))).await;
+    assert_scim_error(&unsupported, 400, Some("invalidPath"));
+    // No PatchOp schema.
+    let body = json!({ "Operations": [] });
+    let no_schema = s
+        .call(Method::PATCH, &format!("/scim/v2{user}"), Some(body))
+        .await;
+    assert_scim_error(&no_schema, 400, Some("invalidSyntax"));
+    // PUT is not emulated.
+    let put = s
+        .call(Method::PUT, &format!("/scim/v2{user}"), Some(json!({})))
+        .await;
+    assert_scim_error(&put, 405, None);
+}
+
+#[tokio::test]
+async fn group_members_are_patched_as_terraform_and_the_knowledge_base_do_all_or_nothing() {
     let s = spawn().await;
     let ada = s.account.add_user("ada@contoso.com", "Ada");
     let bo = s.account.add_user("bo@contoso.com", "Bo");
     let group = s.account.add_group("g", &[]);
-    let user = format!("/Users/{ada}");
-
-    // Deactivate as Terraform does, reactivate as the Python SDK example does.
-    let off = s
-        .patch(
-            &user,
-            json!([{ "op": "replace", "path": "active", "value": [{ "value": "false" }] }]),
-        )
-        .await;
-    assert_eq!(off.status, StatusCode::OK, "{}", off.body);
-    assert_eq!(off.body["active"], json!(false));
-    let on = s
-        .patch(
-            &user,
-            json!([{ "op": "replace", "path": "active", "value": "true" }]),
-        )
-        .await;
-    assert_eq!(on.body["active"], json!(true));
-    let bare = s
-        .patch(
-            &user,
-            json!([{ "op": "replace", "path": "active", "value": false }]),
-        )
-        .await;
-    assert_scim_error(&bare, 400, Some("invalidValue"));
-
-    // Roles add / remove (Terraform's user role).
-    let admin = s
-        .patch(
-            &user,
-            json!([{ "op": "add", "path": "roles", "value": [{ "value": "account_admin" }] }]),
-        )
-        .await;
-    assert_eq!(admin.body["roles"], json!([{ "value": "account_admin" }]));
-    let gone = s
-        .patch(
-            &user,
-            json!([{ "op": "remove", "path": "roles[value eq \"account_admin\"]" }]),
-        )
-        .await;
-    assert!(gone.body.get("roles").is_none(), "{}", gone.body);
-    // userName cannot change: the change is ignored.
-    let renamed = s
-        .patch(
-            &user,
-            json!([{ "op": "replace", "path": "userName", "value": "x@contoso.com" }]),
-        )
-        .await;
-    assert_eq!(renamed.body["userName"], json!("ada@contoso.com"));
-
-    // Members: Terraform's add and remove, the knowledge base's path-less add.
     let path = format!("/Groups/{group}");
-    let added = s
-        .patch(
-            &path,
-            json!([{ "op": "add", "path": "members", "value": [{ "value": ada }] }]),
-        )
-        .await;
-    assert_eq!(added.status, StatusCode::OK, "{}", added.body);
-    let kb = s
-        .patch(
-            &path,
-            json!([{ "op": "add", "value": { "members": [{ "value": bo }] } }]),
-        )
-        .await;
-    assert_eq!(kb.status, StatusCode::OK, "{}", kb.body);
-    assert_eq!(s.account.members(&group), [ada.clone(), bo.clone()]);
-    let removed = s
-        .patch(
-            &path,
-            json!([{ "op": "remove", "path": format!("members[value eq \"{ada}\"]") }]),
-        )
-        .await;
-    assert_eq!(removed.status, StatusCode::OK);
+
+    s.patch_ok(&path, add_members(&[&ada])).await;
+    let kb = json!([{ "op": "add", "value": { "members": [{ "value": bo }] } }]);
+    s.patch_ok(&path, kb).await;
+    assert_eq!(s.account.members(&group), [ada.as_str(), bo.as_str()]);
+    let remove = json!([{ "op": "remove", "path": format!("members[value eq \"{ada}\"]") }]);
+    s.patch_ok(&path, remove).await;
     assert_eq!(s.account.members(&group), [bo.as_str()]);
 
-    // Refused: a bare id as value, an unknown member (nothing changes), no PatchOp schema, a cycle.
-    let bare_id = s
-        .patch(
-            &path,
-            json!([{ "op": "add", "path": "members", "value": ada }]),
-        )
-        .await;
-    assert_scim_error(&bare_id, 400, Some("invalidSyntax"));
-    let unknown = s
-        .patch(
-            &path,
-            json!([
-                { "op": "add", "path": "members", "value": [{ "value": ada }] },
-                { "op": "add", "path": "members", "value": [{ "value": "1111111111111111" }] },
-            ]),
-        )
-        .await;
-    assert_scim_error(&unknown, 400, Some("invalidValue"));
+    // Refused: a bare id as value; an unknown member (nothing changes); the group in itself.
+    let bare_id = json!([{ "op": "add", "path": "members", "value": ada }]);
+    assert_scim_error(&s.patch(&path, bare_id).await, 400, Some("invalidSyntax"));
+    let unknown = add_members(&[&ada, "1111111111111111"]);
+    assert_scim_error(&s.patch(&path, unknown).await, 400, Some("invalidValue"));
     assert_eq!(s.account.members(&group), [bo.as_str()]);
-    let no_schema = s
-        .call(
-            Method::PATCH,
-            &format!("/scim/v2{path}"),
-            Some(json!({ "Operations": [] })),
-        )
-        .await;
-    assert_scim_error(&no_schema, 400, Some("invalidSyntax"));
-    let self_member = s
-        .patch(
-            &path,
-            json!([{ "op": "add", "path": "members", "value": [{ "value": group }] }]),
-        )
-        .await;
-    assert_scim_error(&self_member, 400, Some("invalidValue"));
-    let unsupported = s
-        .patch(
-            &path,
-            json!([{ "op": "replace", "path": "owner", "value": "x" }]),
-        )
-        .await;
-    assert_scim_error(&unsupported, 400, Some("invalidPath"));
-    // PUT is not emulated.
-    let put = s
-        .call(Method::PUT, &format!("/scim/v2{path}"), Some(json!({})))
-        .await;
-    assert_scim_error(&put, 405, None);
+    let cycle = add_members(&[&group]);
+    assert_scim_error(&s.patch(&path, cycle).await, 400, Some("invalidValue"));
 }
 
 #[tokio::test]
@@ -529,62 +484,69 @@ async fn rate_limits_are_off_by_default_and_answer_429_with_retry_after_when_on(
 // --- permission assignments ---------------------------------------------------------------------------
 
 #[tokio::test]
-async fn permission_assignments_are_put_listed_and_deleted_and_an_empty_list_deletes() {
+async fn permission_assignments_are_put_and_listed_with_their_principals() {
     let s = spawn().await;
-    let workspace = ScimWorkspace::new(PAT);
-    s.account.add_workspace(WORKSPACE_ID, &workspace);
+    s.account
+        .add_workspace(WORKSPACE_ID, &ScimWorkspace::new(PAT));
+    let ada = s.account.add_user("ada@contoso.com", "Ada");
+    let app = "5f0c4a7e-1d2b-4c3d-8e9f-0a1b2c3d4e5f";
+    let sp = s.account.add_service_principal(app, "sync");
+    let group = s.account.add_group("Analysts", &[]);
+
+    let put = s.assign(&ada, json!({ "permissions": ["USER"] })).await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.body);
+    let principal = json!({ "principal_id": ada.parse::<i64>().unwrap(), "display_name": "Ada",
+        "user_name": "ada@contoso.com" });
+    assert_eq!(
+        put.body,
+        json!({ "principal": principal, "permissions": ["USER"] })
+    );
+    let both = s
+        .assign(&sp, json!({ "permissions": ["USER", "ADMIN"] }))
+        .await;
+    assert_eq!(both.body["permissions"], json!(["ADMIN"]), "ADMIN wins");
+    s.assign(&group, json!({ "permissions": ["USER"] })).await;
+
+    let list = s.assignments().await;
+    let items = list.body["permission_assignments"].as_array().unwrap();
+    assert_eq!(items.len(), 3);
+    let by_id: HashMap<String, &Value> = items
+        .iter()
+        .map(|a| {
+            (
+                a["principal"]["principal_id"].as_i64().unwrap().to_string(),
+                a,
+            )
+        })
+        .collect();
+    assert_eq!(
+        by_id[&sp]["principal"]["service_principal_name"],
+        json!(app)
+    );
+    assert_eq!(by_id[&sp]["permissions"], json!(["ADMIN"]));
+    assert_eq!(by_id[&group]["principal"]["group_name"], json!("Analysts"));
+    let path = format!("/workspaces/{WORKSPACE_ID}/permissionassignments/permissions");
+    let levels = s.call(Method::GET, &path, None).await.body["permissions"].clone();
+    let levels = strings(levels.as_array().unwrap(), "permission_level");
+    assert_eq!(levels, ["USER", "ADMIN"]);
+}
+
+#[tokio::test]
+async fn an_empty_missing_or_unsupported_permission_list_deletes_the_assignment_as_delete_does() {
+    let s = spawn().await;
+    s.account
+        .add_workspace(WORKSPACE_ID, &ScimWorkspace::new(PAT));
     let ada = s.account.add_user("ada@contoso.com", "Ada");
     let sp = s
         .account
         .add_service_principal("5f0c4a7e-1d2b-4c3d-8e9f-0a1b2c3d4e5f", "sync");
     let group = s.account.add_group("Analysts", &[]);
-
-    let put = s.assign(&ada, json!({ "permissions": ["USER"] })).await;
-    assert_eq!(put.status, StatusCode::OK, "{}", put.body);
-    let ada_number: i64 = ada.parse().unwrap();
-    assert_eq!(
-        put.body,
-        json!({ "principal": { "principal_id": ada_number, "display_name": "Ada", "user_name": "ada@contoso.com" },
-            "permissions": ["USER"] })
-    );
-    assert_eq!(
-        s.assign(&sp, json!({ "permissions": ["USER", "ADMIN"] }))
-            .await
-            .body["permissions"],
-        json!(["ADMIN"])
-    );
-    assert_eq!(
-        s.assign(&group, json!({ "permissions": ["USER"] }))
-            .await
-            .status,
-        StatusCode::OK
-    );
-    let list = s.assignments().await;
-    let items = list.body["permission_assignments"]
-        .as_array()
-        .unwrap()
-        .clone();
-    assert_eq!(items.len(), 3);
-    let by_id: HashMap<i64, &Value> = items
-        .iter()
-        .map(|a| (a["principal"]["principal_id"].as_i64().unwrap(), a))
-        .collect();
-    let sp_entry = by_id[&sp.parse::<i64>().unwrap()];
-    assert_eq!(
-        sp_entry["principal"]["service_principal_name"],
-        json!("5f0c4a7e-1d2b-4c3d-8e9f-0a1b2c3d4e5f")
-    );
-    assert_eq!(sp_entry["permissions"], json!(["ADMIN"]));
-    assert_eq!(
-        by_id[&group.parse::<i64>().unwrap()]["principal"]["group_name"],
-        json!("Analysts")
-    );
-
-    // An empty list, a missing field and only unsupported values each delete every permission.
-    assert_eq!(
-        s.assign(&ada, json!({ "permissions": [] })).await.body["permissions"],
-        json!([])
-    );
+    for id in [&ada, &sp, &group] {
+        s.assign(id, json!({ "permissions": ["USER"] })).await;
+    }
+    let emptied = s.assign(&ada, json!({ "permissions": [] })).await;
+    assert_eq!(emptied.status, StatusCode::OK);
+    assert_eq!(emptied.body["permissions"], json!([]));
     assert_eq!(s.assign(&sp, json!({})).await.status, StatusCode::OK);
     s.assign(&group, json!({ "permissions": ["user", "OWNER"] }))
         .await;
@@ -594,32 +556,22 @@ async fn permission_assignments_are_put_listed_and_deleted_and_an_empty_list_del
         json!({ "permission_assignments": [] })
     );
 
-    // DELETE, and the errors.
     s.assign(&ada, json!({ "permissions": ["ADMIN"] })).await;
     let path = format!("/workspaces/{WORKSPACE_ID}/permissionassignments/principals/{ada}");
-    assert_eq!(
-        s.call(Method::DELETE, &path, None).await.status,
-        StatusCode::OK
-    );
+    let deleted = s.call(Method::DELETE, &path, None).await;
+    assert_eq!((deleted.status, deleted.body), (StatusCode::OK, json!({})));
     assert_eq!(s.account.assignments(WORKSPACE_ID), []);
     let unknown = s
         .assign("1111111111111111", json!({ "permissions": ["USER"] }))
         .await;
     assert_rest_error(&unknown, 404, "RESOURCE_DOES_NOT_EXIST", "1111111111111111");
-    let levels = s
-        .call(
-            Method::GET,
-            &format!("/workspaces/{WORKSPACE_ID}/permissionassignments/permissions"),
-            None,
-        )
-        .await;
-    let levels: Vec<&str> = levels.body["permissions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["permission_level"].as_str().unwrap())
-        .collect();
-    assert_eq!(levels, ["USER", "ADMIN"]);
+    let not_a_number = s.assign("ada", json!({ "permissions": ["USER"] })).await;
+    assert_rest_error(
+        &not_a_number,
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "principal_id",
+    );
 }
 
 #[tokio::test]
@@ -667,13 +619,27 @@ impl WorkspaceView {
     }
 }
 
-#[tokio::test]
-async fn assigned_principals_appear_in_the_workspace_directly_and_through_nested_groups() {
+/// An account with one registered workspace served on loopback: Ada, Bo, Cy, a service principal,
+/// `inner` ⊃ {Bo, sp} and `outer` ⊃ {inner}; Ada and `outer` assigned USER.
+struct Federated {
+    s: Setup,
+    workspace: ScimWorkspace,
+    view: WorkspaceView,
+    ada: String,
+    bo: String,
+    cy: String,
+    sp: String,
+    inner: String,
+    outer: String,
+}
+
+async fn federated() -> Federated {
     let s = spawn().await;
     let workspace = ScimWorkspace::new(PAT);
-    let local = workspace.add_group("local-team");
+    workspace.add_group("local-team");
+    let base = format!("{}{SCIM_ROOT}", serve(workspace.router()).await);
     let view = WorkspaceView {
-        base: format!("{}{SCIM_ROOT}", serve(workspace.router()).await),
+        base,
         http: reqwest::Client::new(),
     };
     s.account.add_workspace(WORKSPACE_ID, &workspace);
@@ -690,78 +656,105 @@ async fn assigned_principals_appear_in_the_workspace_directly_and_through_nested
         ["admin@contoso.com"],
         "nothing assigned yet"
     );
-
-    // Ada directly, Bo and the SP through outer ⊃ inner.
     s.assign(&ada, json!({ "permissions": ["USER"] })).await;
     s.assign(&outer, json!({ "permissions": ["USER"] })).await;
-    assert_eq!(
-        view.listed("Users", "userName").await,
-        ["admin@contoso.com", "ada@contoso.com", "bo@contoso.com"]
-    );
-    let users = resources(
+    Federated {
+        s,
+        workspace,
+        view,
+        ada,
+        bo,
+        cy,
+        sp,
+        inner,
+        outer,
+    }
+}
+
+#[tokio::test]
+async fn assigned_principals_appear_in_the_workspace_directly_and_through_nested_groups() {
+    let Federated {
+        s,
+        view,
+        bo,
+        cy,
+        sp,
+        inner,
+        outer,
+        ..
+    } = federated().await;
+    let users = ["admin@contoso.com", "ada@contoso.com", "bo@contoso.com"];
+    assert_eq!(view.listed("Users", "userName").await, users);
+    let found = resources(
         &view
             .get("/Users?filter=userName eq \"bo@contoso.com\"")
             .await,
     );
-    assert_eq!(users[0]["id"], json!(bo), "the account id");
+    assert_eq!(found[0]["id"], json!(bo), "the account id");
     assert_eq!(view.listed("ServicePrincipals", "id").await, [sp.as_str()]);
+
     let groups = resources(&view.get("/Groups").await);
-    let kinds: Vec<(String, String)> = groups
+    let kinds: Vec<(&str, &str)> = groups
         .iter()
         .map(|g| {
             (
-                g["displayName"].as_str().unwrap().to_owned(),
-                g["meta"]["resourceType"].as_str().unwrap().to_owned(),
+                g["displayName"].as_str().unwrap(),
+                g["meta"]["resourceType"].as_str().unwrap(),
             )
         })
         .collect();
-    assert_eq!(
-        kinds,
-        [
-            ("admins".into(), "WorkspaceGroup".into()),
-            ("local-team".into(), "WorkspaceGroup".into()),
-            ("outer".into(), "Group".into())
-        ]
-    );
+    let expected = [
+        ("admins", "WorkspaceGroup"),
+        ("local-team", "WorkspaceGroup"),
+        ("outer", "Group"),
+    ];
+    assert_eq!(kinds, expected);
     assert_eq!(groups[2]["id"], json!(outer));
-    assert_eq!(
-        groups[2]["members"],
-        json!([{ "value": inner, "display": "inner", "$ref": format!("Groups/{inner}") }])
-    );
-    assert_ne!(local, outer);
+    let member = json!({ "value": inner, "display": "inner", "$ref": format!("Groups/{inner}") });
+    assert_eq!(groups[2]["members"], json!([member]));
+    let filtered = view.get("/Groups?filter=displayName eq \"outer\"").await;
+    assert_eq!(resources(&filtered).len(), 1);
 
-    // Taking Cy into inner through the account API puts Cy in the workspace.
-    let added = s
-        .patch(
-            &format!("/Groups/{inner}"),
-            json!([{ "op": "add", "path": "members", "value": [{ "value": cy }] }]),
-        )
+    // Cy joins inner through the account API: Cy is in the workspace.
+    s.patch_ok(&format!("/Groups/{inner}"), add_members(&[&cy]))
         .await;
-    assert_eq!(added.status, StatusCode::OK);
     assert!(
         view.listed("Users", "userName")
             .await
             .contains(&"cy@contoso.com".to_owned())
     );
+}
 
-    // Deactivating Ada in the account makes her inactive in the workspace.
-    s.patch(
-        &format!("/Users/{ada}"),
-        json!([{ "op": "replace", "path": "active", "value": [{ "value": "false" }] }]),
-    )
-    .await;
-    let ada_there = view.get(&format!("/Users/{ada}")).await;
-    assert_eq!(ada_there["active"], json!(false));
+#[tokio::test]
+async fn account_deactivation_admin_and_unassignment_reach_the_workspace() {
+    let Federated {
+        s,
+        workspace,
+        view,
+        ada,
+        outer,
+        ..
+    } = federated().await;
+    let off = replace("active", json!([{ "value": "false" }]));
+    s.patch_ok(&format!("/Users/{ada}"), off).await;
+    assert_eq!(
+        view.get(&format!("/Users/{ada}")).await["active"],
+        json!(false)
+    );
 
-    // ADMIN puts the principal in the workspace's admins; taking assignments back removes everything.
+    // ADMIN puts the principal in the workspace's admins; taking it back takes it out.
+    let admins = |workspace: &ScimWorkspace| {
+        let groups = workspace.groups().into_iter();
+        groups
+            .filter(|g| g.display_name == "admins")
+            .flat_map(|g| g.members)
+            .collect::<Vec<_>>()
+    };
     s.assign(&ada, json!({ "permissions": ["ADMIN"] })).await;
-    let admins = workspace
-        .groups()
-        .into_iter()
-        .find(|g| g.display_name == "admins")
-        .unwrap();
-    assert!(admins.members.contains(&ada));
+    assert!(admins(&workspace).contains(&ada));
     s.assign(&ada, json!({ "permissions": [] })).await;
+    assert!(!admins(&workspace).contains(&ada));
+
     let path = format!("/workspaces/{WORKSPACE_ID}/permissionassignments/principals/{outer}");
     s.call(Method::DELETE, &path, None).await;
     assert_eq!(
@@ -776,12 +769,6 @@ async fn assigned_principals_appear_in_the_workspace_directly_and_through_nested
         view.listed("Groups", "displayName").await,
         ["admins", "local-team"]
     );
-    let admins = workspace
-        .groups()
-        .into_iter()
-        .find(|g| g.display_name == "admins")
-        .unwrap();
-    assert!(!admins.members.contains(&ada));
 }
 
 // --- the world ----------------------------------------------------------------------------------------

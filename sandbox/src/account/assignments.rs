@@ -1,5 +1,7 @@
 //! Workspace permission assignments (`/workspaces/{workspace_id}/permissionassignments`): the list (not
-//! paged; direct assignments only), PUT and DELETE of one principal's, and the permission levels.
+//! paged; direct assignments only, as the newer iamv2 API states for itself: for this one it is
+//! unconfirmed), PUT and DELETE of one principal's (DELETE of a known principal without an assignment
+//! answers 200 `{}` as well, unconfirmed), and the permission levels (their descriptions are ours).
 //! A PUT's `permissions` holds `USER` and/or `ADMIN` (case-sensitive; ADMIN wins, other values are
 //! ignored); a missing field, an empty list or only unsupported values delete every permission of the
 //! principal, as documented. Errors are `{"error_code","message"}` documents: an unknown principal 404
@@ -109,6 +111,7 @@ pub(crate) async fn put(
 ) -> Result<Response, RestError> {
     let permission = requested(&body)?;
     let mut state = account.state();
+    workspace(&mut state, &workspace_id)?;
     let id = known_principal(&state, &principal_id)?;
     let workspace = workspace(&mut state, &workspace_id)?;
     match permission {
@@ -124,6 +127,7 @@ pub(crate) async fn delete(
     Path((_, workspace_id, principal_id)): Path<(String, String, String)>,
 ) -> Result<Response, RestError> {
     let mut state = account.state();
+    workspace(&mut state, &workspace_id)?;
     let id = known_principal(&state, &principal_id)?;
     workspace(&mut state, &workspace_id)?
         .assignments
