@@ -822,3 +822,53 @@ async fn the_world_serves_the_account_at_its_host_through_the_proxy() {
     );
     assert_eq!(account.faults().count(&Method::GET, "/scim/v2/Users"), 1);
 }
+
+#[tokio::test]
+async fn an_account_deactivation_reaches_every_workspace_and_reactivation_goes_account_first() {
+    let s = spawn().await;
+    let (first, second) = (ScimWorkspace::new(PAT), ScimWorkspace::new(PAT));
+    let second_id = WORKSPACE_ID + 1;
+    s.account.add_workspace(WORKSPACE_ID, &first);
+    s.account.add_workspace(second_id, &second);
+    let ada = s.account.add_user("ada@contoso.com", "Ada");
+    let group = s.account.add_group("everyone", &[&ada]);
+    s.assign(&ada, json!({ "permissions": ["USER"] })).await;
+    let path = format!("/workspaces/{second_id}/permissionassignments/principals/{group}");
+    s.call(Method::PUT, &path, Some(json!({ "permissions": ["USER"] })))
+        .await;
+    let active = |workspace: &ScimWorkspace| {
+        let users = workspace.users().into_iter();
+        users
+            .filter(|u| u.id == ada)
+            .map(|u| u.active)
+            .collect::<Vec<bool>>()
+    };
+    assert_eq!((active(&first), active(&second)), (vec![true], vec![true]));
+
+    let user = format!("/Users/{ada}");
+    s.patch_ok(&user, replace("active", json!([{ "value": "false" }])))
+        .await;
+    assert_eq!(
+        (active(&first), active(&second)),
+        (vec![false], vec![false])
+    );
+    // The workspace cannot reactivate Ada before the account does (the workspace emulator's 500).
+    let base = format!("{}{SCIM_ROOT}", serve(first.router()).await);
+    let reactivate = json!({ "schemas": [PATCH_SCHEMA],
+        "Operations": [{ "op": "replace", "path": "active", "value": [{ "value": "true" }] }] });
+    let http = reqwest::Client::new();
+    let request = || {
+        http.patch(format!("{base}/Users/{ada}"))
+            .bearer_auth(PAT)
+            .json(&reactivate)
+    };
+    assert_eq!(request().send().await.unwrap().status().as_u16(), 500);
+    s.patch_ok(&user, replace("active", json!("true"))).await;
+    assert_eq!(
+        active(&first),
+        [false],
+        "active again only once the workspace reactivates"
+    );
+    assert_eq!(request().send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(active(&first), [true]);
+}
