@@ -429,6 +429,8 @@ async fn another_account_is_404_and_only_account_admins_get_in() {
     );
     let denied = answer(s.http.get(&own).bearer_auth(stranger).send().await.unwrap()).await;
     assert_scim_error(&denied, 403, None);
+    let nothing = s.call(Method::GET, "/nothing", None).await;
+    assert_rest_error(&nothing, 404, "ENDPOINT_NOT_FOUND", "/nothing");
 }
 
 #[tokio::test]

@@ -13,7 +13,7 @@ use crate::scim::patch::{OpKind, PatchOp, apply_to_list, apply_to_members};
 use crate::scim::render::GROUP_SCHEMA;
 use crate::scim::store::Kind;
 
-use super::resources::{Resource, roles_json, text};
+use super::resources::{Resource, check_external_id, roles_json, text};
 use super::state::{AccountGroup, State};
 
 pub(crate) fn render(group: &AccountGroup, state: &State, one: bool) -> Value {
@@ -119,7 +119,9 @@ fn apply(group: &mut AccountGroup, op: &PatchOp, journal: &mut Journal) -> Resul
             Ok(())
         }
         "externalid" => {
-            group.external_id = Some(text(op)?);
+            let value = text(op)?;
+            check_external_id(Some(&value))?;
+            group.external_id = Some(value);
             Ok(())
         }
         _ => Err(op.unsupported()),

@@ -142,9 +142,12 @@ fn admit(account: &Account, request: &Request) -> Result<(), Refusal> {
         return Err(Refusal::Forbidden);
     }
     let path = request.uri().path();
-    let asked = path.split('/').nth(4).unwrap_or_default();
-    if asked != account.account_id() {
-        return Err(Refusal::NoAccount(asked.to_owned()));
+    // Other paths are left to the router's fallback (404 `No API found`).
+    if let Some(rest) = path.strip_prefix("/api/2.0/accounts/") {
+        let asked = rest.split('/').next().unwrap_or_default();
+        if asked != account.account_id() {
+            return Err(Refusal::NoAccount(asked.to_owned()));
+        }
     }
     if let Some(limits) = state.limits.as_mut() {
         let kind = bucket(request.method(), path);

@@ -38,7 +38,7 @@ fn external_id(body: &Map<String, Value>) -> Result<Option<String>, ScimError> {
     Ok(external_id)
 }
 
-fn check_external_id(external_id: Option<&str>) -> Result<(), ScimError> {
+pub(crate) fn check_external_id(external_id: Option<&str>) -> Result<(), ScimError> {
     match external_id {
         Some(e) if e.chars().count() > EXTERNAL_ID_MAX => Err(ScimError::invalid_value(format!(
             "externalId must be at most {EXTERNAL_ID_MAX} characters."
