@@ -4,9 +4,9 @@
 //!
 //! # Account emulator: what it follows and the sources
 //!
-//! Written from the research notes `/work/notes/issue17-api.md` (tags there: [doc], [sdk] = Go SDK
-//! `databricks/databricks-sdk-go` @ 1ff3c785, [tf] = `databricks/terraform-provider-databricks`
-//! @ 684f4424). Followed:
+//! Written from the sources listed in docs/api-contract.md, "Databricks account" (the Go SDK
+//! `databricks/databricks-sdk-go` @ 1ff3c785, the Terraform provider
+//! `databricks/terraform-provider-databricks` @ 684f4424, the REST reference). Followed:
 //! - Paths `/api/2.0/accounts/{account_id}/scim/v2/{Users,ServicePrincipals,Groups}[/{id}]`
 //!   (https://docs.databricks.com/api/scim/v1/account.md; Go SDK `service/iam/impl.go`
 //!   `accountUsersV2Impl` & co.). GET (list and one), POST (201), PATCH (200 with the resource),
@@ -52,7 +52,7 @@
 //!   could not be read).
 //! - Auth: an Entra token for Azure Databricks (`2ff814a6-3304-4ab8-85cb-cd0e6f879c1d`) of an identity
 //!   admitted as account admin ([`Account::admit_identity`]); no `X-Databricks-Azure-SP-Management-Token`
-//!   is needed (notes §4, partly unconfirmed).
+//!   is needed (partly unconfirmed: docs/api-contract.md, "the token").
 //!
 //! # Federation into workspaces
 //!
@@ -65,7 +65,7 @@
 //! involve account groups", archive/workspace-level-scim). `ADMIN` makes the principal or group a member
 //! of the workspace's `admins`. Removing the assignment (or the principal) removes them from the
 //! workspace. Deactivating an account user makes it inactive, account-deactivated, in every workspace.
-//! Whether workspace SCIM lists principals assigned only through a group is **unconfirmed** (notes §6).
+//! Whether workspace SCIM lists principals assigned only through a group is **unconfirmed**; no Databricks page says so.
 //!
 //! Not modelled: PUT of SCIM resources; `sortBy`/`sortOrder`; the 200-node filter limit; the identity
 //! limits (5000 groups, 10 levels of nesting, …); the `/api/2.0/preview/accounts/…` alias; the
