@@ -11,12 +11,16 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use url::Url;
 
-use super::{Scim, ScimError, ScimId};
+use super::{Level, Scim, ScimError, ScimId};
 use crate::http::{self, ApiError, Requests};
 
-/// Resources asked for per page (the Go SDK's value; the server may send fewer).
+/// Resources asked for per page of a workspace (the Go SDK's value; the server may send fewer).
 const PAGE_SIZE: usize = 10_000;
-/// Pages one listing may take before it is cut off (10,000 users per account is the documented limit).
+/// Resources asked for per page of the account: the REST reference gives `count` "<= 100" for the
+/// account's lists (docs/api-contract.md, "Databricks account").
+const ACCOUNT_PAGE_SIZE: usize = 100;
+/// Pages one listing may take before it is cut off: at the account's 100 a page, 100,000 principals,
+/// ten times the documented 10,000 users and service principals per account.
 const MAX_PAGES: usize = 1_000;
 /// Most resources reserved for ahead of time from a first page's `totalResults` (twenty full pages):
 /// a wrong total cannot make the client allocate much.
@@ -149,6 +153,14 @@ impl Scim {
     /// The list could not be read to the end: a page failed, the first page is empty while
     /// `totalResults` says there is something, a page brings nothing new (the server ignores
     /// `startIndex`), or paging does not end. A partial list is never returned.
+    /// Resources asked for per page at this client's level.
+    fn page_size(&self) -> usize {
+        match self.level {
+            Level::Workspace => PAGE_SIZE,
+            Level::Account => ACCOUNT_PAGE_SIZE,
+        }
+    }
+
     pub(super) async fn list_all<T: DeserializeOwned + Send + 'static>(
         &self,
         operation: &str,
@@ -170,7 +182,7 @@ impl Scim {
             url.query_pairs_mut()
                 .append_pair("attributes", attributes)
                 .append_pair("startIndex", &listing.start.to_string())
-                .append_pair("count", &PAGE_SIZE.to_string());
+                .append_pair("count", &self.page_size().to_string());
             let page = self.page(operation, &url, requests).await?;
             if listing.take(page, id_of, &keep).map_err(protocol)? {
                 return Ok(listing.finish());

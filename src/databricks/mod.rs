@@ -1,5 +1,7 @@
-//! The Databricks workspace-level SCIM API (`/api/2.0/preview/scim/v2`) with the workspace's token.
-//! This file is the client core: the `Scim` client of one workspace, sending (the bearer, the pace, a
+//! The Databricks SCIM API of one workspace (`/api/2.0/preview/scim/v2`, with the workspace's token)
+//! or of the Databricks account (`/api/2.0/accounts/{account_id}/scim/v2` on the accounts host, with
+//! the app's Entra token: [`Level`]; the account is what identity federation provisions into, and
+//! what account mode will write, issue 17). This file is the client core: the `Scim` client, sending (the bearer, the pace, a
 //! workspace that stopped answering), POST, PATCH and DELETE, and `ScimError`. Users and service
 //! principals go through one path (`principals.rs`: list, find, create, set `active`, delete, the two
 //! kinds told apart by a small table; their listed types in `users.rs` and `service_principals.rs`);
@@ -50,16 +52,19 @@ const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 /// Why a SCIM call failed, in words an operator can act on.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ScimError {
-    #[error("the workspace refused {credential} (HTTP 401: {hint})")]
+    #[error("the {} refused {credential} (HTTP 401: {hint})", level.place())]
     Unauthorized {
+        level: Level,
         credential: &'static str,
         hint: &'static str,
         source: ApiError,
     },
     #[error(
-        "{credential} may not manage users, groups or service principals in this workspace ({source}): {needs}"
+        "{credential} may not manage users, groups or service principals in this {} ({source}): {needs}",
+        level.place()
     )]
     Forbidden {
+        level: Level,
         credential: &'static str,
         /// The missing permission and where to grant it.
         needs: &'static str,
@@ -101,9 +106,38 @@ impl ScimError {
     }
 }
 
-/// SCIM client of one workspace, for one sync. Holds the token; has no `Debug`.
+/// Where a SCIM client's principals live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// One workspace's own SCIM API (`/api/2.0/preview/scim/v2`).
+    Workspace,
+    /// The Databricks account's SCIM API (`/api/2.0/accounts/{account_id}/scim/v2`): one identity for
+    /// every workspace of the account.
+    Account,
+}
+
+impl Level {
+    /// "workspace", "Databricks account": where a refusal came from.
+    fn place(self) -> &'static str {
+        match self {
+            Level::Workspace => "workspace",
+            Level::Account => "Databricks account",
+        }
+    }
+
+    /// "workspace", "account": what a listing is of.
+    fn noun(self) -> &'static str {
+        match self {
+            Level::Workspace => "workspace",
+            Level::Account => "account",
+        }
+    }
+}
+
+/// SCIM client of one workspace or of the account, for one sync. Holds the token; has no `Debug`.
 pub struct Scim {
     client: reqwest::Client,
+    level: Level,
     base: Url,
     bearer: Bearer,
     pacer: Pacer,
@@ -123,13 +157,49 @@ impl Scim {
     ) -> Scim {
         let mut base = instance.as_url().clone();
         base.set_path("/api/2.0/preview/scim/v2/");
+        Scim::at(client, Level::Workspace, base, bearer, requests_per_second)
+    }
+
+    /// The SCIM client of the Databricks account `account_id` at `accounts_host`
+    /// (`https://accounts.azuredatabricks.net` in Azure's public cloud), authorised by an Entra token
+    /// of an account admin.
+    pub fn account(
+        client: reqwest::Client,
+        accounts_host: &Url,
+        account_id: &str,
+        bearer: Bearer,
+        requests_per_second: f64,
+    ) -> Scim {
+        let mut base = accounts_host.clone();
+        base.set_query(None);
+        base.set_fragment(None);
+        if let Ok(mut path) = base.path_segments_mut() {
+            path.clear()
+                .extend(["api", "2.0", "accounts", account_id, "scim", "v2", ""]);
+        }
+        Scim::at(client, Level::Account, base, bearer, requests_per_second)
+    }
+
+    fn at(
+        client: reqwest::Client,
+        level: Level,
+        base: Url,
+        bearer: Bearer,
+        requests_per_second: f64,
+    ) -> Scim {
         Scim {
             client,
+            level,
             base,
             bearer,
             pacer: Pacer::new(requests_per_second, tokio::time::Instant::now()),
             stopped: OnceLock::new(),
         }
+    }
+
+    /// Where this client's principals live.
+    pub fn level(&self) -> Level {
+        self.level
     }
 
     /// How many independent writes to keep in flight so that the pace, not the round trip, bounds it: a
@@ -176,7 +246,7 @@ impl Scim {
                 if e.gave_up() {
                     let _ = self.stopped.set(e.to_string());
                 }
-                self.bearer.refusal(e)
+                self.bearer.refusal(e, self.level)
             })
     }
 

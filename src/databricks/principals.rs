@@ -1,11 +1,13 @@
-//! One path for the workspace's principals: users (`/Users`, keyed by `userName`) and service principals
+//! One path for the principals of a workspace or of the account ([`Level`]): users (`/Users`, keyed by
+//! `userName`) and service principals
 //! (`/ServicePrincipals`, keyed by `applicationId`, the Entra `appId`). List (projected, paged to the
 //! end), find by key, create (409 means it exists), set `active` (200 or 204), delete (404 means done).
 //! Everything the two kinds do differently is in one table (`Table`, chosen by [`PrincipalKind`]); the
 //! listed types ([`ScimUser`](super::ScimUser), [`ScimServicePrincipal`](super::ScimServicePrincipal))
 //! say their kind through [`Resource`] (`resource!`), and the calls that take a kind at run time
 //! (`find`, `create`: what the sync's apply uses) pick the listed type in one place (`by_kind!`).
-//! Start with [`Scim::principals`].
+//! What differs by level is the words (`listing account users`) and a reactivation's refusal, which only
+//! a workspace explains as a user deactivated in the account. Start with [`Scim::principals`].
 
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -13,7 +15,7 @@ use url::Url;
 
 use super::listing::literal;
 use super::refusals::account_deactivated;
-use super::{Scim, ScimError, ScimId};
+use super::{Level, Scim, ScimError, ScimId};
 use crate::http::{self, ApiError, Requests};
 use crate::principal::PrincipalKind;
 
@@ -27,11 +29,10 @@ pub(super) struct Table {
     attributes: &'static str,
     /// "user", "service principal": operations are named with it.
     noun: &'static str,
-    /// "listing workspace users", ...
-    listing: &'static str,
     /// The body that creates one, before its `externalId`.
     body: fn(key: &str, display_name: &str) -> Value,
-    /// What a reactivation's refusal means beyond itself (users: deactivated in the Databricks account).
+    /// What a workspace's refusal of a reactivation means beyond itself (users: deactivated in the
+    /// Databricks account).
     reactivation_refused: Option<fn(&str, ApiError) -> ScimError>,
 }
 
@@ -46,7 +47,6 @@ const USERS: Table = Table {
     key: "userName",
     attributes: "id,userName,active,externalId",
     noun: "user",
-    listing: "listing workspace users",
     body: |key, display_name| json!({ "schemas": [USER_SCHEMA], "userName": key, "displayName": display_name }),
     reactivation_refused: Some(account_deactivated),
 };
@@ -58,7 +58,6 @@ const SERVICE_PRINCIPALS: Table = Table {
     key: "applicationId",
     attributes: "id,applicationId,displayName,active,externalId",
     noun: "service principal",
-    listing: "listing workspace service principals",
     body: |key, display_name| {
         let mut body = json!({
             "schemas": [SERVICE_PRINCIPAL_SCHEMA],
@@ -190,8 +189,9 @@ impl Principals<'_> {
     ) -> Result<Vec<T>, ScimError> {
         debug_assert_eq!(T::KIND, self.kind);
         let t = self.table;
+        let listing = format!("listing {} {}s", self.scim.level.noun(), t.noun);
         self.scim
-            .list_all(t.listing, t.collection, t.attributes, T::id, requests, keep)
+            .list_all(&listing, t.collection, t.attributes, T::id, requests, keep)
             .await
     }
 
@@ -278,7 +278,8 @@ impl Principals<'_> {
         let url = self.scim.resource_url(t.collection, id);
         match (
             self.patch_active(&operation, &url, active, requests).await,
-            t.reactivation_refused,
+            t.reactivation_refused
+                .filter(|_| self.scim.level == Level::Workspace),
         ) {
             (Err(ScimError::Api(source)), Some(refused)) if active => Err(refused(key, source)),
             (other, _) => other,

@@ -1,0 +1,172 @@
+//! The SCIM client at the Databricks account's level (`Scim::account`) against the account emulator,
+//! through the world's proxy at `accounts.azuredatabricks.net`: the path, pages of at most 100, a
+//! principal created once with its `externalId` (409 adopts), `active` set, and a refusal in the
+//! account's words.
+
+use axum::http::Method;
+use entra_databricks_sync::databricks::{
+    Bearer, Created, Level, PrincipalKind, Scim, ScimServicePrincipal, ScimUser,
+};
+use entra_databricks_sync::http::Requests;
+use sandbox::account::Account;
+use sandbox::identity::{DATABRICKS_RESOURCE, mint_token};
+use sandbox::world::World;
+use secrecy::SecretString;
+use std::time::Duration;
+
+use super::client;
+
+const ACCOUNT_ID: &str = "0d5c2a8e-6f1b-4c3d-9e7a-1b2c3d4e5f60";
+
+struct AccountSetup {
+    _world: World,
+    account: Account,
+    scim: Scim,
+    requests: Requests,
+}
+
+/// A world with the account, and an account-level client holding a token of `identity`.
+async fn setup(identity: &str) -> AccountSetup {
+    let world = World::start().await.unwrap();
+    let account = world.add_account(ACCOUNT_ID).await.unwrap();
+    account.admit_identity("sync-app");
+    let token = mint_token(DATABRICKS_RESOURCE, identity, Duration::from_secs(3600));
+    let host = url::Url::parse("https://accounts.azuredatabricks.net").unwrap();
+    let scim = Scim::account(
+        client(&world),
+        &host,
+        ACCOUNT_ID,
+        Bearer::Pat(SecretString::from(token)),
+        1000.0,
+    );
+    AccountSetup {
+        _world: world,
+        account,
+        scim,
+        requests: Requests::default(),
+    }
+}
+
+#[tokio::test]
+async fn account_users_are_listed_to_the_end_in_pages_of_100_under_the_account_path() {
+    let s = setup("sync-app").await;
+    assert_eq!(s.scim.level(), Level::Account);
+    for i in 0..250 {
+        s.account
+            .add_user(&format!("user{i:03}@contoso.com"), &format!("User {i}"));
+    }
+    let users: Vec<ScimUser> = s
+        .scim
+        .principals(PrincipalKind::User)
+        .list(&s.requests, |u| u)
+        .await
+        .unwrap();
+    assert_eq!(users.len(), 250);
+    let lists: Vec<_> = (s.account.faults().log().into_iter())
+        .filter(|r| r.method == Method::GET)
+        .collect();
+    assert_eq!(lists.len(), 3, "{lists:?}");
+    for request in &lists {
+        assert_eq!(
+            request.path,
+            format!("/api/2.0/accounts/{ACCOUNT_ID}/scim/v2/Users")
+        );
+        let query = request.query.as_deref().unwrap_or_default();
+        assert!(query.contains("count=100"), "{query}");
+    }
+}
+
+#[tokio::test]
+async fn a_principal_is_created_once_in_the_account_with_its_entra_object_id() {
+    let s = setup("sync-app").await;
+    let users = s.scim.principals(PrincipalKind::User);
+    let object_id = uuid::Uuid::from_u128(0x5a1e_0000_0000_4000_8000_0000_0000_0001);
+    let created = users
+        .create("ana@contoso.com", "Ana", Some(&object_id), &s.requests)
+        .await
+        .unwrap();
+    let Created::New(id) = created else {
+        panic!("expected a new user, got {created:?}");
+    };
+    // A second creation is the account's 409: the user exists, and is found by its name.
+    let again = users
+        .create("Ana@Contoso.com", "Ana", Some(&object_id), &s.requests)
+        .await
+        .unwrap();
+    assert_eq!(again, Created::AlreadyExists);
+    let found = users
+        .find_as::<ScimUser>("ana@contoso.com", &s.requests)
+        .await
+        .unwrap()
+        .expect("found by its user name");
+    assert_eq!(found.id, id);
+    assert_eq!(
+        found.external_id,
+        entra_databricks_sync::databricks::ExternalId::of(&object_id)
+    );
+
+    let app = "9f3c1a52-0d1e-4b7a-8c55-2e6f0b9d4a11";
+    let service_principals = s.scim.principals(PrincipalKind::ServicePrincipal);
+    let made = service_principals
+        .create(app, "etl-runner", None, &s.requests)
+        .await
+        .unwrap();
+    assert!(matches!(made, Created::New(_)), "{made:?}");
+    let sp = service_principals
+        .find_as::<ScimServicePrincipal>(app, &s.requests)
+        .await
+        .unwrap()
+        .expect("found by its application id");
+    assert_eq!(sp.application_id, app);
+}
+
+/// Whether the account lists the user `id` as active.
+async fn active(s: &AccountSetup, id: &str) -> Option<bool> {
+    let users: Vec<ScimUser> = (s.scim.principals(PrincipalKind::User))
+        .list(&s.requests, |u| u)
+        .await
+        .unwrap();
+    users.iter().find(|u| u.id.as_str() == id).map(|u| u.active)
+}
+
+#[tokio::test]
+async fn an_account_user_is_deactivated_and_reactivated_in_the_documented_form() {
+    let s = setup("sync-app").await;
+    let id = s.account.add_user("bo@contoso.com", "Bo");
+    let users = s.scim.principals(PrincipalKind::User);
+    users
+        .set_active(&id, "bo@contoso.com", false, &s.requests)
+        .await
+        .unwrap();
+    assert_eq!(active(&s, &id).await, Some(false), "deactivated");
+    users
+        .set_active(&id, "bo@contoso.com", true, &s.requests)
+        .await
+        .unwrap();
+    assert_eq!(active(&s, &id).await, Some(true), "reactivated");
+    // One PATCH each: the emulator takes only the form Databricks' clients send.
+    let patches = (s.account.faults().log().into_iter())
+        .filter(|r| r.method == Method::PATCH)
+        .count();
+    assert_eq!(patches, 2);
+}
+
+#[tokio::test]
+async fn an_identity_that_is_not_an_account_admin_is_told_what_to_grant_and_where() {
+    let s = setup("someone-else").await;
+    let error = s
+        .scim
+        .principals(PrincipalKind::User)
+        .list::<ScimUser>(&s.requests, |u| u)
+        .await
+        .unwrap_err()
+        .to_string();
+    for needle in [
+        "in this Databricks account",
+        "HTTP 403",
+        "account admin role",
+        "listing account users",
+    ] {
+        assert!(error.contains(needle), "{needle:?} not in {error}");
+    }
+}
