@@ -1,15 +1,17 @@
 //! Answers of a Databricks workspace's SCIM API (`databricks::parse_*`): any bytes as the body of
 //! a user, service principal or group listing, a created user, service principal or group, a group
-//! read by id with its members' kinds (admin protection), and `/Me`.
+//! read by id with its members' kinds (admin protection), `/Me`, and (at the account) a workspace's
+//! permission assignments.
 //! The input's first line is the group display name asked for; the rest is the body.
 //!
 //! Properties: no parser panics; a group look-up only ever answers a group of the name asked
-//! (compared case-insensitively, as the workspace compares names).
+//! (compared case-insensitively, as the workspace compares names); every assignment read names its
+//! principal.
 #![no_main]
 
 use entra_databricks_sync::databricks::{
-    ScimServicePrincipal, ScimUser, parse_classified_group, parse_group, parse_group_page,
-    parse_list_page, parse_me,
+    ScimServicePrincipal, ScimUser, parse_assignments, parse_classified_group, parse_group,
+    parse_group_page, parse_list_page, parse_me,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -46,5 +48,10 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(me) = parse_me(body) {
         let _ = format!("{me:?}");
+    }
+    if let Ok(assignments) = parse_assignments(body) {
+        for assignment in assignments {
+            assert!(!assignment.principal_id.is_empty(), "{assignment:?}");
+        }
     }
 });

@@ -13,6 +13,7 @@
 //! The `parse_*` functions read one answer body the way the client does, without a workspace (the
 //! fuzz targets in `fuzz/` use them).
 
+mod assignments;
 mod bearer;
 mod groups;
 mod listing;
@@ -37,6 +38,7 @@ use pace::{Admission, Answer, Pacer};
 use refusals::account_deactivated_words;
 
 pub use crate::principal::{ExternalId, PrincipalKind, ScimId};
+pub use assignments::{Assignee, Assignment, Assignments, Permission, parse_assignments};
 pub use bearer::{Bearer, DATABRICKS_SCOPE};
 pub use groups::{MAX_MEMBERS_PER_PATCH, ScimGroup, parse_group, parse_group_page};
 pub use listing::{ListPage, parse_list_page};

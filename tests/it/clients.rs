@@ -2,10 +2,11 @@
 //! production reaches the real services: through the world's CONNECT proxy (`HTTPS_PROXY`), trusting its
 //! CA bundle (`SSL_CERT_FILE`), at the real host names. The emulators' request logs show what was sent.
 //! Groups in [`groups`], users, service principals and `/Me` in [`principals`], the account's SCIM in
-//! [`account`], Graph in [`graph`];
+//! [`account`] and its workspace assignments in [`assignments`], Graph in [`graph`];
 //! the shared set-up is here.
 
 mod account;
+mod assignments;
 mod graph;
 mod groups;
 mod principals;

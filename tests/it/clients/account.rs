@@ -16,17 +16,18 @@ use std::time::Duration;
 
 use super::client;
 
-const ACCOUNT_ID: &str = "0d5c2a8e-6f1b-4c3d-9e7a-1b2c3d4e5f60";
+pub(super) const ACCOUNT_ID: &str = "0d5c2a8e-6f1b-4c3d-9e7a-1b2c3d4e5f60";
 
-struct AccountSetup {
-    _world: World,
-    account: Account,
-    scim: Scim,
-    requests: Requests,
+pub(super) struct AccountSetup {
+    /// Kept alive: dropping the world stops its servers.
+    pub world: World,
+    pub account: Account,
+    pub scim: Scim,
+    pub requests: Requests,
 }
 
 /// A world with the account, and an account-level client holding a token of `identity`.
-async fn setup(identity: &str) -> AccountSetup {
+pub(super) async fn setup(identity: &str) -> AccountSetup {
     let world = World::start().await.unwrap();
     let account = world.add_account(ACCOUNT_ID).await.unwrap();
     account.admit_identity("sync-app");
@@ -40,7 +41,7 @@ async fn setup(identity: &str) -> AccountSetup {
         1000.0,
     );
     AccountSetup {
-        _world: world,
+        world,
         account,
         scim,
         requests: Requests::default(),
