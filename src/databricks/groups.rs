@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::listing::{ListPage, literal, parse_list_page};
-use super::{Scim, ScimError, ScimId};
+use super::{Level, Scim, ScimError, ScimId};
 use crate::http::{self, ApiError, Requests};
 
 const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
@@ -56,6 +56,7 @@ pub(super) trait GroupLookup: DeserializeOwned + Send + 'static {
     /// The `attributes` the look-up asks for.
     const ATTRIBUTES: &'static str;
     type Group;
+    fn id(&self) -> &ScimId;
     fn name(&self) -> Option<&str>;
     /// The group, named `asked_name` if the answer left its name out.
     fn found(self, asked_name: &str) -> Self::Group;
@@ -64,6 +65,10 @@ pub(super) trait GroupLookup: DeserializeOwned + Send + 'static {
 impl GroupLookup for GroupResource {
     const ATTRIBUTES: &'static str = GROUP_ATTRIBUTES;
     type Group = ScimGroup;
+
+    fn id(&self) -> &ScimId {
+        &self.id
+    }
 
     fn name(&self) -> Option<&str> {
         self.display_name.as_deref()
@@ -164,7 +169,9 @@ impl Scim {
             .await
     }
 
-    /// The group with exactly this display name (compared case-insensitively) as `R` projects it.
+    /// The group with exactly this display name (compared case-insensitively) as `R` projects it. The
+    /// account's group LIST leaves `members` out (documented since 2025-08-22): there the group found is
+    /// read once more by id, as the Terraform provider does.
     pub(super) async fn group_named<R: GroupLookup>(
         &self,
         display_name: &str,
@@ -173,7 +180,30 @@ impl Scim {
         let found: Vec<R> = self
             .groups_named(display_name, R::ATTRIBUTES, requests)
             .await?;
-        Ok(named(found, display_name))
+        let Some(group) = pick(found, display_name, R::name) else {
+            return Ok(None);
+        };
+        let group = match self.level {
+            Level::Workspace => group,
+            Level::Account => self.read_group::<R>(group.id(), requests).await?,
+        };
+        Ok(Some(group.found(display_name)))
+    }
+
+    /// One group by id, projected as `R`.
+    async fn read_group<R: GroupLookup>(
+        &self,
+        id: &str,
+        requests: &Requests,
+    ) -> Result<R, ScimError> {
+        let operation = format!("reading group {id}");
+        let mut url = self.resource_url("Groups", id);
+        url.query_pairs_mut()
+            .append_pair("attributes", R::ATTRIBUTES);
+        let response = self
+            .send(&operation, requests, || self.client.get(url.clone()))
+            .await?;
+        Ok(http::json(&operation, response).await?)
     }
 
     /// The groups a `displayName eq` filter finds (names compare case-insensitively, so there may be

@@ -104,6 +104,10 @@ impl GroupLookup for ClassifiedResource {
     const ATTRIBUTES: &'static str = CLASSIFIED_ATTRIBUTES;
     type Group = ClassifiedGroup;
 
+    fn id(&self) -> &ScimId {
+        &self.id
+    }
+
     fn name(&self) -> Option<&str> {
         self.display_name.as_deref()
     }

@@ -5,7 +5,7 @@
 
 use axum::http::Method;
 use entra_databricks_sync::databricks::{
-    Bearer, Created, Level, PrincipalKind, Scim, ScimServicePrincipal, ScimUser,
+    Bearer, Created, Level, PrincipalKind, Scim, ScimId, ScimServicePrincipal, ScimUser,
 };
 use entra_databricks_sync::http::Requests;
 use sandbox::account::Account;
@@ -170,4 +170,43 @@ async fn an_identity_that_is_not_an_account_admin_is_told_what_to_grant_and_wher
     ] {
         assert!(error.contains(needle), "{needle:?} not in {error}");
     }
+}
+
+#[tokio::test]
+async fn an_account_group_is_found_with_its_members_though_the_list_leaves_them_out() {
+    let s = setup("sync-app").await;
+    let ana = s.account.add_user("ana@contoso.com", "Ana");
+    let bo = s.account.add_user("bo@contoso.com", "Bo");
+    s.account.add_group("Eng", &[&ana]);
+    let group = s
+        .scim
+        .find_group("eng", &s.requests)
+        .await
+        .unwrap()
+        .expect("found by its name, in any case");
+    assert_eq!(group.display_name, "Eng");
+    let members: Vec<&str> = group.members.iter().map(|m| m.as_str()).collect();
+    assert_eq!(members, [ana.as_str()]);
+    // The LIST, then the group itself for its members.
+    let reads: Vec<String> = (s.account.faults().log().into_iter())
+        .filter(|r| r.method == Method::GET)
+        .map(|r| r.path)
+        .collect();
+    let groups = format!("/api/2.0/accounts/{ACCOUNT_ID}/scim/v2/Groups");
+    assert_eq!(reads, [groups.clone(), format!("{groups}/{}", group.id)]);
+
+    // Members are added and removed as at a workspace.
+    s.scim
+        .add_members(&group.id, &[ScimId::from(bo.as_str())], &s.requests)
+        .await
+        .unwrap();
+    s.scim
+        .remove_member(&group.id, &ScimId::from(ana.as_str()), &s.requests)
+        .await
+        .unwrap();
+    assert_eq!(s.account.members(&group.id), [bo]);
+    assert_eq!(
+        s.scim.find_group("nobody", &s.requests).await.unwrap(),
+        None
+    );
 }
