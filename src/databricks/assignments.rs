@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::json;
 use url::Url;
 
-use super::{Level, Scim, ScimError, ScimId};
+use super::{CallKind, Level, Scim, ScimError, ScimId};
 use crate::http::{self, Requests};
 
 /// What a principal may do in a workspace it is assigned to.
@@ -175,7 +175,7 @@ impl Assignments<'_> {
     pub async fn list(&self, requests: &Requests) -> Result<Vec<Assignment>, ScimError> {
         let operation = format!("listing the assignments of workspace {}", self.workspace_id);
         let response = (self.scim)
-            .send(&operation, requests, || {
+            .send(CallKind::List, &operation, requests, || {
                 self.scim.client.get(self.root.clone())
             })
             .await?;
@@ -208,7 +208,10 @@ impl Assignments<'_> {
         // Never an empty list: the reference says it deletes every permission of the principal.
         let body = json!({ "permissions": [permission.wire()] });
         let put = || self.scim.client.put(url.clone()).json(&body);
-        self.scim.send(&operation, requests, put).await.map(drop)
+        (self.scim)
+            .send(CallKind::Write, &operation, requests, put)
+            .await
+            .map(drop)
     }
 
     /// Takes back the assignment of `principal_id`; 404 means there is none, which is what was asked.

@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::listing::{ListPage, literal, parse_list_page};
-use super::{Level, Scim, ScimError, ScimId};
+use super::{CallKind, Level, Scim, ScimError, ScimId};
 use crate::http::{self, ApiError, Requests};
 
 const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
@@ -201,7 +201,9 @@ impl Scim {
         url.query_pairs_mut()
             .append_pair("attributes", R::ATTRIBUTES);
         let response = self
-            .send(&operation, requests, || self.client.get(url.clone()))
+            .send(CallKind::Get, &operation, requests, || {
+                self.client.get(url.clone())
+            })
             .await?;
         Ok(http::json(&operation, response).await?)
     }

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use url::Url;
 
-use super::{Level, Scim, ScimError, ScimId};
+use super::{CallKind, Level, Scim, ScimError, ScimId};
 use crate::http::{self, ApiError, Requests};
 
 /// Resources asked for per page of a workspace (the Go SDK's value; the server may send fewer).
@@ -201,7 +201,9 @@ impl Scim {
         requests: &Requests,
     ) -> Result<ListPage<T>, ScimError> {
         let response = self
-            .send(operation, requests, || self.client.get(url.clone()))
+            .send(CallKind::List, operation, requests, || {
+                self.client.get(url.clone())
+            })
             .await?;
         Ok(http::json(operation, response).await?)
     }

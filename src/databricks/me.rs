@@ -9,7 +9,7 @@
 use serde::Deserialize;
 
 use super::principals::SERVICE_PRINCIPAL_SCHEMA;
-use super::{Scim, ScimError, ScimId};
+use super::{CallKind, Scim, ScimError, ScimId};
 use crate::http::{self, Requests};
 use crate::principal::PrincipalKind;
 
@@ -64,7 +64,9 @@ impl Scim {
         let operation = "looking up the token's own identity";
         let url = self.url("Me");
         let response = self
-            .send(operation, requests, || self.client.get(url.clone()))
+            .send(CallKind::Get, operation, requests, || {
+                self.client.get(url.clone())
+            })
             .await?;
         let resource: MeResource = http::json(operation, response).await?;
         Ok(resource.into())

@@ -9,7 +9,8 @@
 //! `me.rs`, paging and filters in `listing.rs`, the credential in `bearer.rs`.
 //! Only this module knows the SCIM wire format. Every request, retries included, waits for the
 //! workspace's pace first (`pace.rs`: `scimRequestsPerSecond` is its ceiling; a 429 halves it and holds
-//! the workspace for its `Retry-After`, clean answers grow it back), so one run never floods a workspace.
+//! the workspace for its `Retry-After`, clean answers grow it back), so one run never floods a workspace;
+//! the account, which documents a limit per kind of call, has one such pace per kind ([`AccountPace`]).
 //! The `parse_*` functions read one answer body the way the client does, without a workspace (the
 //! fuzz targets in `fuzz/` use them).
 
@@ -27,6 +28,8 @@ mod users;
 
 use std::sync::OnceLock;
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
@@ -136,13 +139,78 @@ impl Level {
     }
 }
 
+/// What kind of call a request is: the account documents a rate limit per kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CallKind {
+    /// One resource read by id (`GET …/Groups/{id}`, `/Me`).
+    Get,
+    /// A listing or a filtered look-up (`GET …/Users?…`, a workspace's permission assignments).
+    List,
+    Patch,
+    /// POST, PUT, DELETE.
+    Write,
+}
+
+/// The account's ceilings per kind of call, requests per second.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AccountPace {
+    pub get: f64,
+    pub list: f64,
+    pub patch: f64,
+    pub write: f64,
+}
+
+impl AccountPace {
+    /// The same ceiling for every kind of call.
+    pub fn uniform(requests_per_second: f64) -> AccountPace {
+        AccountPace {
+            get: requests_per_second,
+            list: requests_per_second,
+            patch: requests_per_second,
+            write: requests_per_second,
+        }
+    }
+}
+
+/// 90 % of the account SCIM limits as transcribed from Databricks' "Resource limits" page (GET 20/s,
+/// LIST 240/min, PATCH 2/s, POST/PUT/DELETE 5/s; docs/api-contract.md, "Databricks account": the
+/// table itself could not be read, so the client stays below it); permission assignment PUTs fall
+/// under writes (5/s in Databricks Labs' ucx, "as per docs").
+impl Default for AccountPace {
+    fn default() -> Self {
+        AccountPace {
+            get: 18.0,
+            list: 3.6,
+            patch: 1.8,
+            write: 4.5,
+        }
+    }
+}
+
+/// A client's pace: one for every call to a workspace (its one documented limit, for GET, paces
+/// everything), one per kind of call at the account.
+enum Paces {
+    One(Pacer),
+    /// Get, List, Patch, Write.
+    PerKind(Box<[Pacer; 4]>),
+}
+
+impl Paces {
+    fn of(&self, kind: CallKind) -> &Pacer {
+        match self {
+            Paces::One(pacer) => pacer,
+            Paces::PerKind(pacers) => &pacers[kind as usize],
+        }
+    }
+}
+
 /// SCIM client of one workspace or of the account, for one sync. Holds the token; has no `Debug`.
 pub struct Scim {
     client: reqwest::Client,
     level: Level,
     base: Url,
     bearer: Bearer,
-    pacer: Pacer,
+    paces: Paces,
     /// Why the workspace is taken to have stopped answering: set by the first call that got no usable
     /// answer after all its retries. Calls after it are not sent, so a workspace that hangs costs one
     /// call's retries (a few in flight at once), not every pending change's, and the run ends, with
@@ -159,7 +227,8 @@ impl Scim {
     ) -> Scim {
         let mut base = instance.as_url().clone();
         base.set_path("/api/2.0/preview/scim/v2/");
-        Scim::at(client, Level::Workspace, base, bearer, requests_per_second)
+        let pace = Paces::One(Pacer::new(requests_per_second, Instant::now()));
+        Scim::at(client, Level::Workspace, base, bearer, pace)
     }
 
     /// The SCIM client of the Databricks account `account_id` at `accounts_host`
@@ -170,7 +239,7 @@ impl Scim {
         accounts_host: &Url,
         account_id: &str,
         bearer: Bearer,
-        requests_per_second: f64,
+        pace: AccountPace,
     ) -> Scim {
         let mut base = accounts_host.clone();
         base.set_query(None);
@@ -179,22 +248,20 @@ impl Scim {
             path.clear()
                 .extend(["api", "2.0", "accounts", account_id, "scim", "v2", ""]);
         }
-        Scim::at(client, Level::Account, base, bearer, requests_per_second)
+        let now = Instant::now();
+        let paces = Paces::PerKind(Box::new(
+            [pace.get, pace.list, pace.patch, pace.write].map(|rate| Pacer::new(rate, now)),
+        ));
+        Scim::at(client, Level::Account, base, bearer, paces)
     }
 
-    fn at(
-        client: reqwest::Client,
-        level: Level,
-        base: Url,
-        bearer: Bearer,
-        requests_per_second: f64,
-    ) -> Scim {
+    fn at(client: reqwest::Client, level: Level, base: Url, bearer: Bearer, paces: Paces) -> Scim {
         Scim {
             client,
             level,
             base,
             bearer,
-            pacer: Pacer::new(requests_per_second, tokio::time::Instant::now()),
+            paces,
             stopped: OnceLock::new(),
         }
     }
@@ -211,7 +278,8 @@ impl Scim {
     /// requests a minute) it is 4: more would only wait in the pace's queue, and after a 429 every
     /// write in flight waits for the hold anyway.
     pub fn writes_in_flight(&self) -> usize {
-        ((self.pacer.ceiling() / 4.0).ceil() as usize).clamp(4, 16)
+        let ceiling = self.paces.of(CallKind::Patch).ceiling();
+        ((ceiling / 4.0).ceil() as usize).clamp(4, 16)
     }
 
     /// A collection or endpoint under the SCIM root (`Users`, `Me`).
@@ -232,6 +300,7 @@ impl Scim {
     /// admitted by the workspace's pace and refused once the workspace stopped answering.
     async fn send(
         &self,
+        kind: CallKind,
         operation: &str,
         requests: &Requests,
         build: impl Fn() -> reqwest::RequestBuilder,
@@ -242,7 +311,11 @@ impl Scim {
                 .bearer_auth(token.expose_secret())
                 .header("Accept", "application/json")
         };
-        http::send_paced(self, API, operation, requests, build, scim_error)
+        let paced = Paced {
+            scim: self,
+            pacer: self.paces.of(kind),
+        };
+        http::send_paced(&paced, API, operation, requests, build, scim_error)
             .await
             .map_err(|e| {
                 if e.gave_up() {
@@ -267,7 +340,7 @@ impl Scim {
                 .header("Content-Type", "application/scim+json")
                 .json(body)
         };
-        self.send(operation, requests, post).await
+        self.send(CallKind::Write, operation, requests, post).await
     }
 
     /// PATCHes a resource with these `Operations`. Accepts 200 with the resource and 204 without.
@@ -285,7 +358,9 @@ impl Scim {
                 .header("Content-Type", "application/scim+json")
                 .json(&body)
         };
-        self.send(operation, requests, patch).await.map(drop)
+        self.send(CallKind::Patch, operation, requests, patch)
+            .await
+            .map(drop)
     }
 
     /// DELETEs a resource; 404 means it is gone already, which is what was asked.
@@ -296,7 +371,9 @@ impl Scim {
         requests: &Requests,
     ) -> Result<(), ScimError> {
         match self
-            .send(operation, requests, || self.client.delete(url.clone()))
+            .send(CallKind::Write, operation, requests, || {
+                self.client.delete(url.clone())
+            })
             .await
         {
             Ok(_) => Ok(()),
@@ -306,15 +383,24 @@ impl Scim {
     }
 }
 
-/// Each attempt waits for the workspace's pace; after the wait, one that would go to a workspace that
-/// stopped answering is not sent.
-impl http::Pace for Scim {
+/// One request's pace: the client's pacer for its kind of call.
+struct Paced<'a> {
+    scim: &'a Scim,
+    pacer: &'a Pacer,
+}
+
+/// Each attempt waits for its pace; after the wait, one that would go to a workspace (or account)
+/// that stopped answering is not sent.
+impl http::Pace for Paced<'_> {
     type Ticket = Admission;
 
     async fn admit(&self) -> Result<Admission, String> {
         let admission = self.pacer.admit().await;
-        match self.stopped.get() {
-            Some(why) => Err(format!("not sent: the workspace stopped answering ({why})")),
+        match self.scim.stopped.get() {
+            Some(why) => Err(format!(
+                "not sent: the {} stopped answering ({why})",
+                self.scim.level.place()
+            )),
             None => Ok(admission),
         }
     }
@@ -326,13 +412,11 @@ impl http::Pace for Scim {
         retry_after: Option<Duration>,
     ) {
         let answer = Answer::of(status, retry_after);
-        if self
-            .pacer
-            .answered(admission, answer, tokio::time::Instant::now())
-        {
+        if self.pacer.answered(admission, answer, Instant::now()) {
             tracing::warn!(
                 api = API.name(),
-                "the workspace throttled (429): its pace is cut to {:.2} requests/s of {}, nothing sent for {} ms",
+                "the {} throttled (429): its pace is cut to {:.2} requests/s of {}, nothing sent for {} ms",
+                self.scim.level.place(),
                 self.pacer.rate(),
                 self.pacer.ceiling(),
                 retry_after.unwrap_or(Duration::from_secs(1)).as_millis()

@@ -6,7 +6,7 @@
 use serde::Deserialize;
 
 use super::groups::GroupLookup;
-use super::{Scim, ScimError, ScimId};
+use super::{CallKind, Scim, ScimError, ScimId};
 use crate::http::{self, Requests};
 
 /// What admin protection reads of a group (by id, `meta` too).
@@ -178,7 +178,9 @@ impl Scim {
         url.query_pairs_mut()
             .append_pair("attributes", &format!("{CLASSIFIED_ATTRIBUTES},meta"));
         let response = self
-            .send(&operation, requests, || self.client.get(url.clone()))
+            .send(CallKind::Get, &operation, requests, || {
+                self.client.get(url.clone())
+            })
             .await?;
         let resource: ClassifiedResource = http::json(&operation, response).await?;
         Ok(resource.into())

@@ -5,7 +5,8 @@
 
 use axum::http::Method;
 use entra_databricks_sync::databricks::{
-    Bearer, Created, Level, PrincipalKind, Scim, ScimId, ScimServicePrincipal, ScimUser,
+    AccountPace, Bearer, Created, Level, PrincipalKind, Scim, ScimId, ScimServicePrincipal,
+    ScimUser,
 };
 use entra_databricks_sync::http::Requests;
 use sandbox::account::Account;
@@ -28,6 +29,11 @@ pub(super) struct AccountSetup {
 
 /// A world with the account, and an account-level client holding a token of `identity`.
 pub(super) async fn setup(identity: &str) -> AccountSetup {
+    setup_paced(identity, AccountPace::uniform(1000.0)).await
+}
+
+/// As [`setup`], the client at `pace`.
+async fn setup_paced(identity: &str, pace: AccountPace) -> AccountSetup {
     let world = World::start().await.unwrap();
     let account = world.add_account(ACCOUNT_ID).await.unwrap();
     account.admit_identity("sync-app");
@@ -38,7 +44,7 @@ pub(super) async fn setup(identity: &str) -> AccountSetup {
         &host,
         ACCOUNT_ID,
         Bearer::Pat(SecretString::from(token)),
-        1000.0,
+        pace,
     );
     AccountSetup {
         world,
@@ -208,5 +214,46 @@ async fn an_account_group_is_found_with_its_members_though_the_list_leaves_them_
     assert_eq!(
         s.scim.find_group("nobody", &s.requests).await.unwrap(),
         None
+    );
+}
+
+/// Creations, deactivations and reactivations, and listings: the calls of a sync, in a burst.
+async fn burst(s: &AccountSetup) {
+    let users = s.scim.principals(PrincipalKind::User);
+    for i in 0..6 {
+        let name = format!("burst{i}@contoso.com");
+        let made = users.create(&name, "B", None, &s.requests).await.unwrap();
+        let Created::New(id) = made else {
+            panic!("{made:?}");
+        };
+        users
+            .set_active(&id, &name, false, &s.requests)
+            .await
+            .unwrap();
+        users
+            .set_active(&id, &name, true, &s.requests)
+            .await
+            .unwrap();
+        let listed: Vec<ScimUser> = users.list(&s.requests, |u| u).await.unwrap();
+        assert_eq!(listed.len(), i + 1);
+    }
+}
+
+#[tokio::test]
+async fn the_default_account_pace_stays_under_the_limits_per_kind_of_call() {
+    let s = setup_paced("sync-app", AccountPace::default()).await;
+    s.account
+        .set_rate_limits(Some(sandbox::account::RateLimits::INDICATIVE));
+    burst(&s).await;
+    assert_eq!(s.account.throttled(), 0, "no 429 at the default pace");
+
+    // The same calls without the pace per kind meet the PATCH limit: the limits bite.
+    let fast = setup_paced("sync-app", AccountPace::uniform(1000.0)).await;
+    fast.account
+        .set_rate_limits(Some(sandbox::account::RateLimits::INDICATIVE));
+    burst(&fast).await;
+    assert!(
+        fast.account.throttled() > 0,
+        "the burst was never throttled"
     );
 }
