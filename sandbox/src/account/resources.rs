@@ -11,7 +11,7 @@ use crate::scim::fields::{self, patched_flag};
 use crate::scim::filter::{Filterable, Kind as FilterKind, Schema};
 use crate::scim::patch::{OpKind, PatchOp, apply_to_list};
 use crate::scim::render::{SERVICE_PRINCIPAL_SCHEMA, USER_SCHEMA};
-use crate::scim::store::{Record, Table, default_email};
+use crate::scim::store::{Record, Table};
 
 use super::groups;
 use super::state::{AccountGroup, AccountServicePrincipal, AccountUser, State};
@@ -136,18 +136,7 @@ impl Resource for AccountUser {
                 "User with email {user_name} already exists in this account"
             )));
         }
-        let emails = match body.get("emails") {
-            None | Some(Value::Null) => vec![default_email(&user_name)],
-            Some(value) => {
-                fields::values(value)?;
-                value.as_array().cloned().unwrap_or_default()
-            }
-        };
-        let name = match body.get("name") {
-            None | Some(Value::Null) => None,
-            Some(value @ Value::Object(_)) => Some(value.clone()),
-            Some(_) => return Err(ScimError::invalid_syntax()),
-        };
+        let (emails, name) = fields::emails_and_name(body, &user_name)?;
         Ok(AccountUser {
             id: state.new_id(),
             display_name: fields::text(body, "displayName")?.unwrap_or_default(),

@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::scim::ScimWorkspace;
 use crate::scim::filter::{AttrValue, Filterable};
 use crate::scim::members::Members;
-use crate::scim::store::{Kind, Record, Table};
+use crate::scim::store::{Kind, Record, Table, principal_in};
 
 use super::guard::Limits;
 
@@ -105,32 +105,12 @@ impl State {
     }
 
     pub fn kind_of(&self, id: &str) -> Option<Kind> {
-        if self.users.get(id).is_some() {
-            Some(Kind::User)
-        } else if self.groups.get(id).is_some() {
-            Some(Kind::Group)
-        } else if self.service_principals.get(id).is_some() {
-            Some(Kind::ServicePrincipal)
-        } else {
-            None
-        }
+        self.principal(id).map(|(kind, _)| kind)
     }
 
     /// Kind and display name (a user without one shows its user name).
     pub fn principal(&self, id: &str) -> Option<(Kind, &str)> {
-        if let Some(user) = self.users.get(id) {
-            let display = if user.display_name.is_empty() {
-                &user.user_name
-            } else {
-                &user.display_name
-            };
-            return Some((Kind::User, display));
-        }
-        if let Some(group) = self.groups.get(id) {
-            return Some((Kind::Group, &group.display_name));
-        }
-        (self.service_principals.get(id))
-            .map(|sp| (Kind::ServicePrincipal, sp.display_name.as_str()))
+        principal_in(id, &self.users, &self.groups, &self.service_principals)
     }
 
     pub fn user_named(&self, user_name: &str) -> Option<&AccountUser> {
@@ -180,17 +160,33 @@ impl Record for AccountUser {
     fn id(&self) -> &str {
         &self.id
     }
+
+    fn shown(&self) -> &str {
+        if self.display_name.is_empty() {
+            &self.user_name
+        } else {
+            &self.display_name
+        }
+    }
 }
 
 impl Record for AccountServicePrincipal {
     fn id(&self) -> &str {
         &self.id
     }
+
+    fn shown(&self) -> &str {
+        &self.display_name
+    }
 }
 
 impl Record for AccountGroup {
     fn id(&self) -> &str {
         &self.id
+    }
+
+    fn shown(&self) -> &str {
+        &self.display_name
     }
 }
 

@@ -87,6 +87,26 @@ pub(crate) fn check_entitlements(entitlements: &[String]) -> Result<(), ScimErro
     }
 }
 
+/// A user body's `emails` (the user name's when absent) and `name` (an object, if any).
+pub(crate) fn emails_and_name(
+    body: &Map<String, Value>,
+    user_name: &str,
+) -> Result<(Vec<Value>, Option<Value>), ScimError> {
+    let emails = match body.get("emails") {
+        None | Some(Value::Null) => vec![super::store::default_email(user_name)],
+        Some(value) => {
+            values(value)?;
+            value.as_array().cloned().unwrap_or_default()
+        }
+    };
+    let name = match body.get("name") {
+        None | Some(Value::Null) => None,
+        Some(value @ Value::Object(_)) => Some(value.clone()),
+        Some(_) => return Err(ScimError::invalid_syntax()),
+    };
+    Ok((emails, name))
+}
+
 /// An optional string attribute of a body; present but not a string is `invalidSyntax`.
 pub(crate) fn text(body: &Map<String, Value>, key: &str) -> Result<Option<String>, ScimError> {
     match body.get(key) {

@@ -22,6 +22,20 @@ pub const DEFAULT_MAX_PAGE_SIZE: usize = 10_000;
 
 pub(crate) trait Record {
     fn id(&self) -> &str;
+    /// The name it shows as a member (a user without display name shows its user name).
+    fn shown(&self) -> &str;
+}
+
+/// The kind and shown name of `id` in a directory's three tables (a workspace's, the account's).
+pub(crate) fn principal_in<'a>(
+    id: &str,
+    users: &'a Table<impl Record>,
+    groups: &'a Table<impl Record>,
+    service_principals: &'a Table<impl Record>,
+) -> Option<(Kind, &'a str)> {
+    (users.get(id).map(|u| (Kind::User, u.shown())))
+        .or_else(|| groups.get(id).map(|g| (Kind::Group, g.shown())))
+        .or_else(|| (service_principals.get(id)).map(|sp| (Kind::ServicePrincipal, sp.shown())))
 }
 
 /// Rows in creation order with an index by id.
@@ -118,17 +132,33 @@ impl Record for User {
     fn id(&self) -> &str {
         &self.id
     }
+
+    fn shown(&self) -> &str {
+        if self.display_name.is_empty() {
+            &self.user_name
+        } else {
+            &self.display_name
+        }
+    }
 }
 
 impl Record for Group {
     fn id(&self) -> &str {
         &self.id
     }
+
+    fn shown(&self) -> &str {
+        &self.display_name
+    }
 }
 
 impl Record for ServicePrincipal {
     fn id(&self) -> &str {
         &self.id
+    }
+
+    fn shown(&self) -> &str {
+        &self.display_name
     }
 }
 
@@ -266,32 +296,17 @@ impl Store {
 
     /// The kind of a principal the workspace API serves (account groups are not among them).
     pub fn kind_of(&self, id: &str) -> Option<Kind> {
-        if self.users.get(id).is_some() {
-            Some(Kind::User)
-        } else if self.groups.get(id).is_some() {
-            Some(Kind::Group)
-        } else if self.service_principals.get(id).is_some() {
-            Some(Kind::ServicePrincipal)
-        } else {
-            None
-        }
+        self.served(id).map(|(kind, _)| kind)
+    }
+
+    fn served(&self, id: &str) -> Option<(Kind, &str)> {
+        principal_in(id, &self.users, &self.groups, &self.service_principals)
     }
 
     /// Kind and display name of a principal (a user without display name shows its user name).
     pub fn principal(&self, id: &str) -> Option<(Kind, &str)> {
-        if let Some(user) = self.users.get(id) {
-            let display = if user.display_name.is_empty() {
-                &user.user_name
-            } else {
-                &user.display_name
-            };
-            return Some((Kind::User, display));
-        }
-        if let Some(group) = self.groups.get(id) {
-            return Some((Kind::Group, &group.display_name));
-        }
-        if let Some(sp) = self.service_principals.get(id) {
-            return Some((Kind::ServicePrincipal, sp.display_name.as_str()));
+        if let Some(served) = self.served(id) {
+            return Some(served);
         }
         // Rendered as a member like any group, though the workspace API does not serve it.
         self.account_groups

@@ -21,7 +21,7 @@ use super::filter::{AttrValue, Filterable, Kind, Schema};
 use super::patch::{self, OpKind, PatchOp};
 use super::query::{ListQuery, Projection};
 use super::render;
-use super::store::{Store, User, default_email, listed};
+use super::store::{Store, User, listed};
 
 const FILTERABLE: Schema = &[
     ("username", Kind::Text { ignore_case: true }),
@@ -198,18 +198,7 @@ fn rendered(store: &Store, id: &str) -> Result<Value, ScimError> {
 fn user_from(body: &Map<String, Value>) -> Result<User, ScimError> {
     fields::declares(body, render::USER_SCHEMA)?;
     let user_name = fields::required_text(body, "userName")?.to_lowercase();
-    let emails = match body.get("emails") {
-        None | Some(Value::Null) => vec![default_email(&user_name)],
-        Some(value) => {
-            fields::values(value)?;
-            value.as_array().cloned().unwrap_or_default()
-        }
-    };
-    let name = match body.get("name") {
-        None | Some(Value::Null) => None,
-        Some(value @ Value::Object(_)) => Some(value.clone()),
-        Some(_) => return Err(ScimError::invalid_syntax()),
-    };
+    let (emails, name) = fields::emails_and_name(body, &user_name)?;
     Ok(User {
         id: String::new(),
         display_name: fields::text(body, "displayName")?.unwrap_or_default(),
