@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::config::{Config, WorkspaceAuth};
+use crate::config::{Config, Identities, WorkspaceAuth};
 use crate::functions::{AppState, Application, Misconfiguration};
 use crate::settings::{Settings, handler_port};
 use crate::sync::{AzureEngine, Engine, Report, RunError, RunRequest, Runner, Status, Trigger};
@@ -124,6 +124,13 @@ fn check_config(args: &ConfigArg) -> ExitCode {
         path.display(),
         config.workspaces.len()
     );
+    if let Some(account) = &config.account {
+        println!(
+            "  account: {} at {}",
+            account.account_id,
+            account.host.as_str().trim_end_matches('/')
+        );
+    }
     for ws in &config.workspaces {
         let groups: Vec<String> = ws.access_groups.iter().map(ToString::to_string).collect();
         println!("  {}: {}", ws.name, ws.instance);
@@ -133,6 +140,11 @@ fn check_config(args: &ConfigArg) -> ExitCode {
             WorkspaceAuth::ManagedIdentity => {
                 println!("    authenticates as the app's managed identity")
             }
+        }
+        if ws.options.identities == Identities::Account {
+            // Validation guarantees the id in account mode.
+            let id = ws.workspace_id.map(|id| id.to_string()).unwrap_or_default();
+            println!("    identities: at the account, assigned to workspace id {id}");
         }
         println!("    {}", describe_options(ws));
     }

@@ -2,13 +2,14 @@
 //!
 //! Properties: parsing never panics; a refusal names at least one problem, all in its message;
 //! an accepted configuration keeps every `groupNames` entry written, finds each workspace by its
-//! name, re-describes itself (serializes back to the file format, the way `check-config` and the
+//! name, has an `account` and a workspace id wherever `identities` is `account`, never a workspace id
+//! other than its URL's, re-describes itself (serializes back to the file format, the way `check-config` and the
 //! report show it) and that description parses back to an equal configuration.
 #![no_main]
 
 use std::path::Path;
 
-use entra_databricks_sync::config::{Config, ConfigError, WorkspaceAuth};
+use entra_databricks_sync::config::{Config, ConfigError, Identities, WorkspaceAuth};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -45,6 +46,21 @@ fuzz_target!(|data: &[u8]| {
         for group in &workspace.access_groups {
             description.push_str(&group.to_string());
             let _ = workspace.mirrored_group_name(group, "display name");
+        }
+        if let Some(in_url) = workspace.instance.workspace_id() {
+            assert_eq!(
+                workspace.workspace_id,
+                Some(in_url),
+                "{}: the workspace id differs from its URL's",
+                workspace.name
+            );
+        }
+        if workspace.options.identities == Identities::Account {
+            assert!(
+                config.account.is_some() && workspace.workspace_id.is_some(),
+                "{} is in account mode without an account or a workspace id",
+                workspace.name
+            );
         }
         if let WorkspaceAuth::Pat(secret) = &workspace.auth {
             description.push_str(&format!(

@@ -2,8 +2,10 @@
 //! completely. This module owns the file format (the legacy PowerShell keys `name`,
 //! `databricksInstance`, `accessGroups`, `scimToken` under `workspaces`), loading it, and the
 //! error that lists every problem at once; `validate.rs` (with `keys.rs`) walks the JSON, `types.rs`,
-//! `workspace_url.rs` and `secret_url.rs` hold the value newtypes. No message ever contains a secret.
+//! `workspace_url.rs` and `secret_url.rs` hold the value newtypes, `account.rs` the top-level
+//! `account` (account mode, being built: issue 17). No message ever contains a secret.
 
+mod account;
 mod keys;
 mod options;
 mod secret_url;
@@ -11,8 +13,9 @@ mod types;
 mod validate;
 mod workspace_url;
 
+pub use account::{Account, DEFAULT_ACCOUNT_HOST};
 pub use options::{
-    DEFAULT_MANAGED_GROUP, DEFAULT_SCIM_RATE, Deprovision, MaxDeprovision, SyncOptions,
+    DEFAULT_MANAGED_GROUP, DEFAULT_SCIM_RATE, Deprovision, Identities, MaxDeprovision, SyncOptions,
     UserNameSource,
 };
 pub use secret_url::SecretUrl;
@@ -24,13 +27,18 @@ pub(crate) use keys::kind as json_kind;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-/// A validated configuration: at least one workspace, unique names.
+/// A validated configuration: at least one workspace, unique names; an `account` whenever a
+/// workspace has `identities: "account"`.
 ///
 /// Serializes back to the file format (`{"workspaces": [{"name", "databricksInstance",
-/// "accessGroups", "scimToken"}]}`), with every value normalized.
+/// "accessGroups", "scimToken"}], "account": {"accountId", "host"}}`), with every value normalized
+/// and the options resolved into each workspace.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Config {
     pub workspaces: Vec<Workspace>,
+    /// The top-level `account`: the Databricks account of account mode (being built, issue 17).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<Account>,
 }
 
 /// One Databricks workspace to keep in step with its Entra ID groups.
@@ -39,6 +47,11 @@ pub struct Workspace {
     pub name: WorkspaceName,
     #[serde(rename = "databricksInstance")]
     pub instance: WorkspaceUrl,
+    /// The Databricks workspace id: `workspaceId` as written, else the one in the host of
+    /// `databricksInstance` (`adb-<id>.…`, [`WorkspaceUrl::workspace_id`]); `None` when neither gives
+    /// one (then `identities` is not `account`).
+    #[serde(rename = "workspaceId", skip_serializing_if = "Option::is_none")]
+    pub workspace_id: Option<u64>,
     #[serde(rename = "accessGroups")]
     pub access_groups: Vec<GroupRef>,
     /// How the workspace is called: `scimToken` or `auth: "managedIdentity"`.
@@ -207,12 +220,10 @@ impl Config {
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let value: serde_json::Value = serde_json::from_str(text)
             .map_err(|e| ConfigError::file(path, format!("not valid JSON: {e}")))?;
-        validate::validate(&value)
-            .map(|workspaces| Config { workspaces })
-            .map_err(|problems| ConfigError::Invalid {
-                path: path.to_path_buf(),
-                problems,
-            })
+        validate::validate(&value).map_err(|problems| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            problems,
+        })
     }
 
     /// The workspace with this name (names compare case-insensitively).

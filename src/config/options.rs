@@ -16,6 +16,7 @@ pub(super) const DEPROVISION: &str = "deprovision";
 pub(super) const MAX_DEPROVISION: &str = "maxDeprovision";
 pub(super) const MIRROR_GROUPS: &str = "mirrorGroups";
 pub(super) const ENTITLEMENTS: &str = "entitlements";
+pub(super) const IDENTITIES: &str = "identities";
 pub(super) const OPTION_KEYS: &[&str] = &[
     MIRROR_GROUPS,
     ENTITLEMENTS,
@@ -27,6 +28,7 @@ pub(super) const OPTION_KEYS: &[&str] = &[
     MANAGED_GROUP,
     DEPROVISION,
     MAX_DEPROVISION,
+    IDENTITIES,
 ];
 
 /// The marker group's default name.
@@ -72,6 +74,18 @@ pub enum Deprovision {
     Deactivate,
     /// DELETE: the user is removed from the workspace.
     Remove,
+}
+
+/// Where the workspace's users, service principals and groups are provisioned (`identities`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Identities {
+    /// In the workspace, through its SCIM API (`"workspace"`, today's behaviour).
+    #[default]
+    Workspace,
+    /// At the Databricks account (the top-level `account`), then assigned to the workspace
+    /// (`"account"`; needs the workspace id). Account mode is being built (issue 17).
+    Account,
 }
 
 /// How many deprovisionings one run may make in a workspace before it holds them all.
@@ -134,6 +148,8 @@ pub struct SyncOptions {
     pub mirror_groups: bool,
     /// Entitlements kept on the mirrored groups.
     pub entitlements: Vec<String>,
+    /// Where identities are provisioned: in the workspace (the default) or at the account.
+    pub identities: Identities,
 }
 
 impl Default for SyncOptions {
@@ -149,6 +165,7 @@ impl Default for SyncOptions {
             max_deprovision: MaxDeprovision::Default,
             mirror_groups: false,
             entitlements: Vec::new(),
+            identities: Identities::Workspace,
         }
     }
 }
@@ -168,6 +185,7 @@ pub(super) struct PartialOptions {
     max_deprovision: Option<MaxDeprovision>,
     mirror_groups: Option<bool>,
     entitlements: Option<Vec<String>>,
+    identities: Option<Identities>,
 }
 
 impl PartialOptions {
@@ -185,6 +203,7 @@ impl PartialOptions {
         let deprovision = option(object, DEPROVISION, deprovision, &mut problems);
         let max_deprovision = option(object, MAX_DEPROVISION, max_deprovision, &mut problems);
         let entitlements = option(object, ENTITLEMENTS, entitlements, &mut problems);
+        let identities = option(object, IDENTITIES, identities, &mut problems);
         let options = PartialOptions {
             nested,
             include_disabled,
@@ -196,6 +215,7 @@ impl PartialOptions {
             max_deprovision,
             mirror_groups,
             entitlements,
+            identities,
         };
         (options, problems)
     }
@@ -211,13 +231,18 @@ impl PartialOptions {
         }
         layered!(self, defaults, builtin;
             nested, include_disabled, include_service_principals, user_name, scim_requests_per_second, managed_group,
-            deprovision, max_deprovision, mirror_groups, entitlements,
+            deprovision, max_deprovision, mirror_groups, entitlements, identities,
         )
+    }
+
+    /// The `identities` written in this object, if it is there and valid.
+    pub(super) fn identities(&self) -> Option<Identities> {
+        self.identities
     }
 }
 
-/// A JSON value for a message: strings quoted, other values by kind.
-fn describe(value: &Value) -> String {
+/// A JSON value for a message: strings quoted, numbers as written, other values by kind.
+pub(super) fn describe(value: &Value) -> String {
     match value {
         Value::String(s) => format!("{s:?}"),
         Value::Number(n) => n.to_string(),
@@ -324,6 +349,18 @@ fn deprovision(value: &Value) -> Result<Deprovision, String> {
     }
 }
 
+fn identities(value: &Value) -> Result<Identities, String> {
+    match value.as_str() {
+        Some("workspace") => Ok(Identities::Workspace),
+        Some("account") => Ok(Identities::Account),
+        _ => Err(format!(
+            "must be \"workspace\" (the default: identities are provisioned in the workspace) or \"account\" \
+             (at the Databricks account, then assigned to the workspace), got {}",
+            describe(value)
+        )),
+    }
+}
+
 fn max_deprovision(value: &Value) -> Result<MaxDeprovision, String> {
     max_deprovision_value(value).ok_or_else(|| {
         format!(
@@ -371,6 +408,34 @@ mod tests {
         assert_eq!(
             PartialOptions::default().resolve(PartialOptions::default()),
             SyncOptions::default()
+        );
+    }
+
+    #[test]
+    fn identities_default_to_the_workspace_and_resolve_like_every_option() {
+        assert_eq!(SyncOptions::default().identities, Identities::Workspace);
+        let (defaults, _) = read(r#"{"identities": "account"}"#);
+        let (own, _) = read(r#"{"identities": "workspace"}"#);
+        assert_eq!(
+            PartialOptions::default()
+                .resolve(defaults.clone())
+                .identities,
+            Identities::Account
+        );
+        assert_eq!(own.resolve(defaults).identities, Identities::Workspace);
+        let (_, problems) = read(r#"{"identities": "Account"}"#);
+        assert_eq!(
+            problems,
+            [(
+                "identities".to_owned(),
+                "must be \"workspace\" (the default: identities are provisioned in the workspace) or \"account\" \
+                 (at the Databricks account, then assigned to the workspace), got \"Account\""
+                    .to_owned()
+            )]
+        );
+        assert_eq!(
+            serde_json::to_value(Identities::Account).unwrap(),
+            serde_json::json!("account")
         );
     }
 

@@ -1,18 +1,21 @@
 //! The hand-written walk over the parsed JSON document that turns it into workspaces while
-//! collecting every problem (serde derive would stop at the first). Entries are checked in
-//! document order (`defaults` first); within an entry, unknown keys come first, then the known keys
-//! in the order `name`, `databricksInstance`, `accessGroups`, `scimToken`, the options, then a
-//! duplicate-name problem. Options (`options.rs`) resolve as entry, then `defaults`, then built-in.
+//! collecting every problem (serde derive would stop at the first). The top level's unknown keys come
+//! first, then `defaults`, then `account` (`account.rs`), then the entries in document order; within
+//! an entry, unknown keys come first, then the known keys in the order `name`, `databricksInstance`,
+//! `accessGroups`, `scimToken`, the options, `identities: "account"` without an `account`,
+//! `workspaceId`, then a duplicate-name problem. Options (`options.rs`) resolve as entry, then
+//! `defaults`, then built-in.
 
 use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Map, Value};
 
+use super::account::{self, ACCOUNT};
 use super::keys::{kind, unknown_keys};
-use super::options::{self, OPTION_KEYS, PartialOptions};
+use super::options::{self, IDENTITIES, Identities, OPTION_KEYS, PartialOptions, describe};
 use super::types::InvalidValue;
 use super::{
-    GroupRef, Problem, SecretUrl, SyncOptions, Workspace, WorkspaceAuth, WorkspaceName,
+    Config, GroupRef, Problem, SecretUrl, SyncOptions, Workspace, WorkspaceAuth, WorkspaceName,
     WorkspaceUrl,
 };
 
@@ -24,10 +27,12 @@ const TOKEN: &str = "scimToken";
 const AUTH: &str = "auth";
 const GROUP_NAMES: &str = "groupNames";
 const DEFAULTS: &str = "defaults";
-const TOP_KEYS: &[&str] = &[WORKSPACES, DEFAULTS];
+const WORKSPACE_ID: &str = "workspaceId";
+const TOP_KEYS: &[&str] = &[WORKSPACES, DEFAULTS, ACCOUNT];
 const WORKSPACE_KEYS: &[&str] = &[
     NAME,
     INSTANCE,
+    WORKSPACE_ID,
     GROUPS,
     TOKEN,
     AUTH,
@@ -41,6 +46,7 @@ const WORKSPACE_KEYS: &[&str] = &[
     options::MAX_DEPROVISION,
     options::MIRROR_GROUPS,
     options::ENTITLEMENTS,
+    IDENTITIES,
     GROUP_NAMES,
 ];
 
@@ -59,8 +65,20 @@ fn required_hint(key: &str) -> &'static str {
     }
 }
 
+/// `identities: "account"` in a file without the top-level `account`.
+const NEEDS_ACCOUNT: &str = "is \"account\", which needs the top-level \"account\" object with \"accountId\" \
+     (the Azure Databricks account id): add \"account\": {\"accountId\": \"<GUID>\"} next to \"workspaces\", \
+     or use \"workspace\"";
+
+/// What every entry is checked against besides itself.
+struct Context<'a> {
+    defaults: &'a PartialOptions,
+    /// The file has a top-level `account` (valid or not: its problems are its own), or a key taken for it.
+    has_account: bool,
+}
+
 /// Validates the whole document; on failure, every problem found, in document order.
-pub(super) fn validate(root: &Value) -> Result<Vec<Workspace>, Vec<Problem>> {
+pub(super) fn validate(root: &Value) -> Result<Config, Vec<Problem>> {
     let Some(top) = root.as_object() else {
         let message = format!(
             "must be a JSON object with the key \"workspaces\", got {}",
@@ -74,9 +92,27 @@ pub(super) fn validate(root: &Value) -> Result<Vec<Workspace>, Vec<Problem>> {
         .map(|message| Problem::new("(top level)", message))
         .collect();
     let defaults = defaults(top.get(DEFAULTS), &mut problems);
-    let workspaces = workspaces(top.get(WORKSPACES), &suggested, &defaults, &mut problems);
+    // `None` without the key; `Some(None)` for an `account` with problems (already reported).
+    let account = top.get(ACCOUNT).map(|value| {
+        account::account(value)
+            .map_err(|found| problems.extend(found))
+            .ok()
+    });
+    let has_account = account.is_some() || suggested.contains(&ACCOUNT);
+    if !has_account && defaults.identities() == Some(Identities::Account) {
+        let at = format!("{DEFAULTS}.{IDENTITIES}");
+        problems.push(Problem::new(at, NEEDS_ACCOUNT));
+    }
+    let context = Context {
+        defaults: &defaults,
+        has_account,
+    };
+    let workspaces = workspaces(top.get(WORKSPACES), &suggested, &context, &mut problems);
     if problems.is_empty() {
-        Ok(workspaces)
+        Ok(Config {
+            workspaces,
+            account: account.flatten(),
+        })
     } else {
         Err(problems)
     }
@@ -109,7 +145,7 @@ fn defaults(value: Option<&Value>, problems: &mut Vec<Problem>) -> PartialOption
 fn workspaces(
     value: Option<&Value>,
     suggested: &[&str],
-    defaults: &PartialOptions,
+    context: &Context,
     problems: &mut Vec<Problem>,
 ) -> Vec<Workspace> {
     let entries = match workspace_entries(value, suggested) {
@@ -122,9 +158,9 @@ fn workspaces(
     let mut seen = HashMap::new();
     let mut workspaces = Vec::new();
     for (index, entry) in entries.iter().enumerate() {
-        let found = workspace(index, entry, &mut seen, problems);
+        let found = workspace(index, entry, context, &mut seen, problems);
         workspaces.extend(found.map(|(ws, own)| Workspace {
-            options: own.resolve(defaults.clone()),
+            options: own.resolve(context.defaults.clone()),
             ..ws
         }));
     }
@@ -355,6 +391,7 @@ fn access_groups(value: &Value) -> Result<Vec<GroupRef>, Vec<Local>> {
 fn workspace(
     index: usize,
     value: &Value,
+    context: &Context,
     seen: &mut HashMap<WorkspaceName, (usize, bool)>,
     out: &mut Vec<Problem>,
 ) -> Option<(Workspace, PartialOptions)> {
@@ -363,7 +400,7 @@ fn workspace(
         out.push(Problem::new(format!("workspaces[{index}]"), message));
         return None;
     };
-    let mut entry = Entry::read(object);
+    let mut entry = Entry::read(object, context);
     let host = entry.instance.as_ref().map(WorkspaceUrl::host);
     let resolved = resolved_name(entry.name.as_ref(), host).unwrap_or_else(|problem| {
         entry.problems.push(problem);
@@ -396,11 +433,13 @@ struct Entry {
     auth: Option<WorkspaceAuth>,
     group_names: Option<BTreeMap<String, String>>,
     options: PartialOptions,
+    /// `workspaceId`, else the id in the workspace URL.
+    workspace_id: Option<u64>,
     problems: Vec<Local>,
 }
 
 impl Entry {
-    fn read(object: &Map<String, Value>) -> Entry {
+    fn read(object: &Map<String, Value>, context: &Context) -> Entry {
         let (unknown, suggested) = unknown_keys(object, WORKSPACE_KEYS);
         let mut problems: Vec<Local> = unknown.into_iter().map(|message| (None, message)).collect();
         // A required key that is missing, unless an unknown key was taken for it (already reported).
@@ -435,6 +474,10 @@ impl Entry {
                 .into_iter()
                 .map(|(key, m)| (Some(format!(".{key}")), m)),
         );
+        let workspace_id = account_mode(object, instance.as_ref(), &options, context)
+            .map_err(|found| problems.extend(found))
+            .ok()
+            .flatten();
         Entry {
             name,
             instance,
@@ -442,6 +485,7 @@ impl Entry {
             auth,
             group_names,
             options,
+            workspace_id,
             problems,
         }
     }
@@ -452,6 +496,7 @@ impl Entry {
         let workspace = Workspace {
             name,
             instance: self.instance?,
+            workspace_id: self.workspace_id,
             access_groups: self.access_groups?,
             auth: self.auth?,
             group_names: self.group_names?,
@@ -459,6 +504,98 @@ impl Entry {
         };
         Some((workspace, self.options))
     }
+}
+
+/// The entry's workspace id (`workspaceId`, else the one in its URL), checked with what account mode
+/// needs: an `account` in the file for an entry's own `identities: "account"` (one from `defaults`
+/// is reported there, once), and a workspace id. An `identities` that is not valid is reported with
+/// the options, and account mode is checked once it is.
+fn account_mode(
+    object: &Map<String, Value>,
+    instance: Option<&WorkspaceUrl>,
+    options: &PartialOptions,
+    context: &Context,
+) -> Result<Option<u64>, Vec<Local>> {
+    let own = object.contains_key(IDENTITIES);
+    let identities = if own {
+        options.identities()
+    } else {
+        Some(context.defaults.identities().unwrap_or_default())
+    };
+    let account_mode = identities == Some(Identities::Account);
+    let mut problems = Vec::new();
+    if own && account_mode && !context.has_account {
+        problems.push((Some(format!(".{IDENTITIES}")), NEEDS_ACCOUNT.to_owned()));
+    }
+    let at_id = || Some(format!(".{WORKSPACE_ID}"));
+    let in_url = instance.and_then(WorkspaceUrl::workspace_id);
+    let explicit = match object.get(WORKSPACE_ID).map(workspace_id) {
+        None => None,
+        Some(Ok(id)) => Some(id),
+        Some(Err(message)) => {
+            problems.push((at_id(), message));
+            None
+        }
+    };
+    if let (Some(id), Some(instance), Some(url_id)) = (explicit, instance, in_url)
+        && id != url_id
+    {
+        problems.push((
+            at_id(),
+            format!(
+                "is {id} but {INSTANCE} \"{instance}\" is the workspace {url_id} (the number after \"adb-\"): \
+                 correct one of them, or remove \"{WORKSPACE_ID}\""
+            ),
+        ));
+    }
+    if let Some(instance) = instance
+        && account_mode
+        && in_url.is_none()
+        && !object.contains_key(WORKSPACE_ID)
+    {
+        let from = if own { "" } else { " (from defaults)" };
+        problems.push((
+            None,
+            format!(
+                "has \"{IDENTITIES}\": \"account\"{from}, which needs the workspace id, and the host of {INSTANCE} \
+                 ({:?}) does not carry one: add \"{WORKSPACE_ID}\", the number after \"adb-\" in the workspace URL \
+                 (on a legacy regional URL, the number after \"?o=\" in the browser's address bar)",
+                instance.host()
+            ),
+        ));
+    }
+    if problems.is_empty() {
+        Ok(explicit.or(in_url))
+    } else {
+        Err(problems)
+    }
+}
+
+/// `workspaceId`: a number, or a string of digits, above 0 and within `u64`.
+fn workspace_id(value: &Value) -> Result<u64, String> {
+    let id = match value {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => {
+            let digits = s.trim();
+            (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| digits.parse().ok())
+                .flatten()
+        }
+        other => {
+            return Err(format!(
+                "must be the Databricks workspace id, a number like 1234567890123456 (or a string of its \
+                 digits), got {}",
+                kind(other)
+            ));
+        }
+    };
+    id.filter(|id| *id > 0).ok_or_else(|| {
+        format!(
+            "must be the Databricks workspace id, a whole number from 1 to {}, got {}",
+            u64::MAX,
+            describe(value)
+        )
+    })
 }
 
 /// The value of a required key; its problems, or `missing` when it is absent, go to `problems`.
@@ -554,6 +691,250 @@ mod tests {
                 r#"workspaces[0] ("a").groupNames.Eng: names the same group as groupNames.ENG: keep one of them"#,
                 r#"workspaces[0] ("a").groupNames.eng: names the same group as groupNames.ENG: keep one of them"#,
             ]
+        );
+    }
+
+    const TOKEN: &str = "https://kv.vault.azure.net/secrets/p";
+    const ACCOUNT_ID: &str = "0a1b2c3d-4e5f-6789-abcd-ef0123456789";
+
+    /// A file with one workspace at `instance` carrying `extra` keys, and `top` keys beside `workspaces`.
+    fn file(top: &str, instance: &str, extra: &str) -> String {
+        format!(
+            r#"{{{top} "workspaces": [{{"name": "a", "databricksInstance": "{instance}",
+               "accessGroups": "G", "scimToken": "{TOKEN}"{extra}}}]}}"#
+        )
+    }
+
+    fn account_key() -> String {
+        format!(r#""account": {{"accountId": "{ACCOUNT_ID}"}},"#)
+    }
+
+    fn valid(json: &str) -> Config {
+        let value: Value = serde_json::from_str(json).expect("test JSON");
+        match validate(&value) {
+            Ok(config) => config,
+            Err(problems) => panic!("refused: {problems:?}"),
+        }
+    }
+
+    #[test]
+    fn account_mode_takes_the_workspace_id_from_the_url_or_from_workspace_id() {
+        let config = valid(&file(
+            &account_key(),
+            "https://adb-5555555555555555.19.azuredatabricks.net/",
+            r#", "identities": "account""#,
+        ));
+        let ws = &config.workspaces[0];
+        assert_eq!(ws.options.identities, Identities::Account);
+        assert_eq!(ws.workspace_id, Some(5555555555555555));
+        let account = config.account.as_ref().expect("account");
+        assert_eq!(account.account_id.to_string(), ACCOUNT_ID);
+        assert_eq!(
+            account.host.as_str(),
+            "https://accounts.azuredatabricks.net/"
+        );
+
+        // A legacy regional URL carries no id: workspaceId gives it, as a number or a string of digits.
+        for id in ["1234567890123456", r#"" 1234567890123456 ""#] {
+            let config = valid(&file(
+                &account_key(),
+                "https://westeurope.azuredatabricks.net",
+                &format!(r#", "identities": "account", "workspaceId": {id}"#),
+            ));
+            assert_eq!(config.workspaces[0].workspace_id, Some(1234567890123456));
+        }
+        // The same id written and in the URL is fine.
+        let config = valid(&file(
+            "",
+            "https://adb-42.1.azuredatabricks.net",
+            r#", "workspaceId": "42""#,
+        ));
+        assert_eq!(config.workspaces[0].workspace_id, Some(42));
+    }
+
+    #[test]
+    fn workspace_mode_is_the_default_and_needs_neither_account_nor_workspace_id() {
+        let config = valid(&file("", "https://westeurope.azuredatabricks.net", ""));
+        let ws = &config.workspaces[0];
+        assert_eq!(ws.options.identities, Identities::Workspace);
+        assert_eq!((ws.workspace_id, &config.account), (None, &None));
+        // An account that no workspace uses yet is fine.
+        let config = valid(&file(
+            &account_key(),
+            "https://adb-7.1.azuredatabricks.net",
+            r#", "identities": "workspace""#,
+        ));
+        assert!(config.account.is_some());
+        assert_eq!(
+            config.workspaces[0].workspace_id,
+            Some(7),
+            "derived in any mode"
+        );
+    }
+
+    #[test]
+    fn account_mode_without_an_account_is_reported_where_it_is_asked_for() {
+        let needs = "is \"account\", which needs the top-level \"account\" object with \"accountId\" \
+             (the Azure Databricks account id): add \"account\": {\"accountId\": \"<GUID>\"} next to \
+             \"workspaces\", or use \"workspace\"";
+        assert_eq!(
+            problems(&file(
+                "",
+                "https://adb-1.2.azuredatabricks.net",
+                r#", "identities": "account""#
+            )),
+            [format!(r#"workspaces[0] ("a").identities: {needs}"#)]
+        );
+        // From defaults: once, there (not once per workspace).
+        let json = format!(
+            r#"{{"defaults": {{"identities": "account"}}, "workspaces": [
+                {{"name": "a", "databricksInstance": "https://adb-1.2.azuredatabricks.net", "accessGroups": "G", "scimToken": "{TOKEN}"}},
+                {{"name": "b", "databricksInstance": "https://adb-3.2.azuredatabricks.net", "accessGroups": "G", "scimToken": "{TOKEN}"}}]}}"#
+        );
+        assert_eq!(problems(&json), [format!("defaults.identities: {needs}")]);
+        // A misspelt or wrong account is reported as such, not also as missing.
+        assert_eq!(
+            problems(&file(
+                r#""acount": {},"#,
+                "https://adb-1.2.azuredatabricks.net",
+                r#", "identities": "account""#
+            )),
+            [r#"(top level): unknown key "acount" (did you mean "account"?)"#]
+        );
+        assert_eq!(
+            problems(&file(
+                r#""account": "x","#,
+                "https://adb-1.2.azuredatabricks.net",
+                r#", "identities": "account""#
+            )),
+            [
+                r#"account: must be an object with "accountId" (and optionally "host"), got a string"#
+            ]
+        );
+    }
+
+    #[test]
+    fn account_mode_needs_a_workspace_id_and_says_where_to_find_it() {
+        let missing = |from: &str| {
+            format!(
+                r#"workspaces[0] ("a"): has "identities": "account"{from}, which needs the workspace id, and the host of databricksInstance ("westeurope.azuredatabricks.net") does not carry one: add "workspaceId", the number after "adb-" in the workspace URL (on a legacy regional URL, the number after "?o=" in the browser's address bar)"#
+            )
+        };
+        assert_eq!(
+            problems(&file(
+                &account_key(),
+                "https://westeurope.azuredatabricks.net",
+                r#", "identities": "account""#
+            )),
+            [missing("")]
+        );
+        assert_eq!(
+            problems(&format!(
+                r#"{{"defaults": {{"identities": "account"}}, {}"#,
+                &file(&account_key(), "https://westeurope.azuredatabricks.net", "")[1..]
+            )),
+            [missing(" (from defaults)")]
+        );
+        // Both problems at once.
+        let both = problems(&file(
+            "",
+            "https://westeurope.azuredatabricks.net",
+            r#", "identities": "account""#,
+        ));
+        assert_eq!(both.len(), 2, "{both:?}");
+        assert!(both[0].starts_with(r#"workspaces[0] ("a").identities: is "account""#));
+        assert_eq!(both[1], missing(""));
+    }
+
+    #[test]
+    fn a_workspace_id_that_disagrees_with_the_url_names_both() {
+        assert_eq!(
+            problems(&file(
+                "",
+                "https://adb-5555555555555555.19.azuredatabricks.net",
+                r#", "workspaceId": 5555555555555556"#
+            )),
+            [
+                r#"workspaces[0] ("a").workspaceId: is 5555555555555556 but databricksInstance "https://adb-5555555555555555.19.azuredatabricks.net" is the workspace 5555555555555555 (the number after "adb-"): correct one of them, or remove "workspaceId""#
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_workspace_ids_and_identities_are_reported() {
+        let url = "https://westeurope.azuredatabricks.net";
+        let range = "must be the Databricks workspace id, a whole number from 1 to 18446744073709551615, got";
+        for (id, got) in [
+            ("0", "0"),
+            ("-5", "-5"),
+            ("1.5", "1.5"),
+            ("18446744073709551616", "1.8446744073709552e+19"),
+            (r#""0""#, r#""0""#),
+            (r#""12a""#, r#""12a""#),
+            (r#""+12""#, r#""+12""#),
+            (r#""""#, r#""""#),
+            (r#""18446744073709551616""#, r#""18446744073709551616""#),
+        ] {
+            assert_eq!(
+                problems(&file("", url, &format!(r#", "workspaceId": {id}"#))),
+                [format!(r#"workspaces[0] ("a").workspaceId: {range} {got}"#)],
+                "{id}"
+            );
+        }
+        assert_eq!(
+            problems(&file("", url, r#", "workspaceId": [1]"#)),
+            [
+                r#"workspaces[0] ("a").workspaceId: must be the Databricks workspace id, a number like 1234567890123456 (or a string of its digits), got an array"#
+            ]
+        );
+        // A bad identities is reported alone: account mode is checked once it is right.
+        assert_eq!(
+            problems(&format!(
+                r#"{{"defaults": {{"identities": "account"}}, {}"#,
+                &file(&account_key(), url, r#", "identities": "acount""#)[1..]
+            )),
+            [
+                r#"workspaces[0] ("a").identities: must be "workspace" (the default: identities are provisioned in the workspace) or "account" (at the Databricks account, then assigned to the workspace), got "acount""#
+            ]
+        );
+        assert_eq!(
+            problems(&file("", url, r#", "identitys": "account""#)),
+            [r#"workspaces[0] ("a"): unknown key "identitys" (did you mean "identities"?)"#]
+        );
+    }
+
+    #[test]
+    fn account_mode_configurations_serialize_back_and_parse_equal() {
+        let json = format!(
+            r#"{{"defaults": {{"identities": "account"}},
+                "account": {{"accountId": "{}", "host": "https://accounts.azuredatabricks.us/"}},
+                "workspaces": [
+                {{"name": "a", "databricksInstance": "https://adb-5555555555555555.19.azuredatabricks.us", "accessGroups": "G", "scimToken": "{TOKEN}"}},
+                {{"name": "b", "databricksInstance": "https://westus.azuredatabricks.net", "workspaceId": "77", "accessGroups": "G", "auth": "managedIdentity"}},
+                {{"name": "c", "databricksInstance": "https://dbx.example.com", "accessGroups": "G", "scimToken": "{TOKEN}", "identities": "workspace"}}]}}"#,
+            ACCOUNT_ID.to_uppercase()
+        );
+        let config = valid(&json);
+        let written = serde_json::to_value(&config).expect("serializes");
+        assert_eq!(
+            written["account"],
+            serde_json::json!({"accountId": ACCOUNT_ID, "host": "https://accounts.azuredatabricks.us"})
+        );
+        assert_eq!(
+            written["workspaces"][0]["workspaceId"],
+            5555555555555555_u64
+        );
+        assert_eq!(written["workspaces"][0]["identities"], "account");
+        assert_eq!(written["workspaces"][1]["workspaceId"], 77);
+        assert_eq!(written["workspaces"][2]["identities"], "workspace");
+        assert!(written["workspaces"][2].get("workspaceId").is_none());
+        assert_eq!(valid(&written.to_string()), config);
+        let without = valid(&file("", "https://dbx.example.com", ""));
+        assert!(
+            serde_json::to_value(&without)
+                .expect("serializes")
+                .get("account")
+                .is_none()
         );
     }
 }

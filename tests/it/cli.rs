@@ -40,6 +40,40 @@ fn check_config_accepts_the_example_and_describes_it() {
 }
 
 #[test]
+fn check_config_shows_the_account_and_which_workspaces_use_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("sync-config.json"),
+        r#"{"account": {"accountId": "0A1B2C3D-4E5F-6789-ABCD-EF0123456789"}, "workspaces": [
+            {"name": "a", "databricksInstance": "https://adb-5555555555555555.19.azuredatabricks.net",
+             "accessGroups": "G", "auth": "managedIdentity", "identities": "account"},
+            {"name": "b", "databricksInstance": "https://adb-1.2.azuredatabricks.net",
+             "accessGroups": "G", "auth": "managedIdentity"}]}"#,
+    )
+    .unwrap();
+    let out = handler(&["check-config"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(
+            "  account: 0a1b2c3d-4e5f-6789-abcd-ef0123456789 at https://accounts.azuredatabricks.net\n"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "    identities: at the account, assigned to workspace id 5555555555555555\n"
+        ),
+        "{stdout}"
+    );
+    assert_eq!(
+        stdout.matches("identities:").count(),
+        1,
+        "b provisions in the workspace: {stdout}"
+    );
+}
+
+#[test]
 fn check_config_reads_sync_config_json_from_the_working_directory_by_default() {
     let dir = tempfile::tempdir().unwrap();
     let out = handler(&["check-config"], dir.path());

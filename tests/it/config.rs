@@ -5,13 +5,14 @@
 use std::path::Path;
 
 use entra_databricks_sync::config::{
-    Config, ConfigError, GroupRef, SecretUrl, UserNameSource, Workspace, WorkspaceAuth,
+    Config, ConfigError, GroupRef, Identities, SecretUrl, UserNameSource, Workspace, WorkspaceAuth,
 };
 
 const INSTANCE: &str = "https://adb-6234138917436195.15.azuredatabricks.net";
 const HOST: &str = "adb-6234138917436195.15.azuredatabricks.net";
 const TOKEN: &str = "https://kv-dbx-sync.vault.azure.net/secrets/analytics-test-pat";
 const PAT: &str = "dapi0123456789abcdef0123456789abcdef";
+const ACCOUNT_ID: &str = "0a1b2c3d-4e5f-6789-abcd-ef0123456789";
 
 fn path() -> &'static Path {
     Path::new("sync-config.json")
@@ -60,6 +61,21 @@ fn each_bad_file_is_reported_with_exact_messages() {
     );
     let unnamed =
         format!(r#"{{"databricksInstance": {i}, "accessGroups": {g}, "scimToken": {t}}}"#);
+    // Account mode: an entry with `extra` keys, and a file with `top` keys beside `workspaces`.
+    let with = |extra: &str| {
+        named(&format!(
+            r#""databricksInstance": {i}, "accessGroups": {g}, "scimToken": {t}, {extra}"#
+        ))
+    };
+    let regional = |extra: &str| {
+        named(&format!(
+            r#""databricksInstance": "https://westeurope.azuredatabricks.net", "accessGroups": {g}, "scimToken": {t}, {extra}"#
+        ))
+    };
+    let beside = |top: &str, entry: &str| format!(r#"{{{top}, "workspaces": [{entry}]}}"#);
+    let account = format!(r#""account": {{"accountId": "{ACCOUNT_ID}"}}"#);
+    let needs_account = r#"is "account", which needs the top-level "account" object with "accountId" (the Azure Databricks account id): add "account": {"accountId": "<GUID>"} next to "workspaces", or use "workspace""#;
+    let account_id_hint = "the Azure Databricks account id, a GUID: in the account console, open the user menu at the top right to see it";
     let cases: Vec<(&str, String, Vec<String>)> = vec![
         (
             "missing databricksInstance",
@@ -190,6 +206,68 @@ fn each_bad_file_is_reported_with_exact_messages() {
             "missing workspaces",
             "{}".to_owned(),
             vec![r#"(top level): missing required key "workspaces" (the array of workspaces to sync)"#.into()],
+        ),
+        (
+            "account mode without the account",
+            file(&[&with(r#""identities": "account""#)]),
+            vec![format!(r#"workspaces[0] ("analytics-test").identities: {needs_account}"#)],
+        ),
+        (
+            "account mode from defaults without the account, reported once",
+            beside(r#""defaults": {"identities": "account"}"#, &format!("{unnamed}, {}", with(r#""nested": true"#))),
+            vec![format!("defaults.identities: {needs_account}")],
+        ),
+        (
+            "account mode on a legacy regional URL without workspaceId",
+            beside(&account, &regional(r#""identities": "account""#)),
+            vec![r#"workspaces[0] ("analytics-test"): has "identities": "account", which needs the workspace id, and the host of databricksInstance ("westeurope.azuredatabricks.net") does not carry one: add "workspaceId", the number after "adb-" in the workspace URL (on a legacy regional URL, the number after "?o=" in the browser's address bar)"#.into()],
+        ),
+        (
+            "workspaceId that disagrees with the workspace URL",
+            file(&[&with(r#""workspaceId": 6234138917436196"#)]),
+            vec![format!(r#"workspaces[0] ("analytics-test").workspaceId: is 6234138917436196 but databricksInstance "{INSTANCE}" is the workspace 6234138917436195 (the number after "adb-"): correct one of them, or remove "workspaceId""#)],
+        ),
+        (
+            "workspaceId that is not a number",
+            file(&[&with(r#""workspaceId": "adb-6234138917436195""#), &regional(r#""workspaceId": true"#).replace("analytics-test", "b")]),
+            vec![
+                r#"workspaces[0] ("analytics-test").workspaceId: must be the Databricks workspace id, a whole number from 1 to 18446744073709551615, got "adb-6234138917436195""#.into(),
+                r#"workspaces[1] ("b").workspaceId: must be the Databricks workspace id, a number like 1234567890123456 (or a string of its digits), got a boolean"#.into(),
+            ],
+        ),
+        (
+            "workspaceId zero",
+            file(&[&regional(r#""workspaceId": 0"#)]),
+            vec![r#"workspaces[0] ("analytics-test").workspaceId: must be the Databricks workspace id, a whole number from 1 to 18446744073709551615, got 0"#.into()],
+        ),
+        (
+            "identities neither workspace nor account",
+            file(&[&with(r#""identities": "accounts""#)]),
+            vec![r#"workspaces[0] ("analytics-test").identities: must be "workspace" (the default: identities are provisioned in the workspace) or "account" (at the Databricks account, then assigned to the workspace), got "accounts""#.into()],
+        ),
+        (
+            "account not an object",
+            beside(r#""account": "0a1b2c3d-4e5f-6789-abcd-ef0123456789""#, &unnamed),
+            vec![r#"account: must be an object with "accountId" (and optionally "host"), got a string"#.into()],
+        ),
+        (
+            "account without accountId",
+            beside(r#""account": {"host": "https://accounts.azuredatabricks.net"}"#, &with(r#""identities": "account""#)),
+            vec![format!(r#"account: missing required key "accountId" ({account_id_hint})"#)],
+        ),
+        (
+            "account with a misspelt key, a bad id and a host with a path",
+            beside(r#""account": {"accountID": "x", "accountId": "12345", "host": "https://accounts.azuredatabricks.net/login"}"#, &unnamed),
+            vec![
+                r#"account: unknown key "accountID" (did you mean "accountId"?)"#.into(),
+                format!(r#"account.accountId: "12345" is not a GUID: give {account_id_hint}"#),
+                r#"account.host: "https://accounts.azuredatabricks.net/login" must not have a path ("/login"): use "https://accounts.azuredatabricks.net""#.into(),
+            ],
+        ),
+        (
+            "account host without https",
+            beside(&format!(r#""account": {{"accountId": "{ACCOUNT_ID}", "host": "accounts.azuredatabricks.us"}}"#), &unnamed),
+            vec![r#"account.host: "accounts.azuredatabricks.us" has no scheme: did you mean "https://accounts.azuredatabricks.us"?"#.into()],
         ),
         (
             "top level not an object",
@@ -331,12 +409,59 @@ fn a_validated_configuration_serializes_back_to_the_file_format() {
     assert_eq!(
         json,
         serde_json::json!({"workspaces": [{
-            "name": "a", "databricksInstance": INSTANCE, "accessGroups": ["G"], "scimToken": TOKEN,
-            "nested": true, "includeDisabled": false, "includeServicePrincipals": false, "userName": "auto",
+            "name": "a", "databricksInstance": INSTANCE, "workspaceId": 6234138917436195_u64,
+            "accessGroups": ["G"], "scimToken": TOKEN, "identities": "workspace", "nested": true, "includeDisabled": false, "includeServicePrincipals": false, "userName": "auto",
             "scimRequestsPerSecond": 4.25,
             "managedGroup": "entra-sync-managed", "deprovision": "none", "mirrorGroups": false, "entitlements": []
         }]})
     );
+    assert_eq!(valid(&json.to_string()), config);
+}
+
+#[test]
+fn an_account_mode_file_is_accepted_and_serializes_back_with_its_account() {
+    let text = format!(
+        r#"{{"account": {{"accountId": "{}", "host": "https://accounts.azuredatabricks.net/"}},
+            "defaults": {{"identities": "account"}}, "workspaces": [
+            {{"name": "a", "databricksInstance": "{INSTANCE}", "accessGroups": "G", "scimToken": "{TOKEN}"}},
+            {{"name": "b", "databricksInstance": "https://westeurope.azuredatabricks.net", "workspaceId": 1234567890123456,
+              "accessGroups": "G", "auth": "managedIdentity"}},
+            {{"name": "c", "databricksInstance": "https://dbx.example.com", "accessGroups": "G", "scimToken": "{TOKEN}",
+              "identities": "workspace"}}
+        ]}}"#,
+        ACCOUNT_ID.to_uppercase()
+    );
+    let config = valid(&text);
+    let account = config.account.as_ref().expect("account");
+    assert_eq!(account.account_id.to_string(), ACCOUNT_ID);
+    assert_eq!(
+        account.host.as_str(),
+        "https://accounts.azuredatabricks.net/"
+    );
+    let (a, b, c) = (
+        &config.workspaces[0],
+        &config.workspaces[1],
+        &config.workspaces[2],
+    );
+    assert_eq!(
+        (a.options.identities, a.workspace_id),
+        (Identities::Account, Some(6234138917436195))
+    );
+    assert_eq!(
+        (b.options.identities, b.workspace_id),
+        (Identities::Account, Some(1234567890123456))
+    );
+    assert_eq!(
+        (c.options.identities, c.workspace_id),
+        (Identities::Workspace, None)
+    );
+    let json = serde_json::to_value(&config).expect("serializes");
+    assert_eq!(
+        json["account"],
+        serde_json::json!({"accountId": ACCOUNT_ID, "host": "https://accounts.azuredatabricks.net"})
+    );
+    assert_eq!(json["workspaces"][1]["workspaceId"], 1234567890123456_u64);
+    assert_eq!(json["workspaces"][1]["identities"], "account");
     assert_eq!(valid(&json.to_string()), config);
 }
 

@@ -1,0 +1,218 @@
+//! The top-level `account` object: the Azure Databricks account whose identities the workspaces with
+//! `identities: "account"` use (`accountId`, required; `host`, the accounts console's host, by default
+//! Azure's public cloud). Its problems are located `account`, `account.accountId`, `account.host`.
+
+use serde::Serialize;
+use serde_json::Value;
+use url::Url;
+
+use super::Problem;
+use super::keys::{kind, unknown_keys};
+use super::types::{InvalidValue, trimmed};
+use super::workspace_url::{https_origin, origin};
+
+pub(super) const ACCOUNT: &str = "account";
+const ACCOUNT_ID: &str = "accountId";
+const HOST: &str = "host";
+const ACCOUNT_KEYS: &[&str] = &[ACCOUNT_ID, HOST];
+
+/// The accounts host of Azure's public cloud, `account.host`'s default. Other clouds have their own
+/// (`https://accounts.azuredatabricks.us`, `https://accounts.databricks.azure.cn`).
+pub const DEFAULT_ACCOUNT_HOST: &str = "https://accounts.azuredatabricks.net";
+
+/// What `accountId` holds and where to find it, for messages.
+const ACCOUNT_ID_HINT: &str = "the Azure Databricks account id, a GUID: in the account console, \
+     open the user menu at the top right to see it";
+
+/// The Databricks account of account mode (`"account": {"accountId", "host"}`).
+///
+/// Serializes back to the file format, the id lower-case hyphenated and the host as `https://host[:port]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Account {
+    /// `accountId`: the Azure Databricks account id.
+    pub account_id: uuid::Uuid,
+    /// `host`: the accounts host, `https://host[:port]/` (path `/`); default [`DEFAULT_ACCOUNT_HOST`].
+    #[serde(serialize_with = "as_origin")]
+    pub host: Url,
+}
+
+fn as_origin<S: serde::Serializer>(url: &Url, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&origin(url))
+}
+
+/// The top-level `account`, or every problem with it (located `account…`).
+pub(super) fn account(value: &Value) -> Result<Account, Vec<Problem>> {
+    let Value::Object(object) = value else {
+        let message = format!(
+            "must be an object with \"accountId\" (and optionally \"host\"), got {}",
+            kind(value)
+        );
+        return Err(vec![Problem::new(ACCOUNT, message)]);
+    };
+    let (unknown, suggested) = unknown_keys(object, ACCOUNT_KEYS);
+    let mut problems: Vec<Problem> = unknown
+        .into_iter()
+        .map(|message| Problem::new(ACCOUNT, message))
+        .collect();
+    let account_id = match object.get(ACCOUNT_ID) {
+        Some(value) => field(value, ACCOUNT_ID, parse_account_id, &mut problems),
+        None => {
+            if !suggested.contains(&ACCOUNT_ID) {
+                let message = format!("missing required key \"{ACCOUNT_ID}\" ({ACCOUNT_ID_HINT})");
+                problems.push(Problem::new(ACCOUNT, message));
+            }
+            None
+        }
+    };
+    let host = match object.get(HOST) {
+        Some(value) => field(value, HOST, parse_host, &mut problems),
+        None => parse_host(DEFAULT_ACCOUNT_HOST).ok(),
+    };
+    match (account_id, host) {
+        (Some(account_id), Some(host)) if problems.is_empty() => Ok(Account { account_id, host }),
+        _ => Err(problems),
+    }
+}
+
+/// The string at `account.<key>` read by `parse`; a problem goes to `problems`.
+fn field<T>(
+    value: &Value,
+    key: &str,
+    parse: fn(&str) -> Result<T, InvalidValue>,
+    problems: &mut Vec<Problem>,
+) -> Option<T> {
+    let at = format!("{ACCOUNT}.{key}");
+    let message = match value.as_str() {
+        Some(text) => match parse(text) {
+            Ok(parsed) => return Some(parsed),
+            Err(e) => e.to_string(),
+        },
+        None => format!("must be a string, got {}", kind(value)),
+    };
+    problems.push(Problem::new(at, message));
+    None
+}
+
+/// A hyphenated GUID, any case (stored, and written back, in lower case).
+fn parse_account_id(text: &str) -> Result<uuid::Uuid, InvalidValue> {
+    let text = trimmed(text, ACCOUNT_ID_HINT)?;
+    match uuid::Uuid::try_parse(text) {
+        Ok(id) if text.len() == 36 => Ok(id),
+        _ => Err(InvalidValue(format!(
+            "{text:?} is not a GUID: give {ACCOUNT_ID_HINT}"
+        ))),
+    }
+}
+
+/// An https URL with a host and nothing else, like the workspace URL.
+fn parse_host(text: &str) -> Result<Url, InvalidValue> {
+    https_origin(
+        text,
+        &format!("the Databricks accounts host, like {DEFAULT_ACCOUNT_HOST}"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The account of a JSON value, or its problem lines.
+    fn read(json: &str) -> Result<Account, Vec<String>> {
+        let value: Value = serde_json::from_str(json).expect("test JSON");
+        account(&value).map_err(|problems| problems.iter().map(Problem::to_string).collect())
+    }
+
+    const ID: &str = "0a1b2c3d-4e5f-6789-abcd-ef0123456789";
+
+    #[test]
+    fn an_account_needs_its_id_and_defaults_to_the_public_cloud_host() {
+        let account =
+            read(&format!(r#"{{"accountId": " {} "}}"#, ID.to_uppercase())).expect("valid");
+        assert_eq!(
+            account.account_id.to_string(),
+            ID,
+            "normalized to lower case"
+        );
+        assert_eq!(
+            account.host.as_str(),
+            "https://accounts.azuredatabricks.net/"
+        );
+        assert_eq!(
+            serde_json::to_value(&account).expect("json"),
+            serde_json::json!({"accountId": ID, "host": "https://accounts.azuredatabricks.net"})
+        );
+        let us = read(&format!(
+            r#"{{"accountId": "{ID}", "host": "HTTPS://Accounts.AzureDatabricks.us/"}}"#
+        ))
+        .expect("valid");
+        assert_eq!(us.host.as_str(), "https://accounts.azuredatabricks.us/");
+        assert_eq!(us.host.path(), "/");
+    }
+
+    #[test]
+    fn each_problem_of_an_account_is_located() {
+        let hint = ACCOUNT_ID_HINT;
+        assert_eq!(
+            read("[]"),
+            Err(vec![
+                r#"account: must be an object with "accountId" (and optionally "host"), got an array"#
+                    .to_owned()
+            ])
+        );
+        assert_eq!(
+            read("{}"),
+            Err(vec![format!(
+                r#"account: missing required key "accountId" ({hint})"#
+            )])
+        );
+        assert_eq!(
+            read(&format!(r#"{{"accountID": "{ID}"}}"#)),
+            Err(vec![
+                r#"account: unknown key "accountID" (did you mean "accountId"?)"#.to_owned()
+            ]),
+            "a misspelt accountId is not also reported missing"
+        );
+        assert_eq!(
+            read(r#"{"accountId": "not-a-guid", "host": "http://accounts.azuredatabricks.net", "region": 1}"#),
+            Err(vec![
+                r#"account: unknown key "region""#.to_owned(),
+                format!(r#"account.accountId: "not-a-guid" is not a GUID: give {hint}"#),
+                r#"account.host: must use https, got "http://accounts.azuredatabricks.net": use "https://accounts.azuredatabricks.net""#.to_owned(),
+            ])
+        );
+        assert_eq!(
+            read(&format!(
+                r#"{{"accountId": "{}", "host": "https://accounts.azuredatabricks.net/login?x=1"}}"#,
+                ID.replace('-', "")
+            )),
+            Err(vec![
+                format!(
+                    r#"account.accountId: "{}" is not a GUID: give {hint}"#,
+                    ID.replace('-', "")
+                ),
+                r#"account.host: "https://accounts.azuredatabricks.net/login?x=1" must not have a query ("?x=1"): use "https://accounts.azuredatabricks.net""#.to_owned(),
+            ])
+        );
+        assert_eq!(
+            read(r#"{"accountId": 7, "host": "https://u:p@accounts.azuredatabricks.net"}"#),
+            Err(vec![
+                "account.accountId: must be a string, got a number".to_owned(),
+                "account.host: must not contain a user name or password".to_owned(),
+            ])
+        );
+        assert_eq!(
+            read(r#"{"accountId": " ", "host": "https://accounts.azuredatabricks.net/#x"}"#),
+            Err(vec![
+                format!("account.accountId: must not be empty: give {hint}"),
+                r##"account.host: "https://accounts.azuredatabricks.net/#x" must not have a fragment ("#x"): use "https://accounts.azuredatabricks.net""##.to_owned(),
+            ])
+        );
+        assert_eq!(
+            read(&format!(r#"{{"accountId": "{ID}", "host": "https://accounts.azuredatabricks.net/api"}}"#)),
+            Err(vec![
+                r#"account.host: "https://accounts.azuredatabricks.net/api" must not have a path ("/api"): use "https://accounts.azuredatabricks.net""#.to_owned(),
+            ])
+        );
+    }
+}
