@@ -100,6 +100,12 @@ impl WorkspaceName {
         }
     }
 
+    /// The name the report gives the Databricks account (its id: a hyphenated GUID always keeps the
+    /// rule, 36 characters of hex digits and `-`).
+    pub fn of_account(account_id: &uuid::Uuid) -> Self {
+        Self(account_id.hyphenated().to_string())
+    }
+
     /// The name as written.
     pub fn as_str(&self) -> &str {
         &self.0

@@ -52,6 +52,17 @@ pub struct Applied {
     pub failed_group_changes: u64,
     /// Changes not made (or not finished) because the time budget was spent.
     pub deferred: u64,
+    /// With [`Ids::Keep`]: the ids learnt of the principals created (or found existing on a 409 that
+    /// named them) and of every mirrored group, created or existing: what workspace assignments need.
+    pub ids: HashMap<Principal, ScimId>,
+    pub group_ids: HashMap<String, ScimId>,
+}
+
+/// Whether applying keeps the ids it learns ([`Applied::ids`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ids {
+    Drop,
+    Keep,
 }
 
 /// When a workspace's sync must stop starting writes: the run's deadline (`SYNC_MAX_RUN_SECONDS`).
@@ -73,7 +84,7 @@ impl Budget {
 
     /// Whether a write may start now: before the deadline, or as the workspace's first write of the run
     /// (so that a run that spent its budget reading still makes progress).
-    fn may_start(&self) -> bool {
+    pub(super) fn may_start(&self) -> bool {
         let first = !self.started.swap(true, Ordering::SeqCst);
         first || Instant::now() < self.deadline
     }
@@ -188,6 +199,7 @@ pub async fn apply(
     requests: &Requests,
     dry_run: bool,
     budget: &Budget,
+    keep: Ids,
 ) -> Applied {
     let mut applied = Applied::default();
     if dry_run {
@@ -200,8 +212,11 @@ pub async fn apply(
             requests,
             budget,
         };
-        let ids = writer.principals(plan, current, &mut applied).await;
+        let ids = writer.principals(plan, current, keep, &mut applied).await;
         writer.groups(plan, current, &ids, &mut applied).await;
+        if keep == Ids::Keep {
+            applied.ids = ids;
+        }
         writer.deprovision(&plan.deprovisioning, &mut applied).await;
     }
     if let Some(held) = &plan.held {
@@ -248,11 +263,14 @@ impl Writer<'_> {
         &self,
         plan: &Plan,
         current: &Current,
+        keep: Ids,
         applied: &mut Applied,
     ) -> HashMap<Principal, ScimId> {
         let (known, mut ids) = listed_ids(plan, current);
-        // Only mirrored groups need the created principals' ids after the creations.
-        let keep_learnt = (plan.groups.iter()).any(|c| matches!(c, GroupChange::Add { .. }));
+        // Only mirrored groups (and workspace assignments) need the created principals' ids after the
+        // creations.
+        let keep_learnt =
+            keep == Ids::Keep || (plan.groups.iter()).any(|c| matches!(c, GroupChange::Add { .. }));
         let (learnt_tx, learnt_rx) = mpsc::unbounded::<ScimId>();
         let marking = async {
             let marking = plan.marker.as_ref()?;
@@ -312,6 +330,7 @@ impl Writer<'_> {
             };
             applied.record(Action::Group(change), done);
         }
+        applied.group_ids = group_ids;
     }
 
     /// The last phase: deprovisioning.

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use azure_core::credentials::TokenCredential;
 use secrecy::SecretString;
 
-use super::apply::{Applied, Budget, apply};
+use super::account::AccountRun;
+use super::apply::{Applied, Budget, Ids, apply};
 use super::current::read_nested_admins;
 use super::errors::{SignInError, StartError, SyncError};
 use super::gather::Gathered;
@@ -21,7 +22,7 @@ use super::plan::{Plan, plan};
 use super::report::{Status, Wanted, WorkspaceReport};
 use super::{Engine, RunContext, RunScope};
 use crate::auth::Identity;
-use crate::config::Workspace;
+use crate::config::{Identities, Workspace};
 use crate::entra::{Graph, GraphError, Group};
 use crate::http::Requests;
 use crate::keyvault::{SecretError, Secrets};
@@ -76,8 +77,10 @@ pub struct AzureRun {
     pub(super) secrets: Secrets,
     pub(super) run: Arc<RunContext>,
     /// After it no write starts (`SYNC_MAX_RUN_SECONDS` from the run's start).
-    deadline: Instant,
-    max_run_seconds: u64,
+    pub(super) deadline: Instant,
+    pub(super) max_run_seconds: u64,
+    /// The account's part of the run (`identities: "account"`), run once for its workspaces.
+    pub(super) account: AccountRun,
     pub(super) tokens: Memo<String, Result<Arc<SecretString>, SecretError>>,
     pub(super) groups: Memo<String, Result<Group, GraphError>>,
     /// The group members, people and user names of the run, and when they go.
@@ -97,6 +100,7 @@ impl Engine for AzureEngine {
             max_run_seconds: self.max_run_seconds,
             tokens: Memo::default(),
             groups: Memo::default(),
+            account: AccountRun::default(),
             memory: RunMemory::new(run.workspaces.len()),
             run,
         })
@@ -110,7 +114,10 @@ impl Engine for AzureEngine {
 #[async_trait::async_trait]
 impl RunScope for AzureRun {
     async fn sync_workspace(&self, workspace: Workspace) -> WorkspaceReport {
-        let mut memory = self.memory.workspace_started();
+        // An account-mode workspace's memory is claimed by the account's part of the run, which makes
+        // its desired principals.
+        let in_account = workspace.options.identities == Identities::Account;
+        let mut memory = (!in_account).then(|| self.memory.workspace_started());
         let requests = Requests::default();
         let mut report = WorkspaceReport::failed(workspace.name.clone(), "");
         let max_run_seconds = self.max_run_seconds;
@@ -120,7 +127,12 @@ impl RunScope for AzureRun {
             // The hard stop: a call still waiting when even the grace is spent must not outlive the
             // host's functionTimeout, which would kill the process and lose every report of the run.
             let grace = hard_stop_grace(Duration::from_secs(max_run_seconds));
-            let sync = self.sync(&workspace, &requests, &mut report, &mut memory);
+            let sync = async {
+                match memory.as_mut() {
+                    Some(memory) => self.sync(&workspace, &requests, &mut report, memory).await,
+                    None => (self.sync_in_account(&workspace, &requests, &mut report)).await,
+                }
+            };
             match tokio::time::timeout_at((self.deadline + grace).into(), sync).await {
                 Ok(outcome) => outcome,
                 Err(_) => {
@@ -135,9 +147,15 @@ impl RunScope for AzureRun {
             }
         };
         report.requests = requests.snapshot();
-        memory.workspace_done();
+        if let Some(memory) = memory {
+            memory.workspace_done();
+        }
         settle(&mut report, outcome);
         report
+    }
+
+    fn finish(&self) -> Option<WorkspaceReport> {
+        self.account.take_report()
     }
 }
 
@@ -205,6 +223,6 @@ impl AzureRun {
         let budget = Budget::new(self.deadline, self.max_run_seconds);
         let (current, scim) = (&gathered.current, &gathered.scim);
         let dry_run = self.run.dry_run;
-        apply(plan, current, scim, requests, dry_run, &budget).await
+        apply(plan, current, scim, requests, dry_run, &budget, Ids::Drop).await
     }
 }

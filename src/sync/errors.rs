@@ -22,6 +22,9 @@ pub enum SyncError {
     MirrorGroups(#[from] NamingError),
     #[error(transparent)]
     ReadWorkspace(#[from] ReadError),
+    /// Account mode: the account's part of the run, or this workspace's assignments there, failed.
+    #[error("{0}")]
+    Account(String),
     #[error(
         "not started: the run's time budget (SYNC_MAX_RUN_SECONDS={max_run_seconds}) was spent on the other \
          workspaces; the next run syncs it"

@@ -81,7 +81,7 @@ impl AzureRun {
     }
 
     /// Whether the credential gives tokens at all: checked once per run, before any service is called.
-    async fn sign_in(&self) -> Result<(), SignInError> {
+    pub(super) async fn sign_in(&self) -> Result<(), SignInError> {
         let check = || async {
             check_token(&self.credential, &self.identity, self.graph.scope())
                 .await
@@ -121,7 +121,7 @@ impl AzureRun {
 
     /// The workspace's desired principals and mirrored groups, made in the workspace's turn
     /// ([`WorkspaceMemory`]), after which it needs no group member.
-    async fn desire(
+    pub(super) async fn desire(
         &self,
         workspace: &Workspace,
         members: Vec<GroupMembers>,
@@ -146,7 +146,7 @@ impl AzureRun {
         })
     }
 
-    fn policy(
+    pub(super) fn policy(
         &self,
         options: &SyncOptions,
         incomplete: &Incomplete,

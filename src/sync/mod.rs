@@ -5,6 +5,7 @@
 //! time: gather (Key Vault, Graph, SCIM) → `desired` → `plan` (pure) → `apply` → report. What a run is
 //! ([`RunContext`]) is made once from the request and shared by `Arc`.
 
+mod account;
 pub mod admins;
 mod apply;
 mod coordinator;
@@ -54,6 +55,19 @@ pub struct RunContext {
     pub started_at: OffsetDateTime,
     /// The workspaces the run syncs.
     pub workspaces: Vec<WorkspaceName>,
+    /// The run's workspaces whose identities live in the Databricks account (`identities: "account"`),
+    /// and the account; `None` when it has none.
+    #[serde(skip)]
+    pub account: Option<Arc<AccountScope>>,
+}
+
+/// The workspaces of a run with `identities: "account"`: their principals are synced once, at the
+/// account, before each is given its assignments (`account.rs`).
+#[derive(Debug, Clone)]
+pub struct AccountScope {
+    pub account: crate::config::Account,
+    /// The run's workspaces in account mode, in configuration order, each with its workspace id.
+    pub workspaces: Vec<(Workspace, u64)>,
 }
 
 /// Starts runs. The production engine is [`AzureEngine`]; tests script their own.
@@ -73,4 +87,10 @@ pub trait Engine: Send + Sync + 'static {
 #[async_trait::async_trait]
 pub trait RunScope: Send + Sync + 'static {
     async fn sync_workspace(&self, workspace: Workspace) -> WorkspaceReport;
+
+    /// Once every workspace is synced: the report of what the run did in the Databricks account, if
+    /// it had workspaces with `identities: "account"`.
+    fn finish(&self) -> Option<WorkspaceReport> {
+        None
+    }
 }

@@ -79,6 +79,12 @@ pub struct Report {
     pub duration_ms: u64,
     pub status: Status,
     pub workspaces: Vec<WorkspaceReport>,
+    /// What the run did in the Databricks account, for the workspaces with `identities: "account"`
+    /// (absent when the run has none): the account's users, service principals, marker group and
+    /// mirrored groups, in a workspace report's shape, named after the account id. Each of those
+    /// workspaces' own reports say what was assigned to it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<WorkspaceReport>,
 }
 
 /// What happened in one workspace.
@@ -114,6 +120,26 @@ pub struct WorkspaceReport {
     pub duration_ms: u64,
     /// Requests sent per outside API, e.g. `{"graph": 3, "keyVault": 1, "databricks": 12}`.
     pub requests: BTreeMap<String, u64>,
+    /// With `identities: "account"`: the workspace's permission assignments at the account.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assignments: Option<AssignmentCounts>,
+}
+
+/// What a workspace with `identities: "account"` was given at the account: its permission assignments
+/// (each principal, or each mirrored group, once).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AssignmentCounts {
+    /// Principals or groups the configuration gives this workspace.
+    pub desired: u64,
+    /// Of those, assigned already (by anyone, with any permission: never changed).
+    pub existing: u64,
+    pub assigned: u64,
+    /// Assignments this sync made, taken back: the principal left the workspace's groups.
+    pub unassigned: u64,
+    /// Desired but not in the account yet (creation failed, deferred, or only planned in a dry run).
+    pub waiting: u64,
+    pub failed: u64,
 }
 
 impl WorkspaceReport {
@@ -134,6 +160,7 @@ impl WorkspaceReport {
             remaining: 0,
             duration_ms: 0,
             requests: BTreeMap::new(),
+            assignments: None,
         }
     }
 
@@ -169,6 +196,14 @@ impl WorkspaceReport {
         (self.status, self.error) = self.status();
     }
 
+    /// Account mode: the workspace's actions (its assignments, counted in `assignments` already) and
+    /// what was held; its status derived as [`WorkspaceReport::settle`] does.
+    pub fn conclude(&mut self, actions: ActionList, held: Option<&Held>) {
+        self.hold(held);
+        (self.actions, self.omitted_actions) = actions.finish();
+        (self.status, self.error) = self.status();
+    }
+
     /// Says why changes were held: `deprovisioningHeld` for a hold that fails the workspace,
     /// `removalsWaiting` for one that waits.
     pub fn hold(&mut self, held: Option<&Held>) {
@@ -183,7 +218,8 @@ impl WorkspaceReport {
     /// The status the counts and holds give, and the error that says why it failed.
     fn status(&self) -> (Status, Option<String>) {
         let mut problems = Vec::new();
-        let failed = self.users.failed + self.service_principals.failed;
+        let assignments = self.assignments.as_ref().map_or(0, |a| a.failed);
+        let failed = self.users.failed + self.service_principals.failed + assignments;
         if failed > 0 {
             problems.push(format!("{failed} change(s) failed; see actions"));
         }
@@ -368,6 +404,8 @@ pub enum ActionKind {
     ActivateUser,
     AddEntitlements,
     AddToGroup,
+    /// A principal or group assigned to a workspace at the Databricks account (`identities: "account"`).
+    AssignToWorkspace,
     CreateGroup,
     CreateServicePrincipal,
     CreateUser,
@@ -378,6 +416,8 @@ pub enum ActionKind {
     RemoveUser,
     /// A group member the sync cannot make a principal of (no usable user name): reported, never planned.
     SkipMember,
+    /// A workspace assignment the sync made taken back: the principal left the workspace's groups.
+    UnassignFromWorkspace,
 }
 
 impl ActionKind {
@@ -387,6 +427,7 @@ impl ActionKind {
             ActionKind::ActivateUser => "activateUser",
             ActionKind::AddEntitlements => "addEntitlements",
             ActionKind::AddToGroup => "addToGroup",
+            ActionKind::AssignToWorkspace => "assignToWorkspace",
             ActionKind::CreateGroup => "createGroup",
             ActionKind::CreateServicePrincipal => "createServicePrincipal",
             ActionKind::CreateUser => "createUser",
@@ -396,6 +437,7 @@ impl ActionKind {
             ActionKind::RemoveServicePrincipal => "removeServicePrincipal",
             ActionKind::RemoveUser => "removeUser",
             ActionKind::SkipMember => "skipMember",
+            ActionKind::UnassignFromWorkspace => "unassignFromWorkspace",
         }
     }
 
@@ -408,10 +450,12 @@ impl ActionKind {
             | ActionKind::RemoveServicePrincipal
             | ActionKind::RemoveUser
             | ActionKind::RemoveFromGroup
+            | ActionKind::UnassignFromWorkspace
             | ActionKind::AddEntitlements => true,
             ActionKind::ActivateServicePrincipal
             | ActionKind::ActivateUser
             | ActionKind::AddToGroup
+            | ActionKind::AssignToWorkspace
             | ActionKind::CreateGroup
             | ActionKind::CreateServicePrincipal
             | ActionKind::CreateUser
@@ -600,11 +644,12 @@ mod tests {
         );
     }
 
-    const EVERY_KIND: [ActionKind; 13] = [
+    const EVERY_KIND: [ActionKind; 15] = [
         ActionKind::ActivateServicePrincipal,
         ActionKind::ActivateUser,
         ActionKind::AddEntitlements,
         ActionKind::AddToGroup,
+        ActionKind::AssignToWorkspace,
         ActionKind::CreateGroup,
         ActionKind::CreateServicePrincipal,
         ActionKind::CreateUser,
@@ -614,6 +659,7 @@ mod tests {
         ActionKind::RemoveServicePrincipal,
         ActionKind::RemoveUser,
         ActionKind::SkipMember,
+        ActionKind::UnassignFromWorkspace,
     ];
 
     #[test]
@@ -638,7 +684,8 @@ mod tests {
                 "deactivateUser",
                 "removeFromGroup",
                 "removeServicePrincipal",
-                "removeUser"
+                "removeUser",
+                "unassignFromWorkspace"
             ]
         );
     }

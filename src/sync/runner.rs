@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use super::coordinator::{Busy, Claim, Coordinator};
 use super::report::{Report, Status, Trigger, WorkspaceReport};
-use super::{Engine, RunContext, RunScope, events};
-use crate::config::{Config, Workspace, WorkspaceName};
+use super::{AccountScope, Engine, RunContext, RunScope, events};
+use crate::config::{Config, Identities, Workspace, WorkspaceName};
 
 /// How many workspaces one run syncs at the same time. Each has its own SCIM rate limit, so a run's
 /// time is that of its largest workspace while they all fit; memory grows with it (each holds its lists).
@@ -58,7 +58,13 @@ fn rfc3339(t: OffsetDateTime) -> String {
 }
 
 /// The report of `run`: the run's own fields are copied here, and only here.
-fn report(run: &RunContext, duration_ms: u64, workspaces: Vec<WorkspaceReport>) -> Report {
+fn report(
+    run: &RunContext,
+    duration_ms: u64,
+    workspaces: Vec<WorkspaceReport>,
+    account: Option<WorkspaceReport>,
+) -> Report {
+    let statuses = workspaces.iter().chain(&account).map(|w| w.status);
     Report {
         run_id: run.run_id,
         trigger: run.trigger,
@@ -66,8 +72,9 @@ fn report(run: &RunContext, duration_ms: u64, workspaces: Vec<WorkspaceReport>) 
         dry_run: run.dry_run,
         started_at: run.started_at,
         duration_ms,
-        status: Status::combine(workspaces.iter().map(|w| w.status)),
+        status: Status::combine(statuses),
         workspaces,
+        account,
     }
 }
 
@@ -75,7 +82,7 @@ fn failed_run(run: &RunContext, cause: &str) -> Report {
     let workspaces = (run.workspaces.iter())
         .map(|name| WorkspaceReport::failed(name.clone(), cause))
         .collect();
-    let mut report = report(run, 0, workspaces);
+    let mut report = report(run, 0, workspaces, None);
     report.status = Status::Failed;
     report
 }
@@ -120,6 +127,7 @@ impl Runner {
             allow_deprovision: request.allow_deprovision,
             started_at: OffsetDateTime::now_utc(),
             workspaces: workspaces.iter().map(|w| w.name.clone()).collect(),
+            account: self.account_scope(&workspaces),
         });
         let span = run_span(
             &run.run_id,
@@ -181,6 +189,22 @@ impl Runner {
         }
     }
 
+    /// The run's workspaces in account mode, with the account (validation made sure there is one and
+    /// that each has a workspace id).
+    fn account_scope(&self, workspaces: &[Workspace]) -> Option<Arc<AccountScope>> {
+        let account = self.config.account.as_ref()?;
+        let in_account: Vec<(Workspace, u64)> = (workspaces.iter())
+            .filter(|w| w.options.identities == Identities::Account)
+            .filter_map(|w| Some((w.clone(), w.workspace_id?)))
+            .collect();
+        (!in_account.is_empty()).then(|| {
+            Arc::new(AccountScope {
+                account: account.clone(),
+                workspaces: in_account,
+            })
+        })
+    }
+
     async fn run_claimed(&self, run: Arc<RunContext>, workspaces: Vec<Workspace>) -> Arc<Report> {
         let clock = Instant::now();
         tracing::info!(workspaces = workspaces.len(), "run started");
@@ -191,7 +215,7 @@ impl Runner {
             .collect()
             .await;
         let duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let report = report(&run, duration_ms, reports);
+        let report = report(&run, duration_ms, reports, scope.finish());
         // Information only: whoever handles the report decides whether a failure is an error to log.
         events::emit(&report, self.engine.max_run_seconds());
         // Shared with the coordinator (the last report), not copied: a large first sync's report is big.

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod account_deactivated;
+mod account_mode;
 mod admins;
 mod budget;
 mod cli;

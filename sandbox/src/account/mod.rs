@@ -101,6 +101,7 @@ use state::{AccountGroup, AccountServicePrincipal, AccountUser, State};
 
 pub use guard::RateLimits;
 pub use scim::MAX_PAGE_SIZE;
+pub use seed::UserView;
 
 /// The account console's API host on Azure.
 pub const ACCOUNTS_HOST: &str = "accounts.azuredatabricks.net";

@@ -4,7 +4,7 @@ use crate::scim::store::default_email;
 
 use super::Account;
 use super::groups;
-use super::state::{AccountServicePrincipal, AccountUser};
+use super::state::{AccountServicePrincipal, AccountUser, Permission};
 
 impl Account {
     /// Lets the Entra identity `identity` ("system" or a user-assigned client id, as the identity
@@ -101,4 +101,94 @@ impl Account {
             })
             .unwrap_or_default()
     }
+
+    /// Every user of the account, as it is now.
+    pub fn users(&self) -> Vec<UserView> {
+        (self.state().users.iter())
+            .map(|u| UserView {
+                id: u.id.clone(),
+                user_name: u.user_name.clone(),
+                external_id: u.external_id.clone(),
+                active: u.active,
+            })
+            .collect()
+    }
+
+    /// The id of the user with this user name (compared case-insensitively).
+    pub fn user_id(&self, user_name: &str) -> Option<String> {
+        self.state().user_named(user_name).map(|u| u.id.clone())
+    }
+
+    /// The id of the group with this display name.
+    pub fn group_id(&self, display_name: &str) -> Option<String> {
+        (self.state().group_named(display_name, None)).map(|g| g.id.clone())
+    }
+
+    /// What a principal or group is called: a user's user name, a service principal's application
+    /// id, a group's display name (the id itself when there is none of them).
+    pub fn name_of(&self, id: &str) -> String {
+        let state = self.state();
+        let user = state
+            .users
+            .iter()
+            .find(|u| u.id == id)
+            .map(|u| &u.user_name);
+        let sp = (state.service_principals.iter())
+            .find(|sp| sp.id == id)
+            .map(|sp| &sp.application_id);
+        let group = state.groups.get(id).map(|g| &g.display_name);
+        user.or(sp)
+            .or(group)
+            .map_or_else(|| id.to_owned(), Clone::clone)
+    }
+
+    /// Deactivates or reactivates a user or service principal, as an account admin would in the
+    /// console (a deactivated user is deactivated in every workspace).
+    ///
+    /// # Panics
+    /// If there is no such user or service principal.
+    pub fn set_active(&self, id: &str, active: bool) {
+        let mut state = self.state();
+        if let Some(user) = state.users.iter_mut().find(|u| u.id == id) {
+            user.active = active;
+        } else if let Some(sp) = state.service_principals.iter_mut().find(|sp| sp.id == id) {
+            sp.active = active;
+        } else {
+            panic!("no user or service principal {id}");
+        }
+        self.federate(&state);
+    }
+
+    /// Assigns a principal or group to a workspace with `"USER"` or `"ADMIN"`, as an account admin
+    /// would in the console, and federates it.
+    ///
+    /// # Panics
+    /// If the workspace or the principal is unknown, or the permission is neither.
+    pub fn assign(&self, workspace_id: u64, principal_id: &str, permission: &str) {
+        let mut state = self.state();
+        assert!(
+            state.kind_of(principal_id).is_some(),
+            "no principal {principal_id}"
+        );
+        let permission = match permission {
+            "USER" => Permission::User,
+            "ADMIN" => Permission::Admin,
+            other => panic!("no permission {other}"),
+        };
+        let workspace = (state.workspaces.get_mut(&workspace_id))
+            .unwrap_or_else(|| panic!("no workspace {workspace_id}"));
+        workspace
+            .assignments
+            .insert(principal_id.to_owned(), permission);
+        self.federate(&state);
+    }
+}
+
+/// A user of the account as tests see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserView {
+    pub id: String,
+    pub user_name: String,
+    pub external_id: Option<String>,
+    pub active: bool,
 }

@@ -137,6 +137,7 @@ fn sample_report() -> Report {
         duration_ms: 5678,
         status: Status::Failed,
         workspaces: vec![busy(reason), broken],
+        account: None,
     }
 }
 

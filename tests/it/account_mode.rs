@@ -1,0 +1,287 @@
+//! Account mode (`identities: "account"`) through the real `handler` against the emulated Databricks
+//! account and its identity-federated workspaces: each principal created once at the account however
+//! many workspaces want it, each workspace given exactly its assignments, a run without changes that
+//! writes nothing, moves between groups and workspaces, assignments made by others never touched, the
+//! threshold, and mirrored groups as account groups assigned once per group.
+
+use axum::http::Method;
+use sandbox::account::Account;
+use sandbox::graph::NewUser;
+use sandbox::identity::SYSTEM_IDENTITY;
+use sandbox::world::{Workspace, World};
+use serde_json::{Value, json};
+
+use crate::support::{Handler, sync_http};
+
+const ACCOUNT_ID: &str = "7f3a9c1e-2b4d-4e6f-8a0b-1c2d3e4f5a6b";
+
+struct Estate {
+    world: World,
+    account: Account,
+    a: Workspace,
+    b: Workspace,
+}
+
+/// Two federated workspaces of one account; Entra groups "Dbx-A" (ana, bo, cy) and "Dbx-B" (cy, dee).
+async fn estate() -> Estate {
+    let world = World::start().await.unwrap();
+    let account = world.add_account(ACCOUNT_ID).await.unwrap();
+    account.admit_identity(SYSTEM_IDENTITY);
+    let t = &world.tenant;
+    let group_a = t.add_group("Dbx-A");
+    let group_b = t.add_group("Dbx-B");
+    for who in ["ana", "bo", "cy", "dee"] {
+        let user = t.add_user(NewUser::member(&format!("{who}@contoso.com"), who));
+        if ["ana", "bo", "cy"].contains(&who) {
+            t.add_member(&group_a, &user);
+        }
+        if ["cy", "dee"].contains(&who) {
+            t.add_member(&group_b, &user);
+        }
+    }
+    let a = world.add_workspace("ws-a").await.unwrap();
+    let b = world.add_workspace("ws-b").await.unwrap();
+    account.add_workspace(a.workspace_id(), &a.scim);
+    account.add_workspace(b.workspace_id(), &b.scim);
+    Estate {
+        world,
+        account,
+        a,
+        b,
+    }
+}
+
+fn config(estate: &Estate, defaults: Value) -> String {
+    let mut a = World::config_entry(&estate.a, &["Dbx-A"]);
+    let mut b = World::config_entry(&estate.b, &["Dbx-B"]);
+    for entry in [&mut a, &mut b] {
+        entry["identities"] = json!("account");
+    }
+    json!({
+        "account": {"accountId": ACCOUNT_ID},
+        "defaults": defaults,
+        "workspaces": [a, b],
+    })
+    .to_string()
+}
+
+/// The user names (or group names) assigned to a workspace, sorted, with their permission.
+fn assigned(estate: &Estate, ws: &Workspace) -> Vec<(String, &'static str)> {
+    let mut names: Vec<(String, &'static str)> = (estate.account.assignments(ws.workspace_id()))
+        .into_iter()
+        .map(|(id, permission)| (estate.account.name_of(&id), permission))
+        .collect();
+    names.sort();
+    names
+}
+
+/// The users a workspace's own SCIM API lists, but the workspace's seeded admin, sorted.
+fn listed(ws: &Workspace) -> Vec<String> {
+    let mut names: Vec<String> = (ws.scim.users().into_iter())
+        .map(|u| u.user_name)
+        .filter(|name| name != "admin@contoso.com")
+        .collect();
+    names.sort();
+    names
+}
+
+fn users(names: &[&str]) -> Vec<(String, &'static str)> {
+    names
+        .iter()
+        .map(|n| (format!("{n}@contoso.com"), "USER"))
+        .collect()
+}
+
+/// The account's writes (every request but GET) after the first `seen` requests of its log; `seen`
+/// moves to the end of the log.
+fn writes(account: &Account, seen: &mut usize) -> Vec<String> {
+    let log = account.faults().log();
+    let new = log.len().saturating_sub(*seen);
+    *seen = log.len();
+    (log.into_iter().rev().take(new).rev())
+        .filter(|r| r.method != Method::GET)
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect()
+}
+
+fn workspace<'r>(report: &'r Value, name: &str) -> &'r Value {
+    (report["workspaces"].as_array().unwrap().iter())
+        .find(|w| w["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {report}"))
+}
+
+#[tokio::test]
+async fn each_principal_is_made_once_at_the_account_and_each_workspace_gets_exactly_its_assignments()
+ {
+    let e = estate().await;
+    let defaults = json!({"deprovision": "deactivate"});
+    let handler = Handler::start(&config(&e, defaults), &e.world.handler_env()).await;
+
+    let (code, report) = sync_http(&handler, json!({})).await;
+    assert_eq!(code, 200, "{report}");
+    assert_eq!(report["status"], "succeeded", "{report:#}");
+    let account = &report["account"];
+    assert_eq!(account["name"], ACCOUNT_ID);
+    assert_eq!(account["users"]["desired"], 4, "{account:#}");
+    assert_eq!(
+        account["users"]["created"], 4,
+        "cy once, not once per workspace"
+    );
+    let mut names: Vec<String> = (e.account.users().into_iter())
+        .map(|u| {
+            assert!(u.external_id.is_some(), "{u:?} has its Entra object id");
+            u.user_name
+        })
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["ana", "bo", "cy", "dee"].map(|n| format!("{n}@contoso.com"))
+    );
+    assert_eq!(assigned(&e, &e.a), users(&["ana", "bo", "cy"]));
+    assert_eq!(assigned(&e, &e.b), users(&["cy", "dee"]));
+    let ws_a = workspace(&report, "ws-a");
+    assert_eq!(ws_a["assignments"]["assigned"], 3, "{ws_a:#}");
+    assert_eq!(workspace(&report, "ws-b")["assignments"]["assigned"], 2);
+    // Federation: the workspace lists the account users assigned to it (and its own admin).
+    assert_eq!(
+        listed(&e.a),
+        ["ana", "bo", "cy"].map(|n| format!("{n}@contoso.com"))
+    );
+    // Writes: 4 creations, the marker (one PATCH, its group created), 2 record groups with one PATCH
+    // each, 5 assignments.
+    let mut seen = 0;
+    let first = writes(&e.account, &mut seen);
+    let puts = first.iter().filter(|w| w.starts_with("PUT")).count();
+    assert_eq!(puts, 5, "{first:#?}");
+
+    let (_, again) = sync_http(&handler, json!({})).await;
+    assert_eq!(again["status"], "succeeded", "{again:#}");
+    assert_eq!(
+        writes(&e.account, &mut seen),
+        Vec::<String>::new(),
+        "nothing changed"
+    );
+    assert_eq!(workspace(&again, "ws-a")["assignments"]["existing"], 3);
+
+    // A user deactivated in the account (by an account admin) is reactivated there, once.
+    let dee = e.account.user_id("dee@contoso.com").unwrap();
+    e.account.set_active(&dee, false);
+    let (_, reactivated) = sync_http(&handler, json!({})).await;
+    assert_eq!(reactivated["account"]["users"]["reactivated"], 1, "{reactivated:#}");
+    assert_eq!(
+        writes(&e.account, &mut seen),
+        [format!("PATCH /api/2.0/accounts/{ACCOUNT_ID}/scim/v2/Users/{dee}")]
+    );
+    assert!(e.account.users().iter().any(|u| u.id == dee && u.active));
+
+    // bo moves from A to B; an assignment someone else made (eve) stays; cy is made an admin of ws-b by
+    // hand and is never turned into a user.
+    let t = &e.world.tenant;
+    let bo = t.user_id("bo@contoso.com").unwrap();
+    t.remove_member(&t.group_id("Dbx-A").unwrap(), &bo);
+    t.add_member(&t.group_id("Dbx-B").unwrap(), &bo);
+    let eve = e.account.add_user("eve@contoso.com", "eve");
+    e.account.assign(e.a.workspace_id(), &eve, "USER");
+    let cy = e.account.user_id("cy@contoso.com").unwrap();
+    e.account.assign(e.b.workspace_id(), &cy, "ADMIN");
+    let (_, moved) = sync_http(&handler, json!({})).await;
+    assert_eq!(moved["status"], "succeeded", "{moved:#}");
+    let mut expected_a = users(&["ana", "cy", "eve"]);
+    expected_a.sort();
+    assert_eq!(assigned(&e, &e.a), expected_a, "bo taken back, eve kept");
+    let mut expected_b = users(&["bo", "dee"]);
+    expected_b.push(("cy@contoso.com".to_owned(), "ADMIN"));
+    expected_b.sort();
+    assert_eq!(assigned(&e, &e.b), expected_b);
+    assert_eq!(workspace(&moved, "ws-a")["assignments"]["unassigned"], 1);
+    assert_eq!(moved["account"]["users"]["created"], 0);
+    assert!(
+        e.account
+            .users()
+            .iter()
+            .any(|u| u.user_name == "bo@contoso.com" && u.active),
+        "bo stays an active account user"
+    );
+}
+
+#[tokio::test]
+async fn assignments_are_never_taken_back_without_deprovision_nor_beyond_the_threshold() {
+    let e = estate().await;
+    // The default: deprovision "none".
+    let handler = Handler::start(&config(&e, json!({})), &e.world.handler_env()).await;
+    let (_, report) = sync_http(&handler, json!({})).await;
+    assert_eq!(report["status"], "succeeded", "{report:#}");
+    let t = &e.world.tenant;
+    let group_a = t.group_id("Dbx-A").unwrap();
+    for who in ["ana", "bo"] {
+        t.remove_member(&group_a, &t.user_id(&format!("{who}@contoso.com")).unwrap());
+    }
+    let (_, kept) = sync_http(&handler, json!({})).await;
+    assert_eq!(kept["status"], "succeeded", "{kept:#}");
+    assert_eq!(assigned(&e, &e.a), users(&["ana", "bo", "cy"]));
+    drop(handler);
+
+    // With deprovisioning on and a threshold of 1, two leavers are held, and the workspace fails.
+    let defaults = json!({"deprovision": "deactivate", "maxDeprovision": 1});
+    let handler = Handler::start(&config(&e, defaults), &e.world.handler_env()).await;
+    let (_, held) = sync_http(&handler, json!({})).await;
+    let ws_a = workspace(&held, "ws-a");
+    assert_eq!(ws_a["status"], "failed", "{ws_a:#}");
+    assert!(
+        ws_a["deprovisioningHeld"]
+            .as_str()
+            .is_some_and(|r| r.contains("maxDeprovision 1")),
+        "{ws_a:#}"
+    );
+    assert_eq!(assigned(&e, &e.a), users(&["ana", "bo", "cy"]));
+    // Confirmed: taken back.
+    let (_, confirmed) = sync_http(&handler, json!({"allowDeprovision": true})).await;
+    assert_eq!(confirmed["status"], "succeeded", "{confirmed:#}");
+    assert_eq!(assigned(&e, &e.a), users(&["cy"]));
+}
+
+#[tokio::test]
+async fn mirrored_groups_are_account_groups_assigned_once_per_workspace() {
+    let e = estate().await;
+    let handler = Handler::start(
+        &config(&e, json!({"mirrorGroups": true})),
+        &e.world.handler_env(),
+    )
+    .await;
+    let (_, report) = sync_http(&handler, json!({})).await;
+    assert_eq!(report["status"], "succeeded", "{report:#}");
+    let group = |name: &str| {
+        let id = e
+            .account
+            .group_id(name)
+            .unwrap_or_else(|| panic!("no {name}"));
+        let mut members: Vec<String> = (e.account.members(&id).iter())
+            .map(|m| e.account.name_of(m))
+            .collect();
+        members.sort();
+        members
+    };
+    assert_eq!(
+        group("Dbx-A"),
+        ["ana", "bo", "cy"].map(|n| format!("{n}@contoso.com"))
+    );
+    assert_eq!(
+        group("Dbx-B"),
+        ["cy", "dee"].map(|n| format!("{n}@contoso.com"))
+    );
+    assert_eq!(assigned(&e, &e.a), [("Dbx-A".to_owned(), "USER")]);
+    assert_eq!(assigned(&e, &e.b), [("Dbx-B".to_owned(), "USER")]);
+    // Federation through the group: its members are in the workspace.
+    assert_eq!(
+        listed(&e.b),
+        ["cy", "dee"].map(|n| format!("{n}@contoso.com"))
+    );
+    let mut seen = 0;
+    let first = writes(&e.account, &mut seen);
+    let assignments = first.iter().filter(|w| w.starts_with("PUT")).count();
+    assert_eq!(assignments, 2, "one per group and workspace: {first:#?}");
+    let (_, again) = sync_http(&handler, json!({})).await;
+    assert_eq!(again["status"], "succeeded", "{again:#}");
+    assert_eq!(writes(&e.account, &mut seen), Vec::<String>::new());
+}
