@@ -48,7 +48,9 @@ pub fn emit(report: &Report, max_run_seconds: Option<u64>) {
         invocation_id: report.invocation_id.as_deref().unwrap_or(""),
         dry_run: report.dry_run,
     };
-    for ws in &report.workspaces {
+    // The account's part of the run (account mode) is written as a workspace named after the account
+    // id, so the dashboard and the alerts see it without a query of their own.
+    for ws in report.workspaces.iter().chain(&report.account) {
         workspace_synced(&run, ws);
         deprovisioning_held(&run, ws);
         for action in ws.actions.iter().filter(|a| a.outcome == Outcome::Failed) {
