@@ -261,6 +261,48 @@ impl Scim {
         }
     }
 
+    /// The account's groups that hold the `account_admin` role (their members are account admins):
+    /// every group listed with `id,displayName,roles`, kept when `roles` has it (Terraform's
+    /// `databricks_group_role`). Groups with members (`members` is never in an account group listing).
+    ///
+    /// # Errors
+    /// The list could not be read to the end.
+    pub async fn list_account_admin_groups(
+        &self,
+        requests: &Requests,
+    ) -> Result<Vec<(ScimId, String)>, ScimError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Listed {
+            id: ScimId,
+            #[serde(default)]
+            display_name: Option<String>,
+            #[serde(
+                default,
+                rename = "roles",
+                deserialize_with = "super::principals::account_admin"
+            )]
+            account_admin: bool,
+        }
+        let operation = format!("listing {} groups with their roles", self.level.noun());
+        fn id(g: &Listed) -> &ScimId {
+            &g.id
+        }
+        let listed = (self.list_all(
+            &operation,
+            "Groups",
+            "id,displayName,roles",
+            id,
+            requests,
+            |g| g,
+        ))
+        .await?;
+        Ok((listed.into_iter())
+            .filter(|g| g.account_admin)
+            .map(|g| (g.id, g.display_name.unwrap_or_default()))
+            .collect())
+    }
+
     /// Adds members (workspace ids of users, service principals or groups) to a group, at most
     /// [`MAX_MEMBERS_PER_PATCH`] per request; repeated ids are sent once, an empty list sends nothing.
     ///

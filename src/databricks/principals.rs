@@ -154,6 +154,21 @@ impl Found {
     }
 }
 
+/// Whether a `roles` list (`[{"value": "account_admin"}, …]`, the Terraform provider's
+/// `aws/resource_user_role.go`) holds the account admin role; anything else in it is ignored.
+pub(super) fn account_admin<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    #[derive(serde::Deserialize)]
+    struct Role {
+        #[serde(default)]
+        value: Option<String>,
+    }
+    let roles: Option<Vec<Role>> = serde::Deserialize::deserialize(d)?;
+    Ok(roles
+        .unwrap_or_default()
+        .iter()
+        .any(|r| r.value.as_deref() == Some("account_admin")))
+}
+
 /// SCIM's default for an absent `active`.
 pub(super) fn active_default() -> bool {
     true
@@ -190,8 +205,13 @@ impl Principals<'_> {
         debug_assert_eq!(T::KIND, self.kind);
         let t = self.table;
         let listing = format!("listing {} {}s", self.scim.level.noun(), t.noun);
+        // At the account, `roles` too: who is an account admin is never deprovisioned.
+        let attributes = match self.scim.level {
+            Level::Workspace => t.attributes.to_owned(),
+            Level::Account => format!("{},roles", t.attributes),
+        };
         self.scim
-            .list_all(&listing, t.collection, t.attributes, T::id, requests, keep)
+            .list_all(&listing, t.collection, &attributes, T::id, requests, keep)
             .await
     }
 

@@ -23,6 +23,13 @@ pub struct ScimServicePrincipal {
     pub active: bool,
     #[serde(default)]
     pub external_id: ExternalId,
+    /// At the account: `roles` holds `account_admin` (listed only there: `Principals::list`).
+    #[serde(
+        default,
+        rename = "roles",
+        deserialize_with = "super::principals::account_admin"
+    )]
+    pub account_admin: bool,
 }
 
 impl Scim {

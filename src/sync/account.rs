@@ -19,9 +19,17 @@
 //! under the workspace's threshold and its fail-closed holds. An assignment made by anyone else is never
 //! removed.
 //!
-//! Not yet (issue 17): deactivating or removing principals at the account, entitlements of mirrored
-//! groups in the workspaces, adopting a workspace-mode workspace's marker group, telling apart
-//! principals another provisioner manages.
+//! Deprovisioning at the account (deactivating or removing a marked principal no account-mode workspace
+//! wants) happens only in a run that has every account-mode workspace of the configuration, when all
+//! of them deprovision (`remove` when all remove, else `deactivate`), under the first one's
+//! `maxDeprovision`, after any of their Graph reads held removals nothing, and never for an account
+//! admin (the `account_admin` role, listed with each principal, or held by a group: its members read at
+//! the account), a principal or group member assigned `ADMIN` to one of those workspaces, or a
+//! principal a workspace-mode workspace of the configuration wants (read only when someone would be
+//! deprovisioned; any of those reads failing holds every deprovisioning, saying why).
+//!
+//! Not yet (issue 17): entitlements of mirrored groups in the workspaces, adopting a workspace-mode
+//! workspace's marker group, telling apart principals another provisioner manages.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -29,18 +37,19 @@ use std::sync::{Arc, Mutex, PoisonError};
 use futures::StreamExt;
 use tokio::sync::OnceCell;
 
+use super::admins::{self, Admins, GroupsAt, Route};
 use super::apply::{Budget, Ids, apply};
 use super::current::read_workspace;
 use super::desired::{Principal, Principals, Skipped};
 use super::engine::AzureRun;
 use super::errors::SyncError;
-use super::plan::{DesiredGroup, Held, HoldEffect, Policy, RemovalHold, plan};
+use super::plan::{Current, DesiredGroup, Held, HoldEffect, Policy, RemovalHold, plan};
 use super::report::{
     ActionKind, ActionList, AssignmentCounts, GroupReport, Outcome, Wanted, WorkspaceReport,
 };
 use super::{AccountScope, Workspace};
 use crate::config::{Deprovision, WorkspaceName};
-use crate::databricks::{AccountPace, Bearer, Permission, Scim, ScimId};
+use crate::databricks::{AccountPace, Assignee, Bearer, Permission, Scim, ScimId};
 use crate::http::{Api, Requests};
 
 /// The account's part of one run, and its report.
@@ -213,42 +222,63 @@ impl AzureRun {
             AccountPace::default(),
         ));
         let mut options = first.clone();
-        // Principals are never deactivated or removed at the account yet (issue 17).
+        // The account has no `/Me` nor `admins`: who is never deprovisioned there is read below.
         options.deprovision = Deprovision::None;
         options.include_service_principals = include_service_principals;
         let names = &self.memory.names;
-        let current = match read_workspace(&scim, &options, &groups, &account_requests, names).await
-        {
-            Ok(current) => current,
-            Err(e) => {
-                let error = format!("the Databricks account could not be read: {e}");
-                let mut report = WorkspaceReport::failed(account_name, error.clone());
-                report.requests = account_requests.snapshot();
-                *self
-                    .account
-                    .report
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner) = Some(report);
-                return failed(error);
-            }
-        };
+        let mut current =
+            match read_workspace(&scim, &options, &groups, &account_requests, names).await {
+                Ok(current) => current,
+                Err(e) => {
+                    let error = format!("the Databricks account could not be read: {e}");
+                    let mut report = WorkspaceReport::failed(account_name, error.clone());
+                    report.requests = account_requests.snapshot();
+                    *self
+                        .account
+                        .report
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner) = Some(report);
+                    return failed(error);
+                }
+            };
         let hold_removals = RemovalHold::of(
-            (!holds.is_empty()).then(|| {
-                format!(
-                    "removals from the account's mirrored groups wait: {}",
-                    holds.join("; ")
-                )
-            }),
+            (!holds.is_empty())
+                .then(|| format!("removals at the account wait: {}", holds.join("; "))),
             None,
         );
         let policy = Policy {
             managed_group: options.managed_group.clone(),
-            deprovision: Deprovision::None,
+            deprovision: account_deprovision(scope),
             max_deprovision: options.max_deprovision,
             allow_deprovision: self.run.allow_deprovision,
             hold_removals,
         };
-        let planned = plan(&principals, &groups, &current, &policy);
+        // Account admins listed with their role are protected at once; the rest of who must never be
+        // deprovisioned (groups with the role, workspace admins, what workspace-mode workspaces want) is
+        // read only when someone would be.
+        current.protected.extend(
+            (current
+                .users
+                .iter()
+                .filter(|u| u.account_admin)
+                .map(|u| u.id.clone()))
+            .chain(
+                (current.service_principals.iter())
+                    .filter(|sp| sp.account_admin)
+                    .map(|sp| sp.id.clone()),
+            ),
+        );
+        current.admins = Admins::Nested(Vec::new());
+        let mut planned = plan(&principals, &groups, &current, &policy);
+        if planned.awaits_admins() {
+            drop(planned);
+            let kept = self
+                .kept_at_account(&scim, scope, &current, &account_requests)
+                .await;
+            current.protected.extend(kept.protected);
+            current.admins = kept.admins;
+            planned = plan(&principals, &groups, &current, &policy);
+        }
         let budget = Budget::new(self.deadline, self.max_run_seconds);
         let dry_run = self.run.dry_run;
         let applied = apply(
@@ -522,6 +552,139 @@ impl AzureRun {
         report.remaining = deferred;
         report.conclude(actions, held.as_ref());
         Ok(())
+    }
+}
+
+/// What deprovisioning means at the account this run: nothing unless the run has every account-mode
+/// workspace of the configuration (a principal may be wanted by one it does not sync) and all of them
+/// deprovision; then `remove` when all remove, else `deactivate` (the gentler of what they ask).
+fn account_deprovision(scope: &AccountScope) -> Deprovision {
+    let mut modes = scope.workspaces.iter().map(|(w, _)| w.options.deprovision);
+    if !scope.complete || modes.clone().any(|m| m == Deprovision::None) {
+        Deprovision::None
+    } else if modes.all(|m| m == Deprovision::Remove) {
+        Deprovision::Remove
+    } else {
+        Deprovision::Deactivate
+    }
+}
+
+/// Who must never be deprovisioned at the account beyond the admins listed with their role, or why
+/// that cannot be known.
+struct Kept {
+    protected: Vec<ScimId>,
+    admins: Admins,
+}
+
+impl Kept {
+    fn unknown(why: String) -> Kept {
+        Kept {
+            protected: Vec::new(),
+            admins: Admins::Unknown(why),
+        }
+    }
+}
+
+impl AzureRun {
+    /// Read when someone would be deprovisioned at the account: the members (nested groups read at the
+    /// account, to 10 levels) of the groups holding `account_admin`, the principals and groups assigned
+    /// `ADMIN` to an account-mode workspace, and every principal a workspace-mode workspace of the
+    /// configuration wants. The first read that fails makes them unknown: nobody is deprovisioned.
+    async fn kept_at_account(
+        &self,
+        scim: &Scim,
+        scope: &AccountScope,
+        current: &Current,
+        requests: &Requests,
+    ) -> Kept {
+        let mut protected = Vec::new();
+        let mut routes = Vec::new();
+        match scim.list_account_admin_groups(requests).await {
+            Ok(groups) => routes.extend((groups.into_iter()).map(|(id, name)| Route {
+                id,
+                path: vec!["account admins".to_owned(), name],
+            })),
+            Err(e) => {
+                return Kept::unknown(format!(
+                    "the account's groups could not be listed with their roles, so the account admins \
+                     are not known: {e}"
+                ));
+            }
+        }
+        for (workspace, id) in &scope.workspaces {
+            let Some(assignments) = scim.assignments(*id) else {
+                continue;
+            };
+            let listed = match assignments.list(requests).await {
+                Ok(listed) => listed,
+                Err(e) => {
+                    return Kept::unknown(format!(
+                        "the assignments of {} could not be read, so its admins are not known: {e}",
+                        workspace.name
+                    ));
+                }
+            };
+            let admins = listed
+                .into_iter()
+                .filter(|a| a.permission == Some(Permission::Admin));
+            for admin in admins {
+                match admin.assignee {
+                    Assignee::Group(name) => routes.push(Route {
+                        id: admin.principal_id,
+                        path: vec![format!("ADMIN of {}", workspace.name), name],
+                    }),
+                    Assignee::User(_) | Assignee::ServicePrincipal(_) => {
+                        protected.push(admin.principal_id);
+                    }
+                    Assignee::Unnamed => {
+                        return Kept::unknown(format!(
+                            "{} has an ADMIN assignment of {} that names no user, group or service \
+                             principal, so its admins are not known",
+                            workspace.name, admin.principal_id
+                        ));
+                    }
+                }
+            }
+        }
+        let listed = |id: &str| {
+            current.users.iter().any(|u| u.id == id)
+                || current.service_principals.iter().any(|sp| sp.id == id)
+        };
+        let read = |id: ScimId| async move { scim.get_group(&id, requests).await };
+        let found = admins::expand_at(GroupsAt::Account, routes, &listed, read).await;
+        protected.extend(found.protected);
+        if let Admins::Unknown(why) = found.admins {
+            return Kept::unknown(why);
+        }
+        // A principal a workspace-mode workspace wants stays: that workspace may be identity-federated,
+        // and then its users are the account's.
+        let lookup = current.lookup();
+        for workspace in &scope.others {
+            let mut memory = self.memory.extra_reader();
+            let wanted = async {
+                let entra = self.read_groups(workspace, requests).await?;
+                let desired = self
+                    .desire(workspace, entra.members, entra.mirrored, &mut memory)
+                    .await?;
+                Ok::<_, SyncError>(desired.principals)
+            };
+            match wanted.await {
+                Ok(principals) => protected.extend(
+                    (principals.keys()).filter_map(|key| lookup.get(key).map(|p| p.id.clone())),
+                ),
+                Err(e) => {
+                    return Kept::unknown(format!(
+                        "the groups of the workspace-mode workspace {} could not be read, and a \
+                         principal it wants is never deprovisioned at the account: {e}",
+                        workspace.name
+                    ));
+                }
+            }
+        }
+        Kept {
+            protected,
+            admins: Admins::Known,
+        }
     }
 }
 

@@ -143,11 +143,37 @@ pub struct Expansion {
     pub read: usize,
 }
 
+/// Where the groups read by [`expand_at`] live, and so which of them can be trusted to show their
+/// members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupsAt {
+    /// A workspace's SCIM API: only workspace-local groups (`meta.resourceType` `WorkspaceGroup`).
+    Workspace,
+    /// The account's SCIM API: every group is an account group, read with its members.
+    Account,
+}
+
 /// Reads the groups nested in `admins` (`read` is `GET Groups/{id}`), level by level, each group once,
 /// at most [`MAX_NESTING`] levels and [`MAX_GROUPS`] groups. The first group that cannot be read, an
 /// account group, a group that does not say it is a workspace group, or a member of unknown kind that
 /// is not `listed`, makes the admins unknown, and reading stops.
 pub async fn expand<F, Fut, E>(
+    nested: Vec<Route>,
+    listed: &(dyn Fn(&str) -> bool + Sync),
+    read: F,
+) -> Expansion
+where
+    F: Fn(ScimId) -> Fut,
+    Fut: Future<Output = Result<ClassifiedGroup, E>>,
+    E: std::fmt::Display,
+{
+    expand_at(GroupsAt::Workspace, nested, listed, read).await
+}
+
+/// [`expand`] over the groups of `at`: at the account, a group's kind is not checked (all are account
+/// groups, whose members the account API shows).
+pub async fn expand_at<F, Fut, E>(
+    at: GroupsAt,
     nested: Vec<Route>,
     listed: &(dyn Fn(&str) -> bool + Sync),
     read: F,
@@ -173,7 +199,7 @@ where
         }
         let answers = futures::future::join_all(level.iter().map(|r| read(r.id.clone()))).await;
         found.read += level.len();
-        match found.take_in(&level, answers, listed, &mut seen) {
+        match found.take_in(at, &level, answers, listed, &mut seen) {
             Ok(next) => level = next,
             Err(why) => {
                 found.admins = Admins::Unknown(why.to_string());
@@ -196,6 +222,7 @@ impl Expansion {
     /// are the next level. `Err` says why the admins cannot be established.
     fn take_in<E: std::fmt::Display>(
         &mut self,
+        at: GroupsAt,
         level: &[Route],
         answers: Vec<Result<ClassifiedGroup, E>>,
         listed: &(dyn Fn(&str) -> bool + Sync),
@@ -207,7 +234,7 @@ impl Expansion {
                 route: route.describe(),
                 error: error.to_string(),
             })?;
-            if let Some(why) = not_a_workspace_group(&group, route) {
+            if let (GroupsAt::Workspace, Some(why)) = (at, not_a_workspace_group(&group, route)) {
                 return Err(Unestablished::NotAWorkspaceGroup(why));
             }
             for member in &group.members {

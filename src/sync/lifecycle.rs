@@ -53,6 +53,14 @@ impl RunMemory {
         }
     }
 
+    /// A read of a workspace beyond the run's own (account mode reads the groups of workspace-mode
+    /// workspaces, to keep their principals at the account): it claims the run's members as a workspace
+    /// of the run does (if they were let go already, they are read again).
+    pub fn extra_reader(&self) -> WorkspaceMemory<'_> {
+        self.gathering.fetch_add(1, Ordering::SeqCst);
+        self.workspace_started()
+    }
+
     /// A workspace's sync starts: it claims the run's group members until it has its desired principals.
     pub fn workspace_started(&self) -> WorkspaceMemory<'_> {
         WorkspaceMemory {

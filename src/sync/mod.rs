@@ -68,6 +68,12 @@ pub struct AccountScope {
     pub account: crate::config::Account,
     /// The run's workspaces in account mode, in configuration order, each with its workspace id.
     pub workspaces: Vec<(Workspace, u64)>,
+    /// The run has every account-mode workspace of the configuration: only then is anyone
+    /// deprovisioned at the account (a principal nobody wants any more).
+    pub complete: bool,
+    /// The configuration's workspace-mode workspaces: a principal one of them wants is never
+    /// deprovisioned at the account (an identity-federated workspace shares the account's users).
+    pub others: Vec<Workspace>,
 }
 
 /// Starts runs. The production engine is [`AzureEngine`]; tests script their own.

@@ -197,10 +197,19 @@ impl Runner {
             .filter(|w| w.options.identities == Identities::Account)
             .filter_map(|w| Some((w.clone(), w.workspace_id?)))
             .collect();
+        let configured = (self.config.workspaces.iter())
+            .filter(|w| w.options.identities == Identities::Account)
+            .count();
+        let others = (self.config.workspaces.iter())
+            .filter(|w| w.options.identities == Identities::Workspace)
+            .cloned()
+            .collect();
         (!in_account.is_empty()).then(|| {
             Arc::new(AccountScope {
                 account: account.clone(),
+                complete: in_account.len() == configured,
                 workspaces: in_account,
+                others,
             })
         })
     }

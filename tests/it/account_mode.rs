@@ -168,10 +168,15 @@ async fn each_principal_is_made_once_at_the_account_and_each_workspace_gets_exac
     let dee = e.account.user_id("dee@contoso.com").unwrap();
     e.account.set_active(&dee, false);
     let (_, reactivated) = sync_http(&handler, json!({})).await;
-    assert_eq!(reactivated["account"]["users"]["reactivated"], 1, "{reactivated:#}");
+    assert_eq!(
+        reactivated["account"]["users"]["reactivated"], 1,
+        "{reactivated:#}"
+    );
     assert_eq!(
         writes(&e.account, &mut seen),
-        [format!("PATCH /api/2.0/accounts/{ACCOUNT_ID}/scim/v2/Users/{dee}")]
+        [format!(
+            "PATCH /api/2.0/accounts/{ACCOUNT_ID}/scim/v2/Users/{dee}"
+        )]
     );
     assert!(e.account.users().iter().any(|u| u.id == dee && u.active));
 
@@ -284,4 +289,79 @@ async fn mirrored_groups_are_account_groups_assigned_once_per_workspace() {
     let (_, again) = sync_http(&handler, json!({})).await;
     assert_eq!(again["status"], "succeeded", "{again:#}");
     assert_eq!(writes(&e.account, &mut seen), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_principal_nobody_wants_is_deactivated_at_the_account_unless_an_admin_or_wanted_elsewhere()
+ {
+    let e = estate().await;
+    let t = &e.world.tenant;
+    let (group_a, group_b) = (t.group_id("Dbx-A").unwrap(), t.group_id("Dbx-B").unwrap());
+    for who in ["eli", "fay"] {
+        let user = t.add_user(NewUser::member(&format!("{who}@contoso.com"), who));
+        t.add_member(&group_a, &user);
+    }
+    // ws-c stays in workspace mode and wants ana.
+    let c = e.world.add_workspace("ws-c").await.unwrap();
+    let group_c = t.add_group("Dbx-C");
+    t.add_member(&group_c, &t.user_id("ana@contoso.com").unwrap());
+    let mut config: Value =
+        serde_json::from_str(&config(&e, json!({"deprovision": "deactivate"}))).unwrap();
+    let entries = config["workspaces"].as_array_mut().unwrap();
+    entries.push(World::config_entry(&c, &["Dbx-C"]));
+    let handler = Handler::start(&config.to_string(), &e.world.handler_env()).await;
+    let (_, first) = sync_http(&handler, json!({})).await;
+    assert_eq!(first["status"], "succeeded", "{first:#}");
+    assert_eq!(first["account"]["users"]["created"], 6, "{first:#}");
+
+    // bo is an account admin; cy is one through a group with the role; dee is a workspace admin through
+    // a group assigned ADMIN to ws-b.
+    let id = |who: &str| e.account.user_id(&format!("{who}@contoso.com")).unwrap();
+    e.account.grant_account_admin(&id("bo"));
+    let platform = e.account.add_group("Platform", &[&id("cy")]);
+    e.account.grant_account_admin(&platform);
+    let leads = e.account.add_group("ws-b-leads", &[&id("dee")]);
+    e.account.assign(e.b.workspace_id(), &leads, "ADMIN");
+    for who in ["ana", "bo", "cy", "dee", "fay"] {
+        let user = t.user_id(&format!("{who}@contoso.com")).unwrap();
+        t.remove_member(&group_a, &user);
+        t.remove_member(&group_b, &user);
+    }
+    let (_, left) = sync_http(&handler, json!({})).await;
+    assert_eq!(
+        left["account"]["status"], "succeeded",
+        "{:#}",
+        left["account"]
+    );
+    assert_eq!(
+        left["account"]["users"]["deactivated"], 1,
+        "{:#}",
+        left["account"]
+    );
+    let active = |who: &str| {
+        let name = format!("{who}@contoso.com");
+        e.account
+            .users()
+            .iter()
+            .any(|u| u.user_name == name && u.active)
+    };
+    assert!(!active("fay"), "nobody wants fay");
+    for kept in ["ana", "bo", "cy", "dee", "eli"] {
+        assert!(active(kept), "{kept} stays active at the account");
+    }
+    assert_eq!(
+        assigned(&e, &e.a),
+        users(&["eli"]),
+        "the leavers' assignments are taken back"
+    );
+
+    // A run of one account-mode workspace deprovisions nobody at the account: the other may want them.
+    t.remove_member(&group_a, &t.user_id("eli@contoso.com").unwrap());
+    let (_, partial) = sync_http(&handler, json!({"workspaces": ["ws-a"]})).await;
+    assert_eq!(partial["status"], "succeeded", "{partial:#}");
+    assert!(active("eli"));
+    assert_eq!(assigned(&e, &e.a), Vec::new());
+    let (_, full) = sync_http(&handler, json!({})).await;
+    assert_eq!(full["account"]["users"]["deactivated"], 1, "{full:#}");
+    assert!(!active("eli"));
 }

@@ -159,6 +159,25 @@ impl Account {
         self.federate(&state);
     }
 
+    /// Gives a user, service principal or group the `account_admin` role (the members of such a group
+    /// are account admins).
+    ///
+    /// # Panics
+    /// If there is no such principal or group.
+    pub fn grant_account_admin(&self, id: &str) {
+        let mut state = self.state();
+        let role = "account_admin".to_owned();
+        if let Some(user) = state.users.iter_mut().find(|u| u.id == id) {
+            user.roles.push(role);
+        } else if let Some(sp) = state.service_principals.iter_mut().find(|sp| sp.id == id) {
+            sp.roles.push(role);
+        } else if let Some(group) = state.groups.iter_mut().find(|g| g.id == id) {
+            group.roles.push(role);
+        } else {
+            panic!("no principal or group {id}");
+        }
+    }
+
     /// Assigns a principal or group to a workspace with `"USER"` or `"ADMIN"`, as an account admin
     /// would in the console, and federates it.
     ///

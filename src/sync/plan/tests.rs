@@ -27,6 +27,7 @@ fn user(id: &str, name: &str, active: bool) -> ScimUser {
         user_name: name.into(),
         active,
         external_id: ExternalId::ABSENT,
+        account_admin: false,
     }
 }
 
@@ -41,6 +42,7 @@ fn sp(id: &str, app: &str, active: bool) -> ScimServicePrincipal {
         display_name: None,
         active,
         external_id: ExternalId::ABSENT,
+        account_admin: false,
     }
 }
 
