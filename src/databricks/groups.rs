@@ -30,6 +30,17 @@ pub struct ScimGroup {
     pub entitlements: Vec<String>,
 }
 
+/// A group as [`Scim::list_group_kinds`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupKind {
+    pub id: ScimId,
+    pub display_name: String,
+    /// `meta.resourceType`, when given.
+    pub resource_type: Option<String>,
+    /// Its entitlements in this workspace.
+    pub entitlements: Vec<String>,
+}
+
 /// `{"value": ...}`, the shape of members (a workspace id; their `display` and `$ref` are not kept) and
 /// entitlements (a name).
 #[derive(Deserialize)]
@@ -341,6 +352,48 @@ impl Scim {
         let url = self.resource_url("Groups", group_id);
         let operations = json!([{ "op": "remove", "path": path }]);
         self.patch(&operation, &url, operations, requests).await
+    }
+
+    /// Every group a workspace lists, with its kind (`meta.resourceType`: `WorkspaceGroup` for a
+    /// workspace-local group, `Group` for an account group assigned to an identity-federated workspace,
+    /// as ucx's `_list_workspace_groups` reads it) and its entitlements in this workspace; no members.
+    ///
+    /// # Errors
+    /// The list could not be read to the end.
+    pub async fn list_group_kinds(&self, requests: &Requests) -> Result<Vec<GroupKind>, ScimError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Listed {
+            id: ScimId,
+            #[serde(default)]
+            display_name: Option<String>,
+            #[serde(default)]
+            meta: Option<Meta>,
+            #[serde(default)]
+            entitlements: Option<Vec<Valued<String>>>,
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Meta {
+            #[serde(default)]
+            resource_type: Option<String>,
+        }
+        fn id(g: &Listed) -> &ScimId {
+            &g.id
+        }
+        let operation = format!("listing the {} groups with their kinds", self.level.noun());
+        let attributes = "id,displayName,meta,entitlements";
+        let listed = (self.list_all(&operation, "Groups", attributes, id, requests, |g| g)).await?;
+        Ok((listed.into_iter())
+            .map(|g| GroupKind {
+                id: g.id,
+                display_name: g.display_name.unwrap_or_default(),
+                resource_type: g.meta.and_then(|m| m.resource_type),
+                entitlements: (g.entitlements.unwrap_or_default().into_iter())
+                    .map(|v| v.value)
+                    .collect(),
+            })
+            .collect())
     }
 
     /// Adds entitlements to a group (those it has already are kept); an empty list sends nothing.

@@ -43,7 +43,7 @@ use refusals::account_deactivated_words;
 pub use crate::principal::{ExternalId, PrincipalKind, ScimId};
 pub use assignments::{Assignee, Assignment, Assignments, Permission, parse_assignments};
 pub use bearer::{Bearer, DATABRICKS_SCOPE};
-pub use groups::{MAX_MEMBERS_PER_PATCH, ScimGroup, parse_group, parse_group_page};
+pub use groups::{GroupKind, MAX_MEMBERS_PER_PATCH, ScimGroup, parse_group, parse_group_page};
 pub use listing::{ListPage, parse_list_page};
 pub use me::{Me, parse_me};
 pub use nested::{ClassifiedGroup, GroupMember, MemberKind, parse_classified_group};

@@ -42,14 +42,17 @@ use super::apply::{Budget, Ids, apply};
 use super::current::read_workspace;
 use super::desired::{Principal, Principals, Skipped};
 use super::engine::AzureRun;
-use super::errors::SyncError;
+use super::errors::{ReadError, SyncError};
 use super::plan::{Current, DesiredGroup, Held, HoldEffect, Policy, RemovalHold, plan};
 use super::report::{
-    ActionKind, ActionList, AssignmentCounts, GroupReport, Outcome, Wanted, WorkspaceReport,
+    ActionKind, ActionList, AssignmentCounts, GroupReport, MAX_NAMED, ManagedElsewhere, Outcome,
+    Wanted, WorkspaceReport,
 };
 use super::{AccountScope, Workspace};
 use crate::config::{Deprovision, WorkspaceName};
-use crate::databricks::{AccountPace, Assignee, Bearer, Permission, Scim, ScimId};
+use crate::databricks::{
+    AccountPace, Assignee, Bearer, ExternalId, GroupKind, Permission, Scim, ScimId,
+};
 use crate::http::{Api, Requests};
 
 /// The account's part of one run, and its report.
@@ -87,6 +90,19 @@ struct Wants {
     policy: Policy,
     /// The requests its Graph reads took.
     requests: Requests,
+    /// The workspace's own SCIM client.
+    scim: Arc<Scim>,
+    /// The members of the workspace's own marker group: who this sync owned there in workspace mode.
+    legacy: Vec<ScimId>,
+}
+
+/// One account-mode workspace as read for the account's part of the run.
+struct Read {
+    reports: Vec<GroupReport>,
+    desired: super::gather::Desire,
+    policy: Policy,
+    scim: Arc<Scim>,
+    legacy: Vec<ScimId>,
 }
 
 impl AzureRun {
@@ -169,7 +185,14 @@ impl AzureRun {
                 let desired = self
                     .desire(workspace, entra.members, entra.mirrored, &mut memory)
                     .await?;
-                Ok::<_, SyncError>((entra.reports, desired, policy))
+                let (scim, legacy) = self.workspace_side(workspace, &requests).await?;
+                Ok::<_, SyncError>(Read {
+                    reports: entra.reports,
+                    desired,
+                    policy,
+                    scim,
+                    legacy,
+                })
             };
             let read = read.await;
             drop(memory);
@@ -185,7 +208,9 @@ impl AzureRun {
         for ((workspace, _), (read, _)) in scope.workspaces.iter().zip(&reads) {
             include_service_principals |= workspace.options.include_service_principals;
             match read {
-                Ok((_, desired, policy)) => {
+                Ok(Read {
+                    desired, policy, ..
+                }) => {
                     principals.extend(
                         (&desired.principals)
                             .into_iter()
@@ -269,6 +294,33 @@ impl AzureRun {
             ),
         );
         current.admins = Admins::Nested(Vec::new());
+        // Who another provisioner manages: listed with an `externalId` (what automatic identity
+        // management and the Entra provisioning connector set), yet neither marked nor owned by this
+        // sync in workspace mode (in an account-mode workspace's own marker group).
+        let legacy: HashSet<&ScimId> = (reads.iter())
+            .filter_map(|(read, _)| read.as_ref().ok())
+            .flat_map(|read| &read.legacy)
+            .collect();
+        let marked = |id: &ScimId| {
+            current
+                .marker_members
+                .as_ref()
+                .is_some_and(|m| m.contains(id))
+        };
+        let foreign = |id: &ScimId, external: ExternalId| {
+            external != ExternalId::ABSENT && !marked(id) && !legacy.contains(id)
+        };
+        let hands_off: HashSet<ScimId> = (current.users.iter())
+            .filter(|u| foreign(&u.id, u.external_id))
+            .map(|u| u.id.clone())
+            .chain(
+                (current.service_principals.iter())
+                    .filter(|sp| foreign(&sp.id, sp.external_id))
+                    .map(|sp| sp.id.clone()),
+            )
+            .collect();
+        current.hands_off = hands_off;
+        let managed_elsewhere = managed_elsewhere(&principals, &current);
         let mut planned = plan(&principals, &groups, &current, &policy);
         if planned.awaits_admins() {
             drop(planned);
@@ -303,41 +355,48 @@ impl AzureRun {
         };
         let mut workspaces = HashMap::new();
         for ((workspace, _), (read, requests)) in scope.workspaces.iter().zip(reads) {
-            let wants = read
-                .map_err(|e| e.to_string())
-                .map(|(reports, desired, policy)| {
-                    let mut assignees = Vec::new();
-                    let mut waiting = Vec::new();
-                    if workspace.options.mirror_groups {
-                        for group in &desired.groups {
-                            match group_id(&group.name) {
-                                Some(id) => assignees.push((id, group.name.clone())),
-                                None => waiting.push(group.name.clone()),
-                            }
-                        }
-                    } else {
-                        for key in desired.principals.keys() {
-                            match id_of(key) {
-                                Some(id) => assignees.push((id, key.to_string())),
-                                None => waiting.push(key.to_string()),
-                            }
+            let wants = read.map_err(|e| e.to_string()).map(|read| {
+                let Read {
+                    reports,
+                    desired,
+                    policy,
+                    scim,
+                    legacy,
+                } = read;
+                let mut assignees = Vec::new();
+                let mut waiting = Vec::new();
+                if workspace.options.mirror_groups {
+                    for group in &desired.groups {
+                        match group_id(&group.name) {
+                            Some(id) => assignees.push((id, group.name.clone())),
+                            None => waiting.push(group.name.clone()),
                         }
                     }
-                    assignees.sort();
-                    assignees.dedup_by(|a, b| a.0 == b.0);
-                    Wants {
-                        groups: reports,
-                        wanted: Wanted {
-                            users: desired.users as u64,
-                            service_principals: desired.service_principals as u64,
-                            skipped: desired.skipped,
-                        },
-                        assignees,
-                        waiting,
-                        policy,
-                        requests,
+                } else {
+                    for key in desired.principals.keys() {
+                        match id_of(key) {
+                            Some(id) => assignees.push((id, key.to_string())),
+                            None => waiting.push(key.to_string()),
+                        }
                     }
-                });
+                }
+                assignees.sort();
+                assignees.dedup_by(|a, b| a.0 == b.0);
+                Wants {
+                    groups: reports,
+                    wanted: Wanted {
+                        users: desired.users as u64,
+                        service_principals: desired.service_principals as u64,
+                        skipped: desired.skipped,
+                    },
+                    assignees,
+                    waiting,
+                    policy,
+                    requests,
+                    scim,
+                    legacy,
+                }
+            });
             workspaces.insert(workspace.name.clone(), wants);
         }
         let wanted = Wanted {
@@ -351,6 +410,7 @@ impl AzureRun {
         };
         let mut report = WorkspaceReport::failed(account_name, "");
         report.settle(&planned, applied, wanted);
+        report.managed_elsewhere = managed_elsewhere;
         report.requests = account_requests.snapshot();
         *self
             .account
@@ -382,6 +442,8 @@ impl AzureRun {
             waiting,
             policy,
             requests: _,
+            scim: workspace_scim,
+            legacy,
         } = wants;
         report.groups = groups;
         report.users.desired = wanted.users;
@@ -393,11 +455,22 @@ impl AzureRun {
             ));
         };
         let record_name = format!("{}-ws-{workspace_id}", workspace.options.managed_group);
-        let (listed, record) =
-            futures::try_join!(async { assignments.list(requests).await }, async {
-                scim.find_group(&record_name, requests).await
-            },)
-            .map_err(|e| SyncError::Account(e.to_string()))?;
+        let mirroring = workspace.options.mirror_groups;
+        let (listed, record, workspace_groups) = futures::try_join!(
+            async { assignments.list(requests).await },
+            async { scim.find_group(&record_name, requests).await },
+            async {
+                // With mirrored groups: the workspace's own groups of the same names, and the
+                // entitlements the account groups have in it (one listing).
+                if mirroring {
+                    workspace_scim.list_group_kinds(requests).await
+                } else {
+                    Ok(Vec::new())
+                }
+            },
+        )
+        .map_err(|e| SyncError::Account(e.to_string()))?;
+        report.local_groups = same_named_local_groups(&workspace_groups, &assignees, workspace_id);
         let listed: HashMap<ScimId, Option<Permission>> = (listed.into_iter())
             .map(|a| (a.principal_id, a.permission))
             .collect();
@@ -405,13 +478,19 @@ impl AzureRun {
             .as_ref()
             .map(|g| g.members.iter().cloned().collect())
             .unwrap_or_default();
+        // Migration from workspace mode: what this sync owned in the workspace's own marker group and
+        // is assigned as a plain user (workspace-level SCIM made it so) is adopted into the record.
+        let adopted: Vec<ScimId> = (legacy.into_iter())
+            .filter(|id| !recorded.contains(id))
+            .filter(|id| listed.get(id) == Some(&Some(Permission::User)))
+            .collect();
         let wanted_ids: HashSet<&ScimId> = assignees.iter().map(|(id, _)| id).collect();
 
         let to_assign: Vec<&(ScimId, String)> = (assignees.iter())
             .filter(|(id, _)| !listed.contains_key(id))
             .collect();
         // Only what this sync assigned, still a plain `USER` assignment, and no longer wanted.
-        let mut to_unassign: Vec<ScimId> = (recorded.iter())
+        let mut to_unassign: Vec<ScimId> = (recorded.iter().chain(&adopted))
             .filter(|id| !wanted_ids.contains(id))
             .filter(|id| listed.get(*id) == Some(&Some(Permission::User)))
             .cloned()
@@ -421,7 +500,7 @@ impl AzureRun {
             // Never taken back, as workspace mode never deprovisions then.
             to_unassign.clear();
         }
-        let held = unassign_hold(&policy, to_unassign.len(), recorded.len());
+        let held = unassign_hold(&policy, to_unassign.len(), recorded.len() + adopted.len());
 
         let mut counts = AssignmentCounts {
             desired: (assignees.len() + waiting.len()) as u64,
@@ -449,6 +528,7 @@ impl AzureRun {
         let to_record: Vec<ScimId> = (to_assign.iter())
             .map(|(id, _)| id.clone())
             .filter(|id| !recorded.contains(id))
+            .chain(adopted.iter().cloned())
             .collect();
         let mut record_id = record.map(|g| g.id);
         let mut recording_failed = None;
@@ -471,10 +551,10 @@ impl AzureRun {
         let writes = scim.writes_in_flight();
         // Owned items: a closure over borrowed ones is not `Send` for every lifetime (async_trait).
         let owned: Vec<(ScimId, String)> = to_assign.iter().map(|a| (*a).clone()).collect();
-        let (budget_ref, assignments_ref) = (&budget, &assignments);
+        let (budget_ref, assignments_ref, failed_ref) = (&budget, &assignments, &recording_failed);
         let assigned = futures::stream::iter(owned)
             .map(move |(id, name)| {
-                let recording_failed = recording_failed.clone();
+                let recording_failed = failed_ref.clone();
                 let (budget, assignments) = (budget_ref, assignments_ref);
                 async move {
                     let done = if dry_run {
@@ -520,6 +600,9 @@ impl AzureRun {
             for id in &to_unassign {
                 let done = if dry_run {
                     Done::Planned
+                } else if let (Some(cause), true) = (&recording_failed, adopted.contains(id)) {
+                    // Adopted from workspace mode but not recorded: not taken back unrecorded.
+                    Done::Failed(cause.replace("not assigned", "not taken back"))
                 } else if !budget.may_start() {
                     Done::Deferred
                 } else {
@@ -542,6 +625,17 @@ impl AzureRun {
                 );
             }
         }
+        if mirroring && !workspace.options.entitlements.is_empty() {
+            let entitled = Entitled {
+                scim: &workspace_scim,
+                wanted: &workspace.options.entitlements,
+                listed: &workspace_groups,
+                held: policy.hold_removals.as_ref().map(|h| h.reason.as_str()),
+                dry_run,
+                budget: &budget,
+            };
+            deferred += (entitled.apply(&assignees, requests, &mut counts, &mut actions)).await;
+        }
         for skipped in wanted.skipped {
             let Skipped { member, reason } = skipped;
             actions.push(ActionKind::SkipMember, Outcome::Skipped, || {
@@ -553,6 +647,133 @@ impl AzureRun {
         report.conclude(actions, held.as_ref());
         Ok(())
     }
+}
+
+impl AzureRun {
+    /// The workspace's own SCIM client (its PAT from Key Vault, or the app's token), and the members of
+    /// its own marker group (`managedGroup` in the workspace, made in workspace mode): on an
+    /// identity-federated workspace they are account principals this sync owned.
+    async fn workspace_side(
+        &self,
+        workspace: &Workspace,
+        requests: &Requests,
+    ) -> Result<(Arc<Scim>, Vec<ScimId>), SyncError> {
+        let bearer = self.bearer(workspace, requests).await?;
+        let options = &workspace.options;
+        let scim = Scim::new(
+            self.client.clone(),
+            &workspace.instance,
+            bearer,
+            options.scim_requests_per_second,
+        );
+        let marker = scim.find_group(&options.managed_group, requests).await;
+        let marker = marker.map_err(|source| ReadError::ReadGroup {
+            name: options.managed_group.clone(),
+            source,
+        })?;
+        Ok((
+            Arc::new(scim),
+            marker.map(|g| g.members).unwrap_or_default(),
+        ))
+    }
+}
+
+/// The workspace-local groups (`meta.resourceType` `WorkspaceGroup`) named as a mirrored account group
+/// assigned to the workspace: kept, never deleted; the report says how to migrate them.
+fn same_named_local_groups(
+    listed: &[GroupKind],
+    assignees: &[(ScimId, String)],
+    workspace_id: u64,
+) -> Vec<String> {
+    let local = (listed.iter()).filter(|g| g.resource_type.as_deref() == Some("WorkspaceGroup"));
+    local
+        .filter(|g| (assignees.iter()).any(|(_, name)| name.eq_ignore_ascii_case(&g.display_name)))
+        .map(|g| {
+            format!(
+                "the workspace-local group {name:?} (id {id}) has the name of the mirrored account group \
+                 {name:?}: it is left as it is, never deleted. Account groups are the ones Unity Catalog and \
+                 other workspaces know; to migrate, move its permissions to the account group (the \
+                 permission migration API, POST /api/2.0/permissionmigration with workspace_id \
+                 {workspace_id}, from_workspace_group_name and to_account_group_name {name:?}, or UCX's \
+                 group migration workflow), then delete it in the workspace's admin settings",
+                name = g.display_name,
+                id = g.id,
+            )
+        })
+        .collect()
+}
+
+/// The entitlements of a workspace's mirrored account groups, set in the workspace (the Terraform
+/// provider's `databricks_entitlements`: `PATCH Groups/{id}` on the workspace with the account group's
+/// id): the configured ones a group lacks are added; none is removed.
+struct Entitled<'a> {
+    scim: &'a Scim,
+    wanted: &'a [String],
+    /// The workspace's groups as listed: an account group's entitlements in it.
+    listed: &'a [GroupKind],
+    /// Why entitlement changes wait this run (an incomplete Graph read), if they do.
+    held: Option<&'a str>,
+    dry_run: bool,
+    budget: &'a Budget,
+}
+
+impl Entitled<'_> {
+    /// Adds what each assigned group lacks; returns how many were deferred.
+    async fn apply(
+        &self,
+        groups: &[(ScimId, String)],
+        requests: &Requests,
+        counts: &mut AssignmentCounts,
+        actions: &mut ActionList,
+    ) -> u64 {
+        let mut deferred = 0;
+        for (id, name) in groups {
+            // A group not listed yet (assigned this run) has none the workspace shows: all are added.
+            let has = (self.listed.iter().find(|g| g.id == *id)).map(|g| g.entitlements.as_slice());
+            let missing: Vec<String> = (self.wanted.iter())
+                .filter(|e| !has.unwrap_or_default().contains(e))
+                .cloned()
+                .collect();
+            if missing.is_empty() {
+                continue;
+            }
+            let done = if let Some(reason) = self.held {
+                actions.push(ActionKind::AddEntitlements, Outcome::Skipped, || {
+                    (name.clone(), Some(reason.to_owned()))
+                });
+                continue;
+            } else if self.dry_run {
+                Done::Planned
+            } else if !self.budget.may_start() {
+                Done::Deferred
+            } else {
+                match self.scim.add_entitlements(id, &missing, requests).await {
+                    Ok(()) => Done::Applied,
+                    Err(e) => Done::Failed(e.to_string()),
+                }
+            };
+            deferred += done.record(ActionKind::AddEntitlements, name, counts, actions);
+        }
+        deferred
+    }
+}
+
+/// The desired principals another provisioner manages ([`Current::hands_off`]), for the report.
+fn managed_elsewhere(principals: &Principals, current: &Current) -> Option<ManagedElsewhere> {
+    if current.hands_off.is_empty() {
+        return None;
+    }
+    let lookup = current.lookup();
+    let mut found = ManagedElsewhere::default();
+    for key in principals.keys() {
+        if (lookup.get(key)).is_some_and(|p| current.hands_off.contains(p.id)) {
+            found.count += 1;
+            if found.first.len() < MAX_NAMED {
+                found.first.push(key.to_string());
+            }
+        }
+    }
+    (found.count > 0).then_some(found)
 }
 
 /// What deprovisioning means at the account this run: nothing unless the run has every account-mode
@@ -739,8 +960,10 @@ impl Done {
         let (outcome, detail) = match self {
             Done::Applied => {
                 match kind {
+                    ActionKind::AssignToWorkspace => counts.assigned += 1,
                     ActionKind::UnassignFromWorkspace => counts.unassigned += 1,
-                    _ => counts.assigned += 1,
+                    // Entitlements: listed in the actions only.
+                    _ => {}
                 }
                 (Outcome::Applied, None)
             }

@@ -54,6 +54,7 @@ pub async fn read_workspace(
         marker_id: marker.as_ref().map(|g| g.id.clone()),
         marker_members: marker.map(|g| g.members.into_iter().collect()),
         groups: existing(mirrored, found),
+        hands_off: HashSet::new(),
         users,
         service_principals,
         protected,

@@ -92,7 +92,7 @@ impl AzureRun {
 
     /// What the workspace is called with: its PAT from Key Vault (read once per run per secret), or
     /// the app's own Entra token.
-    async fn bearer(
+    pub(super) async fn bearer(
         &self,
         workspace: &Workspace,
         requests: &Requests,

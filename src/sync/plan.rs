@@ -465,8 +465,11 @@ impl Planning<'_> {
     fn principals(&self, result: &mut Plan) {
         // Counted first, so that a first sync's plan (a change per principal) is allocated once, at
         // its size, rather than grown by doubling.
+        let hands_off = &self.current.hands_off;
         let changes = (self.desired.keys())
-            .filter(|key| self.present.get(key).is_none_or(|p| !p.active))
+            .filter(|key| {
+                (self.present.get(key)).is_none_or(|p| !p.active && !hands_off.contains(p.id))
+            })
             .count();
         result.principals.reserve_exact(changes);
         for (key, identity) in self.desired {
@@ -482,6 +485,8 @@ impl Planning<'_> {
                 .compare(key, p.external_id, identity.id());
             if p.active {
                 result.count_existing(key);
+            } else if hands_off.contains(p.id) {
+                // Another provisioner deactivated it: its call, not fought.
             } else {
                 result.principals.push(PrincipalChange::Activate {
                     id: p.id.clone(),
@@ -494,8 +499,11 @@ impl Planning<'_> {
     /// The marker group's additions: every listed desired principal not marked yet, and every one
     /// `changes` creates (counted); `None` when it gains nobody.
     fn marking(&self, changes: &[PrincipalChange]) -> Option<Marking> {
-        let unmarked =
-            |key: &&Principal| (self.present.get(key)).is_some_and(|p| !self.marked.contains(p.id));
+        let hands_off = &self.current.hands_off;
+        let unmarked = |key: &&Principal| {
+            (self.present.get(key))
+                .is_some_and(|p| !self.marked.contains(p.id) && !hands_off.contains(p.id))
+        };
         let mut listed = Vec::with_capacity(self.desired.keys().filter(unmarked).count());
         listed.extend(self.desired.keys().filter(unmarked).cloned());
         let created = (changes.iter())
@@ -522,6 +530,7 @@ impl Planning<'_> {
             .filter(|(key, p)| {
                 marked.contains(p.id)
                     && !current.protected.contains(p.id)
+                    && !current.hands_off.contains(p.id)
                     && !self.desired.contains_key(key)
             })
             // A deactivated principal stays so: only a removal has anything left to do.

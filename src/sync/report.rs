@@ -123,6 +123,28 @@ pub struct WorkspaceReport {
     /// With `identities: "account"`: the workspace's permission assignments at the account.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub assignments: Option<AssignmentCounts>,
+    /// The account's report: desired principals another provisioner manages, left alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub managed_elsewhere: Option<ManagedElsewhere>,
+    /// Account mode with mirrored groups: workspace-local groups named as a mirrored account group, each
+    /// with how to migrate it (they are never deleted).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub local_groups: Vec<String>,
+}
+
+/// How many names a report lists of a set it counts.
+pub const MAX_NAMED: usize = 20;
+
+/// Desired principals another provisioner manages at the account (automatic identity management, the
+/// Entra provisioning connector): listed there with an `externalId` yet not in the marker group, nor
+/// owned by this sync in an account-mode workspace's own marker group. They are assigned to the
+/// workspaces that want them, and never reactivated, marked or deprovisioned by this sync.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedElsewhere {
+    pub count: u64,
+    /// The first of them (user names, application ids), at most [`MAX_NAMED`].
+    pub first: Vec<String>,
 }
 
 /// What a workspace with `identities: "account"` was given at the account: its permission assignments
@@ -161,6 +183,8 @@ impl WorkspaceReport {
             duration_ms: 0,
             requests: BTreeMap::new(),
             assignments: None,
+            managed_elsewhere: None,
+            local_groups: Vec::new(),
         }
     }
 

@@ -365,3 +365,53 @@ async fn a_principal_nobody_wants_is_deactivated_at_the_account_unless_an_admin_
     assert_eq!(full["account"]["users"]["deactivated"], 1, "{full:#}");
     assert!(!active("eli"));
 }
+
+#[tokio::test]
+async fn principals_another_provisioner_manages_are_assigned_but_never_marked_reactivated_or_deprovisioned()
+ {
+    let e = estate().await;
+    // gus came from automatic identity management or the Entra connector: in the account with his
+    // Entra object id as externalId, before this sync ran.
+    let t = &e.world.tenant;
+    let gus_entra = t.add_user(NewUser::member("gus@contoso.com", "gus"));
+    t.add_member(&t.group_id("Dbx-A").unwrap(), &gus_entra);
+    let gus = e.account.add_user("gus@contoso.com", "gus");
+    e.account.set_external_id(&gus, &gus_entra);
+    let defaults = json!({"deprovision": "deactivate"});
+    let handler = Handler::start(&config(&e, defaults), &e.world.handler_env()).await;
+    let (_, first) = sync_http(&handler, json!({})).await;
+    assert_eq!(first["status"], "succeeded", "{first:#}");
+    let account = &first["account"];
+    assert_eq!(account["managedElsewhere"]["count"], 1, "{account:#}");
+    assert_eq!(
+        account["managedElsewhere"]["first"],
+        json!(["gus@contoso.com"])
+    );
+    assert_eq!(account["users"]["created"], 4, "gus is not created again");
+    assert!(assigned(&e, &e.a).contains(&("gus@contoso.com".to_owned(), "USER")));
+    let marker = e.account.group_id("entra-sync-managed").unwrap();
+    assert!(
+        !e.account.members(&marker).contains(&gus),
+        "gus is not marked"
+    );
+
+    // Deactivated by his provisioner: not reactivated. Gone from the groups: his assignment (ours) is
+    // taken back, but he is never deactivated by this sync.
+    e.account.set_active(&gus, false);
+    let (_, deactivated) = sync_http(&handler, json!({})).await;
+    assert_eq!(
+        deactivated["account"]["users"]["reactivated"], 0,
+        "{deactivated:#}"
+    );
+    e.account.set_active(&gus, true);
+    t.remove_member(&t.group_id("Dbx-A").unwrap(), &gus_entra);
+    let (_, left) = sync_http(&handler, json!({})).await;
+    assert_eq!(left["status"], "succeeded", "{left:#}");
+    assert_eq!(left["account"]["users"]["deactivated"], 0, "{left:#}");
+    assert!(e.account.users().iter().any(|u| u.id == gus && u.active));
+    assert!(
+        !assigned(&e, &e.a)
+            .iter()
+            .any(|(n, _)| n == "gus@contoso.com")
+    );
+}

@@ -159,6 +159,24 @@ impl Account {
         self.federate(&state);
     }
 
+    /// Sets the `externalId` of a user or service principal, as automatic identity management or the
+    /// Entra provisioning connector would (they set it to the Entra object id).
+    ///
+    /// # Panics
+    /// If there is no such user or service principal.
+    pub fn set_external_id(&self, id: &str, external_id: &str) {
+        let mut state = self.state();
+        let value = Some(external_id.to_owned());
+        if let Some(user) = state.users.iter_mut().find(|u| u.id == id) {
+            user.external_id = value;
+        } else if let Some(sp) = state.service_principals.iter_mut().find(|sp| sp.id == id) {
+            sp.external_id = value;
+        } else {
+            panic!("no user or service principal {id}");
+        }
+        self.federate(&state);
+    }
+
     /// Gives a user, service principal or group the `account_admin` role (the members of such a group
     /// are account admins).
     ///

@@ -71,6 +71,9 @@ pub struct Current {
     pub admins: Admins,
     /// The mirrored groups that exist, by name.
     pub groups: BTreeMap<String, GroupState>,
+    /// Account mode: listed principals another provisioner manages (automatic identity management,
+    /// the Entra provisioning connector): never reactivated nor marked, so never deprovisioned.
+    pub hands_off: HashSet<ScimId>,
 }
 
 /// A workspace group as read.

@@ -55,6 +55,7 @@ fn current(users: Vec<ScimUser>, marker: Option<&[&str]>, protected: &[&str]) ->
         groups: BTreeMap::new(),
         protected: ids(protected),
         admins: Admins::Known,
+        hands_off: HashSet::new(),
     }
 }
 
@@ -1032,4 +1033,41 @@ fn admins_that_cannot_be_established_hold_every_deprovisioning_even_confirmed_an
              principal(s) who would be deprovisioned is: {why}"
         )
     );
+}
+
+#[test]
+fn principals_another_provisioner_manages_are_never_reactivated_marked_or_deprovisioned() {
+    // "a" is active and unmarked, "b" deactivated, "c" marked earlier but handed over since, "d" ours.
+    let mut workspace = current(
+        vec![
+            user("1", "a@c.com", true),
+            user("2", "b@c.com", false),
+            user("3", "c@c.com", true),
+            user("4", "d@c.com", false),
+        ],
+        Some(&["3"]),
+        &[],
+    );
+    workspace.hands_off = ids(&["1", "2", "3"]);
+    let policy = policy(Deprovision::Remove, MaxDeprovision::Count(10));
+    let got = plan(
+        &desired(&["a@c.com", "b@c.com", "d@c.com"]),
+        &[],
+        &workspace,
+        &policy,
+    );
+    assert_eq!(
+        got.principals,
+        [PrincipalChange::Activate {
+            id: "4".into(),
+            principal: key("d@c.com"),
+        }],
+        "only d, which is ours, is reactivated"
+    );
+    assert!(
+        got.deprovisioning.is_empty() && got.held.is_none(),
+        "{got:?}"
+    );
+    let marking = got.marker.expect("d is marked");
+    assert_eq!(marking.listed, [key("d@c.com")], "a and b are not marked");
 }
