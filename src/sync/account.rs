@@ -471,6 +471,20 @@ impl AzureRun {
         )
         .map_err(|e| SyncError::Account(e.to_string()))?;
         report.local_groups = same_named_local_groups(&workspace_groups, &assignees, workspace_id);
+        // What the assignment list calls each principal: the report's names of those taken back.
+        let listed_names: HashMap<ScimId, String> = (listed.iter())
+            .map(|a| {
+                let name = match &a.assignee {
+                    Assignee::User(name)
+                    | Assignee::Group(name)
+                    | Assignee::ServicePrincipal(name) => name.clone(),
+                    Assignee::Unnamed => {
+                        (a.display_name.clone()).unwrap_or_else(|| a.principal_id.to_string())
+                    }
+                };
+                (a.principal_id.clone(), name)
+            })
+            .collect();
         let listed: HashMap<ScimId, Option<Permission>> = (listed.into_iter())
             .map(|a| (a.principal_id, a.permission))
             .collect();
@@ -584,12 +598,8 @@ impl AzureRun {
                 &mut actions,
             );
         }
-        let names: HashMap<&ScimId, &String> = assignees.iter().map(|(id, n)| (id, n)).collect();
-        let name_of = |id: &ScimId| {
-            names
-                .get(id)
-                .map_or_else(|| id.to_string(), |n| (*n).clone())
-        };
+        let name_of =
+            |id: &ScimId| (listed_names.get(id).cloned()).unwrap_or_else(|| id.to_string());
         if let Some(held) = &held {
             for id in &to_unassign {
                 actions.push(ActionKind::UnassignFromWorkspace, Outcome::Skipped, || {

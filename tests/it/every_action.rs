@@ -9,11 +9,12 @@ use serde_json::{Value, json};
 
 use crate::support::{Handler, sync_http};
 
-const EVERY_KIND: [&str; 13] = [
+const EVERY_KIND: [&str; 15] = [
     "activateServicePrincipal",
     "activateUser",
     "addEntitlements",
     "addToGroup",
+    "assignToWorkspace",
     "createGroup",
     "createServicePrincipal",
     "createUser",
@@ -23,13 +24,16 @@ const EVERY_KIND: [&str; 13] = [
     "removeServicePrincipal",
     "removeUser",
     "skipMember",
+    "unassignFromWorkspace",
 ];
 
+/// The kinds of the actions with this outcome, in the workspaces and the account.
 fn kinds(report: &Value, outcome: &str) -> BTreeSet<String> {
     report["workspaces"]
         .as_array()
         .unwrap()
         .iter()
+        .chain(report.get("account"))
         .flat_map(|ws| ws["actions"].as_array().unwrap())
         .filter(|a| a["outcome"] == outcome)
         .map(|a| a["type"].as_str().unwrap().to_owned())

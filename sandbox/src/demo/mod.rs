@@ -1,6 +1,6 @@
 //! The demo, `cargo run -p sandbox`: builds the real `handler`, starts an emulated Azure (an Entra ID
 //! tenant of a few dozen people in nested groups, Key Vault, the managed-identity endpoint, two
-//! Databricks workspaces), puts the app in a temporary folder run by the local Functions host, triggers
+//! Databricks workspaces in workspace mode and one in account mode, with its Databricks account), puts the app in a temporary folder run by the local Functions host, triggers
 //! one `SyncHttp` run, prints what it did and where to look next, and keeps serving until Ctrl-C
 //! (`--once`: exits after the run, 0 only if it succeeded).
 
@@ -47,7 +47,7 @@ pub async fn run(args: DemoArgs) -> ExitCode {
         },
     };
     println!(
-        "Starting an emulated tenant, Key Vault, managed identity and two Databricks workspaces..."
+        "Starting an emulated tenant, Key Vault, managed identity, a Databricks account and three workspaces..."
     );
     let world = match World::start().await {
         Ok(world) => world,
@@ -131,7 +131,35 @@ fn summary(status: u16, report: &Value, demo: &tenant::DemoTenant) -> String {
         report["runId"].as_str().unwrap_or("?"),
         report["durationMs"]
     );
+    if let Some(account) = report.get("account") {
+        let (u, sp) = (&account["users"], &account["servicePrincipals"]);
+        out.push_str(&format!(
+            "  account    {:<9} (identities: \"account\", for lakehouse) users: created {:>2}, reactivated {}, \
+             already there {}, deactivated {}; service principals: created {}\n",
+            account["status"].as_str().unwrap_or("?"),
+            u["created"],
+            u["reactivated"],
+            u["existing"],
+            u["deactivated"],
+            sp["created"],
+        ));
+    }
     for ws in report["workspaces"].as_array().into_iter().flatten() {
+        if let Some(a) = ws.get("assignments") {
+            out.push_str(&format!(
+                "  {:<10} {:<9} assignments at the account: assigned {}, already there {}, taken back {}, failed {}\n",
+                ws["name"].as_str().unwrap_or("?"),
+                ws["status"].as_str().unwrap_or("?"),
+                a["assigned"],
+                a["existing"],
+                a["unassigned"],
+                a["failed"]
+            ));
+            if let Some(error) = ws["error"].as_str() {
+                out.push_str(&format!("             error: {error}\n"));
+            }
+            continue;
+        }
         let u = &ws["users"];
         out.push_str(&format!(
             "  {:<10} {:<9} users: created {:>2}, reactivated {}, already there {:>2}, deactivated {}, removed {}, skipped {}, failed {}\n",
@@ -189,9 +217,11 @@ fn summary(status: u16, report: &Value, demo: &tenant::DemoTenant) -> String {
     }
     let users = |ws: &crate::world::Workspace| ws.scim.users().iter().filter(|u| u.active).count();
     out.push_str(&format!(
-        "  The workspaces now have {} and {} active users (admin included).\n",
+        "  The workspaces now have {}, {} and {} active users (admin included; lakehouse's through its \
+         assigned account groups).\n",
         users(&demo.analytics),
-        users(&demo.platform)
+        users(&demo.platform),
+        users(&demo.lakehouse)
     ));
     out
 }

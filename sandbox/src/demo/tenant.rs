@@ -1,12 +1,16 @@
 //! The demo's organisation: a few dozen people and a few applications (service principals) in nested
-//! Entra groups (with a guest and a disabled account), and two Databricks workspaces that a previous sync
-//! left behind: some users already there (one with other letter case, one deactivated), marker groups
-//! holding principals who have since left, and a mirrored group that lost a member. Between them, the
-//! first run makes every kind of change the sync knows.
+//! Entra groups (with a guest and a disabled account), two Databricks workspaces in workspace mode that a
+//! previous sync left behind (some users already there, one with other letter case, one deactivated;
+//! marker groups holding principals who have since left; a mirrored group that lost a member), and a
+//! third, identity-federated workspace in account mode (`identities: "account"`) of an emulated
+//! Databricks account, where a previous sync left an assignment of someone who has since left. Between
+//! them, the first run makes every kind of change the sync knows, in both modes side by side.
 
 use serde_json::{Value, json};
 
+use crate::account::Account;
 use crate::graph::NewUser;
+use crate::identity::SYSTEM_IDENTITY;
 use crate::world::{Workspace, World};
 
 const FIRST: [&str; 12] = [
@@ -19,10 +23,16 @@ const BI_APP: &str = "7a2e3d4c-5b6f-4071-9b8c-0d1e2f3a4b5c";
 const OLD_ETL_APP: &str = "8b3f4e5d-6c7a-4182-8c9d-1e2f3a4b5c6d";
 const RETIRED_APP: &str = "9c4a5f6e-7d8b-4293-9dae-2f3a4b5c6d7e";
 
-/// The two workspaces and the configuration that points at them.
+/// The demo's Databricks account (account mode).
+pub const ACCOUNT_ID: &str = "3c9d2f4e-5a6b-4c7d-8e9f-0a1b2c3d4e5f";
+
+/// The workspaces, the account and the configuration that points at them.
 pub struct DemoTenant {
     pub analytics: Workspace,
     pub platform: Workspace,
+    /// In account mode.
+    pub lakehouse: Workspace,
+    pub account: Account,
     pub config: Value,
 }
 
@@ -131,13 +141,35 @@ pub async fn populate(world: &World) -> std::io::Result<DemoTenant> {
     let mut platform_entry = World::config_entry(&platform_ws, &["Databricks-Platform"]);
     platform_entry["deprovision"] = json!("remove");
     platform_entry["mirrorGroups"] = json!(true);
+    // Account mode: an identity-federated workspace of the account, given the analytics and platform
+    // groups as account groups. A previous sync assigned someone who has since left (its record says so).
+    let account = world.add_account(ACCOUNT_ID).await?;
+    account.admit_identity(SYSTEM_IDENTITY);
+    let lakehouse_ws = world.add_workspace("lakehouse").await?;
+    let lakehouse_id = lakehouse_ws.workspace_id();
+    account.add_workspace(lakehouse_id, &lakehouse_ws.scim);
+    let analyst = account.add_user("old.analyst@contoso.com", "Former analyst");
+    account.assign(lakehouse_id, &analyst, "USER");
+    account.add_group(&format!("{MARKER}-ws-{lakehouse_id}"), &[&analyst]);
+    let mut lakehouse_entry = World::config_entry(
+        &lakehouse_ws,
+        &["Databricks-Analytics", "Databricks-Platform"],
+    );
+    lakehouse_entry["identities"] = json!("account");
+    lakehouse_entry["mirrorGroups"] = json!(true);
+    lakehouse_entry["entitlements"] = json!(["workspace-access", "databricks-sql-access"]);
+    lakehouse_entry["deprovision"] = json!("deactivate");
+
     let config = json!({
+        "account": {"accountId": ACCOUNT_ID},
         "defaults": {"includeServicePrincipals": true},
-        "workspaces": [analytics_entry, platform_entry],
+        "workspaces": [analytics_entry, platform_entry, lakehouse_entry],
     });
     Ok(DemoTenant {
         analytics: analytics_ws,
         platform: platform_ws,
+        lakehouse: lakehouse_ws,
+        account,
         config,
     })
 }
