@@ -415,3 +415,39 @@ async fn principals_another_provisioner_manages_are_assigned_but_never_marked_re
             .any(|(n, _)| n == "gus@contoso.com")
     );
 }
+
+#[tokio::test]
+async fn an_identity_that_is_not_an_account_admin_fails_the_account_and_its_workspaces_in_words() {
+    let world = World::start().await.unwrap();
+    // The account does not admit the app's identity.
+    let account = world.add_account(ACCOUNT_ID).await.unwrap();
+    let t = &world.tenant;
+    let group = t.add_group("Dbx-A");
+    t.add_member(
+        &group,
+        &t.add_user(NewUser::member("ana@contoso.com", "ana")),
+    );
+    let a = world.add_workspace("ws-a").await.unwrap();
+    account.add_workspace(a.workspace_id(), &a.scim);
+    let mut entry = World::config_entry(&a, &["Dbx-A"]);
+    entry["identities"] = json!("account");
+    let config = json!({"account": {"accountId": ACCOUNT_ID}, "workspaces": [entry]});
+    let handler = Handler::start(&config.to_string(), &world.handler_env()).await;
+    let (_, report) = sync_http(&handler, json!({})).await;
+    assert_eq!(report["status"], "failed", "{report:#}");
+    let error = report["account"]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("403") && error.contains("account admin"),
+        "{error}"
+    );
+    let ws = workspace(&report, "ws-a");
+    assert_eq!(ws["status"], "failed");
+    assert_eq!(ws["error"].as_str(), Some(error), "the workspace says why");
+    assert!(account.users().is_empty(), "nothing written");
+    for secret in world.secrets() {
+        assert!(
+            !report.to_string().contains(&secret),
+            "a secret in the report"
+        );
+    }
+}
