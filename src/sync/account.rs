@@ -198,25 +198,32 @@ impl AzureRun {
             drop(memory);
             (read, requests)
         });
-        let reads = futures::future::join_all(reads).await;
+        let mut reads = futures::future::join_all(reads).await;
 
         let first = &scope.workspaces[0].0.options;
         let mut principals: Vec<(Principal, crate::principal::Identity)> = Vec::new();
         let mut groups: BTreeMap<String, DesiredGroup> = BTreeMap::new();
         let mut holds: Vec<String> = Vec::new();
         let mut include_service_principals = false;
-        for ((workspace, _), (read, _)) in scope.workspaces.iter().zip(&reads) {
+        // Merged by moving what each workspace will not need again: its mirrored groups' members, and
+        // with mirrored groups (assigned as groups) its principals (a large run holds each once).
+        for ((workspace, _), (read, _)) in scope.workspaces.iter().zip(&mut reads) {
             include_service_principals |= workspace.options.include_service_principals;
             match read {
                 Ok(Read {
                     desired, policy, ..
                 }) => {
-                    principals.extend(
-                        (&desired.principals)
-                            .into_iter()
-                            .map(|(k, i)| (k.clone(), i.clone())),
-                    );
-                    for group in &desired.groups {
+                    if workspace.options.mirror_groups {
+                        let taken = std::mem::take(&mut desired.principals);
+                        principals.extend(taken.into_entries());
+                    } else {
+                        principals.extend(
+                            (&desired.principals)
+                                .into_iter()
+                                .map(|(k, i)| (k.clone(), i.clone())),
+                        );
+                    }
+                    for group in &mut desired.groups {
                         let merged = groups.entry(group.name.to_lowercase()).or_insert_with(|| {
                             DesiredGroup {
                                 name: group.name.clone(),
@@ -224,7 +231,7 @@ impl AzureRun {
                                 entitlements: Vec::new(),
                             }
                         });
-                        merged.members.extend(group.members.iter().cloned());
+                        merged.members.append(&mut group.members);
                     }
                     if let Some(hold) = &policy.hold_removals {
                         holds.push(format!("{}: {}", workspace.name, hold.reason));

@@ -34,6 +34,11 @@ impl Principals {
         self.0.iter().map(|(key, ..)| key)
     }
 
+    /// Every principal with its identity, giving the list up.
+    pub fn into_entries(self) -> impl Iterator<Item = (Principal, Identity)> {
+        self.0.into_iter()
+    }
+
     pub fn into_keys(self) -> impl Iterator<Item = Principal> {
         self.0.into_iter().map(|(key, ..)| key)
     }
