@@ -604,6 +604,13 @@ struct WorkspaceView {
 }
 
 impl WorkspaceView {
+    async fn serve(workspace: &ScimWorkspace) -> WorkspaceView {
+        WorkspaceView {
+            base: format!("{}{SCIM_ROOT}", serve(workspace.router()).await),
+            http: reqwest::Client::new(),
+        }
+    }
+
     async fn get(&self, path: &str) -> Value {
         let response = self
             .http
@@ -614,6 +621,29 @@ impl WorkspaceView {
             .unwrap();
         assert_eq!(response.status(), StatusCode::OK);
         response.json().await.unwrap()
+    }
+
+    /// Any request to `path` under the workspace's SCIM root, whatever it answers.
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Answer {
+        let url = format!("{}{path}", self.base);
+        let mut request = self.http.request(method, url).bearer_auth(PAT);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        answer(request.send().await.unwrap()).await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Answer {
+        self.call(Method::POST, path, Some(body)).await
+    }
+
+    async fn patch(&self, path: &str, operations: Value) -> Answer {
+        let body = json!({ "schemas": [PATCH_SCHEMA], "Operations": operations });
+        self.call(Method::PATCH, path, Some(body)).await
+    }
+
+    async fn read(&self, path: &str) -> Answer {
+        self.call(Method::GET, path, None).await
     }
 
     async fn listed(&self, endpoint: &str, key: &str) -> Vec<String> {
@@ -639,11 +669,7 @@ async fn federated() -> Federated {
     let s = spawn().await;
     let workspace = ScimWorkspace::new(PAT);
     workspace.add_group("local-team");
-    let base = format!("{}{SCIM_ROOT}", serve(workspace.router()).await);
-    let view = WorkspaceView {
-        base,
-        http: reqwest::Client::new(),
-    };
+    let view = WorkspaceView::serve(&workspace).await;
     s.account.add_workspace(WORKSPACE_ID, &workspace);
     let ada = s.account.add_user("ada@contoso.com", "Ada");
     let bo = s.account.add_user("bo@contoso.com", "Bo");
@@ -771,6 +797,385 @@ async fn account_deactivation_admin_and_unassignment_reach_the_workspace() {
         view.listed("Groups", "displayName").await,
         ["admins", "local-team"]
     );
+}
+
+// --- workspace-level SCIM on a federated workspace ---------------------------------------------------
+
+const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+const SP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ServicePrincipal";
+const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+
+/// `(principal id, permission)` of the workspace's assignments, as the account's API lists them.
+async fn listed_assignments(s: &Setup) -> Vec<(String, String)> {
+    let list = s.assignments().await;
+    let items = list.body["permission_assignments"].as_array().unwrap();
+    items
+        .iter()
+        .map(|a| {
+            let id = a["principal"]["principal_id"].as_i64().unwrap().to_string();
+            (id, a["permissions"][0].as_str().unwrap().to_owned())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_workspace_post_on_a_federated_workspace_creates_the_principal_at_the_account_and_assigns_it()
+ {
+    let Federated {
+        s, workspace, view, ..
+    } = federated().await;
+    let dee = json!({ "schemas": [USER_SCHEMA], "userName": "Dee@Contoso.com", "displayName": "Dee",
+        "externalId": "9d2e5f7a-0000-4c1e-8a4b-6f3e2d1c0b9a", "active": true,
+        "entitlements": [{ "value": "workspace-access" }] });
+    let created = view.post("/Users", dee.clone()).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(s.account.user_id("dee@contoso.com"), Some(id.clone()));
+    assert_eq!(created.body["userName"], json!("dee@contoso.com"));
+    assert_eq!(created.body["entitlements"], dee["entitlements"]);
+    // At the account: the same id, the body's fields, a USER assignment to the workspace.
+    let at_account = s.get(&format!("/Users/{id}")).await;
+    assert_eq!(at_account.status, StatusCode::OK);
+    assert_eq!(
+        (
+            &at_account.body["displayName"],
+            &at_account.body["externalId"],
+            &at_account.body["active"]
+        ),
+        (&dee["displayName"], &dee["externalId"], &json!(true))
+    );
+    assert!(
+        at_account.body.get("entitlements").is_none(),
+        "per workspace"
+    );
+    assert!(
+        listed_assignments(&s)
+            .await
+            .contains(&(id.clone(), "USER".to_owned()))
+    );
+    // The workspace lists it with the account id; a second POST is the workspace's 409.
+    let found = view
+        .get("/Users?filter=userName eq \"dee@contoso.com\"")
+        .await;
+    assert_eq!(strings(&resources(&found), "id"), [id.as_str()]);
+    let again = view.post("/Users", dee).await;
+    assert_scim_error(&again, 409, Some("uniqueness"));
+    let dees = s.account.users().into_iter();
+    assert_eq!(dees.filter(|u| u.user_name == "dee@contoso.com").count(), 1);
+
+    // A service principal the same way.
+    let app = "7b3c9d1e-4f5a-4b6c-8d7e-9f0a1b2c3d4e";
+    let sp = json!({ "schemas": [SP_SCHEMA], "applicationId": app, "displayName": "etl",
+        "active": true });
+    let created = view.post("/ServicePrincipals", sp.clone()).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let sp_id = created.body["id"].as_str().unwrap().to_owned();
+    let at_account = s
+        .get(&format!(
+            "/ServicePrincipals?filter=applicationId eq \"{app}\""
+        ))
+        .await;
+    assert_eq!(
+        strings(&resources(&at_account.body), "id"),
+        [sp_id.as_str()]
+    );
+    assert!(
+        listed_assignments(&s)
+            .await
+            .contains(&(sp_id.clone(), "USER".to_owned()))
+    );
+    assert!(workspace.service_principals().iter().any(|p| p.id == sp_id));
+    assert_scim_error(
+        &view.post("/ServicePrincipals", sp).await,
+        409,
+        Some("uniqueness"),
+    );
+
+    // Refusals change nothing at the account: an unknown group to join, an externalId too long for it.
+    let unknown_group = json!({ "schemas": [USER_SCHEMA], "userName": "eve@contoso.com",
+        "groups": [{ "value": "1111111111111111" }] });
+    assert_scim_error(
+        &view.post("/Users", unknown_group).await,
+        400,
+        Some("invalidValue"),
+    );
+    let long = json!({ "schemas": [USER_SCHEMA], "userName": "eve@contoso.com",
+        "externalId": "e".repeat(65) });
+    assert_scim_error(&view.post("/Users", long).await, 400, Some("invalidValue"));
+    assert_eq!(s.account.user_id("eve@contoso.com"), None);
+    // Nor does a POST the account never sees (no schema).
+    let no_schema = json!({ "userName": "eve@contoso.com" });
+    assert_scim_error(
+        &view.post("/Users", no_schema).await,
+        400,
+        Some("invalidSyntax"),
+    );
+    assert_eq!(s.account.user_id("eve@contoso.com"), None);
+}
+
+#[tokio::test]
+async fn an_account_principal_not_in_the_workspace_is_taken_not_duplicated() {
+    let Federated {
+        s,
+        view,
+        ada,
+        bo,
+        cy,
+        sp,
+        ..
+    } = federated().await;
+    // Cy is in the account, not in the workspace: the POST takes Cy as the account has Cy.
+    let body = json!({ "schemas": [USER_SCHEMA], "userName": "CY@contoso.com",
+        "displayName": "Someone else", "externalId": "x" });
+    let linked = view.post("/Users", body).await;
+    assert_eq!(linked.status, StatusCode::CREATED, "{}", linked.body);
+    assert_eq!(linked.body["id"], json!(cy));
+    assert_eq!(linked.body["displayName"], json!("Cy"), "the account's");
+    let cys = s.account.users().into_iter();
+    let cys: Vec<_> = cys.filter(|u| u.user_name == "cy@contoso.com").collect();
+    assert_eq!((cys.len(), cys[0].external_id.clone()), (1, None));
+    assert!(
+        listed_assignments(&s)
+            .await
+            .contains(&(cy.clone(), "USER".to_owned()))
+    );
+    assert!(
+        view.listed("Users", "id").await.contains(&cy),
+        "the workspace lists Cy"
+    );
+
+    // In the workspace already (assigned directly, or through a group): 409, no assignment made.
+    for name in ["ada@contoso.com", "bo@contoso.com"] {
+        let body = json!({ "schemas": [USER_SCHEMA], "userName": name });
+        assert_scim_error(&view.post("/Users", body).await, 409, Some("uniqueness"));
+    }
+    let assigned: Vec<String> = (listed_assignments(&s).await.into_iter())
+        .map(|(id, _)| id)
+        .collect();
+    assert!(assigned.contains(&ada) && !assigned.contains(&bo));
+    let body = json!({ "schemas": [SP_SCHEMA],
+        "applicationId": "5f0c4a7e-1d2b-4c3d-8e9f-0a1b2c3d4e5f" });
+    let through_group = view.post("/ServicePrincipals", body).await;
+    assert_scim_error(&through_group, 409, Some("uniqueness"));
+    assert!(
+        !s.account
+            .assignments(WORKSPACE_ID)
+            .iter()
+            .any(|(id, _)| *id == sp)
+    );
+
+    // An account service principal outside the workspace is taken too.
+    let app = "6a1d5b8f-2e3c-4d4e-9f0a-1b2c3d4e5f60";
+    let other = s.account.add_service_principal(app, "other");
+    let body = json!({ "schemas": [SP_SCHEMA], "applicationId": app, "displayName": "x" });
+    let linked = view.post("/ServicePrincipals", body).await;
+    assert_eq!(linked.status, StatusCode::CREATED, "{}", linked.body);
+    assert_eq!(linked.body["id"], json!(other));
+    assert_eq!(
+        s.account
+            .assignments(WORKSPACE_ID)
+            .iter()
+            .find(|(id, _)| *id == other),
+        Some(&(other.clone(), "USER"))
+    );
+}
+
+#[tokio::test]
+async fn workspace_groups_stay_local_with_account_principals_as_members() {
+    let Federated { s, view, ada, .. } = federated().await;
+    let body = json!({ "schemas": [GROUP_SCHEMA], "displayName": "team",
+        "members": [{ "value": ada }] });
+    let created = view.post("/Groups", body).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(
+        created.body["meta"],
+        json!({ "resourceType": "WorkspaceGroup" })
+    );
+    let member = json!({ "value": ada, "display": "Ada", "$ref": format!("Users/{ada}") });
+    assert_eq!(created.body["members"], json!([member]));
+    assert_eq!(s.account.group_id("team"), None, "not at the account");
+}
+
+#[tokio::test]
+async fn a_workspace_not_registered_with_an_account_creates_its_own_principals() {
+    let s = spawn().await;
+    let account_ada = s.account.add_user("ada@contoso.com", "Ada");
+    s.account.add_unfederated_workspace(WORKSPACE_ID + 1);
+    let workspace = ScimWorkspace::new(PAT);
+    let view = WorkspaceView::serve(&workspace).await;
+    let body = json!({ "schemas": [USER_SCHEMA], "userName": "ada@contoso.com" });
+    let created = view.post("/Users", body).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_ne!(created.body["id"], json!(account_ada));
+    let body =
+        json!({ "schemas": [SP_SCHEMA], "applicationId": "7b3c9d1e-4f5a-4b6c-8d7e-9f0a1b2c3d4e" });
+    assert_eq!(
+        view.post("/ServicePrincipals", body).await.status,
+        StatusCode::CREATED
+    );
+    assert_eq!(s.account.users().len(), 1);
+    let sps = s.get("/ServicePrincipals").await;
+    assert_eq!(sps.body["totalResults"], json!(0));
+}
+
+// --- entitlements of an assigned account group through the workspace ---------------------------------
+
+/// Terraform's `databricks_entitlements` on a group: `replace` on create and update, `remove` with the
+/// values on delete (`scim/resource_entitlement.go`).
+fn entitlements(op: &str, values: &[&str]) -> Value {
+    let values: Vec<Value> = values.iter().map(|v| json!({ "value": v })).collect();
+    json!([{ "op": op, "path": "entitlements", "value": values }])
+}
+
+#[tokio::test]
+async fn an_assigned_account_groups_entitlements_are_patched_and_read_through_the_workspace() {
+    let Federated {
+        s,
+        workspace,
+        view,
+        outer,
+        ..
+    } = federated().await;
+    let path = format!("/Groups/{outer}");
+    let patched = view
+        .patch(&path, entitlements("add", &["workspace-access"]))
+        .await;
+    assert_eq!(patched.status, StatusCode::OK, "{}", patched.body);
+    let expected = json!({ "schemas": [GROUP_SCHEMA], "id": outer, "displayName": "outer",
+        "entitlements": [{ "value": "workspace-access" }], "meta": { "resourceType": "Group" } });
+    assert_eq!(patched.body, expected, "no members");
+    let read = view.read(&format!("{path}?attributes=entitlements")).await;
+    assert_eq!(read.status, StatusCode::OK);
+    assert_eq!(
+        read.body,
+        json!({ "schemas": [GROUP_SCHEMA], "id": outer,
+            "entitlements": [{ "value": "workspace-access" }] })
+    );
+
+    // Terraform's replace, then its remove with values, then a filtered remove.
+    let replace = entitlements(
+        "replace",
+        &["allow-cluster-create", "databricks-sql-access"],
+    );
+    assert_eq!(view.patch(&path, replace).await.status, StatusCode::OK);
+    assert_eq!(
+        workspace.account_group_entitlements(&outer),
+        ["allow-cluster-create", "databricks-sql-access"]
+    );
+    let remove = entitlements("remove", &["allow-cluster-create"]);
+    assert_eq!(view.patch(&path, remove).await.status, StatusCode::OK);
+    assert_eq!(
+        workspace.account_group_entitlements(&outer),
+        ["databricks-sql-access"]
+    );
+    let filtered =
+        json!([{ "op": "remove", "path": "entitlements[value eq \"databricks-sql-access\"]" }]);
+    let emptied = view.patch(&path, filtered).await;
+    assert_eq!(emptied.status, StatusCode::OK);
+    assert!(
+        emptied.body.get("entitlements").is_none(),
+        "{}",
+        emptied.body
+    );
+
+    // Checked as a workspace group's: an unknown value is refused, all or nothing.
+    let mixed = json!([
+        { "op": "add", "path": "entitlements", "value": [{ "value": "workspace-access" }] },
+        { "op": "add", "path": "entitlements", "value": [{ "value": "be-root" }] },
+    ]);
+    assert_scim_error(&view.patch(&path, mixed).await, 400, Some("invalidValue"));
+    assert!(workspace.account_group_entitlements(&outer).is_empty());
+
+    // Kept when the account changes the group; seen neither at the account nor in another workspace.
+    workspace.set_account_group_entitlements(&outer, &["workspace-access"]);
+    let cy = s.account.user_id("cy@contoso.com").unwrap();
+    let inner = s.account.group_id("inner").unwrap();
+    s.patch_ok(&format!("/Groups/{inner}"), add_members(&[&cy]))
+        .await;
+    assert_eq!(
+        workspace.account_group_entitlements(&outer),
+        ["workspace-access"]
+    );
+    let listed = view.get("/Groups?filter=displayName eq \"outer\"").await;
+    assert_eq!(
+        resources(&listed)[0]["entitlements"],
+        json!([{ "value": "workspace-access" }])
+    );
+    let at_account = s.get(&format!("/Groups/{outer}")).await;
+    assert!(at_account.body.get("entitlements").is_none());
+    let second = ScimWorkspace::new(PAT);
+    s.account.add_workspace(WORKSPACE_ID + 1, &second);
+    s.account.assign(WORKSPACE_ID + 1, &outer, "USER");
+    assert!(second.account_group_entitlements(&outer).is_empty());
+    assert_eq!(
+        workspace.account_group_entitlements(&outer),
+        ["workspace-access"]
+    );
+}
+
+#[tokio::test]
+async fn everything_else_about_an_account_group_in_the_workspace_still_answers_404() {
+    let Federated {
+        s,
+        workspace,
+        view,
+        ada,
+        inner,
+        outer,
+        ..
+    } = federated().await;
+    let path = format!("/Groups/{outer}");
+    workspace.set_account_group_entitlements(&outer, &["workspace-access"]);
+    // Reads that would show members: the product's admin protection, a plain GET, a sub-attribute.
+    for query in [
+        "?attributes=id,displayName,members,meta",
+        "",
+        "?attributes=members.value",
+    ] {
+        let read = view.read(&format!("{path}{query}")).await;
+        assert_scim_error(&read, 404, None);
+    }
+    let without_members = view
+        .read(&format!("{path}?excludedAttributes=members"))
+        .await;
+    assert_eq!(without_members.status, StatusCode::OK);
+    assert_eq!(without_members.body["displayName"], json!("outer"));
+    assert!(without_members.body.get("members").is_none());
+
+    // Membership and name changes, alone or beside an entitlement change: 404, nothing changed.
+    let member = json!([{ "op": "add", "path": "members", "value": [{ "value": ada }] }]);
+    let rename = json!([{ "op": "replace", "path": "displayName", "value": "x" }]);
+    let both = json!([
+        { "op": "remove", "path": "entitlements[value eq \"workspace-access\"]" },
+        { "op": "remove", "path": format!("members[value eq \"{inner}\"]") },
+    ]);
+    for operations in [member, rename, both] {
+        assert_scim_error(&view.patch(&path, operations).await, 404, None);
+    }
+    assert_eq!(
+        workspace.account_group_entitlements(&outer),
+        ["workspace-access"]
+    );
+    assert_eq!(s.account.members(&outer), [inner.as_str()]);
+    let put = json!({ "schemas": [GROUP_SCHEMA], "displayName": "outer" });
+    assert_scim_error(&view.call(Method::PUT, &path, Some(put)).await, 404, None);
+    assert_scim_error(&view.call(Method::DELETE, &path, None).await, 404, None);
+
+    // An account group nested in an assigned one, and one not assigned at all: not served.
+    let unassigned = s.account.add_group("unassigned", &[]);
+    for id in [&inner, &unassigned] {
+        let read = view
+            .read(&format!("/Groups/{id}?attributes=entitlements"))
+            .await;
+        assert_scim_error(&read, 404, None);
+        let grant = entitlements("add", &["workspace-access"]);
+        assert_scim_error(
+            &view.patch(&format!("/Groups/{id}"), grant).await,
+            404,
+            None,
+        );
+    }
+    assert!(workspace.account_group_entitlements(&inner).is_empty());
 }
 
 // --- the world ----------------------------------------------------------------------------------------

@@ -60,24 +60,65 @@
 //! registered workspace directly, or through an assigned account group (transitively through nested
 //! account groups), is in that workspace's SCIM `Users`/`ServicePrincipals` listing with its account
 //! id; an assigned account group is in its `Groups` listing with `meta.resourceType` `"Group"`
-//! (workspace-local groups stay `"WorkspaceGroup"`: Go SDK `ResourceMeta`, ucx `groups.py`), yet GET,
-//! PATCH, PUT and DELETE of it there answer 404 ("workspace-level SCIM API calls will fail if they
-//! involve account groups", archive/workspace-level-scim). `ADMIN` makes the principal or group a member
+//! (workspace-local groups stay `"WorkspaceGroup"`: Go SDK `ResourceMeta`, ucx `groups.py`), yet PUT
+//! and DELETE of it there answer 404, and so do GET and PATCH but for its entitlements (below;
+//! "workspace-level SCIM API calls will fail if they involve account groups", archive/workspace-level-scim).
+//! `ADMIN` makes the principal or group a member
 //! of the workspace's `admins`. Removing the assignment (or the principal) removes them from the
 //! workspace. Deactivating an account user makes it inactive, account-deactivated, in every workspace.
 //! Whether workspace SCIM lists principals assigned only through a group is **unconfirmed**; no Databricks page says so.
 //!
+//! The workspace's own SCIM API on a registered workspace ([`link`]; the workspace side in
+//! `scim/users.rs`, `scim/service_principals.rs`, `scim/account_groups.rs`):
+//! - "Workspace admins can add users, groups, and service principals to the Databricks account using
+//!   workspace-level SCIM APIs" (https://learn.microsoft.com/azure/databricks/archive/workspace-level-scim,
+//!   https://docs.databricks.com/archive/workspace-level-scim/index.html), and "SCIM API for
+//!   Identity-Federated Workspaces is similar to the regular workspace SCIM API"
+//!   (https://api-docs.databricks.com/rest/latest/identity-federated-workspaces-scim-api.html; its list
+//!   of "notable differences" could not be read here). So a workspace `POST Users` or `POST
+//!   ServicePrincipals` creates the account principal from the body (`userName`/`applicationId`,
+//!   `displayName`, `externalId` at most 64 characters as at the account, `active`; a user's `emails`
+//!   and `name`), or, when the account has one with that user name or application id that the workspace
+//!   does not hold, takes it as it is (its account fields unchanged, a deactivated one arriving
+//!   inactive: **unconfirmed**); either way it is assigned to the workspace (`USER`; a permission it has
+//!   is kept), which lists it with its account id, and the answer is 201 with it. One the workspace
+//!   holds already (assigned, or reached through a group) is the workspace's 409, as before. The body's
+//!   `entitlements` and `groups` are the workspace's own.
+//! - Groups POSTed at the workspace stay workspace-local (`WorkspaceGroup`): "there is still an ability
+//!   to create workspace-level groups via API, and `databricks_group` resource uses it and always
+//!   creates workspace-level" (Terraform `docs/guides/experimental-exporter.md` @ 684f4424, PR #4650;
+//!   terraform-provider-databricks#1458 reported in 2022 that identity federation refused them,
+//!   #1709 the same year that they were made workspace-local). Their members may be account principals.
+//! - A workspace `PATCH` (of `active` too), `PUT` or `DELETE` of a federated user or service principal:
+//!   what it does at the account is not documented (Terraform's `docs/resources/user.md` says only that a
+//!   workspace-level provider deletes the user "from the workspace"): **unconfirmed**, so they act on
+//!   the workspace alone, as before (a deleted principal still assigned comes back at the next change the
+//!   account federates).
+//! - An account group assigned to the workspace is served by `GET`/`PATCH Groups/{id}` for its
+//!   entitlements in this workspace only (Terraform `databricks_entitlements`,
+//!   `scim/resource_entitlement.go` @ 684f4424, `docs/resources/group.md`: "Use databricks_entitlements
+//!   resource to assign entitlements inside a workspace to account-level groups"); a read that would
+//!   show its members and any other change answer 404 as before. The rule and what is unconfirmed:
+//!   `scim/account_groups.rs`. The account group and other workspaces do not see these entitlements.
+//!
 //! Not modelled: PUT of SCIM resources; `sortBy`/`sortOrder`; the 200-node filter limit; the identity
 //! limits (5000 groups, 10 levels of nesting, …); the `/api/2.0/preview/accounts/…` alias; the
 //! `account users` group and the workspace `users` group (USER adds nothing visible but the principal);
-//! entitlements; the `error` field of assignments; automatic identity management; merging a
-//! workspace-local principal with an account one of the same name (the account one is then not placed
-//! in that workspace); eventual consistency; the iamv2 `workspace-assignments` API.
+//! entitlements at the account (they are a workspace's: a federated principal's are the workspace's own,
+//! lost when it leaves the workspace, as are an assigned account group's); the
+//! `urn:ietf:params:scim:schemas:extension:workspace:2.0:User:permissionLevel` schema that the
+//! identity-federated workspace SCIM page's examples show in a user's `schemas`; workspace-level SCIM
+//! writes of an account principal's fields (`PATCH displayName` changes the workspace's copy until the
+//! account's next federation); the `error` field of assignments; automatic identity management; merging
+//! a workspace-local principal with an account one of the same name (the account one is then not placed
+//! in that workspace, and a workspace POST of that name is the workspace's 409); eventual consistency;
+//! the iamv2 `workspace-assignments` API.
 
 mod assignments;
 mod federation;
 mod groups;
 mod guard;
+mod link;
 mod resources;
 mod rest;
 mod scim;
@@ -251,9 +292,11 @@ async fn method_not_allowed(uri: Uri) -> Response {
 
 impl Account {
     /// Registers an identity-federated workspace under `workspace_id` (the number in its
-    /// `adb-<id>.<n>.azuredatabricks.net` host) and federates the account's assignments into it.
+    /// `adb-<id>.<n>.azuredatabricks.net` host) and federates the account's assignments into it; the
+    /// workspace's own `POST Users` and `POST ServicePrincipals` then add to the account (`link.rs`).
     pub fn add_workspace(&self, workspace_id: u64, workspace: &ScimWorkspace) {
         let mut state = self.state();
+        workspace.link_account(link::WorkspaceLink::new(self, workspace_id));
         let entry = state::AccountWorkspace {
             scim: Some(workspace.clone()),
             assignments: Default::default(),

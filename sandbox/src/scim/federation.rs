@@ -8,19 +8,47 @@
 //! - a user deactivated in the account is inactive here and marked `account_deactivated` (a workspace
 //!   reactivation answers 500 until the account reactivates it, as [`ScimWorkspace::deactivate_in_account`]);
 //! - account groups enter `account_groups`: those assigned to the workspace are listed (`meta.resourceType`
-//!   `"Group"`), groups nested in them are only rendered as members; neither is served by GET, PATCH, PUT
-//!   or DELETE (404, as for every account group here);
+//!   `"Group"`) and served only for their entitlements in this workspace ([`super::account_groups`]);
+//!   groups nested in them are only rendered as members, and are not served at all;
 //! - an `ADMIN` assignment makes the principal or group a member of `admins`, and taking it back removes
 //!   that membership (only the ones federation added).
+//!
+//! The other way, a workspace registered with an account holds an [`AccountLink`]: a workspace-level
+//! `POST Users` or `POST ServicePrincipals` goes through it to the account (see `users.rs`,
+//! `service_principals.rs` and the account's `link.rs`).
 //!
 //! A workspace-local user or service principal with the same user name or application id as an account
 //! one is left alone and the account one is not placed (how Databricks merges them is not modelled).
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use super::ScimWorkspace;
+use super::error::ScimError;
 use super::members::Members;
 use super::store::{ADMINS_GROUP, Group, ServicePrincipal, Store, User, default_email};
+
+/// What a workspace asks of the account it is registered with: a workspace-level POST of a user or a
+/// service principal on an identity-federated workspace adds the principal to the account.
+///
+/// Each call takes the account's lock, runs `check` (the workspace's own refusals: the principal is in
+/// the workspace already, a group in the body is unknown) under it, then finds the account's principal
+/// with that user name or application id or creates it from `wanted` (id, account fields), assigns it
+/// to the workspace (`USER`, an existing permission kept), federates, and answers its account id.
+/// `None`: the account is gone, or no longer knows the workspace; the workspace then acts alone.
+pub(crate) trait AccountLink: Send + Sync {
+    fn add_user(
+        &self,
+        wanted: &User,
+        check: &dyn Fn() -> Result<(), ScimError>,
+    ) -> Option<Result<String, ScimError>>;
+
+    fn add_service_principal(
+        &self,
+        wanted: &ServicePrincipal,
+        check: &dyn Fn() -> Result<(), ScimError>,
+    ) -> Option<Result<String, ScimError>>;
+}
 
 /// Ids this workspace holds because an account federates them.
 #[derive(Debug, Default)]
@@ -71,6 +99,33 @@ pub(crate) struct FederatedView {
 }
 
 impl ScimWorkspace {
+    /// Registers the account this workspace is identity-federated with (replacing any before).
+    pub(crate) fn link_account(&self, link: Arc<dyn AccountLink>) {
+        self.store().account = Some(link);
+    }
+
+    /// The account this workspace is registered with, if any (the store's lock is not kept: the
+    /// account locks a workspace, never the other way round).
+    pub(crate) fn account(&self) -> Option<Arc<dyn AccountLink>> {
+        self.store().account.clone()
+    }
+
+    /// After the account added `id` for a workspace-level POST: what the POST body sets in this
+    /// workspace alone (the `entitlements` of a user or service principal, the `groups` it joins), and
+    /// the visibility delay of a resource created through the API.
+    pub(crate) fn settle_added(&self, id: &str, entitlements: Vec<String>, groups: &[String]) {
+        let mut store = self.store();
+        let listed_from = store.listed_from(true);
+        if let Some(user) = store.users.get_mut(id) {
+            user.entitlements = entitlements;
+            user.listed_from = listed_from;
+        } else if let Some(sp) = store.service_principals.get_mut(id) {
+            sp.entitlements = entitlements;
+            sp.listed_from = listed_from;
+        }
+        store.join(id, groups);
+    }
+
     /// Brings the workspace's federated principals in line with `view`.
     pub(crate) fn federate(&self, view: &FederatedView) {
         let mut store = self.store();

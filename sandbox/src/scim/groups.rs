@@ -5,6 +5,10 @@
 //! and removing a non-member is not an error. The built-in `admins` group cannot be renamed or deleted (403).
 //! A PATCH is all or nothing: it changes the group in place, and puts it back as it was when an operation
 //! or a check fails (see [`super::members`]), so that it costs the size of the change, not of the group.
+//! Groups created here are workspace-local (`meta.resourceType` `WorkspaceGroup`) on an identity-federated
+//! workspace too. An account group assigned to the workspace is listed, and GET and PATCH serve its
+//! entitlements in this workspace, nothing more ([`super::account_groups`]); PUT and DELETE of it, and of
+//! any other account group, answer 404.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -15,6 +19,7 @@ use serde_json::{Map, Value};
 use tokio::time::Instant;
 
 use super::ScimWorkspace;
+use super::account_groups;
 use super::error::{ScimError, parse_body};
 use super::fields::{self, check_entitlements};
 use super::filter::{AttrValue, Filterable, Kind, Schema};
@@ -39,7 +44,7 @@ impl Filterable for Group {
     }
 }
 
-fn not_found(id: &str) -> ScimError {
+pub(crate) fn not_found(id: &str) -> ScimError {
     ScimError::not_found(format!("Group with id {id} not found."))
 }
 
@@ -81,6 +86,9 @@ pub(crate) async fn get(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ScimError> {
     let store = ws.store();
+    if store.groups.get(&id).is_none() {
+        return account_groups::get(&store, &id, query.as_deref());
+    }
     let body = rendered(&store, &id)?;
     Ok(Json(Projection::from_query(query.as_deref()).apply(body)).into_response())
 }
@@ -128,6 +136,10 @@ pub(crate) async fn patch(
 ) -> Result<Response, ScimError> {
     let operations = patch::parse(&body)?;
     let mut store = ws.store();
+    if store.groups.get(&id).is_none() {
+        account_groups::patch(&mut store, &id, &operations)?;
+        return ws.patched(&store, || account_groups::rendered(&store, &id));
+    }
     patch_in_place(&mut store, &id, &operations)?;
     ws.patched(&store, || rendered(&store, &id))
 }

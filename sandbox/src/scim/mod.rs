@@ -12,10 +12,13 @@
 //! can be a member of a workspace group, `admins` included, without being served: `GET Groups/<id>`
 //! answers 404 for it, and LIST does not show it ([`ScimWorkspace::nest_account_group`]). An account
 //! ([`crate::account`]) federates into the workspace the principals assigned to it, with their account
-//! ids, and its assigned account groups, which LIST then shows with `meta.resourceType` `Group`
-//! (GET of one still answers 404; [`federation`]).
+//! ids, and its assigned account groups, which LIST then shows with `meta.resourceType` `Group`, and
+//! GET and PATCH serve for their entitlements in this workspace only ([`federation`],
+//! [`account_groups`]); a POST of a user or service principal on such a workspace adds it to the
+//! account and assigns it here.
 //! Every answer is `application/json`; errors are SCIM error documents ([`error`]).
 
+mod account_groups;
 pub(crate) mod error;
 pub(crate) mod federation;
 pub(crate) mod fields;

@@ -1,7 +1,9 @@
 //! `/ServicePrincipals`: Entra applications (and managed identities) known to the workspace.
 //! `applicationId` is required on create, unique case-insensitively (409 `Service principal with
 //! application ID <x> already exists.`) and cannot change afterwards. `groups` on create joins existing
-//! groups, as for users.
+//! groups, as for users. On a workspace registered with an account (identity federation), POST adds the
+//! service principal to the account, or takes the account's one with that application id, and assigns
+//! it to the workspace, as for users (`users.rs`); PATCH, PUT and DELETE act on the workspace alone.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -85,14 +87,18 @@ pub(crate) async fn create(
     let body = parse_body(&body)?;
     let mut sp = service_principal_from(&body)?;
     let groups = fields::list(&body, "groups")?;
-    let mut store = ws.store();
-    if store.service_principal_for(&sp.application_id).is_some() {
-        return Err(ScimError::conflict(format!(
-            "Service principal with application ID {} already exists.",
-            sp.application_id
-        )));
+    // Identity federation: the account's service principal, assigned to this workspace.
+    if let Some(account) = ws.account() {
+        let check = || addable(&ws.store(), &sp, &groups);
+        if let Some(added) = account.add_service_principal(&sp, &check) {
+            let id = added?;
+            ws.settle_added(&id, sp.entitlements, &groups);
+            let rendered = rendered(&ws.store(), &id)?;
+            return Ok((StatusCode::CREATED, Json(rendered)).into_response());
+        }
     }
-    store.check_groups(&groups)?;
+    let mut store = ws.store();
+    addable(&store, &sp, &groups)?;
     sp.id = store.new_id();
     sp.listed_from = store.listed_from(true);
     let id = sp.id.clone();
@@ -160,6 +166,18 @@ pub(crate) async fn delete(
         .ok_or_else(|| not_found(&id))?;
     store.forget_member(&id);
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Fails if a service principal with this application id is in the workspace (409) or a group to
+/// join is unknown.
+fn addable(store: &Store, sp: &ServicePrincipal, groups: &[String]) -> Result<(), ScimError> {
+    if store.service_principal_for(&sp.application_id).is_some() {
+        return Err(ScimError::conflict(format!(
+            "Service principal with application ID {} already exists.",
+            sp.application_id
+        )));
+    }
+    store.check_groups(groups)
 }
 
 fn rendered(store: &Store, id: &str) -> Result<Value, ScimError> {

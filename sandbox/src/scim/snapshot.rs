@@ -3,6 +3,7 @@
 //! login would, and read the state back as plain snapshots (in creation order, admin user included).
 
 use super::ScimWorkspace;
+use super::fields::ENTITLEMENTS;
 use super::store::{ADMINS_GROUP, Group, ServicePrincipal, Store};
 
 /// A user as stored.
@@ -173,6 +174,32 @@ impl ScimWorkspace {
         let group = store.groups.get_mut(group_id);
         let group = group.unwrap_or_else(|| panic!("no group {group_id}"));
         group.members.insert(account_group_id.to_owned());
+    }
+
+    /// This workspace's entitlements of an account group (identity federation), in the order they
+    /// were granted; empty for an unknown group.
+    pub fn account_group_entitlements(&self, group_id: &str) -> Vec<String> {
+        (self.store().account_groups.get(group_id))
+            .map_or_else(Vec::new, |g| g.entitlements.clone())
+    }
+
+    /// Sets this workspace's entitlements of an account group the workspace holds (as a workspace admin
+    /// would have through `PATCH Groups/{id}`).
+    ///
+    /// # Panics
+    /// If the workspace holds no account group `group_id`, or an entitlement is not one a workspace
+    /// accepts.
+    pub fn set_account_group_entitlements(&self, group_id: &str, entitlements: &[&str]) {
+        for entitlement in entitlements {
+            assert!(
+                ENTITLEMENTS.contains(entitlement),
+                "no entitlement {entitlement}"
+            );
+        }
+        let mut store = self.store();
+        let group = store.account_groups.get_mut(group_id);
+        let group = group.unwrap_or_else(|| panic!("no account group {group_id}"));
+        group.entitlements = entitlements.iter().map(|e| (*e).to_owned()).collect();
     }
 
     /// Makes a user invisible to LIST and filters, as one created by a just-in-time login moments ago:

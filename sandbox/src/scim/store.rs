@@ -2,15 +2,17 @@
 //! switches tests turn. Lookups by name follow the service (user names, group names and application ids
 //! compare case-insensitively). Membership lives on the group (`members`); see [`super::membership`].
 //! Account groups (identity federation) are kept apart: a workspace group may hold one as a member, shown
-//! as `Groups/<id>`, but the workspace API neither lists nor serves nor accepts them.
+//! as `Groups/<id>`, but the workspace API does not accept them as members, and lists and serves only
+//! those assigned to the workspace, and those only for their entitlements here.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::federation::Federated;
+use super::federation::{AccountLink, Federated};
 use super::guard::Throttle;
 use super::members::Members;
 
@@ -196,13 +198,17 @@ pub(crate) struct Store {
     /// Account groups assigned to the workspace. Databricks: "Workspace-level SCIM does not recognize
     /// account groups that are assigned to your identity federated workspace and workspace-level SCIM
     /// API calls will fail if they involve account groups." So they are members of workspace groups
-    /// (`admins` included) and rendered there, but GET, PATCH, PUT and DELETE of one answer 404, LIST
-    /// and filters leave them out (except those an account assigned, `federated.listed_groups`), and
-    /// adding one through the API is refused like an unknown principal.
+    /// (`admins` included) and rendered there, but PUT and DELETE of one answer 404, and so do GET and
+    /// PATCH except, for a group an account assigned (`federated.listed_groups`), a GET without
+    /// `members` and a PATCH of `entitlements` only ([`super::account_groups`]); LIST and filters leave
+    /// them out (except the assigned ones), and adding one through the API is refused like an unknown
+    /// principal. `entitlements` here are this workspace's entitlements of the account group.
     pub account_groups: Table<Group>,
     pub service_principals: Table<ServicePrincipal>,
     /// What an account federates into this workspace ([`super::federation`]).
     pub federated: Federated,
+    /// The account this workspace is registered with (identity federation), if any.
+    pub account: Option<Arc<dyn AccountLink>>,
     pub admin_id: String,
     pub settings: Settings,
     pub throttle: Option<Throttle>,
@@ -220,6 +226,7 @@ impl Store {
             account_groups: Table::new(),
             service_principals: Table::new(),
             federated: Federated::default(),
+            account: None,
             admin_id: String::new(),
             settings: Settings {
                 max_page_size: DEFAULT_MAX_PAGE_SIZE,

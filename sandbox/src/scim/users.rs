@@ -4,7 +4,10 @@
 //! `groups` on create joins existing groups; on PUT it is ignored (membership is managed on the group).
 //! A user deactivated in the Databricks account (`deactivate_in_account`) cannot be made active here:
 //! PATCH or PUT answers 500 with the body the Databricks knowledge base shows, until the account
-//! reactivates the user (`reactivate_in_account`).
+//! reactivates the user (`reactivate_in_account`). On a workspace registered with an account (identity
+//! federation), POST adds the user to the account, or takes the account's user of that name, and
+//! assigns it to the workspace, which then lists it with its account id (see [`crate::account`],
+//! "Federation into workspaces"); PATCH, PUT and DELETE act on the workspace alone, as before.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -112,14 +115,18 @@ pub(crate) async fn create(
     let body = parse_body(&body)?;
     let mut user = user_from(&body)?;
     let groups = fields::list(&body, "groups")?;
-    let mut store = ws.store();
-    if store.user_named(&user.user_name).is_some() {
-        return Err(ScimError::conflict(format!(
-            "User with username {} already exists.",
-            user.user_name
-        )));
+    // Identity federation: the account's user, assigned to this workspace.
+    if let Some(account) = ws.account() {
+        let check = || addable(&ws.store(), &user, &groups);
+        if let Some(added) = account.add_user(&user, &check) {
+            let id = added?;
+            ws.settle_added(&id, user.entitlements, &groups);
+            let rendered = rendered(&ws.store(), &id)?;
+            return Ok((StatusCode::CREATED, Json(rendered)).into_response());
+        }
     }
-    store.check_groups(&groups)?;
+    let mut store = ws.store();
+    addable(&store, &user, &groups)?;
     user.id = store.new_id();
     user.listed_from = store.listed_from(true);
     let id = user.id.clone();
@@ -187,6 +194,17 @@ pub(crate) async fn delete(
     store.remove_user(&id).ok_or_else(|| not_found(&id))?;
     store.forget_member(&id);
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Fails if a user with this user name is in the workspace (409) or a group to join is unknown.
+fn addable(store: &Store, user: &User, groups: &[String]) -> Result<(), ScimError> {
+    if store.user_named(&user.user_name).is_some() {
+        return Err(ScimError::conflict(format!(
+            "User with username {} already exists.",
+            user.user_name
+        )));
+    }
+    store.check_groups(groups)
 }
 
 fn rendered(store: &Store, id: &str) -> Result<Value, ScimError> {
