@@ -451,3 +451,67 @@ async fn an_identity_that_is_not_an_account_admin_fails_the_account_and_its_work
         );
     }
 }
+
+#[tokio::test]
+async fn a_federated_workspace_moves_from_workspace_mode_to_account_mode_without_a_write_per_user()
+{
+    let e = estate().await;
+    let t = &e.world.tenant;
+    let group_a = t.group_id("Dbx-A").unwrap();
+    for i in 0..60 {
+        let user = t.add_user(NewUser::member(&format!("m{i:02}@contoso.com"), "m"));
+        t.add_member(&group_a, &user);
+    }
+    // Workspace mode first: the workspace's own SCIM API, which on a federated workspace adds each user
+    // to the account and assigns it.
+    let mut entry = World::config_entry(&e.a, &["Dbx-A"]);
+    entry["deprovision"] = json!("deactivate");
+    let before = json!({"account": {"accountId": ACCOUNT_ID}, "workspaces": [entry.clone()]});
+    let handler = Handler::start(&before.to_string(), &e.world.handler_env()).await;
+    let (_, first) = sync_http(&handler, json!({})).await;
+    assert_eq!(first["status"], "succeeded", "{first:#}");
+    assert_eq!(
+        e.account.users().len(),
+        63,
+        "the workspace's users are the account's"
+    );
+    assert_eq!(assigned(&e, &e.a).len(), 63);
+    drop(handler);
+
+    // Then account mode: nothing created again, no write per user.
+    entry["identities"] = json!("account");
+    let after = json!({"account": {"accountId": ACCOUNT_ID}, "workspaces": [entry]});
+    let handler = Handler::start(&after.to_string(), &e.world.handler_env()).await;
+    let mut seen = e.account.faults().log().len();
+    let (_, switched) = sync_http(&handler, json!({})).await;
+    assert_eq!(switched["status"], "succeeded", "{switched:#}");
+    assert_eq!(switched["account"]["users"]["created"], 0, "{switched:#}");
+    assert_eq!(switched["account"]["users"]["existing"], 63);
+    assert_eq!(
+        switched["account"]["managedElsewhere"],
+        Value::Null,
+        "they are the sync's own"
+    );
+    let writes_after = writes(&e.account, &mut seen);
+    // The marker group at the account (created, then 63 members in 2 PATCHes) and the workspace's record
+    // group (created, then its 63 assignments adopted in 2 PATCHes).
+    assert_eq!(writes_after.len(), 6, "{writes_after:#?}");
+    assert!(
+        !writes_after.iter().any(|w| w.starts_with("PUT")),
+        "nothing assigned again"
+    );
+
+    // What it owned in workspace mode is the sync's to take back.
+    t.remove_member(&group_a, &t.user_id("m00@contoso.com").unwrap());
+    let (_, left) = sync_http(&handler, json!({})).await;
+    assert_eq!(
+        workspace(&left, "ws-a")["assignments"]["unassigned"],
+        1,
+        "{left:#}"
+    );
+    assert!(
+        !assigned(&e, &e.a)
+            .iter()
+            .any(|(n, _)| n == "m00@contoso.com")
+    );
+}
