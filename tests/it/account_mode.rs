@@ -515,3 +515,55 @@ async fn a_federated_workspace_moves_from_workspace_mode_to_account_mode_without
             .any(|(n, _)| n == "m00@contoso.com")
     );
 }
+
+#[tokio::test]
+async fn deprovisioning_at_the_account_waits_for_every_workspace_and_its_threshold() {
+    let e = estate().await;
+    let t = &e.world.tenant;
+    let (group_a, group_b) = (t.group_id("Dbx-A").unwrap(), t.group_id("Dbx-B").unwrap());
+    let defaults = json!({"deprovision": "deactivate", "maxDeprovision": 1});
+    let handler = Handler::start(&config(&e, defaults), &e.world.handler_env()).await;
+    let (_, first) = sync_http(&handler, json!({})).await;
+    assert_eq!(first["status"], "succeeded", "{first:#}");
+    let active = |who: &str| {
+        let name = format!("{who}@contoso.com");
+        e.account
+            .users()
+            .iter()
+            .any(|u| u.user_name == name && u.active)
+    };
+
+    // ana leaves, and ws-b's group cannot be read: who ws-b wants is not known, so nobody is
+    // deactivated at the account (ws-b fails; ws-a still takes back ana's assignment).
+    t.remove_member(&group_a, &t.user_id("ana@contoso.com").unwrap());
+    let fault = sandbox::faults::Fault::status(403).on_path(&group_b);
+    t.faults().inject_persistent(fault);
+    let (_, unknown) = sync_http(&handler, json!({})).await;
+    assert_eq!(
+        workspace(&unknown, "ws-b")["status"],
+        "failed",
+        "{unknown:#}"
+    );
+    let held = unknown["account"]["deprovisioningHeld"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(held.contains("ws-b"), "{:#}", unknown["account"]);
+    assert!(active("ana"));
+    assert_eq!(assigned(&e, &e.a), users(&["bo", "cy"]));
+    t.faults().clear();
+
+    // ana and bo gone, above maxDeprovision 1: held until confirmed.
+    t.remove_member(&group_a, &t.user_id("bo@contoso.com").unwrap());
+    let (_, over) = sync_http(&handler, json!({"allowDeprovision": false})).await;
+    let held = over["account"]["deprovisioningHeld"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(held.contains("maxDeprovision"), "{:#}", over["account"]);
+    assert!(active("ana") && active("bo"));
+    let (_, confirmed) = sync_http(&handler, json!({"allowDeprovision": true})).await;
+    assert_eq!(
+        confirmed["account"]["users"]["deactivated"], 2,
+        "{confirmed:#}"
+    );
+    assert!(!active("ana") && !active("bo") && active("cy"));
+}
