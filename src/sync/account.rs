@@ -677,12 +677,7 @@ impl AzureRun {
     ) -> Result<(Arc<Scim>, Vec<ScimId>), SyncError> {
         let bearer = self.bearer(workspace, requests).await?;
         let options = &workspace.options;
-        let scim = Scim::new(
-            self.client.clone(),
-            &workspace.instance,
-            bearer,
-            options.scim_requests_per_second,
-        );
+        let scim = self.workspace_scim(workspace, bearer);
         let marker = scim.find_group(&options.managed_group, requests).await;
         let marker = marker.map_err(|source| ReadError::ReadGroup {
             name: options.managed_group.clone(),

@@ -63,12 +63,7 @@ impl AzureRun {
             .desire(workspace, entra.members, entra.mirrored, memory)
             .await?;
         let options = &workspace.options;
-        let scim = Scim::new(
-            self.client.clone(),
-            &workspace.instance,
-            bearer,
-            options.scim_requests_per_second,
-        );
+        let scim = self.workspace_scim(workspace, bearer);
         let names = &self.memory.names;
         let current = read_workspace(&scim, options, &desired.groups, requests, names).await?;
         let policy = self.policy(options, &entra.incomplete, &entra.unsettled);
@@ -78,6 +73,12 @@ impl AzureRun {
             current,
             policy,
         })
+    }
+
+    /// The workspace's own SCIM client, called with `bearer`, at the workspace's pace.
+    pub(super) fn workspace_scim(&self, workspace: &Workspace, bearer: Bearer) -> Scim {
+        let rate = workspace.options.scim_requests_per_second;
+        Scim::new(self.client.clone(), &workspace.instance, bearer, rate)
     }
 
     /// Whether the credential gives tokens at all: checked once per run, before any service is called.

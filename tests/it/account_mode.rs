@@ -85,6 +85,12 @@ fn listed(ws: &Workspace) -> Vec<String> {
     names
 }
 
+/// Whether `who@contoso.com` is assigned to a workspace.
+fn is_assigned(estate: &Estate, ws: &Workspace, who: &str) -> bool {
+    let name = format!("{who}@contoso.com");
+    assigned(estate, ws).iter().any(|(n, _)| *n == name)
+}
+
 fn users(names: &[&str]) -> Vec<(String, &'static str)> {
     names
         .iter()
@@ -409,11 +415,7 @@ async fn principals_another_provisioner_manages_are_assigned_but_never_marked_re
     assert_eq!(left["status"], "succeeded", "{left:#}");
     assert_eq!(left["account"]["users"]["deactivated"], 0, "{left:#}");
     assert!(e.account.users().iter().any(|u| u.id == gus && u.active));
-    assert!(
-        !assigned(&e, &e.a)
-            .iter()
-            .any(|(n, _)| n == "gus@contoso.com")
-    );
+    assert!(!is_assigned(&e, &e.a, "gus"));
 }
 
 #[tokio::test]
@@ -509,11 +511,7 @@ async fn a_federated_workspace_moves_from_workspace_mode_to_account_mode_without
         1,
         "{left:#}"
     );
-    assert!(
-        !assigned(&e, &e.a)
-            .iter()
-            .any(|(n, _)| n == "m00@contoso.com")
-    );
+    assert!(!is_assigned(&e, &e.a, "m00"));
 }
 
 #[tokio::test]
