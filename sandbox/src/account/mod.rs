@@ -84,6 +84,7 @@ mod scim;
 mod seed;
 mod state;
 
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use axum::Router;
@@ -212,6 +213,18 @@ impl Account {
     pub(crate) fn federate(&self, state: &State) {
         for workspace in state.workspaces.values() {
             if let Some(scim) = &workspace.scim {
+                scim.federate(&federation::view(state, workspace));
+            }
+        }
+    }
+
+    /// Brings these workspaces in line with the account: those a change can have changed
+    /// ([`federation::reaching`], the workspace of an assignment). Same lock order as [`Self::federate`].
+    pub(crate) fn federate_only(&self, state: &State, workspaces: &BTreeSet<u64>) {
+        for id in workspaces {
+            if let Some(workspace) = state.workspaces.get(id)
+                && let Some(scim) = &workspace.scim
+            {
                 scim.federate(&federation::view(state, workspace));
             }
         }
