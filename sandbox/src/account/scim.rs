@@ -1,6 +1,7 @@
 //! The account SCIM handlers, one generic set for [`Resource`]s: LIST (`filter`, `startIndex`,
 //! `count` capped at [`MAX_PAGE_SIZE`], `attributes`/`excludedAttributes`, the workspace emulator's
-//! [`ListQuery`]), GET, POST (201 with the resource), PATCH (200 with the resource) and DELETE (204).
+//! [`ListQuery`]), GET, POST (201 with the resource), PATCH (200 with the resource, or 204 without a
+//! body: [`super::Account::set_patch_answers_204`]) and DELETE (204).
 //! Every change is federated, before the answer, into the account's workspaces it can change: those
 //! that reach the changed resource before or after the change (a resource just created is in no group
 //! and assigned nowhere, so its creation changes no workspace); a group's members changed by users
@@ -71,6 +72,9 @@ pub(crate) async fn patch<T: Resource>(
     T::patch(&mut state, &id, &operations)?;
     change.federate(&account, &state);
     let resource = T::table(&state).get(&id).ok_or_else(|| T::not_found(&id))?;
+    if state.patch_answers_204 {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
     Ok(Json(resource.render(&state, true)).into_response())
 }
 

@@ -359,6 +359,8 @@ async fn account(
     account
         .faults()
         .set_latency(Duration::from_millis(args.latency_ms));
+    // As the workspaces: a PATCH of the marker group would otherwise echo every member.
+    account.set_patch_answers_204(true);
     account.set_rate_limits(Some(RateLimits {
         get: UNLIMITED,
         list: UNLIMITED,
