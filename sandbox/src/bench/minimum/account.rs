@@ -18,7 +18,8 @@
 //! (the account's group LIST carries no `members`): the marker group, each mirrored group; per
 //! workspace its assignments (one GET, not paged) and its record group (look-up, and read if found).
 //! When someone is to be deprovisioned, who must never be is read first: the account's groups with
-//! their roles (one page per 100) and each workspace's assignments again.
+//! their roles (one page per 100), and the workspaces' assignments, read once for that and for the
+//! assignments (the handler reads them twice then: one GET per workspace over this minimum).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -223,7 +224,7 @@ pub fn account_requests(work: &AccountWork, limits: &Limits) -> Counts {
         + 2 * work.workspaces
         + work.records_existing;
     if c.deactivations > 0 {
-        reads += pages(work.account_groups, limits.account_page) + work.workspaces;
+        reads += pages(work.account_groups, limits.account_page);
     }
     add("databricks", "GET", reads);
     add("databricks", "POST", c.posts());
@@ -434,12 +435,9 @@ mod tests {
         );
         let counts = account_requests(&work(c, &state, 5), &limits);
         assert_eq!(counts["databricks"]["PATCH"], 1 + 3 + 1 + 4 + 1);
-        // Someone is deprovisioned: the account's groups with their roles and the workspaces'
-        // assignments are read again first.
-        assert_eq!(
-            counts["databricks"]["GET"],
-            1 + 2 + 3 * 2 + 2 * (1 + 2) + 1 + 2
-        );
+        // Someone is deprovisioned: the account's groups with their roles are read first (the
+        // workspaces' assignments, read already, serve for both).
+        assert_eq!(counts["databricks"]["GET"], 1 + 2 + 3 * 2 + 2 * (1 + 2) + 1);
         let kept = account_changes(&desired, &state, false, &limits);
         assert_eq!(
             kept.deactivations, 0,
