@@ -1,6 +1,8 @@
 //! The top-level `account` object: the Azure Databricks account whose identities the workspaces with
 //! `identities: "account"` use (`accountId`, required; `host`, the accounts console's host, by default
-//! Azure's public cloud). Its problems are located `account`, `account.accountId`, `account.host`.
+//! Azure's public cloud; `requestsPerSecond`, optional, one ceiling for every kind of account call
+//! instead of the documented limits). Its problems are located `account`, `account.accountId`,
+//! `account.host`, `account.requestsPerSecond`.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -8,13 +10,15 @@ use url::Url;
 
 use super::Problem;
 use super::keys::{kind, unknown_keys};
+use super::options::scim_rate;
 use super::types::{InvalidValue, trimmed};
 use super::workspace_url::{https_origin, origin};
 
 pub(super) const ACCOUNT: &str = "account";
 const ACCOUNT_ID: &str = "accountId";
 const HOST: &str = "host";
-const ACCOUNT_KEYS: &[&str] = &[ACCOUNT_ID, HOST];
+const REQUESTS_PER_SECOND: &str = "requestsPerSecond";
+const ACCOUNT_KEYS: &[&str] = &[ACCOUNT_ID, HOST, REQUESTS_PER_SECOND];
 
 /// The accounts host of Azure's public cloud, `account.host`'s default. Other clouds have their own
 /// (`https://accounts.azuredatabricks.us`, `https://accounts.databricks.azure.cn`).
@@ -24,10 +28,10 @@ pub const DEFAULT_ACCOUNT_HOST: &str = "https://accounts.azuredatabricks.net";
 const ACCOUNT_ID_HINT: &str = "the Azure Databricks account id, a GUID: in the account console, \
      open the user menu at the top right to see it";
 
-/// The Databricks account of account mode (`"account": {"accountId", "host"}`).
+/// The Databricks account of account mode (`"account": {"accountId", "host", "requestsPerSecond"}`).
 ///
 /// Serializes back to the file format, the id lower-case hyphenated and the host as `https://host[:port]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Account {
     /// `accountId`: the Azure Databricks account id.
@@ -35,7 +39,15 @@ pub struct Account {
     /// `host`: the accounts host, `https://host[:port]/` (path `/`); default [`DEFAULT_ACCOUNT_HOST`].
     #[serde(serialize_with = "as_origin")]
     pub host: Url,
+    /// `requestsPerSecond`: one client-side ceiling for every kind of account call (GET, LIST, PATCH,
+    /// writes), for an account whose limits Databricks raised; `None`: the documented limits per kind
+    /// (`AccountPace::default`). Validated as `scimRequestsPerSecond` (above 0, at most 1000).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requests_per_second: Option<f64>,
 }
+
+// The rate is a validated number (above 0, finite), never NaN.
+impl Eq for Account {}
 
 fn as_origin<S: serde::Serializer>(url: &Url, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(&origin(url))
@@ -69,8 +81,18 @@ pub(super) fn account(value: &Value) -> Result<Account, Vec<Problem>> {
         Some(value) => field(value, HOST, parse_host, &mut problems),
         None => parse_host(DEFAULT_ACCOUNT_HOST).ok(),
     };
+    let requests_per_second = object.get(REQUESTS_PER_SECOND).and_then(|value| {
+        let at = format!("{ACCOUNT}.{REQUESTS_PER_SECOND}");
+        scim_rate(value)
+            .map_err(|message| problems.push(Problem::new(at, message)))
+            .ok()
+    });
     match (account_id, host) {
-        (Some(account_id), Some(host)) if problems.is_empty() => Ok(Account { account_id, host }),
+        (Some(account_id), Some(host)) if problems.is_empty() => Ok(Account {
+            account_id,
+            host,
+            requests_per_second,
+        }),
         _ => Err(problems),
     }
 }
@@ -148,6 +170,57 @@ mod tests {
         .expect("valid");
         assert_eq!(us.host.as_str(), "https://accounts.azuredatabricks.us/");
         assert_eq!(us.host.path(), "/");
+    }
+
+    #[test]
+    fn a_rate_for_the_account_is_kept_and_serialized_back_only_when_given() {
+        let paced = read(&format!(
+            r#"{{"accountId": "{ID}", "requestsPerSecond": 40}}"#
+        ))
+        .expect("valid");
+        assert_eq!(paced.requests_per_second, Some(40.0));
+        assert_eq!(
+            serde_json::to_value(&paced).expect("json")["requestsPerSecond"],
+            serde_json::json!(40.0)
+        );
+        let default = read(&format!(r#"{{"accountId": "{ID}"}}"#)).expect("valid");
+        assert_eq!(default.requests_per_second, None);
+        assert!(
+            serde_json::to_value(&default).expect("json")["requestsPerSecond"].is_null(),
+            "not written when not given"
+        );
+        for (value, message) in [
+            ("0", "must be a number above 0 and at most 1000, got 0"),
+            (
+                "-2.5",
+                "must be a number above 0 and at most 1000, got -2.5",
+            ),
+            (
+                "1001",
+                "must be a number above 0 and at most 1000, got 1001",
+            ),
+            (
+                r#""fast""#,
+                "must be a number of requests per second, got a string",
+            ),
+        ] {
+            assert_eq!(
+                read(&format!(
+                    r#"{{"accountId": "{ID}", "requestsPerSecond": {value}}}"#
+                )),
+                Err(vec![format!("account.requestsPerSecond: {message}")]),
+                "{value}"
+            );
+        }
+        assert_eq!(
+            read(&format!(
+                r#"{{"accountId": "{ID}", "requestPerSecond": 5}}"#
+            )),
+            Err(vec![
+                r#"account: unknown key "requestPerSecond" (did you mean "requestsPerSecond"?)"#
+                    .to_owned()
+            ])
+        );
     }
 
     #[test]

@@ -312,7 +312,9 @@ fn user_name(value: &Value) -> Result<UserNameSource, String> {
     Err(format!("must be \"auto\", \"upn\" or \"mail\", got {got}"))
 }
 
-fn scim_rate(value: &Value) -> Result<f64, String> {
+/// A rate of requests per second: a number above 0 and at most [`MAX_SCIM_RATE`] (also the account's
+/// `requestsPerSecond`).
+pub(super) fn scim_rate(value: &Value) -> Result<f64, String> {
     match value {
         Value::Number(n) => match n.as_f64() {
             Some(rate) if rate > 0.0 && rate <= MAX_SCIM_RATE => Ok(rate),

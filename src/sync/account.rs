@@ -254,7 +254,8 @@ impl AzureRun {
             &scope.account.host,
             &scope.account.account_id.to_string(),
             Bearer::Entra(Arc::clone(&self.credential)),
-            AccountPace::default(),
+            (scope.account.requests_per_second)
+                .map_or_else(AccountPace::default, AccountPace::uniform),
         ));
         let mut options = first.clone();
         // The account has no `/Me` nor `admins`: who is never deprovisioned there is read below.

@@ -270,6 +270,11 @@ fn each_bad_file_is_reported_with_exact_messages() {
             vec![r#"account.host: "accounts.azuredatabricks.us" has no scheme: did you mean "https://accounts.azuredatabricks.us"?"#.into()],
         ),
         (
+            "account requestsPerSecond not above 0",
+            beside(&format!(r#""account": {{"accountId": "{ACCOUNT_ID}", "requestsPerSecond": 0}}"#), &with(r#""identities": "account""#)),
+            vec!["account.requestsPerSecond: must be a number above 0 and at most 1000, got 0".into()],
+        ),
+        (
             "top level not an object",
             format!("[{unnamed}]"),
             vec![r#"(top level): must be a JSON object with the key "workspaces", got an array"#.into()],

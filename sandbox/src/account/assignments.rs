@@ -118,7 +118,7 @@ pub(crate) async fn put(
         Some(p) => workspace.assignments.insert(id.clone(), p),
         None => workspace.assignments.remove(&id),
     };
-    account.federate(&state);
+    federate(&account, &state, &workspace_id);
     Ok(Json(assignment(&state, &id, permission)).into_response())
 }
 
@@ -132,8 +132,15 @@ pub(crate) async fn delete(
     workspace(&mut state, &workspace_id)?
         .assignments
         .remove(&id);
-    account.federate(&state);
+    federate(&account, &state, &workspace_id);
     Ok(Json(json!({})).into_response())
+}
+
+/// An assignment changes only its own workspace.
+fn federate(account: &Account, state: &AccountState, workspace_id: &str) {
+    if let Ok(id) = int64("workspace_id", workspace_id) {
+        account.federate_only(state, &std::collections::BTreeSet::from([id]));
+    }
 }
 
 fn known_principal(state: &AccountState, principal_id: &str) -> Result<String, RestError> {

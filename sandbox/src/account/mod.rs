@@ -9,8 +9,9 @@
 //! `databricks/terraform-provider-databricks` @ 684f4424, the REST reference). Followed:
 //! - Paths `/api/2.0/accounts/{account_id}/scim/v2/{Users,ServicePrincipals,Groups}[/{id}]`
 //!   (https://docs.databricks.com/api/scim/v1/account.md; Go SDK `service/iam/impl.go`
-//!   `accountUsersV2Impl` & co.). GET (list and one), POST (201), PATCH (200 with the resource),
-//!   DELETE (204). PUT is not emulated (405). An account id other than this account's: 404.
+//!   `accountUsersV2Impl` & co.). GET (list and one), POST (201), PATCH (200 with the resource; 204
+//!   without a body after [`Account::set_patch_answers_204`]), DELETE (204). PUT is not emulated
+//!   (405). An account id other than this account's: 404.
 //! - LIST (list-account-users.md, list-account-groups.md): `filter` with the workspace emulator's
 //!   grammar (clients send `userName eq`, `applicationId eq`, `displayName eq`: Terraform
 //!   `scim/resource_user.go`, `resource_service_principal.go`, `scim/groups.go`), `startIndex`
@@ -125,6 +126,7 @@ mod scim;
 mod seed;
 mod state;
 
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use axum::Router;
@@ -236,6 +238,13 @@ impl Account {
         self.state().limits = limits.map(guard::Limits::new);
     }
 
+    /// A successful PATCH answers 204 without a body instead of 200 with the resource (the Go SDK's
+    /// account `Patch` calls return no value; the 200 form makes every PATCH of a large group echo all
+    /// its members).
+    pub fn set_patch_answers_204(&self, yes: bool) {
+        self.state().patch_answers_204 = yes;
+    }
+
     /// Requests answered 429 by the rate limits since they were set.
     pub fn throttled(&self) -> usize {
         self.state().limits.as_ref().map_or(0, |l| l.throttled)
@@ -253,6 +262,18 @@ impl Account {
     pub(crate) fn federate(&self, state: &State) {
         for workspace in state.workspaces.values() {
             if let Some(scim) = &workspace.scim {
+                scim.federate(&federation::view(state, workspace));
+            }
+        }
+    }
+
+    /// Brings these workspaces in line with the account: those a change can have changed
+    /// ([`federation::reaching`], the workspace of an assignment). Same lock order as [`Self::federate`].
+    pub(crate) fn federate_only(&self, state: &State, workspaces: &BTreeSet<u64>) {
+        for id in workspaces {
+            if let Some(workspace) = state.workspaces.get(id)
+                && let Some(scim) = &workspace.scim
+            {
                 scim.federate(&federation::view(state, workspace));
             }
         }

@@ -83,6 +83,13 @@ impl Account {
         id
     }
 
+    /// Every group of the account, `(id, display name)`, in creation order.
+    pub fn groups(&self) -> Vec<(String, String)> {
+        (self.state().groups.iter())
+            .map(|g| (g.id.clone(), g.display_name.clone()))
+            .collect()
+    }
+
     /// The direct member ids of a group, in the order they were added (empty for an unknown group).
     pub fn members(&self, group_id: &str) -> Vec<String> {
         let state = self.state();

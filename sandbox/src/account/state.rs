@@ -79,6 +79,8 @@ pub(crate) struct State {
     /// Entra identities (the identity endpoint's `identity` claim) admitted as account admins.
     pub admins: HashSet<String>,
     pub limits: Option<Limits>,
+    /// A successful PATCH answers 204 without a body instead of 200 with the resource.
+    pub patch_answers_204: bool,
 }
 
 impl State {
@@ -90,6 +92,7 @@ impl State {
             workspaces: BTreeMap::new(),
             admins: HashSet::new(),
             limits: None,
+            patch_answers_204: false,
         }
     }
 

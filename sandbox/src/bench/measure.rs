@@ -1,15 +1,19 @@
 //! What one phase measured, read from the emulators (request logs, workspace state) and the handler's
 //! process, next to the minimum computed from the generated data.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Instant;
 
 use serde::Serialize;
 use serde_json::Value;
 
-use super::minimum::{self, Changes, Counts, Limits, Pace, Present, RunWork, WorkspaceState};
+use super::minimum::{
+    self, AccountChanges, AccountDesired, AccountState, AccountWork, AccountWorkspace, Changes,
+    Counts, GroupState, Limits, Pace, Present, RunWork, Work, WorkspaceState,
+};
 use super::model::Model;
 use super::process::Finished;
+use crate::account::Account;
 use crate::faults::LoggedRequest;
 use crate::scim::ThrottleStats;
 use crate::world::{Workspace, World};
@@ -79,6 +83,102 @@ pub fn work(model: &Model, workspaces: &[Workspace], deprovision: bool) -> RunWo
     }
 }
 
+/// The name of a workspace's record group at the account: `<managedGroup>-ws-<workspaceId>`.
+pub fn record_group(workspace: &Workspace) -> String {
+    format!("{MARKER_GROUP}-ws-{}", workspace.workspace_id())
+}
+
+/// The account as its emulator holds it.
+pub fn account_state(account: &Account, workspaces: &[Workspace]) -> AccountState {
+    let users = account.users();
+    let groups: HashMap<String, GroupState> = (account.groups().into_iter())
+        .map(|(id, name)| {
+            let members = account.members(&id).into_iter().collect();
+            (name, GroupState { id, members })
+        })
+        .collect();
+    AccountState {
+        principals: WorkspaceState {
+            users: (users.into_iter())
+                .map(|u| {
+                    let present = Present {
+                        id: u.id,
+                        active: u.active,
+                    };
+                    (u.user_name, present)
+                })
+                .collect(),
+            marker: groups.get(MARKER_GROUP).map(|g| g.members.clone()),
+            // The bench makes no account admin.
+            protected: HashSet::new(),
+        },
+        groups,
+        assigned: (workspaces.iter())
+            .map(|w| {
+                let assigned = account.assignments(w.workspace_id());
+                assigned.into_iter().map(|(id, _)| id).collect()
+            })
+            .collect(),
+    }
+}
+
+/// What the account-mode workspaces want of the account: the distinct desired users, each mirrored
+/// group (under its Entra name, the bench sets no `groupNames`) with its desired members.
+pub fn account_desired(model: &Model, workspaces: &[Workspace]) -> AccountDesired {
+    let used = model.used_groups();
+    AccountDesired {
+        users: (model.workspaces.iter())
+            .flat_map(|spec| model.desired(spec))
+            .collect(),
+        groups: (used.iter())
+            .map(|&k| {
+                let members: BTreeSet<String> = (model.transitive_users(k).into_iter())
+                    .filter_map(|i| model.user_name(i))
+                    .collect();
+                (model.groups[k].name.clone(), members)
+            })
+            .collect(),
+        workspaces: (model.workspaces.iter())
+            .zip(workspaces)
+            .map(|(spec, w)| AccountWorkspace {
+                groups: (spec.groups.iter())
+                    .map(|&k| model.groups[k].name.clone())
+                    .collect(),
+                record: record_group(w),
+            })
+            .collect(),
+    }
+}
+
+/// The work an account-mode run has to do now, from the model and the account emulator's state.
+pub fn account_work(
+    model: &Model,
+    workspaces: &[Workspace],
+    account: &Account,
+    deprovision: bool,
+) -> AccountWork {
+    let desired = account_desired(model, workspaces);
+    let state = account_state(account, workspaces);
+    let limits = Limits::default();
+    let changes = minimum::account_changes(&desired, &state, deprovision, &limits);
+    let exists = |name: &String| state.groups.contains_key(name);
+    AccountWork {
+        distinct_group_sizes: (model.used_groups().into_iter())
+            .map(|k| model.transitive_users(k).len())
+            .collect(),
+        listed: state.principals.users.len(),
+        account_groups: state.groups.len(),
+        marker_exists: state.principals.marker.is_some(),
+        mirrored: desired.groups.len(),
+        mirrored_existing: desired.groups.keys().filter(|g| exists(g)).count(),
+        workspaces: desired.workspaces.len(),
+        records_existing: (desired.workspaces.iter())
+            .filter(|w| exists(&w.record))
+            .count(),
+        changes,
+    }
+}
+
 /// When one emulator was busy during a run, in milliseconds from the handler's spawn: where the time
 /// went.
 #[derive(Debug, Clone, Serialize)]
@@ -104,8 +204,14 @@ pub struct Logged {
     pub lines: String,
 }
 
-/// Requests per API and method, 429s, and each emulator's busy span relative to `spawned`.
-pub fn counted(world: &World, workspaces: &[Workspace], spawned: Instant) -> Logged {
+/// Requests per API and method, 429s, and each emulator's busy span relative to `spawned` (the
+/// account's requests count as `databricks`).
+pub fn counted(
+    world: &World,
+    workspaces: &[Workspace],
+    account: Option<&Account>,
+    spawned: Instant,
+) -> Logged {
     let mut logs: Vec<(&str, String, Vec<LoggedRequest>)> = vec![
         ("graph", "graph".to_owned(), world.tenant.faults().log()),
         (
@@ -124,6 +230,7 @@ pub fn counted(world: &World, workspaces: &[Workspace], spawned: Instant) -> Log
             .iter()
             .map(|w| ("databricks", w.name.clone(), w.scim.faults().log())),
     );
+    logs.extend(account.map(|a| ("databricks", "account".to_owned(), a.faults().log())));
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
     let mut logged = Logged {
         counts: Counts::new(),
@@ -170,7 +277,10 @@ pub fn counted(world: &World, workspaces: &[Workspace], spawned: Instant) -> Log
 }
 
 /// Forgets every request logged so far.
-pub fn clear_logs(world: &World, workspaces: &[Workspace]) {
+pub fn clear_logs(world: &World, workspaces: &[Workspace], account: Option<&Account>) {
+    if let Some(account) = account {
+        account.faults().clear_log();
+    }
     world.tenant.faults().clear_log();
     world.vault.faults().clear_log();
     world.identity.faults().clear_log();
@@ -191,11 +301,12 @@ pub fn throttling(workspaces: &[Workspace]) -> ThrottleStats {
         })
 }
 
-/// SCIM writes answered 2xx.
-pub fn writes_done(workspaces: &[Workspace]) -> usize {
+/// SCIM writes answered 2xx, by the workspaces and the account.
+pub fn writes_done(workspaces: &[Workspace], account: Option<&Account>) -> usize {
     workspaces
         .iter()
         .flat_map(|w| w.scim.faults().log())
+        .chain(account.into_iter().flat_map(|a| a.faults().log()))
         .filter(|r| r.method != axum::http::Method::GET && (200..300).contains(&r.status))
         .count()
 }
@@ -240,8 +351,11 @@ pub struct Phase {
     pub rss_floor_mib: f64,
     pub writes: usize,
     pub minimum_writes: usize,
-    /// Per workspace, the changes the phase needed.
+    /// Per workspace, the changes the phase needed (workspace mode).
     pub changes: Vec<Changes>,
+    /// The changes the account needed (account mode).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_changes: Option<AccountChanges>,
     /// Writes still needed after the run (0 when the run converged).
     pub remaining_writes: usize,
 }
@@ -249,7 +363,7 @@ pub struct Phase {
 /// Everything about one phase but what only exists after the run.
 pub struct Before {
     pub name: String,
-    pub work: RunWork,
+    pub work: Work,
 }
 
 /// Puts a phase together once the handler has exited.
@@ -258,11 +372,11 @@ pub fn phase(
     finished: &Finished,
     logged: Logged,
     writes: usize,
-    remaining: &RunWork,
+    remaining: &Work,
     limits: &Limits,
     pace: &Pace,
 ) -> Phase {
-    let minimum = minimum::requests(&before.work, limits);
+    let minimum = before.work.requests(limits);
     let report: Option<Value> = serde_json::from_str(&finished.stdout).ok();
     let status = report
         .as_ref()
@@ -283,7 +397,7 @@ pub fn phase(
             (api.clone(), api_total(&actual, api) as f64 / min as f64)
         })
         .collect();
-    let bound = minimum::time_bound(&before.work, limits, pace);
+    let bound = before.work.time_bound(limits, pace);
     let wall = finished.wall.as_secs_f64();
     Phase {
         name: before.name,
@@ -306,17 +420,15 @@ pub fn phase(
         peak_rss_mib: finished.max_rss_kib as f64 / 1024.0,
         rss_floor_mib: finished.floor_kib as f64 / 1024.0,
         writes,
-        minimum_writes: before
-            .work
-            .workspaces
-            .iter()
-            .map(|w| w.changes.writes(limits))
-            .sum(),
-        changes: before.work.workspaces.iter().map(|w| w.changes).collect(),
-        remaining_writes: remaining
-            .workspaces
-            .iter()
-            .map(|w| w.changes.writes(limits))
-            .sum(),
+        minimum_writes: before.work.writes(limits),
+        changes: match &before.work {
+            Work::Workspaces(work) => work.workspaces.iter().map(|w| w.changes).collect(),
+            Work::Account(_) => Vec::new(),
+        },
+        account_changes: match &before.work {
+            Work::Account(work) => Some(work.changes),
+            Work::Workspaces(_) => None,
+        },
+        remaining_writes: remaining.writes(limits),
     }
 }

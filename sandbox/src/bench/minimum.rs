@@ -10,10 +10,19 @@
 //! one page), the marker group, and, when deprovisioning is on, `/Me` and the `admins` group.
 //! Writes, per workspace: one POST per user created, one PATCH per user reactivated or deactivated, one
 //! POST for the marker group if it is missing, one PATCH per 50 users marked (the batch the field uses).
+//!
+//! Account mode (`identities: "account"`) has its own: [`account`].
+
+mod account;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::Serialize;
+
+pub use account::{
+    AccountChanges, AccountDesired, AccountState, AccountWork, AccountWorkspace, GroupState,
+    account_changes, account_requests, account_time_bound,
+};
 
 /// Documented page and batch sizes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -23,6 +32,8 @@ pub struct Limits {
     pub graph_page: usize,
     /// SCIM users per page (no documented maximum; the Go SDK asks for 10,000).
     pub scim_page: usize,
+    /// Account SCIM resources per page (the REST reference: `count` "<= 100").
+    pub account_page: usize,
     /// Members added per group PATCH.
     pub members_per_patch: usize,
 }
@@ -32,6 +43,7 @@ impl Default for Limits {
         Limits {
             graph_page: 999,
             scim_page: 10_000,
+            account_page: 100,
             members_per_patch: 50,
         }
     }
@@ -135,6 +147,41 @@ pub struct RunWork {
 
 /// Requests by API (`graph`, `keyVault`, `identity`, `databricks`) and method.
 pub type Counts = BTreeMap<String, BTreeMap<String, usize>>;
+
+/// What one run has to do: the workspaces' work (workspace mode) or the account's (account mode).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Work {
+    Workspaces(RunWork),
+    Account(AccountWork),
+}
+
+impl Work {
+    /// The fewest requests, per API and method.
+    pub fn requests(&self, limits: &Limits) -> Counts {
+        match self {
+            Work::Workspaces(work) => requests(work, limits),
+            Work::Account(work) => account_requests(work, limits),
+        }
+    }
+
+    /// The shortest time the APIs allow, seconds.
+    pub fn time_bound(&self, limits: &Limits, pace: &Pace) -> f64 {
+        match self {
+            Work::Workspaces(work) => time_bound(work, limits, pace),
+            Work::Account(work) => account_time_bound(work, limits, pace),
+        }
+    }
+
+    /// The fewest writes.
+    pub fn writes(&self, limits: &Limits) -> usize {
+        match self {
+            Work::Workspaces(work) => (work.workspaces.iter())
+                .map(|w| w.changes.writes(limits))
+                .sum(),
+            Work::Account(work) => work.changes.writes(limits),
+        }
+    }
+}
 
 fn pages(items: usize, page: usize) -> usize {
     items.div_ceil(page.max(1)).max(1)

@@ -4,9 +4,11 @@
 //! `handler sync` as a separate process ([`process`]) for three phases: the initial sync, a steady-state
 //! sync with nothing changed, and an incremental sync after a share of the memberships changed. Each
 //! phase is measured against the least the work needs ([`minimum`], [`measure`]); then `handler serve`
-//! is timed to its first answer, and optionally the initial sync is repeated under a time budget
-//! (`SYNC_MAX_RUN_SECONDS`). Results go to stdout, `target/bench/<timestamp>.json` and a Markdown
-//! section appended to `BENCHMARKS.md` ([`output`]).
+//! is timed to its first answer; with `--account-mode` the same phases run again in account mode
+//! (`identities: "account"`, `mirrorGroups`) on a fresh world of the same organisation whose workspaces
+//! are federated into one emulated Databricks account; and optionally the initial sync is repeated
+//! under a time budget (`SYNC_MAX_RUN_SECONDS`). Results go to stdout,
+//! `target/bench/<timestamp>.json` and a Markdown section appended to `BENCHMARKS.md` ([`output`]).
 
 mod measure;
 pub mod minimum;
@@ -23,9 +25,11 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::account::{Account, RateLimits};
+use crate::identity::SYSTEM_IDENTITY;
 use crate::world::{Workspace, World};
 use measure::{Before, Phase};
-use minimum::{Limits, Pace};
+use minimum::{Limits, Pace, Work};
 use model::{Model, Size};
 use process::Launch;
 
@@ -90,6 +94,12 @@ pub struct BenchArgs {
     /// cause is known and tracked, e.g. keyVault)
     #[arg(long, value_name = "API")]
     pub tolerate: Vec<String>,
+    /// Also run the phases in account mode: the same organisation on a fresh world, every workspace
+    /// with identities "account" and mirrorGroups, federated into one emulated Databricks account that
+    /// accepts --scim-write-rate PATCHes and as many POST/PUT/DELETEs per second (reads unlimited);
+    /// the handler's account.requestsPerSecond is set to the same rate
+    #[arg(long, conflicts_with_all = ["scim_throttle_rate", "throttle_at_documented_limit"])]
+    pub account_mode: bool,
 }
 
 /// Databricks' documented workspace SCIM limit, 255 requests a minute: the handler's default
@@ -127,6 +137,8 @@ pub const REQUEST_RATIO_TARGET: f64 = 1.05;
 pub const TIME_RATIO_TARGET: f64 = 1.25;
 /// Steady state with nothing changed, seconds.
 pub const STEADY_TARGET_SECONDS: f64 = 2.0;
+/// Steady state with nothing changed in account mode, seconds (issue 17).
+pub const ACCOUNT_STEADY_TARGET_SECONDS: f64 = 1.0;
 /// Peak resident set size of the handler, MiB.
 pub const RSS_TARGET_MIB: f64 = 64.0;
 /// From spawn to the first answer of `handler serve`, milliseconds.
@@ -134,6 +146,21 @@ pub const READY_TARGET_MS: f64 = 50.0;
 
 /// The deprovisioning mode the bench configures (so the incremental phase deactivates leavers).
 const DEPROVISION: bool = true;
+
+/// The emulated Databricks account of the account-mode phases.
+const ACCOUNT_ID: &str = "5e1c0a7b-3d2f-4b6a-9c8e-0f1a2b3c4d5e";
+/// The account's read limits in the bench: none to speak of (as the workspaces', which limit writes
+/// only).
+const UNLIMITED: f64 = 1e9;
+
+/// Where the handler's identities live in a bench world.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// `identities: "workspace"` (the default): each workspace its own SCIM.
+    Workspace,
+    /// `identities: "account"` with `mirrorGroups`: one emulated account, every workspace federated.
+    Account,
+}
 
 fn fail(what: &str, error: impl std::fmt::Display) -> ExitCode {
     eprintln!("sandbox bench: {what}: {error}");
@@ -159,6 +186,10 @@ pub struct Parameters {
     pub desired_per_workspace: Vec<usize>,
     pub memberships: usize,
     pub profile: String,
+    /// The account-mode phases ran too.
+    pub account_mode: bool,
+    /// Distinct desired users over every workspace: what account mode creates once each.
+    pub distinct_desired: usize,
 }
 
 /// One run of the budget phase.
@@ -201,14 +232,20 @@ struct Bench {
     /// Every SCIM request throttled at this rate: reset before each phase, so each phase's 429s and
     /// episodes are its own (and each run starts with a full bucket, as after a pause between runs).
     throttle: Option<f64>,
+    /// Account mode: the emulated account every workspace is federated into.
+    account: Option<Account>,
     _app_root: tempfile::TempDir,
 }
 
 impl Bench {
-    async fn start(args: &BenchArgs, handler: &Path) -> std::io::Result<Bench> {
+    async fn start(args: &BenchArgs, handler: &Path, mode: Mode) -> std::io::Result<Bench> {
         let mut model = Model::generate(&size(args));
         let world = World::start().await?;
         let workspaces = model.apply(&world).await?;
+        let account = match mode {
+            Mode::Workspace => None,
+            Mode::Account => Some(account(&world, &workspaces, args).await?),
+        };
         let latency = Duration::from_millis(args.latency_ms);
         world.tenant.faults().set_latency(latency);
         world.vault.faults().set_latency(latency);
@@ -228,7 +265,10 @@ impl Bench {
             .throttle_rate()
             .is_none()
             .then_some(args.scim_write_rate);
-        let config = config(&model, &workspaces, handler_rate);
+        let mut config = config(&model, &workspaces, handler_rate);
+        if mode == Mode::Account {
+            in_account_mode(&mut config, args.scim_write_rate);
+        }
         std::fs::write(
             app_root.path().join("sync-config.json"),
             serde_json::to_string_pretty(&config).map_err(std::io::Error::other)?,
@@ -246,12 +286,21 @@ impl Bench {
             model,
             launch,
             throttle: args.throttle_rate(),
+            account,
             _app_root: app_root,
         })
     }
 
-    fn work(&self) -> minimum::RunWork {
-        measure::work(&self.model, &self.workspaces, DEPROVISION)
+    fn work(&self) -> Work {
+        match &self.account {
+            None => Work::Workspaces(measure::work(&self.model, &self.workspaces, DEPROVISION)),
+            Some(account) => Work::Account(measure::account_work(
+                &self.model,
+                &self.workspaces,
+                account,
+                DEPROVISION,
+            )),
+        }
     }
 
     /// Runs `handler sync` once with `extra` variables and measures it as the phase `name`.
@@ -267,7 +316,8 @@ impl Bench {
             name: name.to_owned(),
             work: self.work(),
         };
-        measure::clear_logs(&self.world, &self.workspaces);
+        let account = self.account.as_ref();
+        measure::clear_logs(&self.world, &self.workspaces, account);
         if let Some(rate) = self.throttle {
             for w in &self.workspaces {
                 w.scim.set_request_rate(Some(rate));
@@ -278,18 +328,59 @@ impl Bench {
         let finished = tokio::task::spawn_blocking(move || launch.sync(&extra, &stderr))
             .await
             .map_err(std::io::Error::other)??;
-        let logged = measure::counted(&self.world, &self.workspaces, finished.spawned);
+        let logged = measure::counted(&self.world, &self.workspaces, account, finished.spawned);
         std::fs::write(
             out_dir.join(format!("requests-{}.jsonl", name.replace(' ', "-"))),
             &logged.lines,
         )?;
-        let writes = measure::writes_done(&self.workspaces);
+        let writes = measure::writes_done(&self.workspaces, account);
         let throttling = self.throttle.map(|_| measure::throttling(&self.workspaces));
         let after = self.work();
         let mut phase = measure::phase(before, &finished, logged, writes, &after, &limits, pace);
         phase.throttling = throttling;
         Ok(phase)
     }
+}
+
+/// The emulated account of account mode, every workspace registered in it (identity-federated), the
+/// handler's identity an account admin; the same latency as every emulator, and the write rate under
+/// test for PATCH and for POST/PUT/DELETE, each with its own bucket (the account documents a limit
+/// per kind of call), reads unlimited.
+async fn account(
+    world: &World,
+    workspaces: &[Workspace],
+    args: &BenchArgs,
+) -> std::io::Result<Account> {
+    let account = world.add_account(ACCOUNT_ID).await?;
+    account.admit_identity(SYSTEM_IDENTITY);
+    for w in workspaces {
+        account.add_workspace(w.workspace_id(), &w.scim);
+    }
+    account
+        .faults()
+        .set_latency(Duration::from_millis(args.latency_ms));
+    // As the workspaces: a PATCH of the marker group would otherwise echo every member.
+    account.set_patch_answers_204(true);
+    account.set_rate_limits(Some(RateLimits {
+        get: UNLIMITED,
+        list: UNLIMITED,
+        patch: args.scim_write_rate,
+        write: args.scim_write_rate,
+    }));
+    Ok(account)
+}
+
+/// Turns the bench's configuration into account mode: the account (its pace set to the write rate
+/// under test, as `scimRequestsPerSecond` is in workspace mode) and, for every workspace,
+/// `identities: "account"` and `mirrorGroups` (so each workspace is assigned its groups).
+fn in_account_mode(config: &mut Value, rate: f64) {
+    config["account"] = json!({ "accountId": ACCOUNT_ID, "requestsPerSecond": rate });
+    let defaults = &mut config["defaults"];
+    if let Some(defaults) = defaults.as_object_mut() {
+        defaults.remove("scimRequestsPerSecond");
+    }
+    defaults["identities"] = json!("account");
+    defaults["mirrorGroups"] = json!(true);
 }
 
 fn size(args: &BenchArgs) -> Size {
@@ -387,7 +478,7 @@ pub async fn run(args: BenchArgs) -> ExitCode {
         args.latency_ms,
         args.handler_rate()
     );
-    let mut bench = match Bench::start(&args, &handler).await {
+    let mut bench = match Bench::start(&args, &handler, Mode::Workspace).await {
         Ok(bench) => bench,
         Err(e) => return fail("cannot start the emulated world", e),
     };
@@ -410,34 +501,21 @@ pub async fn run(args: BenchArgs) -> ExitCode {
             .collect(),
         memberships: bench.model.memberships(),
         profile: profile(),
+        account_mode: args.account_mode,
+        distinct_desired: (bench.model.workspaces.iter())
+            .flat_map(|w| bench.model.desired(w))
+            .collect::<std::collections::BTreeSet<String>>()
+            .len(),
     };
     let pace = Pace {
         latency: args.latency_ms as f64 / 1000.0,
         write_rate: args.rate(),
         reads_too: args.throttle_rate().is_some(),
     };
-    let mut phases = Vec::new();
-    let mut names = vec!["initial".to_owned()];
-    names.extend((1..=args.steady_runs.max(1)).map(|n| format!("steady {n}")));
-    names.push("incremental".to_owned());
-    for name in &names {
-        if name == "incremental" {
-            let changed = bench.model.change_memberships(
-                &bench.world,
-                args.change_percent / 100.0,
-                args.seed.wrapping_add(1),
-            );
-            println!("Changed {} memberships.", changed.len());
-        }
-        println!("Phase {name}: running handler sync...");
-        match bench.phase(name, Vec::new(), &logs, &pace).await {
-            Ok(phase) => {
-                println!("{}", output::phase_line(&phase));
-                phases.push(phase);
-            }
-            Err(e) => return fail(&format!("phase {name}"), e),
-        }
-    }
+    let mut phases = match phases(&mut bench, "", &args, &logs, &pace).await {
+        Ok(phases) => phases,
+        Err(code) => return code,
+    };
     let ready = if args.ready_starts > 0 {
         println!("Timing {} starts of handler serve...", args.ready_starts);
         let launch = bench.launch.clone();
@@ -451,6 +529,21 @@ pub async fn run(args: BenchArgs) -> ExitCode {
         None
     };
     drop(bench);
+    if args.account_mode {
+        println!(
+            "Account mode: the same organisation on a fresh world, every workspace federated into one \
+             account (identities \"account\", mirrorGroups; account.requestsPerSecond = {})...",
+            args.scim_write_rate
+        );
+        let mut bench = match Bench::start(&args, &handler, Mode::Account).await {
+            Ok(bench) => bench,
+            Err(e) => return fail("cannot start the account-mode world", e),
+        };
+        match self::phases(&mut bench, "account ", &args, &logs, &pace).await {
+            Ok(more) => phases.extend(more),
+            Err(code) => return code,
+        }
+    }
     let mut budget = Vec::new();
     if let Some(seconds) = args.budget_seconds {
         match budget_phase(&args, &handler, seconds, &logs, &pace).await {
@@ -528,6 +621,41 @@ pub async fn run(args: BenchArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// The initial sync, the steady runs and the incremental one (after the memberships changed), each
+/// named with `prefix`.
+async fn phases(
+    bench: &mut Bench,
+    prefix: &str,
+    args: &BenchArgs,
+    logs: &Path,
+    pace: &Pace,
+) -> Result<Vec<Phase>, ExitCode> {
+    let mut phases = Vec::new();
+    let mut names = vec!["initial".to_owned()];
+    names.extend((1..=args.steady_runs.max(1)).map(|n| format!("steady {n}")));
+    names.push("incremental".to_owned());
+    for name in names {
+        if name == "incremental" {
+            let changed = bench.model.change_memberships(
+                &bench.world,
+                args.change_percent / 100.0,
+                args.seed.wrapping_add(1),
+            );
+            println!("Changed {} memberships.", changed.len());
+        }
+        let name = format!("{prefix}{name}");
+        println!("Phase {name}: running handler sync...");
+        match bench.phase(&name, Vec::new(), logs, pace).await {
+            Ok(phase) => {
+                println!("{}", output::phase_line(&phase));
+                phases.push(phase);
+            }
+            Err(e) => return Err(fail(&format!("phase {name}"), e)),
+        }
+    }
+    Ok(phases)
+}
+
 /// A fresh world, synced again and again with `SYNC_MAX_RUN_SECONDS` until a run reports `succeeded`
 /// (or `max_runs`, or a run that changed nothing).
 async fn budget_phase(
@@ -537,7 +665,7 @@ async fn budget_phase(
     logs: &Path,
     pace: &Pace,
 ) -> std::io::Result<Vec<BudgetRun>> {
-    let bench = Bench::start(args, handler).await?;
+    let bench = Bench::start(args, handler, Mode::Workspace).await?;
     let extra = vec![("SYNC_MAX_RUN_SECONDS".to_owned(), seconds.to_string())];
     let mut runs = Vec::new();
     for run in 1..=args.budget_max_runs.max(1) {

@@ -98,6 +98,18 @@ pub(crate) struct FederatedView {
     pub admins: HashSet<String>,
 }
 
+/// One account group's change of members that added and removed users and service principals only
+/// (`group` is its id), or a change to one user or service principal (`group` is `None`).
+#[derive(Debug, Default)]
+pub(crate) struct MembersChanged {
+    pub group: Option<String>,
+    /// The principals the group gained, in id order; or the principal that changed.
+    pub users: Vec<FederatedUser>,
+    pub service_principals: Vec<FederatedServicePrincipal>,
+    /// The principals it lost, each with whether the workspace still reaches it otherwise.
+    pub removed: Vec<(String, bool)>,
+}
+
 impl ScimWorkspace {
     /// Registers the account this workspace is identity-federated with (replacing any before).
     pub(crate) fn link_account(&self, link: Arc<dyn AccountLink>) {
@@ -124,6 +136,44 @@ impl ScimWorkspace {
             sp.listed_from = listed_from;
         }
         store.join(id, groups);
+    }
+
+    /// What [`ScimWorkspace::federate`] does for `change`, without walking every federated principal:
+    /// a principal the group lost and the workspace no longer reaches leaves it, one it gained is
+    /// placed (if the workspace does not hold it yet; one it holds takes the account's fields), and the
+    /// group's members follow. A gained principal was reached by no group before (else it would be
+    /// placed), so no other group's members change.
+    pub(crate) fn federate_members(&self, change: &MembersChanged) {
+        let mut store = self.store();
+        for (id, still) in &change.removed {
+            if !still && store.federated.placed.remove(id) {
+                store.remove_user(id);
+                store.service_principals.remove(id);
+                store.forget_member(id);
+                store.federated.admins.remove(id);
+            }
+        }
+        for user in &change.users {
+            place_user(&mut store, user);
+        }
+        for sp in &change.service_principals {
+            place_service_principal(&mut store, sp);
+        }
+        let added = (change.users.iter().map(|u| &u.id))
+            .chain(change.service_principals.iter().map(|sp| &sp.id));
+        let known: Vec<String> = added
+            .filter(|id| store.principal(id).is_some())
+            .cloned()
+            .collect();
+        let group = change.group.as_deref();
+        if let Some(group) = group.and_then(|id| store.account_groups.get_mut(id)) {
+            for (id, _) in &change.removed {
+                group.members.remove(id);
+            }
+            for id in known {
+                group.members.insert(id);
+            }
+        }
     }
 
     /// Brings the workspace's federated principals in line with `view`.
