@@ -11,8 +11,10 @@
 //! record group `<managedGroup>-ws-<workspaceId>` (its POST when missing, one PATCH per 50 recorded).
 //!
 //! Reads: Graph as in workspace mode (per distinct Entra group, a look-up and one page per 999
-//! members); two managed-identity tokens (Graph, Azure Databricks), no Key Vault read (the account is
-//! called with the app's Entra token); at the account, the users one page per 100 (the documented
+//! members); three managed-identity tokens (Graph, Azure Databricks, Key Vault); per workspace its PAT
+//! from Key Vault (and the vault's challenge once) and, over its own SCIM API, its own marker group (one filtered LIST: what it owned in
+//! workspace mode) and its groups with their kinds and entitlements (one page: same-named
+//! workspace-local groups, the mirrored groups' entitlements); at the account, the users one page per 100 (the documented
 //! `count` maximum; at least one page: a listing ends at the page that reaches `totalResults`), each
 //! group looked up by name (one filtered LIST) and, when found, read once more by id for its members
 //! (the account's group LIST carries no `members`): the marker group, each mirrored group; per
@@ -214,7 +216,13 @@ pub fn account_requests(work: &AccountWork, limits: &Limits) -> Counts {
         .map(|&n| 1 + pages(n, limits.graph_page))
         .sum();
     add("graph", "GET", graph);
-    add("identity", "GET", 2);
+    add("identity", "GET", 3);
+    // Each workspace's PAT, plus the vault's challenge (its first request), as in workspace mode.
+    add(
+        "keyVault",
+        "GET",
+        work.workspaces + usize::from(work.workspaces > 0),
+    );
     let c = &work.changes;
     let found = |exists: bool| 1 + usize::from(exists);
     let mut reads = pages(work.listed, limits.account_page)
@@ -222,7 +230,9 @@ pub fn account_requests(work: &AccountWork, limits: &Limits) -> Counts {
         + work.mirrored
         + work.mirrored_existing
         + 2 * work.workspaces
-        + work.records_existing;
+        + work.records_existing
+        // In each workspace: its own marker group, and its groups' listing.
+        + 2 * work.workspaces;
     if c.deactivations > 0 {
         reads += pages(work.account_groups, limits.account_page);
     }
@@ -377,11 +387,19 @@ mod tests {
         assert_eq!(counts["databricks"]["PATCH"], 1 + 3 + 2);
         assert_eq!(counts["databricks"]["PUT"], 4);
         // One (empty) page of users; each group looked up by name, none found so none read by id;
-        // each workspace's assignments and record group.
-        assert_eq!(counts["databricks"]["GET"], 1 + 1 + 3 + 2 * 2);
+        // each workspace's assignments and record group; in each workspace, its own marker group and
+        // its groups.
+        assert_eq!(counts["databricks"]["GET"], 1 + 1 + 3 + 2 * 2 + 2 * 2);
         assert_eq!(counts["graph"]["GET"], 3 + 3);
-        assert_eq!(counts["identity"]["GET"], 2, "Graph and Azure Databricks");
-        assert!(!counts.contains_key("keyVault"), "no PAT is read");
+        assert_eq!(
+            counts["identity"]["GET"], 3,
+            "Graph, Azure Databricks, Key Vault"
+        );
+        assert_eq!(
+            counts["keyVault"]["GET"],
+            2 + 1,
+            "each workspace's PAT, the challenge"
+        );
     }
 
     #[test]
@@ -395,8 +413,8 @@ mod tests {
             |listed| account_requests(&work(c, &state, listed), &limits)["databricks"]["GET"];
         // The users' pages; the marker, A, B, C and both record groups looked up, then read by id;
         // each workspace's assignments.
-        assert_eq!(reads(100), 1 + 2 + 3 * 2 + 2 * (1 + 2));
-        assert_eq!(reads(101), 2 + 2 + 3 * 2 + 2 * (1 + 2));
+        assert_eq!(reads(100), 1 + 2 + 3 * 2 + 2 * (1 + 2) + 2 * 2);
+        assert_eq!(reads(101), 2 + 2 + 3 * 2 + 2 * (1 + 2) + 2 * 2);
         let counts = account_requests(&work(c, &state, 100), &limits);
         assert_eq!(counts["databricks"].len(), 1, "reads only: {counts:?}");
     }
@@ -437,7 +455,10 @@ mod tests {
         assert_eq!(counts["databricks"]["PATCH"], 1 + 3 + 1 + 4 + 1);
         // Someone is deprovisioned: the account's groups with their roles are read first (the
         // workspaces' assignments, read already, serve for both).
-        assert_eq!(counts["databricks"]["GET"], 1 + 2 + 3 * 2 + 2 * (1 + 2) + 1);
+        assert_eq!(
+            counts["databricks"]["GET"],
+            1 + 2 + 3 * 2 + 2 * (1 + 2) + 1 + 2 * 2
+        );
         let kept = account_changes(&desired, &state, false, &limits);
         assert_eq!(
             kept.deactivations, 0,
