@@ -69,6 +69,9 @@ const WORKSPACE_KEYS: &[&str] = &[
     "maxDeprovision",
     "mirrorGroups",
     "entitlements",
+    "includeServicePrincipals",
+    "identities",
+    "workspaceId",
 ];
 
 /// `text` without any occurrence of the secret, so only the token can carry it.
