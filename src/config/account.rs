@@ -1,8 +1,8 @@
 //! The top-level `account` object: the Azure Databricks account whose identities the workspaces with
 //! `identities: "account"` use (`accountId`, required; `host`, the accounts console's host, by default
-//! Azure's public cloud; `requestsPerSecond`, optional, one ceiling for every kind of account call
-//! instead of the documented limits). Its problems are located `account`, `account.accountId`,
-//! `account.host`, `account.requestsPerSecond`.
+//! Azure's public cloud; `requestsPerSecond`, optional: one ceiling for every kind of account call, or
+//! one per kind (`get`, `list`, `patch`, `write`), instead of the documented limits). Its problems are
+//! located `account`, `account.accountId`, `account.host`, `account.requestsPerSecond[.<kind>]`.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -19,6 +19,8 @@ const ACCOUNT_ID: &str = "accountId";
 const HOST: &str = "host";
 const REQUESTS_PER_SECOND: &str = "requestsPerSecond";
 const ACCOUNT_KEYS: &[&str] = &[ACCOUNT_ID, HOST, REQUESTS_PER_SECOND];
+/// The kinds of account call `requestsPerSecond` can set apart (the rows of Databricks' limits).
+const RATE_KINDS: &[&str] = &["get", "list", "patch", "write"];
 
 /// The accounts host of Azure's public cloud, `account.host`'s default. Other clouds have their own
 /// (`https://accounts.azuredatabricks.us`, `https://accounts.databricks.azure.cn`).
@@ -39,11 +41,33 @@ pub struct Account {
     /// `host`: the accounts host, `https://host[:port]/` (path `/`); default [`DEFAULT_ACCOUNT_HOST`].
     #[serde(serialize_with = "as_origin")]
     pub host: Url,
-    /// `requestsPerSecond`: one client-side ceiling for every kind of account call (GET, LIST, PATCH,
-    /// writes), for an account whose limits Databricks raised; `None`: the documented limits per kind
-    /// (`AccountPace::default`). Validated as `scimRequestsPerSecond` (above 0, at most 1000).
+    /// `requestsPerSecond`: client-side ceilings for an account whose limits Databricks raised; `None`:
+    /// the documented limits per kind (`AccountPace::default`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub requests_per_second: Option<f64>,
+    pub requests_per_second: Option<AccountRates>,
+}
+
+/// `account.requestsPerSecond`: a number, one ceiling for every kind of account call; or an object
+/// with any of `get`, `list`, `patch`, `write` (POST, PUT, DELETE), each kind left out at its
+/// documented limit. Each rate is validated as `scimRequestsPerSecond` (above 0, at most 1000).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum AccountRates {
+    Every(f64),
+    PerKind(KindRates),
+}
+
+/// The ceilings of `requestsPerSecond` given per kind of call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct KindRates {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub get: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub list: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patch: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub write: Option<f64>,
 }
 
 // The rate is a validated number (above 0, finite), never NaN.
@@ -81,12 +105,9 @@ pub(super) fn account(value: &Value) -> Result<Account, Vec<Problem>> {
         Some(value) => field(value, HOST, parse_host, &mut problems),
         None => parse_host(DEFAULT_ACCOUNT_HOST).ok(),
     };
-    let requests_per_second = object.get(REQUESTS_PER_SECOND).and_then(|value| {
-        let at = format!("{ACCOUNT}.{REQUESTS_PER_SECOND}");
-        scim_rate(value)
-            .map_err(|message| problems.push(Problem::new(at, message)))
-            .ok()
-    });
+    let requests_per_second = object
+        .get(REQUESTS_PER_SECOND)
+        .and_then(|value| rates(value, &mut problems));
     match (account_id, host) {
         (Some(account_id), Some(host)) if problems.is_empty() => Ok(Account {
             account_id,
@@ -95,6 +116,49 @@ pub(super) fn account(value: &Value) -> Result<Account, Vec<Problem>> {
         }),
         _ => Err(problems),
     }
+}
+
+/// `account.requestsPerSecond`: a number or an object of rates per kind; problems go to `problems`.
+fn rates(value: &Value, problems: &mut Vec<Problem>) -> Option<AccountRates> {
+    let at = format!("{ACCOUNT}.{REQUESTS_PER_SECOND}");
+    let Value::Object(object) = value else {
+        return match value {
+            Value::Number(_) => scim_rate(value)
+                .map(AccountRates::Every)
+                .map_err(|message| problems.push(Problem::new(at, message)))
+                .ok(),
+            other => {
+                let message = format!(
+                    "must be a number of requests per second, or an object with any of \
+                     \"get\", \"list\", \"patch\", \"write\" (POST, PUT and DELETE), got {}",
+                    kind(other)
+                );
+                problems.push(Problem::new(at, message));
+                None
+            }
+        };
+    };
+    let before = problems.len();
+    let (unknown, _) = unknown_keys(object, RATE_KINDS);
+    problems.extend(unknown.into_iter().map(|m| Problem::new(at.clone(), m)));
+    if object.is_empty() {
+        let message = "an empty object sets no rate: give a number, or any of \"get\", \"list\", \
+                       \"patch\", \"write\"";
+        problems.push(Problem::new(at.clone(), message));
+    }
+    let mut rate = |key: &str| {
+        let value = object.get(key)?;
+        scim_rate(value)
+            .map_err(|message| problems.push(Problem::new(format!("{at}.{key}"), message)))
+            .ok()
+    };
+    let rates = KindRates {
+        get: rate("get"),
+        list: rate("list"),
+        patch: rate("patch"),
+        write: rate("write"),
+    };
+    (problems.len() == before).then_some(AccountRates::PerKind(rates))
 }
 
 /// The string at `account.<key>` read by `parse`; a problem goes to `problems`.
@@ -178,7 +242,7 @@ mod tests {
             r#"{{"accountId": "{ID}", "requestsPerSecond": 40}}"#
         ))
         .expect("valid");
-        assert_eq!(paced.requests_per_second, Some(40.0));
+        assert_eq!(paced.requests_per_second, Some(AccountRates::Every(40.0)));
         assert_eq!(
             serde_json::to_value(&paced).expect("json")["requestsPerSecond"],
             serde_json::json!(40.0)
@@ -201,7 +265,8 @@ mod tests {
             ),
             (
                 r#""fast""#,
-                "must be a number of requests per second, got a string",
+                "must be a number of requests per second, or an object with any of \"get\", \
+                 \"list\", \"patch\", \"write\" (POST, PUT and DELETE), got a string",
             ),
         ] {
             assert_eq!(
@@ -218,6 +283,50 @@ mod tests {
             )),
             Err(vec![
                 r#"account: unknown key "requestPerSecond" (did you mean "requestsPerSecond"?)"#
+                    .to_owned()
+            ])
+        );
+    }
+
+    #[test]
+    fn rates_per_kind_of_account_call_are_kept_and_each_problem_located() {
+        let paced = read(&format!(
+            r#"{{"accountId": "{ID}", "requestsPerSecond": {{"list": 50, "patch": 2.5}}}}"#
+        ))
+        .expect("valid");
+        assert_eq!(
+            paced.requests_per_second,
+            Some(AccountRates::PerKind(KindRates {
+                list: Some(50.0),
+                patch: Some(2.5),
+                ..KindRates::default()
+            }))
+        );
+        assert_eq!(
+            serde_json::to_value(&paced).expect("json")["requestsPerSecond"],
+            serde_json::json!({"list": 50.0, "patch": 2.5}),
+            "written back as given"
+        );
+        let rates = |json: &str| {
+            read(&format!(
+                r#"{{"accountId": "{ID}", "requestsPerSecond": {json}}}"#
+            ))
+        };
+        assert_eq!(
+            rates(r#"{"list": 0, "writes": 5, "get": "fast"}"#),
+            Err(vec![
+                r#"account.requestsPerSecond: unknown key "writes" (did you mean "write"?)"#
+                    .to_owned(),
+                "account.requestsPerSecond.get: must be a number of requests per second, got a string"
+                    .to_owned(),
+                "account.requestsPerSecond.list: must be a number above 0 and at most 1000, got 0"
+                    .to_owned(),
+            ])
+        );
+        assert_eq!(
+            rates("{}"),
+            Err(vec![
+                r#"account.requestsPerSecond: an empty object sets no rate: give a number, or any of "get", "list", "patch", "write""#
                     .to_owned()
             ])
         );

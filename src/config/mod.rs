@@ -13,7 +13,7 @@ mod types;
 mod validate;
 mod workspace_url;
 
-pub use account::{Account, DEFAULT_ACCOUNT_HOST};
+pub use account::{Account, AccountRates, DEFAULT_ACCOUNT_HOST, KindRates};
 pub use options::{
     DEFAULT_MANAGED_GROUP, DEFAULT_SCIM_RATE, Deprovision, Identities, MaxDeprovision, SyncOptions,
     UserNameSource,

@@ -46,14 +46,14 @@ use tokio::sync::OnceCell;
 
 use super::admins::Admins;
 use super::apply::{Budget, Ids, apply};
-use super::current::read_workspace;
+use super::current::{list_principals, read_listed};
 use super::desired::{Principal, Principals};
 use super::engine::AzureRun;
 use super::errors::{ReadError, SyncError};
 use super::plan::{DesiredGroup, Policy, RemovalHold, plan};
 use super::report::{GroupReport, Wanted, WorkspaceReport};
 use super::{AccountScope, Workspace};
-use crate::config::{Deprovision, WorkspaceName};
+use crate::config::{AccountRates, Deprovision, WorkspaceName};
 use crate::databricks::{AccountPace, Bearer, ExternalId, Scim, ScimId};
 use crate::http::{Api, Requests};
 use kept::{account_deprovision, managed_elsewhere};
@@ -201,30 +201,43 @@ impl AzureRun {
             drop(memory);
             (read, requests)
         });
-        let mut reads = futures::future::join_all(reads).await;
+        let scim = Arc::new(Scim::account(
+            self.client.clone(),
+            &scope.account.host,
+            &scope.account.account_id.to_string(),
+            Bearer::Entra(Arc::clone(&self.credential)),
+            pace(scope.account.requests_per_second),
+        ));
+        let include_service_principals = (scope.workspaces.iter())
+            .any(|(workspace, _)| workspace.options.include_service_principals);
+        let names = &self.memory.names;
+        // The account's principals are listed while Graph is read: neither waits for the other.
+        let listed = list_principals(&scim, include_service_principals, &account_requests, names);
+        let (mut reads, listed) = tokio::join!(futures::future::join_all(reads), listed);
 
         let first = &scope.workspaces[0].0.options;
-        let mut principals: Vec<(Principal, crate::principal::Identity)> = Vec::new();
+        let mut lists: Vec<
+            Box<dyn Iterator<Item = (Principal, crate::principal::Identity)> + Send>,
+        > = Vec::new();
         let mut groups: BTreeMap<String, DesiredGroup> = BTreeMap::new();
         let mut holds: Vec<String> = Vec::new();
-        let mut include_service_principals = false;
         // Merged by moving what each workspace will not need again: its mirrored groups' members, and
         // with mirrored groups (assigned as groups) its principals (a large run holds each once).
         for ((workspace, _), (read, _)) in scope.workspaces.iter().zip(&mut reads) {
-            include_service_principals |= workspace.options.include_service_principals;
             match read {
                 Ok(Read {
                     desired, policy, ..
                 }) => {
                     if workspace.options.mirror_groups {
                         let taken = std::mem::take(&mut desired.principals);
-                        principals.extend(taken.into_entries());
+                        lists.push(Box::new(taken.into_entries()));
                     } else {
-                        principals.extend(
-                            (&desired.principals)
-                                .into_iter()
-                                .map(|(k, i)| (k.clone(), i.clone())),
-                        );
+                        // Kept for its assignments: copied as merged (names and identities are shared).
+                        let copied: Vec<_> = (&desired.principals)
+                            .into_iter()
+                            .map(|(k, i)| (k.clone(), i.clone()))
+                            .collect();
+                        lists.push(Box::new(copied.into_iter()));
                     }
                     for group in &mut desired.groups {
                         let merged = groups.entry(group.name.to_lowercase()).or_insert_with(|| {
@@ -246,37 +259,30 @@ impl AzureRun {
                 )),
             }
         }
-        let principals: Principals = principals.into_iter().collect();
+        let principals = Principals::merge(lists);
         let groups: Vec<DesiredGroup> = groups.into_values().collect();
 
-        let scim = Arc::new(Scim::account(
-            self.client.clone(),
-            &scope.account.host,
-            &scope.account.account_id.to_string(),
-            Bearer::Entra(Arc::clone(&self.credential)),
-            (scope.account.requests_per_second)
-                .map_or_else(AccountPace::default, AccountPace::uniform),
-        ));
         let mut options = first.clone();
         // The account has no `/Me` nor `admins`: who is never deprovisioned there is read below.
         options.deprovision = Deprovision::None;
         options.include_service_principals = include_service_principals;
-        let names = &self.memory.names;
-        let mut current =
-            match read_workspace(&scim, &options, &groups, &account_requests, names).await {
-                Ok(current) => current,
-                Err(e) => {
-                    let error = format!("the Databricks account could not be read: {e}");
-                    let mut report = WorkspaceReport::failed(account_name, error.clone());
-                    report.requests = account_requests.snapshot();
-                    *self
-                        .account
-                        .report
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner) = Some(report);
-                    return failed(error);
-                }
-            };
+        let read = read_listed(&scim, &options, &groups, &account_requests, async {
+            listed
+        });
+        let mut current = match read.await {
+            Ok(current) => current,
+            Err(e) => {
+                let error = format!("the Databricks account could not be read: {e}");
+                let mut report = WorkspaceReport::failed(account_name, error.clone());
+                report.requests = account_requests.snapshot();
+                *self
+                    .account
+                    .report
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(report);
+                return failed(error);
+            }
+        };
         let hold_removals = RemovalHold::of(
             (!holds.is_empty())
                 .then(|| format!("removals at the account wait: {}", holds.join("; "))),
@@ -433,6 +439,21 @@ impl AzureRun {
             failure: None,
             workspaces: Mutex::new(workspaces),
         })
+    }
+}
+
+/// The account's pace: the documented limits per kind of call, or the configured ceilings.
+fn pace(rates: Option<AccountRates>) -> AccountPace {
+    let documented = AccountPace::default();
+    match rates {
+        None => documented,
+        Some(AccountRates::Every(rate)) => AccountPace::uniform(rate),
+        Some(AccountRates::PerKind(rates)) => AccountPace {
+            get: rates.get.unwrap_or(documented.get),
+            list: rates.list.unwrap_or(documented.list),
+            patch: rates.patch.unwrap_or(documented.patch),
+            write: rates.write.unwrap_or(documented.write),
+        },
     }
 }
 

@@ -16,6 +16,41 @@ use crate::config::{Deprovision, SyncOptions};
 use crate::databricks::{ClassifiedGroup, Scim, ScimGroup, ScimId, ScimServicePrincipal, ScimUser};
 use crate::http::Requests;
 
+/// A workspace's (or the account's) users and service principals, as listed.
+pub struct Listed {
+    pub users: Vec<ScimUser>,
+    pub service_principals: Vec<ScimServicePrincipal>,
+}
+
+/// Lists the users and, with `service_principals`, the service principals: the largest read of a sync.
+///
+/// # Errors
+/// The first listing that failed.
+pub async fn list_principals(
+    scim: &Scim,
+    service_principals: bool,
+    requests: &Requests,
+    names: &Names,
+) -> Result<Listed, ReadError> {
+    let users = async {
+        let share = |name: &Arc<str>| names.share(name);
+        let listed = scim.list_users(requests, &share);
+        listed.await.map_err(ReadError::ListUsers)
+    };
+    let listed_service_principals = async {
+        if !service_principals {
+            return Ok(Vec::new());
+        }
+        let listed = scim.list_service_principals(requests);
+        listed.await.map_err(ReadError::ListServicePrincipals)
+    };
+    let (users, service_principals) = futures::try_join!(users, listed_service_principals)?;
+    Ok(Listed {
+        users,
+        service_principals,
+    })
+}
+
 /// Reads the workspace: its users, service principals, marker group, protected principals and the
 /// groups in `mirrored` that exist.
 ///
@@ -28,26 +63,33 @@ pub async fn read_workspace(
     requests: &Requests,
     names: &Names,
 ) -> Result<Current, ReadError> {
-    let users = async {
-        let share = |name: &Arc<str>| names.share(name);
-        let listed = scim.list_users(requests, &share);
-        listed.await.map_err(ReadError::ListUsers)
-    };
-    let service_principals = async {
-        if !options.include_service_principals {
-            return Ok(Vec::new());
-        }
-        let listed = scim.list_service_principals(requests);
-        listed.await.map_err(ReadError::ListServicePrincipals)
-    };
+    let listed = list_principals(scim, options.include_service_principals, requests, names);
+    read_listed(scim, options, mirrored, requests, listed).await
+}
+
+/// As [`read_workspace`], its users and service principals from `listed` (the account's part of a run
+/// starts its listing while Graph is read).
+///
+/// # Errors
+/// The first read that failed, named after it.
+pub async fn read_listed(
+    scim: &Scim,
+    options: &SyncOptions,
+    mirrored: &[DesiredGroup],
+    requests: &Requests,
+    listed: impl Future<Output = Result<Listed, ReadError>>,
+) -> Result<Current, ReadError> {
     let found = mirrored.iter().map(|g| read_group(scim, &g.name, requests));
-    let (users, service_principals, marker, (protected, admins_group), found) = futures::try_join!(
-        users,
-        service_principals,
+    let (listed, marker, (protected, admins_group), found) = futures::try_join!(
+        listed,
         read_group(scim, &options.managed_group, requests),
         read_protected(scim, options.deprovision, requests),
         futures::future::try_join_all(found),
     )?;
+    let Listed {
+        users,
+        service_principals,
+    } = listed;
     let listed = |id: &str| is_listed(&users, &service_principals, id);
     let (protected, admins) = protect(protected, admins_group.as_ref(), &listed);
     Ok(Current {

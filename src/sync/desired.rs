@@ -66,6 +66,41 @@ impl<'a> IntoIterator for &'a Principals {
     }
 }
 
+impl Principals {
+    /// The principals of several workspaces' lists, each once, merged as they come (every list is
+    /// sorted): the first list's identity is kept for a principal several list. Holds the merged list
+    /// only, where collecting every list and sorting would hold each principal once per workspace
+    /// plus the sort's scratch (at 100,000 users in 5 workspaces, 288,000 entries and 8 MB more).
+    pub fn merge<'a>(
+        mut lists: Vec<Box<dyn Iterator<Item = (Principal, Identity)> + Send + 'a>>,
+    ) -> Principals {
+        let mut heads: Vec<Option<(Principal, Identity)>> =
+            lists.iter_mut().map(Iterator::next).collect();
+        let mut merged: Vec<(Principal, Identity)> = Vec::new();
+        loop {
+            // The smallest head; on a tie the first list's (its identity is the one kept).
+            let mut smallest: Option<(usize, &Principal)> = None;
+            for (at, head) in heads.iter().enumerate() {
+                if let Some((key, _)) = head
+                    && smallest.is_none_or(|(_, least)| key < least)
+                {
+                    smallest = Some((at, key));
+                }
+            }
+            let Some((at, _)) = smallest else { break };
+            let next = lists[at].next();
+            let Some(entry) = std::mem::replace(&mut heads[at], next) else {
+                break;
+            };
+            if merged.last().is_none_or(|(last, _)| *last != entry.0) {
+                merged.push(entry);
+            }
+        }
+        merged.shrink_to_fit();
+        Principals(merged)
+    }
+}
+
 /// Sorted, and the first identity of a principal listed twice kept.
 impl FromIterator<(Principal, Identity)> for Principals {
     fn from_iter<I: IntoIterator<Item = (Principal, Identity)>>(iter: I) -> Self {
@@ -601,6 +636,61 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn merged_lists_are_sorted_each_principal_once_with_the_first_lists_identity() {
+        let user = |n: &str| Principal::User(UserName::parse(n).unwrap());
+        let sp = Principal::ServicePrincipal(
+            AppId::parse("0b7c7f3e-8a4e-4c2a-9d7e-1f0e2d3c4b5a").unwrap(),
+        );
+        let list = |entries: &[(&Principal, &str)]| -> Principals {
+            (entries.iter())
+                .map(|(k, d)| ((*k).clone(), Identity::new(EntraId::nil(), d)))
+                .collect()
+        };
+        let (ana, bo, cy, zoe) = (
+            user("ana@c.com"),
+            user("bo@c.com"),
+            user("cy@c.com"),
+            user("zoe@c.com"),
+        );
+        let lists = [
+            list(&[(&bo, "first bo"), (&zoe, "first zoe")]),
+            list(&[]),
+            list(&[(&ana, "second ana"), (&bo, "second bo"), (&sp, "second sp")]),
+            list(&[
+                (&ana, "third ana"),
+                (&cy, "third cy"),
+                (&zoe, "third zoe"),
+                (&sp, "third sp"),
+            ]),
+        ];
+        let collected: Principals = (lists.iter())
+            .flat_map(|l| l.into_iter().map(|(k, i)| (k.clone(), i.clone())))
+            .collect();
+        let merged = Principals::merge(
+            (lists.into_iter())
+                .map(|l| Box::new(l.into_entries()) as Box<dyn Iterator<Item = _> + Send>)
+                .collect(),
+        );
+        let shown: Vec<(String, String)> = (&merged)
+            .into_iter()
+            .map(|(k, i)| (k.to_string(), i.display_name().to_owned()))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("ana@c.com", "second ana"),
+                ("bo@c.com", "first bo"),
+                ("cy@c.com", "third cy"),
+                ("zoe@c.com", "first zoe"),
+                ("0b7c7f3e-8a4e-4c2a-9d7e-1f0e2d3c4b5a", "second sp"),
+            ]
+            .map(|(k, d)| (k.to_owned(), d.to_owned()))
+        );
+        assert_eq!(merged, collected, "the same as collecting every list");
+        assert!(Principals::merge(Vec::new()).is_empty());
     }
 
     #[test]

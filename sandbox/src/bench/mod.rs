@@ -97,9 +97,13 @@ pub struct BenchArgs {
     /// Also run the phases in account mode: the same organisation on a fresh world, every workspace
     /// with identities "account" and mirrorGroups, federated into one emulated Databricks account that
     /// accepts --scim-write-rate PATCHes and as many POST/PUT/DELETEs per second (reads unlimited);
-    /// the handler's account.requestsPerSecond is set to the same rate
+    /// the handler's account.requestsPerSecond is set to the same rates (reads at 1000/s)
     #[arg(long, conflicts_with_all = ["scim_throttle_rate", "throttle_at_documented_limit"])]
     pub account_mode: bool,
+    /// Only the account-mode phases (implies --account-mode): no workspace-mode phases, no timed
+    /// starts; for measuring account mode alone
+    #[arg(long, conflicts_with_all = ["scim_throttle_rate", "throttle_at_documented_limit"])]
+    pub account_only: bool,
 }
 
 /// Databricks' documented workspace SCIM limit, 255 requests a minute: the handler's default
@@ -143,6 +147,10 @@ pub const ACCOUNT_STEADY_TARGET_SECONDS: f64 = 1.0;
 pub const RSS_TARGET_MIB: f64 = 64.0;
 /// From spawn to the first answer of `handler serve`, milliseconds.
 pub const READY_TARGET_MS: f64 = 50.0;
+
+/// The account's reads are unlimited in the bench: the handler's account pace for GET and LIST, the
+/// highest `requestsPerSecond` allowed.
+const READ_RATE: f64 = 1000.0;
 
 /// The deprovisioning mode the bench configures (so the incremental phase deactivates leavers).
 const DEPROVISION: bool = true;
@@ -370,11 +378,16 @@ async fn account(
     Ok(account)
 }
 
-/// Turns the bench's configuration into account mode: the account (its pace set to the write rate
-/// under test, as `scimRequestsPerSecond` is in workspace mode) and, for every workspace,
-/// `identities: "account"` and `mirrorGroups` (so each workspace is assigned its groups).
+/// Turns the bench's configuration into account mode: the account (its pace set to what the emulated
+/// account accepts: writes and PATCHes at the write rate under test, as `scimRequestsPerSecond` is in
+/// workspace mode, reads at the highest rate the configuration allows, the account's reads being
+/// unlimited) and, for every workspace, `identities: "account"` and `mirrorGroups` (so each
+/// workspace is assigned its groups).
 fn in_account_mode(config: &mut Value, rate: f64) {
-    config["account"] = json!({ "accountId": ACCOUNT_ID, "requestsPerSecond": rate });
+    config["account"] = json!({
+        "accountId": ACCOUNT_ID,
+        "requestsPerSecond": {"get": READ_RATE, "list": READ_RATE, "patch": rate, "write": rate},
+    });
     let defaults = &mut config["defaults"];
     if let Some(defaults) = defaults.as_object_mut() {
         defaults.remove("scimRequestsPerSecond");
@@ -501,7 +514,7 @@ pub async fn run(args: BenchArgs) -> ExitCode {
             .collect(),
         memberships: bench.model.memberships(),
         profile: profile(),
-        account_mode: args.account_mode,
+        account_mode: args.account_mode || args.account_only,
         distinct_desired: (bench.model.workspaces.iter())
             .flat_map(|w| bench.model.desired(w))
             .collect::<std::collections::BTreeSet<String>>()
@@ -512,11 +525,15 @@ pub async fn run(args: BenchArgs) -> ExitCode {
         write_rate: args.rate(),
         reads_too: args.throttle_rate().is_some(),
     };
-    let mut phases = match phases(&mut bench, "", &args, &logs, &pace).await {
-        Ok(phases) => phases,
-        Err(code) => return code,
+    let mut phases = if args.account_only {
+        Vec::new()
+    } else {
+        match phases(&mut bench, "", &args, &logs, &pace).await {
+            Ok(phases) => phases,
+            Err(code) => return code,
+        }
     };
-    let ready = if args.ready_starts > 0 {
+    let ready = if args.ready_starts > 0 && !args.account_only {
         println!("Timing {} starts of handler serve...", args.ready_starts);
         let launch = bench.launch.clone();
         let starts = args.ready_starts;
@@ -529,10 +546,11 @@ pub async fn run(args: BenchArgs) -> ExitCode {
         None
     };
     drop(bench);
-    if args.account_mode {
+    if args.account_mode || args.account_only {
         println!(
             "Account mode: the same organisation on a fresh world, every workspace federated into one \
-             account (identities \"account\", mirrorGroups; account.requestsPerSecond = {})...",
+             account (identities \"account\", mirrorGroups; account.requestsPerSecond: {}/s for \
+             PATCHes and writes, 1000/s for reads)...",
             args.scim_write_rate
         );
         let mut bench = match Bench::start(&args, &handler, Mode::Account).await {

@@ -83,6 +83,87 @@ async fn account_users_are_listed_to_the_end_in_pages_of_100_under_the_account_p
     }
 }
 
+/// The `startIndex` of each user LIST the account saw, in order.
+fn user_list_starts(account: &Account) -> Vec<usize> {
+    (account.faults().log().into_iter())
+        .filter(|r| r.method == Method::GET && r.path.ends_with("/scim/v2/Users"))
+        .filter_map(|r| {
+            let query = r.query.unwrap_or_default();
+            let (_, start) = query.split_once("startIndex=")?;
+            start.split('&').next()?.parse().ok()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn account_pages_after_the_first_are_asked_for_a_few_at_once_each_once() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let s = setup("sync-app").await;
+    for i in 0..1_000 {
+        s.account
+            .add_user(&format!("user{i:04}@contoso.com"), &format!("User {i}"));
+    }
+    s.account.faults().set_latency(Duration::from_millis(30));
+    let (in_flight, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (flying, peak) = (Arc::clone(&in_flight), Arc::clone(&most));
+    s.account.faults().set_hook(move |stage, _| match stage {
+        sandbox::faults::Stage::Received => {
+            let now = flying.fetch_add(1, Ordering::SeqCst) + 1;
+            peak.fetch_max(now, Ordering::SeqCst);
+        }
+        sandbox::faults::Stage::Answered => {
+            flying.fetch_sub(1, Ordering::SeqCst);
+        }
+    });
+    let users: Vec<ScimUser> = s
+        .scim
+        .principals(PrincipalKind::User)
+        .list(&s.requests, |u| u)
+        .await
+        .unwrap();
+    let mut names: Vec<String> = users.iter().map(|u| u.user_name.to_string()).collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 1_000, "every user once");
+    let mut starts = user_list_starts(&s.account);
+    starts.sort_unstable();
+    let expected: Vec<usize> = (0..10).map(|page| 1 + page * 100).collect();
+    assert_eq!(starts, expected, "each page once, none past the total");
+    let most = most.load(Ordering::SeqCst);
+    assert!(
+        most > 1 && most <= 8,
+        "the pages after the first go a few at once: {most} at most"
+    );
+}
+
+#[tokio::test]
+async fn a_short_account_page_makes_the_rest_of_the_listing_go_one_page_at_a_time() {
+    let s = setup("sync-app").await;
+    for i in 0..1_000 {
+        s.account
+            .add_user(&format!("user{i:04}@contoso.com"), &format!("User {i}"));
+    }
+    // The page at 201 comes back with half its users, as if the list had shifted under it.
+    let fault = sandbox::faults::Fault::truncated_page().on_query("startIndex=201&");
+    s.account.faults().inject(fault, 1);
+    let users: Vec<ScimUser> = s
+        .scim
+        .principals(PrincipalKind::User)
+        .list(&s.requests, |u| u)
+        .await
+        .unwrap();
+    assert_eq!(users.len(), 1_000, "nothing lost, nothing twice");
+    let starts = user_list_starts(&s.account);
+    let after = starts.iter().position(|&start| start == 251);
+    let after = after.expect("the listing goes on from where the short page ended");
+    assert_eq!(
+        &starts[after..],
+        [251, 351, 451, 551, 651, 751, 851, 951],
+        "then one page at a time, in order: {starts:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_principal_is_created_once_in_the_account_with_its_entra_object_id() {
     let s = setup("sync-app").await;
