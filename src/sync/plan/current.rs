@@ -27,6 +27,10 @@ impl Ids {
         self.0.is_empty()
     }
 
+    pub fn iter(&self) -> impl Iterator<Item = &ScimId> {
+        self.0.iter()
+    }
+
     pub fn insert(&mut self, id: ScimId) {
         if let Err(at) = self.0.binary_search(&id) {
             self.0.insert(at, id);
@@ -80,7 +84,8 @@ pub struct Current {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GroupState {
     pub id: ScimId,
-    pub members: HashSet<ScimId>,
+    /// Sorted (a set of 190,000 ids of the mirrored groups at 100,000 users took 7 MB, this 4.6).
+    pub members: Ids,
     pub entitlements: Vec<String>,
 }
 

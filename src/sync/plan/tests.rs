@@ -578,7 +578,7 @@ fn an_existing_mirrored_group_gains_who_is_missing_loses_who_left_and_keeps_its_
         "Data-Science".into(),
         GroupState {
             id: "g".into(),
-            members: ids(&["1", "3"]),
+            members: ids(&["1", "3"]).into_iter().collect(),
             entitlements: vec!["workspace-access".into()],
         },
     );
@@ -626,7 +626,7 @@ fn mirrored_groups_hold_service_principals_too_and_leave_unlisted_members_alone(
         GroupState {
             id: "g".into(),
             // s2 left the Entra group; "nested-group" is a member the sync never lists.
-            members: ids(&["1", "s2", "nested-group"]),
+            members: ids(&["1", "s2", "nested-group"]).into_iter().collect(),
             entitlements: vec![],
         },
     );
@@ -786,7 +786,7 @@ fn incomplete_read() -> (Principals, [DesiredGroup; 1], Current) {
         "Data-Science".into(),
         GroupState {
             id: "g".into(),
-            members: ids(&["1", "2", "s1"]),
+            members: ids(&["1", "2", "s1"]).into_iter().collect(),
             entitlements: vec![],
         },
     );
