@@ -211,9 +211,24 @@ impl AzureRun {
         let include_service_principals = (scope.workspaces.iter())
             .any(|(workspace, _)| workspace.options.include_service_principals);
         let names = &self.memory.names;
-        // The account's principals are listed while Graph is read: neither waits for the other.
-        let listed = list_principals(&scim, include_service_principals, &account_requests, names);
-        let (mut reads, listed) = tokio::join!(futures::future::join_all(reads), listed);
+        // The account's principals are listed while Graph is read and the account's groups looked
+        // up: nothing waits for the listing but the plan.
+        let listing = {
+            let (scim, requests) = (Arc::clone(&scim), &account_requests);
+            async move { list_principals(&scim, include_service_principals, requests, names).await }
+        };
+        let mut listing = std::pin::pin!(listing);
+        let mut listed = None;
+        let mut reads = {
+            let reads = futures::future::join_all(reads);
+            let mut reads = std::pin::pin!(reads);
+            loop {
+                tokio::select! {
+                    reads = &mut reads => break reads,
+                    done = listing.as_mut(), if listed.is_none() => listed = Some(done),
+                }
+            }
+        };
 
         let first = &scope.workspaces[0].0.options;
         let mut lists: Vec<
@@ -266,9 +281,13 @@ impl AzureRun {
         // The account has no `/Me` nor `admins`: who is never deprovisioned there is read below.
         options.deprovision = Deprovision::None;
         options.include_service_principals = include_service_principals;
-        let read = read_listed(&scim, &options, &groups, &account_requests, async {
-            listed
-        });
+        let listed = async {
+            match listed {
+                Some(done) => done,
+                None => listing.await,
+            }
+        };
+        let read = read_listed(&scim, &options, &groups, &account_requests, listed);
         let mut current = match read.await {
             Ok(current) => current,
             Err(e) => {
@@ -367,8 +386,11 @@ impl AzureRun {
         let by_principal = (scope.workspaces.iter()).any(|(w, _)| !w.options.mirror_groups);
         let lookup = by_principal.then(|| current.lookup());
         let id_of = |key: &Principal| {
-            (lookup.as_ref().and_then(|l| l.get(key)).map(|p| p.id.clone()))
-                .or_else(|| applied.ids.get(key).cloned())
+            (lookup
+                .as_ref()
+                .and_then(|l| l.get(key))
+                .map(|p| p.id.clone()))
+            .or_else(|| applied.ids.get(key).cloned())
         };
         let group_id = |name: &str| {
             (applied.group_ids.get(name).cloned())

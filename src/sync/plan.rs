@@ -33,7 +33,7 @@ use crate::databricks::{ExternalId, ScimId};
 
 mod current;
 
-pub use current::{Current, GroupState, Ids, Lookup, Present};
+pub use current::{ById, Current, GroupState, Ids, Lookup, Present};
 
 /// A principal created or reactivated: the first phase, as group additions need the ids it learns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -441,8 +441,17 @@ pub fn plan(
     let mut result = Plan::default();
     planning.principals(&mut result);
     result.marker = planning.marking(&result.principals);
-    for group in groups {
-        mirror(group, &planning.present, current, &mut result.groups);
+    if !groups.is_empty() {
+        let by_id = current.by_id();
+        for group in groups {
+            mirror(
+                group,
+                &planning.present,
+                &by_id,
+                current,
+                &mut result.groups,
+            );
+        }
     }
     planning.deprovision(&mut result);
     hold_removals(policy, &mut result);
@@ -563,6 +572,7 @@ impl Planning<'_> {
 fn mirror(
     group: &DesiredGroup,
     present: &Lookup<'_>,
+    by_id: &ById<'_>,
     current: &Current,
     changes: &mut Vec<GroupChange>,
 ) {
@@ -589,7 +599,7 @@ fn mirror(
         let group = group.name.clone();
         changes.push(GroupChange::Add { group, members });
     }
-    changes.extend(leaving(group, state, current));
+    changes.extend(leaving(group, state, by_id));
 }
 
 /// What of `wanted` a group lacks (`has` says what it has), in order.
@@ -605,11 +615,11 @@ fn lacking<'a, T: Clone + 'a>(
 fn leaving<'a>(
     group: &'a DesiredGroup,
     state: &GroupState,
-    current: &Current,
+    by_id: &ById<'_>,
 ) -> impl Iterator<Item = GroupChange> + 'a {
-    let mut leaving: Vec<(Principal, ScimId)> = current
-        .listed()
-        .filter(|(key, p)| state.members.contains(p.id) && !group.members.contains(key))
+    let mut leaving: Vec<(Principal, ScimId)> = (state.members.iter())
+        .filter_map(|id| by_id.get(id))
+        .filter(|(key, _)| !group.members.contains(key))
         .map(|(key, p)| (key, p.id.clone()))
         .collect();
     leaving.sort();

@@ -174,6 +174,53 @@ fn index<'a, T: Listed, K: Ord>(items: &'a [T], key: impl Fn(&'a T) -> Option<K>
     index
 }
 
+/// Finds listed principals by id: the positions of the users, then of the service principals (after
+/// the users), sorted by id (4 bytes a principal), searched by halving. A mirrored group's members are
+/// ids: each is looked up here, rather than every listed principal checked against every group.
+pub struct ById<'a> {
+    current: &'a Current,
+    order: Vec<u32>,
+}
+
+impl Current {
+    pub fn by_id(&self) -> ById<'_> {
+        let listed = self.users.len() + self.service_principals.len();
+        let mut order: Vec<u32> = (0..listed).filter_map(|i| u32::try_from(i).ok()).collect();
+        let by_id = ById {
+            current: self,
+            order: Vec::new(),
+        };
+        order.sort_unstable_by(|&a, &b| by_id.id_at(a).cmp(by_id.id_at(b)));
+        ById { order, ..by_id }
+    }
+}
+
+impl<'a> ById<'a> {
+    fn id_at(&self, at: u32) -> &'a str {
+        let at = at as usize;
+        let users = &self.current.users;
+        match users.get(at) {
+            Some(user) => &user.id,
+            None => &self.current.service_principals[at - users.len()].id,
+        }
+    }
+
+    /// The listed principal with this id and a usable key.
+    pub fn get(&self, id: &str) -> Option<(Principal, Present<'a>)> {
+        let found = self.order.partition_point(|&at| self.id_at(at) < id);
+        let at = *self.order.get(found)? as usize;
+        let users = &self.current.users;
+        match users.get(at) {
+            Some(user) if user.id == id => keyed(user),
+            Some(_) => None,
+            None => {
+                let sp = &self.current.service_principals[at - users.len()];
+                if sp.id == id { keyed(sp) } else { None }
+            }
+        }
+    }
+}
+
 /// The position of the first entry of a sorted index whose key `cmp` finds equal.
 fn first<K>(index: &[(K, u32)], cmp: impl Fn(&K) -> Ordering) -> Option<usize> {
     let at = index.partition_point(|(k, _)| cmp(k).is_lt());
