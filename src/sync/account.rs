@@ -54,7 +54,9 @@ use super::plan::{DesiredGroup, Policy, RemovalHold, plan};
 use super::report::{GroupReport, Wanted, WorkspaceReport};
 use super::{AccountScope, Workspace};
 use crate::config::{AccountRates, Deprovision, WorkspaceName};
-use crate::databricks::{AccountPace, Bearer, ExternalId, Scim, ScimId};
+use crate::databricks::{
+    AccountPace, Assignment, Bearer, ExternalId, GroupKind, Scim, ScimGroup, ScimId,
+};
 use crate::http::{Api, Requests};
 use kept::{account_deprovision, managed_elsewhere};
 
@@ -97,6 +99,7 @@ struct Wants {
     scim: Arc<Scim>,
     /// The members of the workspace's own marker group: who this sync owned there in workspace mode.
     legacy: Vec<ScimId>,
+    assigned: Result<Assigned, String>,
 }
 
 /// One account-mode workspace as read for the account's part of the run.
@@ -106,6 +109,49 @@ struct Read {
     policy: Policy,
     scim: Arc<Scim>,
     legacy: Vec<ScimId>,
+    assigned: Result<Assigned, String>,
+}
+
+/// What a workspace's assignments start from, read with its Graph groups (nothing the account's part
+/// writes changes it): its permission assignments, its record group `<managedGroup>-ws-<id>`, and with
+/// mirrored groups its own groups (same-named workspace-local groups, the entitlements the account
+/// groups have in it).
+struct Assigned {
+    listed: Vec<Assignment>,
+    record: Option<ScimGroup>,
+    workspace_groups: Vec<GroupKind>,
+}
+
+/// Reads what the workspace's assignments start from; an error in words (it fails the workspace).
+async fn assigned(
+    account: &Scim,
+    workspace_scim: &Scim,
+    workspace: &Workspace,
+    workspace_id: u64,
+    requests: &Requests,
+) -> Result<Assigned, String> {
+    let Some(assignments) = account.assignments(workspace_id) else {
+        return Err("internal error: the account's client gives no assignments".to_owned());
+    };
+    let record_name = assign::record_name(workspace, workspace_id);
+    let mirroring = workspace.options.mirror_groups;
+    let (listed, record, workspace_groups) = futures::try_join!(
+        async { assignments.list(requests).await },
+        async { account.find_group(&record_name, requests).await },
+        async {
+            if mirroring {
+                workspace_scim.list_group_kinds(requests).await
+            } else {
+                Ok(Vec::new())
+            }
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(Assigned {
+        listed,
+        record,
+        workspace_groups,
+    })
 }
 
 impl AzureRun {
@@ -178,29 +224,6 @@ impl AzureRun {
                 .unwrap_or_else(PoisonError::into_inner) = Some(report);
             return failed(e.to_string());
         }
-        // Every workspace's groups, read at once; each workspace's desired principals made in its turn.
-        let reads = scope.workspaces.iter().map(|(workspace, _)| async move {
-            let requests = Requests::default();
-            let mut memory = self.memory.workspace_started();
-            let read = async {
-                let entra = self.read_groups(workspace, &requests).await?;
-                let policy = self.policy(&workspace.options, &entra.incomplete, &entra.unsettled);
-                let desired = self
-                    .desire(workspace, entra.members, entra.mirrored, &mut memory)
-                    .await?;
-                let (scim, legacy) = self.workspace_side(workspace, &requests).await?;
-                Ok::<_, SyncError>(Read {
-                    reports: entra.reports,
-                    desired,
-                    policy,
-                    scim,
-                    legacy,
-                })
-            };
-            let read = read.await;
-            drop(memory);
-            (read, requests)
-        });
         let scim = Arc::new(Scim::account(
             self.client.clone(),
             &scope.account.host,
@@ -208,6 +231,45 @@ impl AzureRun {
             Bearer::Entra(Arc::clone(&self.credential)),
             pace(scope.account.requests_per_second),
         ));
+        // Every workspace's groups, read at once; each workspace's desired principals made in its turn.
+        // Alongside, its own side (its PAT, its own marker group) and what its assignments start from.
+        let reads = scope.workspaces.iter().map(|(workspace, workspace_id)| {
+            let account = &scim;
+            async move {
+                let requests = Requests::default();
+                let mut memory = self.memory.workspace_started();
+                let read = async {
+                    let graph = async {
+                        let entra = self.read_groups(workspace, &requests).await?;
+                        let options = &workspace.options;
+                        let policy = self.policy(options, &entra.incomplete, &entra.unsettled);
+                        let desired =
+                            (self.desire(workspace, entra.members, entra.mirrored, &mut memory))
+                                .await?;
+                        Ok::<_, SyncError>((entra.reports, policy, desired))
+                    };
+                    let side = async {
+                        let (scim, legacy) = self.workspace_side(workspace, &requests).await?;
+                        let assigned =
+                            assigned(account, &scim, workspace, *workspace_id, &requests).await;
+                        Ok::<_, SyncError>((scim, legacy, assigned))
+                    };
+                    let ((reports, policy, desired), (scim, legacy, assigned)) =
+                        futures::try_join!(graph, side)?;
+                    Ok::<_, SyncError>(Read {
+                        reports,
+                        desired,
+                        policy,
+                        scim,
+                        legacy,
+                        assigned,
+                    })
+                };
+                let read = read.await;
+                drop(memory);
+                (read, requests)
+            }
+        });
         let include_service_principals = (scope.workspaces.iter())
             .any(|(workspace, _)| workspace.options.include_service_principals);
         let names = &self.memory.names;
@@ -405,6 +467,7 @@ impl AzureRun {
                     policy,
                     scim,
                     legacy,
+                    assigned,
                 } = read;
                 let mut assignees = Vec::new();
                 let mut waiting = Vec::new();
@@ -438,6 +501,7 @@ impl AzureRun {
                     requests,
                     scim,
                     legacy,
+                    assigned,
                 }
             });
             workspaces.insert(workspace.name.clone(), wants);

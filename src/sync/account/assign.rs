@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use futures::StreamExt;
 
-use super::Wants;
+use super::{Assigned, Wants};
 use crate::config::Deprovision;
 use crate::databricks::{Assignee, GroupKind, Permission, Scim, ScimId};
 use crate::http::Requests;
@@ -18,6 +18,11 @@ use crate::sync::engine::AzureRun;
 use crate::sync::errors::SyncError;
 use crate::sync::plan::{Held, HoldEffect, Policy};
 use crate::sync::report::{ActionKind, ActionList, AssignmentCounts, Outcome, WorkspaceReport};
+
+/// The account group that records the assignments this sync made to a workspace.
+pub(super) fn record_name(workspace: &Workspace, workspace_id: u64) -> String {
+    format!("{}-ws-{workspace_id}", workspace.options.managed_group)
+}
 
 impl AzureRun {
     /// Gives the workspace exactly the assignments its configuration wants: assigns what is missing
@@ -40,6 +45,7 @@ impl AzureRun {
             requests: _,
             scim: workspace_scim,
             legacy,
+            assigned,
         } = wants;
         report.groups = groups;
         report.users.desired = wanted.users;
@@ -50,22 +56,13 @@ impl AzureRun {
                 "internal error: the account's client gives no assignments".to_owned(),
             ));
         };
-        let record_name = format!("{}-ws-{workspace_id}", workspace.options.managed_group);
+        let Assigned {
+            listed,
+            record,
+            workspace_groups,
+        } = assigned.map_err(SyncError::Account)?;
+        let record_name = record_name(workspace, workspace_id);
         let mirroring = workspace.options.mirror_groups;
-        let (listed, record, workspace_groups) = futures::try_join!(
-            async { assignments.list(requests).await },
-            async { scim.find_group(&record_name, requests).await },
-            async {
-                // With mirrored groups: the workspace's own groups of the same names, and the
-                // entitlements the account groups have in it (one listing).
-                if mirroring {
-                    workspace_scim.list_group_kinds(requests).await
-                } else {
-                    Ok(Vec::new())
-                }
-            },
-        )
-        .map_err(|e| SyncError::Account(e.to_string()))?;
         report.local_groups = same_named_local_groups(&workspace_groups, &assignees, workspace_id);
         // What the assignment list calls each principal: the report's names of those taken back.
         let listed_names: HashMap<ScimId, String> = (listed.iter())
