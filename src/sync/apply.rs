@@ -282,7 +282,13 @@ impl Writer<'_> {
         };
         let creating = async {
             let learnt_tx = learnt_tx;
-            let mut learnt = HashMap::new();
+            // At its size at once: grown by doubling, a first sync's 96,000 ids would be held twice
+            // while the table is moved.
+            let mut learnt = HashMap::with_capacity(if keep_learnt {
+                plan.principals.len()
+            } else {
+                0
+            });
             let mut results = std::pin::pin!(self.paced(&plan.principals, |change| {
                 let learnt_tx = &learnt_tx;
                 async move {
@@ -303,7 +309,12 @@ impl Writer<'_> {
             learnt
         };
         let (learnt, marked) = futures::join!(creating, marking);
-        ids.extend(learnt);
+        // Moved, not copied, when nothing listed is needed (a first sync).
+        if ids.is_empty() {
+            ids = learnt;
+        } else {
+            ids.extend(learnt);
+        }
         if let (Some(marking), Some(marked)) = (&plan.marker, marked) {
             marked.record(marking, applied);
         }
