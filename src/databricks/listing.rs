@@ -106,6 +106,7 @@ impl<T> Listing<T> {
             // The whole list at once rather than by doubling (which leaves up to half unused).
             let total = page.total_results.unwrap_or(0).min(MAX_RESERVED);
             self.items.reserve_exact(total.max(page.resources.len()));
+            self.ids.first.reserve(total.max(page.resources.len()));
         }
         let received = page.resources.len();
         let known = self.items.len();

@@ -422,8 +422,17 @@ impl AzureRun {
         let mut planned = plan(&principals, &groups, &current, &policy);
         if planned.awaits_admins() {
             drop(planned);
+            // Each workspace's assignments as read with its groups (read once for both uses).
+            let assignments: Vec<Result<&[Assignment], String>> = (reads.iter())
+                .map(|(read, _)| match read {
+                    Ok(read) => (read.assigned.as_ref())
+                        .map(|a| a.listed.as_slice())
+                        .map_err(Clone::clone),
+                    Err(e) => Err(format!("the workspace could not be read: {e}")),
+                })
+                .collect();
             let kept = self
-                .kept_at_account(&scim, scope, &current, &account_requests)
+                .kept_at_account(&scim, scope, &assignments, &current, &account_requests)
                 .await;
             current.protected.extend(kept.protected);
             current.admins = kept.admins;

@@ -3,7 +3,7 @@
 
 use super::AccountScope;
 use crate::config::Deprovision;
-use crate::databricks::{Assignee, Permission, Scim, ScimId};
+use crate::databricks::{Assignee, Assignment, Permission, Scim, ScimId};
 use crate::http::Requests;
 use crate::sync::admins::{self, Admins, GroupsAt, Route};
 use crate::sync::desired::Principals;
@@ -72,6 +72,7 @@ impl AzureRun {
         &self,
         scim: &Scim,
         scope: &AccountScope,
+        assignments: &[Result<&[Assignment], String>],
         current: &Current,
         requests: &Requests,
     ) -> Kept {
@@ -89,12 +90,9 @@ impl AzureRun {
                 ));
             }
         }
-        for (workspace, id) in &scope.workspaces {
-            let Some(assignments) = scim.assignments(*id) else {
-                continue;
-            };
-            let listed = match assignments.list(requests).await {
-                Ok(listed) => listed,
+        for ((workspace, _), listed) in scope.workspaces.iter().zip(assignments) {
+            let listed = match listed {
+                Ok(listed) => *listed,
                 Err(e) => {
                     return Kept::unknown(format!(
                         "the assignments of {} could not be read, so its admins are not known: {e}",
@@ -102,17 +100,15 @@ impl AzureRun {
                     ));
                 }
             };
-            let admins = listed
-                .into_iter()
-                .filter(|a| a.permission == Some(Permission::Admin));
+            let admins = (listed.iter()).filter(|a| a.permission == Some(Permission::Admin));
             for admin in admins {
-                match admin.assignee {
+                match &admin.assignee {
                     Assignee::Group(name) => routes.push(Route {
-                        id: admin.principal_id,
-                        path: vec![format!("ADMIN of {}", workspace.name), name],
+                        id: admin.principal_id.clone(),
+                        path: vec![format!("ADMIN of {}", workspace.name), name.clone()],
                     }),
                     Assignee::User(_) | Assignee::ServicePrincipal(_) => {
-                        protected.push(admin.principal_id);
+                        protected.push(admin.principal_id.clone());
                     }
                     Assignee::Unnamed => {
                         return Kept::unknown(format!(

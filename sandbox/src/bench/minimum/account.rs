@@ -21,7 +21,7 @@
 //! workspace its assignments (one GET, not paged) and its record group (look-up, and read if found).
 //! When someone is to be deprovisioned, who must never be is read first: the account's groups with
 //! their roles (one page per 100), and the workspaces' assignments, read once for that and for the
-//! assignments (the handler reads them twice then: one GET per workspace over this minimum).
+//! assignments.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
