@@ -275,6 +275,14 @@ fn each_bad_file_is_reported_with_exact_messages() {
             vec!["account.requestsPerSecond: must be a number above 0 and at most 1000, got 0".into()],
         ),
         (
+            "account requestsPerSecond per kind, one misspelt and one too high",
+            beside(&format!(r#""account": {{"accountId": "{ACCOUNT_ID}", "requestsPerSecond": {{"lists": 20, "patch": 2000}}}}"#), &with(r#""identities": "account""#)),
+            vec![
+                r#"account.requestsPerSecond: unknown key "lists" (did you mean "list"?)"#.into(),
+                "account.requestsPerSecond.patch: must be a number above 0 and at most 1000, got 2000".into(),
+            ],
+        ),
+        (
             "top level not an object",
             format!("[{unnamed}]"),
             vec![r#"(top level): must be a JSON object with the key "workspaces", got an array"#.into()],
