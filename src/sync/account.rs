@@ -102,6 +102,45 @@ struct Wants {
     assigned: Result<Assigned, String>,
 }
 
+/// Every account-mode workspace's desired principals and mirrored groups, merged as each is made.
+#[derive(Default)]
+struct Merged {
+    principals: Principals,
+    /// By lower-cased name.
+    groups: BTreeMap<String, DesiredGroup>,
+}
+
+impl Merged {
+    /// Takes a workspace's desired principals in by moving what it will not need again: its mirrored
+    /// groups' members, and with mirrored groups (assigned as groups) its principals; without, its
+    /// principals are copied (names and identities are shared), as its assignments name them.
+    fn take_in(&mut self, mirror_groups: bool, desired: &mut super::gather::Desire) {
+        let principals = if mirror_groups {
+            std::mem::take(&mut desired.principals)
+        } else {
+            (&desired.principals)
+                .into_iter()
+                .map(|(k, i)| (k.clone(), i.clone()))
+                .collect()
+        };
+        self.principals.absorb(principals);
+        for group in &mut desired.groups {
+            let merged = (self.groups)
+                .entry(group.name.to_lowercase())
+                .or_insert_with(|| DesiredGroup {
+                    name: group.name.clone(),
+                    members: Default::default(),
+                    entitlements: Vec::new(),
+                });
+            // One name whatever order workspaces come in (they differ in case at most).
+            if group.name < merged.name {
+                merged.name.clone_from(&group.name);
+            }
+            merged.members.append(&mut group.members);
+        }
+    }
+}
+
 /// One account-mode workspace as read for the account's part of the run.
 struct Read {
     reports: Vec<GroupReport>,
@@ -233,8 +272,11 @@ impl AzureRun {
         ));
         // Every workspace's groups, read at once; each workspace's desired principals made in its turn.
         // Alongside, its own side (its PAT, its own marker group) and what its assignments start from.
+        // Each workspace's desired principals and mirrored groups' members are merged as soon as they
+        // are made: the merged lists and one workspace's are held, not every workspace's at once.
+        let merging = Mutex::new(Merged::default());
         let reads = scope.workspaces.iter().map(|(workspace, workspace_id)| {
-            let account = &scim;
+            let (account, merging) = (&scim, &merging);
             async move {
                 let requests = Requests::default();
                 let mut memory = self.memory.workspace_started();
@@ -243,9 +285,13 @@ impl AzureRun {
                         let entra = self.read_groups(workspace, &requests).await?;
                         let options = &workspace.options;
                         let policy = self.policy(options, &entra.incomplete, &entra.unsettled);
-                        let desired =
+                        let mut desired =
                             (self.desire(workspace, entra.members, entra.mirrored, &mut memory))
                                 .await?;
+                        merging
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .take_in(workspace.options.mirror_groups, &mut desired);
                         Ok::<_, SyncError>((entra.reports, policy, desired))
                     };
                     let side = async {
@@ -281,7 +327,7 @@ impl AzureRun {
         };
         let mut listing = std::pin::pin!(listing);
         let mut listed = None;
-        let mut reads = {
+        let reads = {
             let reads = futures::future::join_all(reads);
             let mut reads = std::pin::pin!(reads);
             loop {
@@ -293,39 +339,12 @@ impl AzureRun {
         };
 
         let first = &scope.workspaces[0].0.options;
-        let mut lists: Vec<
-            Box<dyn Iterator<Item = (Principal, crate::principal::Identity)> + Send>,
-        > = Vec::new();
-        let mut groups: BTreeMap<String, DesiredGroup> = BTreeMap::new();
+        let Merged { principals, groups } =
+            merging.into_inner().unwrap_or_else(PoisonError::into_inner);
         let mut holds: Vec<String> = Vec::new();
-        // Merged by moving what each workspace will not need again: its mirrored groups' members, and
-        // with mirrored groups (assigned as groups) its principals (a large run holds each once).
-        for ((workspace, _), (read, _)) in scope.workspaces.iter().zip(&mut reads) {
+        for ((workspace, _), (read, _)) in scope.workspaces.iter().zip(&reads) {
             match read {
-                Ok(Read {
-                    desired, policy, ..
-                }) => {
-                    if workspace.options.mirror_groups {
-                        let taken = std::mem::take(&mut desired.principals);
-                        lists.push(Box::new(taken.into_entries()));
-                    } else {
-                        // Kept for its assignments: copied as merged (names and identities are shared).
-                        let copied: Vec<_> = (&desired.principals)
-                            .into_iter()
-                            .map(|(k, i)| (k.clone(), i.clone()))
-                            .collect();
-                        lists.push(Box::new(copied.into_iter()));
-                    }
-                    for group in &mut desired.groups {
-                        let merged = groups.entry(group.name.to_lowercase()).or_insert_with(|| {
-                            DesiredGroup {
-                                name: group.name.clone(),
-                                members: Default::default(),
-                                entitlements: Vec::new(),
-                            }
-                        });
-                        merged.members.append(&mut group.members);
-                    }
+                Ok(Read { policy, .. }) => {
                     if let Some(hold) = &policy.hold_removals {
                         holds.push(format!("{}: {}", workspace.name, hold.reason));
                     }
@@ -336,7 +355,6 @@ impl AzureRun {
                 )),
             }
         }
-        let principals = Principals::merge(lists);
         let groups: Vec<DesiredGroup> = groups.into_values().collect();
 
         let mut options = first.clone();

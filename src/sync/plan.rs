@@ -21,7 +21,6 @@
 //! wait (held as well, but the workspace is `partial`, not failed).
 //! Invariant (tested): applying a plan, then planning again, gives an empty plan.
 
-
 use serde::Serialize;
 
 use super::admins::Admins;
