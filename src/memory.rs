@@ -7,10 +7,9 @@
 
 /// Large blocks (128 KiB and more: listings, plans, answer bodies) in their own mappings, and at most two
 /// malloc arenas, at start-up. glibc gives each thread that meets contention an arena of its own (up to
-/// eight per core), and memory freed in one is never reused by another: the blocking threads that parse
-/// answer bodies as they stream each left one behind, and the peak of a 100,000-user run varied by
-/// 6 MiB from run to run. Two arenas (the runtime's two workers on the Functions plan's cores) keep it
-/// steady and lower.
+/// eight per core, and the blocking threads that parse answer bodies as they stream are many), and
+/// memory freed in one arena is not reused by another. Measured in account mode at 100,000 users, the
+/// five phases' peaks were 63.5 to 64.1 MiB with two arenas, 63.7 to 65.1 without (BENCHMARKS.md).
 // The crate denies `unsafe_code`; these two calls into glibc have no safe wrapper, and each is one
 // allocator call with its safety argument beside it.
 #[allow(unsafe_code)]
