@@ -244,23 +244,24 @@ impl AzureRun {
     /// The account's part of the run: every account-mode workspace's desired principals, merged, synced
     /// into the account with the workspace engine.
     async fn account_part(&self, scope: &AccountScope) -> Arc<AccountOutcome> {
-        let failed = |failure: String| {
-            Arc::new(AccountOutcome {
-                scim: None,
-                failure: Some(failure),
-                workspaces: Mutex::default(),
-            })
-        };
         let account_name = WorkspaceName::of_account(&scope.account.account_id);
         let account_requests = Requests::default();
-        if let Err(e) = self.sign_in().await {
-            let mut report = WorkspaceReport::failed(account_name, e.to_string());
+        // The account's report says why, and every account-mode workspace fails with it.
+        let failed = |failure: String| {
+            let mut report = WorkspaceReport::failed(account_name.clone(), failure.clone());
             report.requests = account_requests.snapshot();
             *self
                 .account
                 .report
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner) = Some(report);
+            Arc::new(AccountOutcome {
+                scim: None,
+                failure: Some(failure),
+                workspaces: Mutex::default(),
+            })
+        };
+        if let Err(e) = self.sign_in().await {
             return failed(e.to_string());
         }
         let scim = Arc::new(Scim::account(
@@ -370,17 +371,7 @@ impl AzureRun {
         let read = read_listed(&scim, &options, &groups, &account_requests, listed);
         let mut current = match read.await {
             Ok(current) => current,
-            Err(e) => {
-                let error = format!("the Databricks account could not be read: {e}");
-                let mut report = WorkspaceReport::failed(account_name, error.clone());
-                report.requests = account_requests.snapshot();
-                *self
-                    .account
-                    .report
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner) = Some(report);
-                return failed(error);
-            }
+            Err(e) => return failed(format!("the Databricks account could not be read: {e}")),
         };
         let hold_removals = RemovalHold::of(
             (!holds.is_empty())

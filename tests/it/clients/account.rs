@@ -83,6 +83,16 @@ async fn account_users_are_listed_to_the_end_in_pages_of_100_under_the_account_p
     }
 }
 
+/// A world whose account has `n` users.
+async fn with_users(n: usize) -> AccountSetup {
+    let s = setup("sync-app").await;
+    for i in 0..n {
+        s.account
+            .add_user(&format!("user{i:04}@contoso.com"), &format!("User {i}"));
+    }
+    s
+}
+
 /// The `startIndex` of each user LIST the account saw, in order.
 fn user_list_starts(account: &Account) -> Vec<usize> {
     (account.faults().log().into_iter())
@@ -99,11 +109,7 @@ fn user_list_starts(account: &Account) -> Vec<usize> {
 async fn account_pages_after_the_first_are_asked_for_a_few_at_once_each_once() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    let s = setup("sync-app").await;
-    for i in 0..1_000 {
-        s.account
-            .add_user(&format!("user{i:04}@contoso.com"), &format!("User {i}"));
-    }
+    let s = with_users(1_000).await;
     s.account.faults().set_latency(Duration::from_millis(30));
     let (in_flight, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let (flying, peak) = (Arc::clone(&in_flight), Arc::clone(&most));
@@ -139,11 +145,7 @@ async fn account_pages_after_the_first_are_asked_for_a_few_at_once_each_once() {
 
 #[tokio::test]
 async fn a_short_account_page_makes_the_rest_of_the_listing_go_one_page_at_a_time() {
-    let s = setup("sync-app").await;
-    for i in 0..1_000 {
-        s.account
-            .add_user(&format!("user{i:04}@contoso.com"), &format!("User {i}"));
-    }
+    let s = with_users(1_000).await;
     // The page at 201 comes back with half its users, as if the list had shifted under it.
     let fault = sandbox::faults::Fault::truncated_page().on_query("startIndex=201&");
     s.account.faults().inject(fault, 1);
