@@ -180,7 +180,11 @@ fn existing(
 }
 
 /// Whether `id` is a listed user or service principal of the workspace.
-fn is_listed(users: &[ScimUser], service_principals: &[ScimServicePrincipal], id: &str) -> bool {
+pub(super) fn is_listed(
+    users: &[ScimUser],
+    service_principals: &[ScimServicePrincipal],
+    id: &str,
+) -> bool {
     users.iter().any(|u| u.id == id) || service_principals.iter().any(|sp| sp.id == id)
 }
 

@@ -6,6 +6,7 @@ use crate::config::Deprovision;
 use crate::databricks::{Assignee, Assignment, Permission, Scim, ScimId};
 use crate::http::Requests;
 use crate::sync::admins::{self, Admins, GroupsAt, Route};
+use crate::sync::current::is_listed;
 use crate::sync::desired::Principals;
 use crate::sync::engine::AzureRun;
 use crate::sync::errors::SyncError;
@@ -120,10 +121,7 @@ impl AzureRun {
                 }
             }
         }
-        let listed = |id: &str| {
-            current.users.iter().any(|u| u.id == id)
-                || current.service_principals.iter().any(|sp| sp.id == id)
-        };
+        let listed = |id: &str| is_listed(&current.users, &current.service_principals, id);
         let read = |id: ScimId| async move { scim.get_group(&id, requests).await };
         let found = admins::expand_at(GroupsAt::Account, routes, &listed, read).await;
         protected.extend(found.protected);

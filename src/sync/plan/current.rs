@@ -186,28 +186,29 @@ impl Current {
     pub fn by_id(&self) -> ById<'_> {
         let listed = self.users.len() + self.service_principals.len();
         let mut order: Vec<u32> = (0..listed).filter_map(|i| u32::try_from(i).ok()).collect();
-        let by_id = ById {
+        order.sort_unstable_by(|&a, &b| id_at(self, a).cmp(id_at(self, b)));
+        ById {
             current: self,
-            order: Vec::new(),
-        };
-        order.sort_unstable_by(|&a, &b| by_id.id_at(a).cmp(by_id.id_at(b)));
-        ById { order, ..by_id }
+            order,
+        }
+    }
+}
+
+/// The id of the listed principal at `at`: the users, then the service principals.
+fn id_at(current: &Current, at: u32) -> &str {
+    let at = at as usize;
+    match current.users.get(at) {
+        Some(user) => &user.id,
+        None => &current.service_principals[at - current.users.len()].id,
     }
 }
 
 impl<'a> ById<'a> {
-    fn id_at(&self, at: u32) -> &'a str {
-        let at = at as usize;
-        let users = &self.current.users;
-        match users.get(at) {
-            Some(user) => &user.id,
-            None => &self.current.service_principals[at - users.len()].id,
-        }
-    }
-
     /// The listed principal with this id and a usable key.
     pub fn get(&self, id: &str) -> Option<(Principal, Present<'a>)> {
-        let found = self.order.partition_point(|&at| self.id_at(at) < id);
+        let found = self
+            .order
+            .partition_point(|&at| id_at(self.current, at) < id);
         let at = *self.order.get(found)? as usize;
         let users = &self.current.users;
         match users.get(at) {

@@ -56,12 +56,8 @@ async fn setup_paced(identity: &str, pace: AccountPace) -> AccountSetup {
 
 #[tokio::test]
 async fn account_users_are_listed_to_the_end_in_pages_of_100_under_the_account_path() {
-    let s = setup("sync-app").await;
+    let s = with_users(250).await;
     assert_eq!(s.scim.level(), Level::Account);
-    for i in 0..250 {
-        s.account
-            .add_user(&format!("user{i:03}@contoso.com"), &format!("User {i}"));
-    }
     let users: Vec<ScimUser> = s
         .scim
         .principals(PrincipalKind::User)
