@@ -311,13 +311,16 @@ impl Members {
         self.0.is_empty()
     }
 
-    /// Takes every member of `other` in (it is left empty).
+    /// Takes every member of `other` in (it is left empty, its buffer freed: `Vec::append` would keep
+    /// it, and the account's part holds each workspace's emptied groups until it assigns them).
     pub fn append(&mut self, other: &mut Members) {
+        let other = std::mem::take(&mut other.0);
         if self.0.is_empty() {
-            std::mem::swap(&mut self.0, &mut other.0);
+            self.0 = other;
             return;
         }
-        self.0.append(&mut other.0);
+        self.0.reserve_exact(other.len());
+        self.0.extend(other);
         self.0.sort_unstable();
         self.0.dedup();
         self.0.shrink_to_fit();

@@ -1071,3 +1071,18 @@ fn principals_another_provisioner_manages_are_never_reactivated_marked_or_deprov
     let marking = got.marker.expect("d is marked");
     assert_eq!(marking.listed, [key("d@c.com")], "a and b are not marked");
 }
+
+#[test]
+fn appended_members_are_merged_sorted_once_and_the_emptied_list_gives_its_buffer_back() {
+    let list = |names: &[&str]| names.iter().map(|n| key(n)).collect::<Members>();
+    let mut merged = Members::default();
+    let mut first = list(&["b@x.com", "d@x.com"]);
+    merged.append(&mut first);
+    let mut second = list(&["a@x.com", "d@x.com", "c@x.com"]);
+    merged.append(&mut second);
+    let shown: Vec<String> = merged.iter().map(ToString::to_string).collect();
+    assert_eq!(shown, ["a@x.com", "b@x.com", "c@x.com", "d@x.com"]);
+    // The account's part keeps each workspace's emptied groups until it assigns: their buffers must go.
+    assert!(first.is_empty() && second.is_empty());
+    assert_eq!((first.0.capacity(), second.0.capacity()), (0, 0));
+}
