@@ -207,7 +207,6 @@ impl Handler {
     ) -> Handler {
         let app_root = tempfile::tempdir().unwrap();
         std::fs::write(app_root.path().join("sync-config.json"), config_text).unwrap();
-        let port = free_port();
         let inherited = [
             "RUST_LOG",
             "SYNC_CONFIG_PATH",
@@ -219,44 +218,54 @@ impl Handler {
             command.env_remove(name);
         }
         command.envs(env.iter().map(|(k, v)| (k, v)));
-        let mut child = command
+        command
             .current_dir(app_root.path())
-            .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
-            .env("FUNCTIONS_HTTPWORKER_PORT", port.to_string())
             .env(
                 "FUNCTIONS_CUSTOMHANDLER_WORKER_ID",
                 "0b5e3ad1-39a4-4d6d-9f5e-7c4b7d0c1e2f",
             )
             .env("FUNCTIONS_APP_ROOT_PATH", app_root.path())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("handler starts");
-        let stdout = collect(child.stdout.take().unwrap());
-        let stderr = collect(child.stderr.take().unwrap());
+            .stderr(Stdio::piped());
         let started = Instant::now();
         let client = reqwest::Client::new();
-        loop {
-            if client
-                .get(format!("http://127.0.0.1:{port}/"))
-                .send()
-                .await
-                .is_ok()
-            {
-                break;
-            }
-            if let Some(status) = child.try_wait().unwrap() {
-                panic!(
-                    "handler exited with {status} before it was ready; stderr: {:?}",
-                    stderr.lock().unwrap()
+        // A free port is free only until someone binds it: another test's emulator may take it before
+        // the handler does. Ready means the handler's own answer to `GET /`; a handler that exits
+        // first (its port taken) is started again on another port.
+        let mut attempts = 0;
+        let (child, port, stdout, stderr) = 'spawn: loop {
+            attempts += 1;
+            let port = free_port();
+            let mut child = command
+                .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+                .env("FUNCTIONS_HTTPWORKER_PORT", port.to_string())
+                .spawn()
+                .expect("handler starts");
+            let stdout = collect(child.stdout.take().unwrap());
+            let stderr = collect(child.stderr.take().unwrap());
+            loop {
+                let answer = client.get(format!("http://127.0.0.1:{port}/")).send().await;
+                if let Ok(answer) = answer {
+                    let body: Option<serde_json::Value> = answer.json().await.ok();
+                    if body.is_some_and(|b| b == serde_json::json!({"status": "ready"})) {
+                        break 'spawn (child, port, stdout, stderr);
+                    }
+                }
+                if let Some(status) = child.try_wait().unwrap() {
+                    let stderr = stderr.lock().unwrap().join("\n");
+                    assert!(
+                        attempts < 5 && stderr.contains("Address already in use"),
+                        "handler exited with {status} before it was ready; stderr: {stderr}"
+                    );
+                    continue 'spawn;
+                }
+                assert!(
+                    started.elapsed() < Duration::from_secs(30),
+                    "handler not ready within 30 s"
                 );
+                tokio::time::sleep(Duration::from_millis(25)).await;
             }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "handler not ready within 30 s"
-            );
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        };
         Handler {
             child,
             port,
