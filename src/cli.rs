@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::{Config, Identities, WorkspaceAuth};
+use crate::databricks::AccountPace;
 use crate::functions::{AppState, Application, Misconfiguration};
 use crate::settings::{Settings, handler_port};
 use crate::sync::{AzureEngine, Engine, Report, RunError, RunRequest, Runner, Status, Trigger};
@@ -130,6 +131,12 @@ fn check_config(args: &ConfigArg) -> ExitCode {
             account.account_id,
             account.host.as_str().trim_end_matches('/')
         );
+        let pace = AccountPace::configured(account.requests_per_second);
+        let source = match account.requests_per_second {
+            None => "90 % of Databricks' documented account limits",
+            Some(_) => "account.requestsPerSecond, a kind left out at 90 % of the documented limit",
+        };
+        println!("    pace at most: {} ({source})", pace.describe());
     }
     for ws in &config.workspaces {
         let groups: Vec<String> = ws.access_groups.iter().map(ToString::to_string).collect();
@@ -145,6 +152,11 @@ fn check_config(args: &ConfigArg) -> ExitCode {
             // Validation guarantees the id in account mode.
             let id = ws.workspace_id.map(|id| id.to_string()).unwrap_or_default();
             println!("    identities: at the account, assigned to workspace id {id}");
+        } else {
+            println!(
+                "    pace at most: {}/s over the workspace's SCIM API",
+                ws.options.scim_requests_per_second
+            );
         }
         println!("    {}", describe_options(ws));
     }

@@ -35,7 +35,7 @@ use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use url::Url;
 
-use crate::config::WorkspaceUrl;
+use crate::config::{AccountRates, WorkspaceUrl};
 use crate::http::{self, Api, ApiError, Requests};
 use pace::{Admission, Answer, Pacer};
 use refusals::account_deactivated_words;
@@ -109,6 +109,11 @@ impl ScimError {
             ScimError::Token(_) => None,
         }
     }
+
+    /// Whether the answer was 404: no such resource there.
+    pub fn is_not_found(&self) -> bool {
+        self.status() == Some(404)
+    }
 }
 
 /// Where a SCIM client's principals live.
@@ -161,6 +166,31 @@ pub struct AccountPace {
 }
 
 impl AccountPace {
+    /// The account's pace: the documented limits per kind of call ([`AccountPace::default`]), or the
+    /// configured ceilings (`account.requestsPerSecond`: one for every kind, or per kind with the
+    /// others left at their default).
+    pub fn configured(rates: Option<AccountRates>) -> AccountPace {
+        let documented = AccountPace::default();
+        match rates {
+            None => documented,
+            Some(AccountRates::Every(rate)) => AccountPace::uniform(rate),
+            Some(AccountRates::PerKind(rates)) => AccountPace {
+                get: rates.get.unwrap_or(documented.get),
+                list: rates.list.unwrap_or(documented.list),
+                patch: rates.patch.unwrap_or(documented.patch),
+                write: rates.write.unwrap_or(documented.write),
+            },
+        }
+    }
+
+    /// `GET 18/s, LIST 3.6/s, PATCH 1.8/s, POST/PUT/DELETE 4.5/s`.
+    pub fn describe(&self) -> String {
+        format!(
+            "GET {}/s, LIST {}/s, PATCH {}/s, POST/PUT/DELETE {}/s",
+            self.get, self.list, self.patch, self.write
+        )
+    }
+
     /// The same ceiling for every kind of call.
     pub fn uniform(requests_per_second: f64) -> AccountPace {
         AccountPace {

@@ -24,9 +24,11 @@
 //! of them deprovision (`remove` when all remove, else `deactivate`), under the first one's
 //! `maxDeprovision`, after any of their Graph reads held removals nothing, and never for an account
 //! admin (the `account_admin` role, listed with each principal, or held by a group: its members read at
-//! the account), a principal or group member assigned `ADMIN` to one of those workspaces, or a
-//! principal a workspace-mode workspace of the configuration wants (read only when someone would be
-//! deprovisioned; any of those reads failing holds every deprovisioning, saying why).
+//! the account), a principal or group member assigned `ADMIN` to one of those workspaces, a member of
+//! one of those workspaces' own `admins` (directly or through nested groups), or a principal a
+//! workspace-mode workspace of the configuration wants (read only when someone would be
+//! deprovisioned; any of those reads failing holds every deprovisioning, saying why). A workspace's
+//! `admins` also guards its take-backs: an admin's assignment is never taken back.
 //!
 //! Living next to others (`kept.rs`): a principal listed at the account with an `externalId` that is
 //! neither marked nor in an account-mode workspace's own marker group (what it owned in workspace mode)
@@ -53,7 +55,7 @@ use super::errors::{ReadError, SyncError};
 use super::plan::{DesiredGroup, Policy, RemovalHold, plan};
 use super::report::{GroupReport, Wanted, WorkspaceReport};
 use super::{AccountScope, Workspace};
-use crate::config::{AccountRates, Deprovision, WorkspaceName};
+use crate::config::{Deprovision, WorkspaceName};
 use crate::databricks::{
     AccountPace, Assignment, Bearer, ExternalId, GroupKind, Scim, ScimGroup, ScimId,
 };
@@ -269,7 +271,7 @@ impl AzureRun {
             &scope.account.host,
             &scope.account.account_id.to_string(),
             Bearer::Entra(Arc::clone(&self.credential)),
-            pace(scope.account.requests_per_second),
+            AccountPace::configured(scope.account.requests_per_second),
         ));
         // Every workspace's groups, read at once; each workspace's desired principals made in its turn.
         // Alongside, its own side (its PAT, its own marker group) and what its assignments start from.
@@ -431,17 +433,18 @@ impl AzureRun {
         let mut planned = plan(&principals, &groups, &current, &policy);
         if planned.awaits_admins() {
             drop(planned);
-            // Each workspace's assignments as read with its groups (read once for both uses).
-            let assignments: Vec<Result<&[Assignment], String>> = (reads.iter())
+            // Each workspace's assignments as read with its groups (read once for both uses), and its
+            // own SCIM client (its `admins`).
+            let workspaces: Vec<Result<(&[Assignment], &Scim), String>> = (reads.iter())
                 .map(|(read, _)| match read {
                     Ok(read) => (read.assigned.as_ref())
-                        .map(|a| a.listed.as_slice())
+                        .map(|a| (a.listed.as_slice(), read.scim.as_ref()))
                         .map_err(Clone::clone),
                     Err(e) => Err(format!("the workspace could not be read: {e}")),
                 })
                 .collect();
             let kept = self
-                .kept_at_account(&scim, scope, &assignments, &current, &account_requests)
+                .kept_at_account(&scim, scope, &workspaces, &current, &account_requests)
                 .await;
             current.protected.extend(kept.protected);
             current.admins = kept.admins;
@@ -548,21 +551,6 @@ impl AzureRun {
             failure: None,
             workspaces: Mutex::new(workspaces),
         })
-    }
-}
-
-/// The account's pace: the documented limits per kind of call, or the configured ceilings.
-fn pace(rates: Option<AccountRates>) -> AccountPace {
-    let documented = AccountPace::default();
-    match rates {
-        None => documented,
-        Some(AccountRates::Every(rate)) => AccountPace::uniform(rate),
-        Some(AccountRates::PerKind(rates)) => AccountPace {
-            get: rates.get.unwrap_or(documented.get),
-            list: rates.list.unwrap_or(documented.list),
-            patch: rates.patch.unwrap_or(documented.patch),
-            write: rates.write.unwrap_or(documented.write),
-        },
     }
 }
 

@@ -62,9 +62,20 @@ fn check_config_shows_the_account_and_which_workspaces_use_it() {
     );
     assert!(
         stdout.contains(
+            "    pace at most: GET 18/s, LIST 3.6/s, PATCH 1.8/s, POST/PUT/DELETE 4.5/s (90 % of \
+             Databricks' documented account limits)\n"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
             "    identities: at the account, assigned to workspace id 5555555555555555\n"
         ),
         "{stdout}"
+    );
+    assert!(
+        stdout.contains("    pace at most: 4.25/s over the workspace's SCIM API\n"),
+        "b provisions in the workspace at the documented 255 a minute: {stdout}"
     );
     assert_eq!(
         stdout.matches("identities:").count(),
