@@ -125,6 +125,9 @@ enum Unestablished {
          does not serve, or a group gone since): {error}"
     )]
     Unreadable { route: String, error: String },
+    /// A group read at the account (or wherever the caller's read looks) that could not be.
+    #[error("{route} cannot be read: {error}")]
+    UnreadableAt { route: String, error: String },
     /// An account group, or a group whose answer does not say it is a workspace group.
     #[error("{0}")]
     NotAWorkspaceGroup(String),
@@ -230,9 +233,12 @@ impl Expansion {
     ) -> Result<Vec<Route>, Unestablished> {
         let mut next = Vec::new();
         for (route, answer) in level.iter().zip(answers) {
-            let group = answer.map_err(|error| Unestablished::Unreadable {
-                route: route.describe(),
-                error: error.to_string(),
+            let group = answer.map_err(|error| {
+                let (route, error) = (route.describe(), error.to_string());
+                match at {
+                    GroupsAt::Workspace => Unestablished::Unreadable { route, error },
+                    GroupsAt::Account => Unestablished::UnreadableAt { route, error },
+                }
             })?;
             if let (GroupsAt::Workspace, Some(why)) = (at, not_a_workspace_group(&group, route)) {
                 return Err(Unestablished::NotAWorkspaceGroup(why));

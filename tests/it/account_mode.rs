@@ -372,6 +372,97 @@ async fn a_principal_nobody_wants_is_deactivated_at_the_account_unless_an_admin_
     assert!(!active("eli"));
 }
 
+/// The id of the workspace's `admins` group.
+fn admins_of(ws: &Workspace) -> String {
+    (ws.scim.groups().into_iter())
+        .find(|g| g.display_name == "admins")
+        .map(|g| g.id)
+        .expect("every workspace has admins")
+}
+
+#[tokio::test]
+async fn a_workspace_admin_by_the_workspaces_own_admins_group_keeps_the_assignment_and_the_account_user()
+ {
+    let e = estate().await;
+    let t = &e.world.tenant;
+    let (group_a, group_b) = (t.group_id("Dbx-A").unwrap(), t.group_id("Dbx-B").unwrap());
+    let eli = t.add_user(NewUser::member("eli@contoso.com", "eli"));
+    t.add_member(&group_a, &eli);
+    let defaults = json!({"deprovision": "deactivate"});
+    let handler = Handler::start(&config(&e, defaults), &e.world.handler_env()).await;
+    let (_, first) = sync_http(&handler, json!({})).await;
+    assert_eq!(first["status"], "succeeded", "{first:#}");
+
+    // Made admins in the workspaces themselves, not by an assignment: bo a direct member of ws-a's
+    // admins; cy through the workspace-local group "ops" nested in it; dee through the account group
+    // "owners" (assigned to ws-b as USER) nested in ws-b's admins.
+    let id = |who: &str| e.account.user_id(&format!("{who}@contoso.com")).unwrap();
+    let (admins_a, admins_b) = (admins_of(&e.a), admins_of(&e.b));
+    e.a.scim.add_member(&admins_a, &id("bo"));
+    let ops = e.a.scim.add_group("ops");
+    e.a.scim.add_member(&ops, &id("cy"));
+    e.a.scim.add_member(&admins_a, &ops);
+    let owners = e.account.add_group("owners", &[&id("dee")]);
+    e.account.assign(e.b.workspace_id(), &owners, "USER");
+    e.b.scim.nest_account_group(&admins_b, &owners);
+    for who in ["ana", "bo", "cy", "dee"] {
+        let user = t.user_id(&format!("{who}@contoso.com")).unwrap();
+        t.remove_member(&group_a, &user);
+        t.remove_member(&group_b, &user);
+    }
+
+    // While "ops" cannot be read, who is an admin of ws-a is not known: nothing is taken back there,
+    // and nobody is deactivated at the account.
+    let ops_path = format!("/Groups/{ops}");
+    (e.a.scim.faults()).inject_persistent(
+        sandbox::faults::Fault::status(403)
+            .on_method(Method::GET)
+            .on_path(&ops_path),
+    );
+    let (_, held) = sync_http(&handler, json!({})).await;
+    let account = &held["account"];
+    assert_eq!(account["users"]["deactivated"], 0, "{account:#}");
+    let reason = account["deprovisioningHeld"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains(&format!(
+            "ws-a: the group \"ops\" (id {ops}) in admins cannot be read: the account has no such \
+             group, and the workspace's answer:"
+        )),
+        "{account:#}"
+    );
+    let ws_a = &held["workspaces"][0];
+    assert_eq!(ws_a["status"], "failed", "{ws_a:#}");
+    assert!(
+        (ws_a.to_string())
+            .contains("taking back held: who is a workspace admin cannot be established"),
+        "{ws_a:#}"
+    );
+    for who in ["ana", "bo", "cy", "eli"] {
+        assert!(
+            is_assigned(&e, &e.a, who),
+            "{who} keeps ws-a while its admins are not known"
+        );
+    }
+
+    // Readable: ana is taken back from ws-a and deactivated at the account; bo and cy, admins of ws-a,
+    // keep ws-a and stay active; dee, an admin of ws-b, keeps ws-b; cy is no admin of ws-b and leaves it.
+    e.a.scim.faults().clear();
+    let (_, left) = sync_http(&handler, json!({})).await;
+    assert_eq!(left["status"], "succeeded", "{left:#}");
+    assert_eq!(left["account"]["users"]["deactivated"], 1, "{left:#}");
+    let active = |who: &str| {
+        let name = format!("{who}@contoso.com");
+        (e.account.users().iter()).any(|u| u.user_name == name && u.active)
+    };
+    assert!(!active("ana"));
+    for kept in ["bo", "cy", "dee", "eli"] {
+        assert!(active(kept), "{kept} stays active at the account");
+    }
+    assert_eq!(assigned(&e, &e.a), users(&["bo", "cy", "eli"]));
+    assert!(is_assigned(&e, &e.b, "dee"));
+    assert!(!is_assigned(&e, &e.b, "cy"));
+}
+
 #[tokio::test]
 async fn principals_another_provisioner_manages_are_assigned_but_never_marked_reactivated_or_deprovisioned()
  {

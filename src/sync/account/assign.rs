@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use futures::StreamExt;
 
+use super::kept::workspace_admins;
 use super::{Assigned, Wants};
 use crate::config::Deprovision;
 use crate::databricks::{Assignee, GroupKind, Permission, Scim, ScimId};
@@ -78,6 +79,17 @@ impl AzureRun {
                 (a.principal_id.clone(), name)
             })
             .collect();
+        // Assigned as a user or service principal: a member of `admins` of unknown kind that is one
+        // of them is a principal.
+        let principals: HashSet<ScimId> = (listed.iter())
+            .filter(|a| {
+                matches!(
+                    a.assignee,
+                    Assignee::User(_) | Assignee::ServicePrincipal(_)
+                )
+            })
+            .map(|a| a.principal_id.clone())
+            .collect();
         let listed: HashMap<ScimId, Option<Permission>> = (listed.into_iter())
             .map(|a| (a.principal_id, a.permission))
             .collect();
@@ -107,7 +119,31 @@ impl AzureRun {
             // Never taken back, as workspace mode never deprovisions then.
             to_unassign.clear();
         }
-        let held = unassign_hold(&policy, to_unassign.len(), recorded.len() + adopted.len());
+        // A workspace admin by the workspace's own `admins` group keeps the assignment, as workspace
+        // mode never deprovisions an admin; while who is one cannot be known, nothing is taken back.
+        let mut admins_unknown = None;
+        if !to_unassign.is_empty() && policy.hold_removals.is_none() {
+            let is_principal = |id: &str| principals.contains(id);
+            match workspace_admins(scim, &workspace_scim, workspace, &is_principal, requests).await
+            {
+                Ok(admins) => {
+                    let admins: HashSet<ScimId> = admins.into_iter().collect();
+                    to_unassign.retain(|id| !admins.contains(id));
+                }
+                Err(why) => admins_unknown = Some(why),
+            }
+        }
+        let held = match admins_unknown {
+            Some(why) => Some(held(
+                format!(
+                    "taking back held: who is a workspace admin cannot be established, so none of \
+                     the {} assignment(s) to take back is: {why}",
+                    to_unassign.len()
+                ),
+                HoldEffect::Fails,
+            )),
+            None => unassign_hold(&policy, to_unassign.len(), recorded.len() + adopted.len()),
+        };
 
         let mut counts = AssignmentCounts {
             desired: (assignees.len() + waiting.len()) as u64,

@@ -5,6 +5,7 @@ use super::AccountScope;
 use crate::config::Deprovision;
 use crate::databricks::{Assignee, Assignment, Permission, Scim, ScimId};
 use crate::http::Requests;
+use crate::sync::Workspace;
 use crate::sync::admins::{self, Admins, GroupsAt, Route};
 use crate::sync::current::is_listed;
 use crate::sync::desired::Principals;
@@ -67,13 +68,14 @@ impl Kept {
 impl AzureRun {
     /// Read when someone would be deprovisioned at the account: the members (nested groups read at the
     /// account, to 10 levels) of the groups holding `account_admin`, the principals and groups assigned
-    /// `ADMIN` to an account-mode workspace, and every principal a workspace-mode workspace of the
+    /// `ADMIN` to an account-mode workspace, the admins of each account-mode workspace by its own
+    /// `admins` group ([`workspace_admins`]), and every principal a workspace-mode workspace of the
     /// configuration wants. The first read that fails makes them unknown: nobody is deprovisioned.
     pub(super) async fn kept_at_account(
         &self,
         scim: &Scim,
         scope: &AccountScope,
-        assignments: &[Result<&[Assignment], String>],
+        workspaces: &[Result<(&[Assignment], &Scim), String>],
         current: &Current,
         requests: &Requests,
     ) -> Kept {
@@ -91,9 +93,10 @@ impl AzureRun {
                 ));
             }
         }
-        for ((workspace, _), listed) in scope.workspaces.iter().zip(assignments) {
-            let listed = match listed {
-                Ok(listed) => *listed,
+        let listed = |id: &str| is_listed(&current.users, &current.service_principals, id);
+        for ((workspace, _), read) in scope.workspaces.iter().zip(workspaces) {
+            let (assigned, workspace_scim) = match read {
+                Ok(read) => *read,
                 Err(e) => {
                     return Kept::unknown(format!(
                         "the assignments of {} could not be read, so its admins are not known: {e}",
@@ -101,7 +104,7 @@ impl AzureRun {
                     ));
                 }
             };
-            let admins = (listed.iter()).filter(|a| a.permission == Some(Permission::Admin));
+            let admins = (assigned.iter()).filter(|a| a.permission == Some(Permission::Admin));
             for admin in admins {
                 match &admin.assignee {
                     Assignee::Group(name) => routes.push(Route {
@@ -120,8 +123,12 @@ impl AzureRun {
                     }
                 }
             }
+            // An admin by the workspace's own `admins` group, however they got there.
+            match workspace_admins(scim, workspace_scim, workspace, &listed, requests).await {
+                Ok(admins) => protected.extend(admins),
+                Err(why) => return Kept::unknown(why),
+            }
         }
-        let listed = |id: &str| is_listed(&current.users, &current.service_principals, id);
         let read = |id: ScimId| async move { scim.get_group(&id, requests).await };
         let found = admins::expand_at(GroupsAt::Account, routes, &listed, read).await;
         protected.extend(found.protected);
@@ -158,4 +165,67 @@ impl AzureRun {
             admins: Admins::Known,
         }
     }
+}
+
+/// The admins of an account-mode workspace by its own `admins` group, whatever route put them there
+/// (an `ADMIN` assignment, or a workspace admin adding them in the workspace, which no Databricks page
+/// says becomes an assignment): its direct members, and the members of the groups nested in it, to 10
+/// levels, each group read at the account (an account group, whose members only the account shows) or,
+/// when the account does not have it (404), in the workspace, where it must say it is a
+/// workspace-local group. `Err` says why they cannot be known (the workspace named): nothing that
+/// could remove an admin's access goes ahead then.
+pub(super) async fn workspace_admins(
+    account: &Scim,
+    workspace_scim: &Scim,
+    workspace: &Workspace,
+    listed: &(dyn Fn(&str) -> bool + Sync),
+    requests: &Requests,
+) -> Result<Vec<ScimId>, String> {
+    let name = &workspace.name;
+    let admins = match workspace_scim
+        .find_classified_group("admins", requests)
+        .await
+    {
+        Ok(Some(admins)) => admins,
+        Ok(None) => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(format!(
+                "the admins group of {name} could not be read, so its admins are not known: {e}"
+            ));
+        }
+    };
+    let (mut protected, nested) = admins::direct(&admins, listed);
+    let routes = match nested {
+        Admins::Known => return Ok(protected),
+        Admins::Unknown(why) => return Err(format!("{name}: {why}")),
+        Admins::Nested(routes) => routes,
+    };
+    let read = |id: ScimId| async move {
+        match account.get_group(&id, requests).await {
+            Ok(group) => Ok(group),
+            Err(e) if e.is_not_found() => {
+                let group = (workspace_scim.get_group(&id, requests).await).map_err(|e| {
+                    format!("the account has no such group, and the workspace's answer: {e}")
+                })?;
+                let local = (group.resource_type.as_deref())
+                    .is_some_and(|kind| kind.eq_ignore_ascii_case("WorkspaceGroup"));
+                if local {
+                    Ok(group)
+                } else {
+                    Err(format!(
+                        "the account has no group {id}, and the workspace does not say it is a \
+                         workspace-local group (meta.resourceType {:?})",
+                        group.resource_type
+                    ))
+                }
+            }
+            Err(e) => Err(format!("at the account: {e}")),
+        }
+    };
+    let found = admins::expand_at(GroupsAt::Account, routes, listed, read).await;
+    if let Admins::Unknown(why) = found.admins {
+        return Err(format!("{name}: {why}"));
+    }
+    protected.extend(found.protected);
+    Ok(protected)
 }

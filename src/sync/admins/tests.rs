@@ -231,3 +231,50 @@ async fn more_groups_than_the_cap_are_not_read_and_make_admins_unknown() {
     assert!(unknown(&state).starts_with("more than 100 groups are nested in admins"));
     assert!(groups.reads.borrow().is_empty());
 }
+
+#[tokio::test]
+async fn at_the_account_any_group_shows_its_members_and_an_unreadable_one_is_said_as_such() {
+    let routes = || {
+        vec![Route {
+            id: "10".into(),
+            path: vec!["account admins".to_owned(), "platform".to_owned()],
+        }]
+    };
+    let listed = |_: &str| false;
+    // An account group (resource type "Group") and one with none: both taken at the account.
+    let groups: HashMap<&str, ClassifiedGroup> = HashMap::from([
+        (
+            "10",
+            group(
+                "10",
+                Some("Group"),
+                &[("1", MemberKind::User), ("11", MemberKind::Group)],
+            ),
+        ),
+        (
+            "11",
+            group("11", None, &[("2", MemberKind::ServicePrincipal)]),
+        ),
+    ]);
+    let read = |id: ScimId| {
+        let answer = groups
+            .get(id.as_str())
+            .cloned()
+            .ok_or("HTTP 500".to_owned());
+        async move { answer }
+    };
+    let found = expand_at(GroupsAt::Account, routes(), &listed, read).await;
+    assert_eq!(found.admins, Admins::Known);
+    assert_eq!(sorted(found.protected), ["1", "11", "2"]);
+
+    let failing = |_: ScimId| async { Err::<ClassifiedGroup, _>("HTTP 503: try later") };
+    let found = expand_at(GroupsAt::Account, routes(), &listed, failing).await;
+    let Admins::Unknown(why) = found.admins else {
+        panic!("{:?}", found.admins)
+    };
+    assert_eq!(
+        why,
+        "the group \"platform\" (id 10) in admins through \"account admins\" > \"platform\" cannot \
+         be read: HTTP 503: try later"
+    );
+}

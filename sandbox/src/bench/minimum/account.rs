@@ -20,8 +20,8 @@
 //! (the account's group LIST carries no `members`): the marker group, each mirrored group; per
 //! workspace its assignments (one GET, not paged) and its record group (look-up, and read if found).
 //! When someone is to be deprovisioned, who must never be is read first: the account's groups with
-//! their roles (one page per 100), and the workspaces' assignments, read once for that and for the
-//! assignments.
+//! their roles (one page per 100), each workspace's own `admins` (one filtered LIST), and the
+//! workspaces' assignments, read once for that and for the assignments.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -234,7 +234,9 @@ pub fn account_requests(work: &AccountWork, limits: &Limits) -> Counts {
         // In each workspace: its own marker group, and its groups' listing.
         + 2 * work.workspaces;
     if c.deactivations > 0 {
-        reads += pages(work.account_groups, limits.account_page);
+        // The account's groups with their roles, and each workspace's own `admins` (one filtered
+        // LIST: the bench's hold users only, no nested group).
+        reads += pages(work.account_groups, limits.account_page) + work.workspaces;
     }
     add("databricks", "GET", reads);
     add("databricks", "POST", c.posts());
@@ -468,11 +470,11 @@ mod tests {
         );
         let counts = account_requests(&work(c, &state, 5), &limits);
         assert_eq!(counts["databricks"]["PATCH"], 1 + 3 + 1 + 4 + 1);
-        // Someone is deprovisioned: the account's groups with their roles are read first (the
-        // workspaces' assignments, read already, serve for both).
+        // Someone is deprovisioned: the account's groups with their roles are read first, and each
+        // workspace's `admins` (the workspaces' assignments, read already, serve for both).
         assert_eq!(
             counts["databricks"]["GET"],
-            1 + 2 + 3 * 2 + 2 * (1 + 2) + 1 + 2 * 2
+            1 + 2 + 3 * 2 + 2 * (1 + 2) + 1 + 2 * 2 + 2
         );
         let kept = account_changes(&desired, &state, false, &limits);
         assert_eq!(
