@@ -25,8 +25,10 @@ const ACCOUNT_PAGE_SIZE: usize = 100;
 const MAX_PAGES: usize = 1_000;
 /// Pages of the account asked for at once once the first page's `totalResults` says how many follow:
 /// at 100 a page, one after another, 20,000 users take 200 round trips; the pace still decides how
-/// fast they go (at the documented 240 LISTs a minute, concurrency changes nothing).
-const ACCOUNT_PAGES_AT_ONCE: usize = 8;
+/// fast they go (at the documented 240 LISTs a minute, concurrency changes nothing). 12, not more:
+/// each page in flight holds a connection and its buffers (at 100,000 users 16 cost the steady run
+/// about 1.5 MiB of resident memory; 8 left the 20,000-user steady run at 1 s; BENCHMARKS.md).
+const ACCOUNT_PAGES_AT_ONCE: usize = 12;
 /// Most resources reserved for ahead of time from a first page's `totalResults` (twenty full pages):
 /// a wrong total cannot make the client allocate much.
 const MAX_RESERVED: usize = 20 * PAGE_SIZE;

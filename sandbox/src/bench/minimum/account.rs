@@ -274,7 +274,7 @@ pub fn account_time_bound(work: &AccountWork, limits: &Limits, pace: &Pace) -> f
 /// The account pages the handler asks for at once after the first (`ACCOUNT_PAGES_AT_ONCE` in the
 /// handler's `databricks/listing.rs`): the account's reads are unlimited in the bench, so its listing
 /// takes that many pages per round trip.
-pub const ACCOUNT_PAGES_AT_ONCE: usize = 8;
+pub const ACCOUNT_PAGES_AT_ONCE: usize = 12;
 
 /// Round trips of a listing of `pages` pages: the first alone (its `totalResults` says how many
 /// follow), then the others a few at once.
