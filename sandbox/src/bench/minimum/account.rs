@@ -528,11 +528,11 @@ mod tests {
         let bound = account_time_bound(&w, &limits, &pace);
         assert!((bound - (3.0 * 0.02 + 0.02 + 9.0)).abs() < 1e-9, "{bound}");
         // Nothing to write: the longer read chain, here 19,000 users in 190 pages of 100: the first,
-        // then 189 at 8 a round trip (24).
+        // then 189 at 12 a round trip (16).
         w.changes = AccountChanges::default();
         w.listed = 19_000;
         let bound = account_time_bound(&w, &limits, &pace);
-        assert!((bound - 25.0 * 0.02).abs() < 1e-9, "{bound}");
+        assert!((bound - 17.0 * 0.02).abs() < 1e-9, "{bound}");
         assert_eq!(
             (
                 listing_round_trips(0),
