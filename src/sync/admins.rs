@@ -266,11 +266,17 @@ impl Expansion {
     }
 }
 
+/// Whether the answer says the group is workspace-local (`meta.resourceType` `WorkspaceGroup`), whose
+/// members the workspace API shows.
+pub fn is_workspace_group(group: &ClassifiedGroup) -> bool {
+    (group.resource_type.as_deref()).is_some_and(|kind| kind.eq_ignore_ascii_case("WorkspaceGroup"))
+}
+
 /// Why a group read by id cannot be trusted to show its members: an account group (`meta.resourceType`
 /// `Group`), or one whose kind the answer does not say.
 fn not_a_workspace_group(group: &ClassifiedGroup, route: &Route) -> Option<String> {
     match group.resource_type.as_deref() {
-        Some(kind) if kind.eq_ignore_ascii_case("WorkspaceGroup") => None,
+        _ if is_workspace_group(group) => None,
         Some(kind) if kind.eq_ignore_ascii_case("Group") => Some(format!(
             "{} is an account group (meta.resourceType \"Group\"): the workspace API does not show \
              its members",

@@ -207,9 +207,7 @@ pub(super) async fn workspace_admins(
                 let group = (workspace_scim.get_group(&id, requests).await).map_err(|e| {
                     format!("the account has no such group, and the workspace's answer: {e}")
                 })?;
-                let local = (group.resource_type.as_deref())
-                    .is_some_and(|kind| kind.eq_ignore_ascii_case("WorkspaceGroup"));
-                if local {
+                if admins::is_workspace_group(&group) {
                     Ok(group)
                 } else {
                     Err(format!(
