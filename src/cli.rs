@@ -13,7 +13,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::config::{Config, Identities, WorkspaceAuth};
 use crate::databricks::AccountPace;
 use crate::functions::{AppState, Application, Misconfiguration};
-use crate::settings::{Settings, handler_port};
+use crate::settings::{Settings, SharedStorage, handler_port};
+use crate::state::StateStore;
 use crate::sync::{AzureEngine, Engine, Report, RunError, RunRequest, Runner, Status, Trigger};
 use crate::telemetry::{self, Mode};
 
@@ -212,14 +213,13 @@ fn sync(args: &SyncArgs) -> ExitCode {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
-    let engine = match azure_engine(&settings) {
-        Ok(engine) => engine,
+    let runner = match azure_runner(&settings, config) {
+        Ok(runner) => runner,
         Err(e) => {
             eprintln!("handler: {e}");
             return ExitCode::from(USAGE_ERROR);
         }
     };
-    let runner = Runner::new(Arc::new(config), engine);
     let request = RunRequest {
         trigger: Trigger::Cli,
         invocation_id: None,
@@ -236,7 +236,11 @@ fn sync(args: &SyncArgs) -> ExitCode {
     };
     let report = match result {
         Ok(report) => report,
-        Err(e @ (RunError::UnknownWorkspaces { .. } | RunError::Busy(_))) => {
+        Err(
+            e @ (RunError::UnknownWorkspaces { .. }
+            | RunError::Busy(_)
+            | RunError::BusyElsewhere { .. }),
+        ) => {
             eprintln!("handler: {e}");
             return ExitCode::from(USAGE_ERROR);
         }
@@ -320,16 +324,57 @@ fn serve() -> ExitCode {
     })
 }
 
-/// The production engine, with the credential chosen from the settings (and said once).
-fn azure_engine(settings: &Settings) -> Result<Arc<dyn Engine>, String> {
+/// The production runner: the engine with the credential chosen from the settings (and said once), and
+/// the shared state in the app's storage account when the settings name one.
+fn azure_runner(settings: &Settings, config: Config) -> Result<Runner, String> {
     let identity = crate::auth::identity(settings)?;
     tracing::info!(
         "authenticating as the {}, because {}",
         identity.name,
         identity.reason
     );
-    let engine = AzureEngine::new(settings, &identity).map_err(|e| e.to_string())?;
-    Ok(Arc::new(engine))
+    let engine: Arc<dyn Engine> =
+        Arc::new(AzureEngine::new(settings, &identity).map_err(|e| e.to_string())?);
+    let runner = Runner::new(Arc::new(config), engine);
+    match &settings.storage {
+        SharedStorage::Account {
+            blob_endpoint,
+            setting,
+        } => {
+            let store = StateStore::new(
+                blob_endpoint,
+                Arc::clone(&identity.credential),
+                instance_name(),
+            )
+            .map_err(|e| e.to_string())?;
+            tracing::info!(
+                "runs coordinate with other instances through {blob_endpoint} ({setting}): a lease \
+                 per workspace, the last reports"
+            );
+            Ok(runner.with_state(store))
+        }
+        SharedStorage::Off(why) => {
+            tracing::warn!(
+                "runs coordinate within this process only and reports are kept in memory: {why}"
+            );
+            Ok(runner)
+        }
+    }
+}
+
+/// This process in a lease holder's name: the App Service instance, else host name and process id.
+fn instance_name() -> String {
+    if let Ok(id) = std::env::var("WEBSITE_INSTANCE_ID")
+        && !id.trim().is_empty()
+    {
+        return id.trim().to_owned();
+    }
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned());
+    format!("{host} pid {}", std::process::id())
 }
 
 /// Settings and configuration, read once: a runner, or every problem to answer invocations with.
@@ -350,8 +395,8 @@ fn startup_state() -> AppState {
                 workspaces = config.workspaces.len(),
                 "configuration loaded"
             );
-            match azure_engine(&settings) {
-                Ok(engine) => AppState::ready(Runner::new(Arc::new(config), engine)),
+            match azure_runner(&settings, config) {
+                Ok(runner) => AppState::ready(runner),
                 Err(e) => misconfigured(Misconfiguration {
                     summary: "the app cannot authenticate".into(),
                     problems: vec![e],

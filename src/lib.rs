@@ -12,6 +12,7 @@ pub mod keyvault;
 pub mod memory;
 pub mod principal;
 pub mod settings;
+pub mod state;
 pub mod sync;
 pub mod telemetry;
 #[cfg(test)]

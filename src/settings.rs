@@ -38,6 +38,81 @@ pub struct Settings {
     pub identity_endpoint: Option<String>,
     /// `SYNC_MAX_RUN_SECONDS`: after this long a run starts no new write and reports `partial`.
     pub max_run_seconds: u64,
+    /// Where the state shared by every instance lives (`AzureWebJobsStorage`, identity-based).
+    pub storage: SharedStorage,
+}
+
+/// The storage account of the state every instance shares (leases, last reports), from the host's own
+/// identity-based `AzureWebJobsStorage` settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SharedStorage {
+    /// Blobs at `blob_endpoint`, reached with the app's identity; `setting` names where it came from.
+    Account {
+        blob_endpoint: Url,
+        setting: &'static str,
+    },
+    /// No usable identity-based setting: runs coordinate within this process only; why, in words.
+    Off(String),
+}
+
+impl SharedStorage {
+    fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<SharedStorage, String> {
+        const URI: &str = "AzureWebJobsStorage__blobServiceUri";
+        const NAME: &str = "AzureWebJobsStorage__accountName";
+        if let Some(raw) = get(URI) {
+            let url = Url::parse(&raw).ok();
+            if url
+                .as_ref()
+                .is_some_and(|u| u.query().is_some() || !u.username().is_empty())
+            {
+                // A query may be a SAS: never echoed.
+                return Err(format!(
+                    "{URI} must be the blob service's URL without a query or credentials (the app \
+                     uses its identity, not a SAS); the value is not shown"
+                ));
+            }
+            let blob_endpoint = url
+                .filter(|u| u.scheme() == "https" && u.host_str().is_some())
+                .ok_or_else(|| {
+                    format!(
+                        "{URI} must be the https URL of the blob service, such as \
+                         https://<account>.blob.core.windows.net, got \"{raw}\""
+                    )
+                })?;
+            return Ok(SharedStorage::Account {
+                blob_endpoint,
+                setting: URI,
+            });
+        }
+        if let Some(name) = get(NAME) {
+            let valid = (3..=24).contains(&name.len())
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+            if !valid {
+                return Err(format!(
+                    "must be a storage account name (3 to 24 lower-case letters and digits), got \"{name}\""
+                ));
+            }
+            let blob_endpoint = Url::parse(&format!("https://{name}.blob.core.windows.net/"))
+                .map_err(|e| format!("\"{name}\" gives no blob URL: {e}"))?;
+            return Ok(SharedStorage::Account {
+                blob_endpoint,
+                setting: NAME,
+            });
+        }
+        // Never echo the value: a connection string carries the account key.
+        Ok(SharedStorage::Off(
+            if get("AzureWebJobsStorage").is_some() {
+                "AzureWebJobsStorage is a connection string; shared state needs the identity-based \
+             AzureWebJobsStorage__accountName (or __blobServiceUri), as infra/ sets it"
+                    .to_owned()
+            } else {
+                "neither AzureWebJobsStorage__accountName nor AzureWebJobsStorage__blobServiceUri is set"
+                .to_owned()
+            },
+        ))
+    }
 }
 
 impl Settings {
@@ -86,15 +161,23 @@ impl Settings {
                 parse_max_run_seconds(&raw),
             ),
         };
-        match (graph_endpoint, max_run_seconds) {
-            (Some(graph_endpoint), Some(max_run_seconds)) if errors.is_empty() => Ok(Settings {
-                app_root,
-                config_path,
-                graph_endpoint,
-                azure_client_id,
-                identity_endpoint: get("IDENTITY_ENDPOINT"),
-                max_run_seconds,
-            }),
+        let storage = noted(
+            &mut errors,
+            "AzureWebJobsStorage",
+            SharedStorage::from_lookup(get),
+        );
+        match (graph_endpoint, max_run_seconds, storage) {
+            (Some(graph_endpoint), Some(max_run_seconds), Some(storage)) if errors.is_empty() => {
+                Ok(Settings {
+                    app_root,
+                    config_path,
+                    graph_endpoint,
+                    azure_client_id,
+                    identity_endpoint: get("IDENTITY_ENDPOINT"),
+                    max_run_seconds,
+                    storage,
+                })
+            }
             _ => Err(errors),
         }
     }
@@ -212,6 +295,62 @@ mod tests {
         );
         assert_eq!(s.graph_endpoint.as_str(), "https://graph.microsoft.com/");
         assert_eq!(s.azure_client_id, None);
+    }
+
+    #[test]
+    fn shared_state_comes_from_the_hosts_identity_based_storage_settings() {
+        let storage =
+            |vars: &[(&str, &str)]| Settings::from_lookup(lookup(vars)).map(|s| s.storage);
+        assert_eq!(
+            storage(&[("AzureWebJobsStorage__accountName", "stdbxsync01")]),
+            Ok(SharedStorage::Account {
+                blob_endpoint: Url::parse("https://stdbxsync01.blob.core.windows.net/").unwrap(),
+                setting: "AzureWebJobsStorage__accountName",
+            })
+        );
+        // A national cloud's URI wins over the account name.
+        assert_eq!(
+            storage(&[
+                ("AzureWebJobsStorage__accountName", "stdbxsync01"),
+                (
+                    "AzureWebJobsStorage__blobServiceUri",
+                    "https://stdbxsync01.blob.core.usgovcloudapi.net"
+                ),
+            ]),
+            Ok(SharedStorage::Account {
+                blob_endpoint: Url::parse("https://stdbxsync01.blob.core.usgovcloudapi.net/")
+                    .unwrap(),
+                setting: "AzureWebJobsStorage__blobServiceUri",
+            })
+        );
+        let off = storage(&[(
+            "AzureWebJobsStorage",
+            "DefaultEndpointsProtocol=https;AccountKey=c2VjcmV0",
+        )]);
+        let Ok(SharedStorage::Off(why)) = off else {
+            panic!("{off:?}")
+        };
+        assert!(
+            why.contains("connection string") && !why.contains("c2VjcmV0"),
+            "{why}"
+        );
+        assert!(matches!(storage(&[]), Ok(SharedStorage::Off(_))));
+
+        let errors = storage(&[("AzureWebJobsStorage__accountName", "St-Dbx")]).unwrap_err();
+        assert_eq!(errors[0].name, "AzureWebJobsStorage");
+        assert!(errors[0].message.contains("\"St-Dbx\""), "{}", errors[0]);
+        let errors = storage(&[(
+            "AzureWebJobsStorage__blobServiceUri",
+            "https://st.blob.core.windows.net/?sv=2024&sig=c2VjcmV0",
+        )])
+        .unwrap_err();
+        assert!(!errors[0].message.contains("c2VjcmV0"), "{}", errors[0]);
+        let errors = storage(&[(
+            "AzureWebJobsStorage__blobServiceUri",
+            "http://127.0.0.1:10000",
+        )])
+        .unwrap_err();
+        assert!(errors[0].message.contains("https URL"), "{}", errors[0]);
     }
 
     #[test]

@@ -6,6 +6,9 @@
 //! being a string of unix seconds as on App Service. Tokens are self-describing (`sbx.` + base64url JSON of
 //! resource, identity, expiry and a nonce), so the other emulators check them with [`token_claims`] without
 //! sharing state with this endpoint. They are not signed: the sandbox does not defend against forgery.
+//! Tokens for Azure Storage (`https://storage.azure.com`) are JWT-shaped instead (a v1 issuer
+//! `https://sts.windows.net/<tenant>/`, `aud`, `iat`, `nbf`, `exp`, and the same claims), because
+//! Azurite, which serves storage here, reads them as Entra tokens ([`crate::azurite`]).
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -28,6 +31,10 @@ pub const GRAPH_RESOURCE: &str = "https://graph.microsoft.com";
 pub const KEY_VAULT_RESOURCE: &str = "https://vault.azure.net";
 /// Resource (application id) of Azure Databricks tokens.
 pub const DATABRICKS_RESOURCE: &str = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d";
+/// Resource (audience) of Azure Storage tokens (blobs and queues).
+pub const STORAGE_RESOURCE: &str = "https://storage.azure.com";
+/// The tenant named in the issuer of JWT-shaped tokens.
+pub const TENANT_ID: &str = "72f988bf-0000-4000-8000-5a6e0b0c5e1d";
 /// The identity named in tokens of the system-assigned managed identity.
 pub const SYSTEM_IDENTITY: &str = "system";
 
@@ -62,8 +69,7 @@ struct Payload {
 /// Who a bearer token was issued to and for what, or None if it was not issued by an [`IdentityEndpoint`]
 /// (or [`mint_token`]) or has expired.
 pub fn token_claims(token: &str) -> Option<TokenClaims> {
-    let encoded = token.strip_prefix(TOKEN_PREFIX)?;
-    let payload: Payload = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(encoded).ok()?).ok()?;
+    let payload = payload_of(token)?;
     (payload.exp > now()).then_some(TokenClaims {
         resource: payload.aud,
         identity: payload.idt,
@@ -84,14 +90,50 @@ pub fn resource_matches(resource: &str, expected: &str) -> bool {
 /// A token for `resource` and `identity` (`"system"` or a client id) valid for `lifetime`, as the endpoint
 /// would issue it: for tests that inject a credential instead of calling the endpoint.
 pub fn mint_token(resource: &str, identity: &str, lifetime: Duration) -> String {
+    let issued = now();
     let payload = Payload {
         aud: resource.to_owned(),
         idt: identity.to_owned(),
-        exp: now().saturating_add(i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX)),
+        exp: issued.saturating_add(i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX)),
         nonce: uuid::Uuid::new_v4().simple().to_string(),
     };
+    if resource_matches(resource, STORAGE_RESOURCE) {
+        // An Entra v1 access token's shape (header.claims.signature), as Azurite reads it.
+        let header = serde_json::json!({"typ": "JWT", "alg": "RS256", "kid": "sandbox"});
+        let claims = serde_json::json!({
+            "aud": STORAGE_RESOURCE,
+            "iss": format!("https://sts.windows.net/{TENANT_ID}/"),
+            "iat": issued,
+            "nbf": issued,
+            "exp": payload.exp,
+            "oid": identity,
+            "tid": TENANT_ID,
+            "idt": payload.idt,
+            "nonce": payload.nonce,
+            "ver": "1.0",
+        });
+        let part = |v: &serde_json::Value| URL_SAFE_NO_PAD.encode(v.to_string());
+        return format!(
+            "{}.{}.{}",
+            part(&header),
+            part(&claims),
+            URL_SAFE_NO_PAD.encode(b"sandbox-unsigned")
+        );
+    }
     let json = serde_json::to_vec(&payload).unwrap_or_default();
     format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(json))
+}
+
+/// The claims of a token of either form.
+fn payload_of(token: &str) -> Option<Payload> {
+    if let Some(encoded) = token.strip_prefix(TOKEN_PREFIX) {
+        return serde_json::from_slice(&URL_SAFE_NO_PAD.decode(encoded).ok()?).ok();
+    }
+    let mut parts = token.split('.');
+    let (_, claims, _, None) = (parts.next()?, parts.next()?, parts.next()?, parts.next()) else {
+        return None;
+    };
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims).ok()?).ok()
 }
 
 fn now() -> i64 {
@@ -99,9 +141,7 @@ fn now() -> i64 {
 }
 
 fn expiry_of(token: &str) -> Option<i64> {
-    let encoded = token.strip_prefix(TOKEN_PREFIX)?;
-    let payload: Payload = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(encoded).ok()?).ok()?;
-    Some(payload.exp)
+    Some(payload_of(token)?.exp)
 }
 
 struct Inner {

@@ -6,6 +6,7 @@
 //! the helpers of `scripts/conformance.sh` ([`conformance`]). Used by the tests, the demo and CI.
 
 pub mod account;
+pub mod azurite;
 pub mod bench;
 pub mod conformance;
 pub mod demo;

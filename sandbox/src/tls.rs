@@ -148,11 +148,8 @@ impl Authority {
         self.ca.der().clone()
     }
 
-    /// A rustls server config presenting one leaf certificate (signed by this CA, chain leaf+CA)
-    /// valid for all `hosts` (DNS names; wildcards like "*.vault.azure.net" allowed). It uses the
-    /// `ring` provider explicitly (no process-wide default provider is needed) and advertises
-    /// ALPN `http/1.1`.
-    pub fn server_config(&self, hosts: &[&str]) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    /// A leaf certificate for `hosts` signed by this CA, and its key.
+    fn leaf(&self, hosts: &[&str]) -> Result<(rcgen::Certificate, KeyPair), TlsError> {
         let Some(first) = hosts.first() else {
             return Err(TlsError::NoHosts);
         };
@@ -168,7 +165,15 @@ impl Authority {
         validity(&mut params);
         let key = KeyPair::generate()?;
         let leaf = params.signed_by(&key, &self.ca)?;
+        Ok((leaf, key))
+    }
 
+    /// A rustls server config presenting one leaf certificate (signed by this CA, chain leaf+CA)
+    /// valid for all `hosts` (DNS names; wildcards like "*.vault.azure.net" allowed). It uses the
+    /// `ring` provider explicitly (no process-wide default provider is needed) and advertises
+    /// ALPN `http/1.1`.
+    pub fn server_config(&self, hosts: &[&str]) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+        let (leaf, key) = self.leaf(hosts)?;
         let chain = vec![leaf.der().clone(), self.ca.der().clone()];
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
         let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
@@ -179,6 +184,16 @@ impl Authority {
         .with_single_cert(chain, key)?;
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Arc::new(config))
+    }
+
+    /// A leaf certificate for `hosts` as PEM files' contents, for a server that is not ours (Azurite
+    /// takes `--cert`/`--key` paths): the chain (leaf, then this CA) and the PKCS#8 private key.
+    pub fn leaf_pem(&self, hosts: &[&str]) -> Result<(String, String), TlsError> {
+        let (leaf, key) = self.leaf(hosts)?;
+        Ok((
+            format!("{}{}", leaf.pem(), self.ca.pem()),
+            key.serialize_pem(),
+        ))
     }
 
     /// Writes a PEM bundle for `SSL_CERT_FILE`: the system roots (first existing of

@@ -3,8 +3,10 @@
 //! (`accounts.azuredatabricks.net`, [`World::add_account`]), each at its real host name over TLS behind one
 //! CONNECT proxy. [`World::handler_env`] is the environment under which the real, unmodified `handler`
 //! reaches them: `HTTPS_PROXY`, `NO_PROXY`, `SSL_CERT_FILE` (system roots + the throw-away CA),
-//! `IDENTITY_ENDPOINT`/`IDENTITY_HEADER`. Hosts without an emulator get a 502 from the proxy, so
-//! nothing ever reaches the real internet.
+//! `IDENTITY_ENDPOINT`/`IDENTITY_HEADER`, and once [`World::add_storage`] has started Azurite, the
+//! identity-based `AzureWebJobsStorage__accountName` of its account, whose blob and queue host names
+//! the proxy routes to it. Hosts without an emulator get a 502 from the proxy, so nothing ever
+//! reaches the real internet.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -14,6 +16,7 @@ use std::sync::{Mutex, PoisonError};
 use serde_json::{Value, json};
 
 use crate::account::{ACCOUNTS_HOST, Account};
+use crate::azurite::{self, Azurite};
 use crate::graph::Tenant;
 use crate::identity::IdentityEndpoint;
 use crate::keyvault::KeyVault;
@@ -60,6 +63,8 @@ pub struct World {
     bundle: PathBuf,
     _dir: tempfile::TempDir,
     workspaces: Mutex<Vec<Workspace>>,
+    storage: tokio::sync::Mutex<Option<Azurite>>,
+    storage_account: Mutex<Option<String>>,
 }
 
 fn io_error(e: impl std::fmt::Display) -> std::io::Error {
@@ -114,6 +119,8 @@ impl World {
             bundle,
             _dir: dir,
             workspaces: Mutex::new(Vec::new()),
+            storage: tokio::sync::Mutex::new(None),
+            storage_account: Mutex::new(None),
         })
     }
 
@@ -188,8 +195,51 @@ impl World {
         Ok(addr)
     }
 
+    /// Starts Azure Storage (Azurite, TLS and Entra tokens only) for the app's storage account,
+    /// `devstoreaccount1` at `https://devstoreaccount1.blob.core.windows.net` and `.queue.`; from now
+    /// on [`World::handler_env`] names it as the identity-based `AzureWebJobsStorage`. Once per world
+    /// (a second call does nothing).
+    ///
+    /// # Errors
+    /// Azurite could not be installed or started, or its certificate made.
+    pub async fn add_storage(&self) -> std::io::Result<()> {
+        let mut storage = self.storage.lock().await;
+        if storage.is_some() {
+            return Ok(());
+        }
+        let started = Azurite::start(&self.authority).await?;
+        self.proxy.add_route(
+            &format!("{}:443", azurite::blob_host(azurite::ACCOUNT)),
+            started.blob,
+        );
+        self.proxy.add_route(
+            &format!("{}:443", azurite::queue_host(azurite::ACCOUNT)),
+            started.queue,
+        );
+        *storage = Some(started);
+        *self
+            .storage_account
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(azurite::ACCOUNT.to_owned());
+        Ok(())
+    }
+
+    /// Stops the storage started by [`World::add_storage`] (its state is lost; the proxy then
+    /// answers 502 for its host names, as for a storage outage).
+    pub async fn stop_storage(&self) {
+        if let Some(azurite) = self.storage.lock().await.take() {
+            azurite.stop().await;
+        }
+    }
+
     /// The environment under which the real `handler` reaches this world (and nothing else).
     pub fn handler_env(&self) -> Vec<(String, String)> {
+        let storage = self
+            .storage_account
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .map(|account| ("AzureWebJobsStorage__accountName", account));
         [
             ("HTTPS_PROXY", self.proxy.url()),
             ("NO_PROXY", "127.0.0.1,localhost".to_owned()),
@@ -199,6 +249,7 @@ impl World {
             ("GRAPH_ENDPOINT", format!("https://{GRAPH_HOST}")),
         ]
         .into_iter()
+        .chain(storage)
         .map(|(k, v)| (k.to_owned(), v))
         .collect()
     }
@@ -214,6 +265,10 @@ impl World {
         "no_proxy",
         "SSL_CERT_DIR",
         "AZURE_CLIENT_ID",
+        "AzureWebJobsStorage",
+        "AzureWebJobsStorage__accountName",
+        "AzureWebJobsStorage__blobServiceUri",
+        "AzureWebJobsStorage__queueServiceUri",
     ];
 
     /// Secret values the handler must never print: every PAT, the identity header and every access

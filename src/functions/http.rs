@@ -58,13 +58,7 @@ async fn answer(
     invocation: Option<String>,
 ) -> InvocationResponse {
     match request.method.as_str() {
-        "GET" => {
-            let body = json!({
-                "running": runner.coordinator().running(),
-                "lastReport": runner.coordinator().last_report(),
-            });
-            InvocationResponse::http(200, &body, Vec::new())
-        }
+        "GET" => overview(runner).await,
         "POST" => match SyncOptions::from_request(&request) {
             Err(message) => client_error(400, message),
             Ok(options) => run(runner, options, invocation).await,
@@ -107,6 +101,61 @@ async fn run(
             tracing::warn!(running_run_id = %busy.holder.run_id, "{FUNCTION} answered 409: {message}");
             let body = json!({ "error": message, "runningRunId": busy.holder.run_id, "running": busy.holder });
             InvocationResponse::http(409, &body, vec![message])
+        }
+        Err(e @ RunError::BusyElsewhere { .. }) => {
+            let message = e.to_string();
+            let RunError::BusyElsewhere { workspace, holder } = e else {
+                return client_error(409, message);
+            };
+            tracing::warn!("{FUNCTION} answered 409: {message}");
+            let body = json!({
+                "error": message,
+                "workspace": workspace,
+                "runningRunId": holder.as_ref().map(|h| h.run_id.clone()),
+                "holder": holder,
+            });
+            InvocationResponse::http(409, &body, vec![message])
+        }
+    }
+}
+
+/// `GET /api/SyncHttp`: the runs in progress here and, with shared state, what every instance
+/// recorded (last runs, each workspace's last report, who holds which workspace now); without it,
+/// this process's last report.
+async fn overview(runner: &Runner) -> InvocationResponse {
+    let running = runner.coordinator().running();
+    let Some(state) = runner.state() else {
+        let body = json!({
+            "running": running,
+            "lastReport": runner.coordinator().last_report(),
+            "sharedState": null,
+        });
+        return InvocationResponse::http(200, &body, Vec::new());
+    };
+    let names: Vec<_> = runner
+        .config()
+        .workspaces
+        .iter()
+        .map(|w| w.name.clone())
+        .collect();
+    match state.overview(&names).await {
+        Ok(mut body) => {
+            if let Some(fields) = body.as_object_mut() {
+                fields.insert("running".to_owned(), json!(running));
+                fields.insert("sharedState".to_owned(), json!(state.endpoint()));
+            }
+            InvocationResponse::http(200, &body, Vec::new())
+        }
+        Err(e) => {
+            let message = format!("the last reports could not be read: {e}");
+            tracing::error!("{FUNCTION} answered 503: {message}");
+            let body = json!({
+                "error": message,
+                "running": running,
+                "lastReportOfThisInstance": runner.coordinator().last_report(),
+                "sharedState": state.endpoint(),
+            });
+            InvocationResponse::http(503, &body, vec![message])
         }
     }
 }

@@ -4,7 +4,8 @@
 //! released when its [`Claim`] is dropped, so a run that fails or panics can never leave a workspace held.
 //! HTTP runs `try_claim` (and answer 409 when busy); timer runs `claim` and wait. Waiters never hold
 //! part of a claim while waiting, so two waiting runs cannot deadlock.
-//! This is in-process only: on Flex Consumption the timer and HTTP functions may run in separate processes.
+//! This is in-process only; across instances (Flex Consumption runs the timer and HTTP functions on
+//! separate ones) the runner also takes each workspace's blob lease (`state/lease.rs`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};

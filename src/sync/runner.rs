@@ -12,6 +12,7 @@ use super::coordinator::{Busy, Claim, Coordinator};
 use super::report::{Report, Status, Trigger, WorkspaceReport};
 use super::{AccountScope, Engine, RunContext, RunScope, events};
 use crate::config::{Config, Identities, Workspace, WorkspaceName};
+use crate::state::{Holder, Lease, StateStore, Taken};
 
 /// How many workspaces one run syncs at the same time. Each has its own SCIM rate limit, so a run's
 /// time is that of its largest workspace while they all fit; memory grows with it (each holds its lists).
@@ -42,7 +43,29 @@ pub enum RunError {
         .0.workspace, .0.holder.run_id, .0.holder.trigger, rfc3339(.0.holder.started_at)
     )]
     Busy(Box<Busy>),
+    /// Held by a run of another instance (its lease in the storage account).
+    #[error("workspace \"{workspace}\" is being synced {}", elsewhere(.holder.as_ref()))]
+    BusyElsewhere {
+        workspace: WorkspaceName,
+        holder: Option<Holder>,
+    },
 }
+
+fn elsewhere(holder: Option<&Holder>) -> String {
+    match holder {
+        Some(h) => format!(
+            "by run {} (trigger {}, started {}) on instance {}",
+            h.run_id, h.trigger, h.started_at, h.instance
+        ),
+        None => {
+            "by a run of another instance (its lease is held; the holder has not named itself yet)"
+                .to_owned()
+        }
+    }
+}
+
+/// How often a run that must wait tries again for a workspace another instance holds.
+const LEASE_POLL: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn quoted(names: &[String]) -> String {
     names
@@ -93,6 +116,8 @@ pub struct Runner {
     config: Arc<Config>,
     engine: Arc<dyn Engine>,
     coordinator: Arc<Coordinator>,
+    /// The state shared with other instances (leases, last reports); `None`: this process only.
+    state: Option<Arc<StateStore>>,
 }
 
 impl Runner {
@@ -101,7 +126,21 @@ impl Runner {
             config,
             engine,
             coordinator: Coordinator::new(),
+            state: None,
         }
+    }
+
+    /// Coordinates with other instances through `state` (a lease per workspace) and keeps the
+    /// reports there.
+    #[must_use]
+    pub fn with_state(mut self, state: Arc<StateStore>) -> Self {
+        self.state = Some(state);
+        self
+    }
+
+    /// The shared state, if the runner has one.
+    pub fn state(&self) -> Option<&Arc<StateStore>> {
+        self.state.as_ref()
     }
 
     pub fn config(&self) -> &Config {
@@ -142,13 +181,23 @@ impl Runner {
                 .try_claim(&run)
                 .map_err(|b| RunError::Busy(Box::new(b)))?
         };
+        let leases = match self.take_leases(&run, wait).instrument(span.clone()).await {
+            Ok(leases) => leases,
+            Err(Leasing::Busy(e)) => return Err(e),
+            Err(Leasing::Failed(cause)) => {
+                let report = failed_run(&run, &cause);
+                events::emit(&report, self.engine.max_run_seconds());
+                // Kept here only: the storage that would keep it for the others is what failed.
+                return Ok(self.coordinator.record(report));
+            }
+        };
         // The run is its own task holding the claim: if the caller goes away (a client disconnects),
         // the run still finishes and only then releases its workspaces.
         let runner = self.clone();
         let shared = Arc::clone(&run);
         let task = tokio::spawn(
             async move {
-                let report = runner.run_claimed(shared, workspaces).await;
+                let report = runner.run_claimed(shared, workspaces, leases).await;
                 drop(claim);
                 report
             }
@@ -214,12 +263,78 @@ impl Runner {
         })
     }
 
-    async fn run_claimed(&self, run: Arc<RunContext>, workspaces: Vec<Workspace>) -> Arc<Report> {
+    /// Every workspace of `run`'s lease, all or none, in name order; with `wait`, tried again every
+    /// [`LEASE_POLL`] while another instance holds one (never holding some while waiting).
+    async fn take_leases(
+        &self,
+        run: &RunContext,
+        wait: bool,
+    ) -> Result<Vec<(WorkspaceName, Lease)>, Leasing> {
+        let Some(state) = &self.state else {
+            return Ok(Vec::new());
+        };
+        let holder = Holder {
+            run_id: run.run_id.to_string(),
+            trigger: run.trigger.to_string(),
+            started_at: rfc3339(run.started_at),
+            instance: state.instance().to_owned(),
+        };
+        let mut names = run.workspaces.clone();
+        names.sort();
+        let mut said = false;
+        loop {
+            let mut held = Vec::with_capacity(names.len());
+            let mut busy = None;
+            for name in &names {
+                match state.try_lease(name, &holder).await {
+                    Ok(Taken::Held(lease)) => held.push((name.clone(), lease)),
+                    Ok(Taken::Busy(holder)) => {
+                        busy = Some((name.clone(), holder));
+                        break;
+                    }
+                    Err(e) => {
+                        release_all(held).await;
+                        return Err(Leasing::Failed(format!(
+                            "the run could not take the workspaces' leases, which keep one sync \
+                             per workspace across instances: {e}"
+                        )));
+                    }
+                }
+            }
+            let Some((workspace, holder)) = busy else {
+                return Ok(held);
+            };
+            release_all(held).await;
+            if !wait {
+                return Err(Leasing::Busy(RunError::BusyElsewhere { workspace, holder }));
+            }
+            if !said {
+                said = true;
+                tracing::info!(
+                    workspace = %workspace,
+                    "waiting for another instance's run to release a workspace: {}",
+                    elsewhere(holder.as_ref())
+                );
+            }
+            tokio::time::sleep(LEASE_POLL).await;
+        }
+    }
+
+    async fn run_claimed(
+        &self,
+        run: Arc<RunContext>,
+        workspaces: Vec<Workspace>,
+        mut leases: Vec<(WorkspaceName, Lease)>,
+    ) -> Arc<Report> {
         let clock = Instant::now();
         tracing::info!(workspaces = workspaces.len(), "run started");
         let scope = self.engine.start_run(Arc::clone(&run));
         let reports: Vec<WorkspaceReport> = futures::stream::iter(workspaces)
-            .map(|ws| sync_isolated(Arc::clone(&scope), ws))
+            .map(|ws| {
+                let lease = (leases.iter().position(|(name, _)| *name == ws.name))
+                    .map(|at| leases.swap_remove(at).1);
+                sync_leased(Arc::clone(&scope), ws, lease)
+            })
             .buffered(WORKSPACE_CONCURRENCY)
             .collect()
             .await;
@@ -227,9 +342,63 @@ impl Runner {
         let report = report(&run, duration_ms, reports, scope.finish());
         // Information only: whoever handles the report decides whether a failure is an error to log.
         events::emit(&report, self.engine.max_run_seconds());
+        if let Some(state) = &self.state
+            && let Err(e) = state.record(&report).await
+        {
+            tracing::error!("the run's report was not kept for other instances: {e}");
+        }
         // Shared with the coordinator (the last report), not copied: a large first sync's report is big.
         self.coordinator.record(report)
     }
+}
+
+/// Why a run did not take its leases.
+enum Leasing {
+    Busy(RunError),
+    /// The storage account could not be used: every workspace of the run fails with this cause.
+    Failed(String),
+}
+
+async fn release_all(leases: Vec<(WorkspaceName, Lease)>) {
+    futures::future::join_all(leases.into_iter().map(|(_, lease)| lease.release())).await;
+}
+
+/// Syncs one workspace under its lease (if the run has one): released as soon as the workspace is
+/// done; if it is lost, the sync is stopped and the workspace fails (another instance may take it).
+async fn sync_leased(
+    scope: Arc<dyn RunScope>,
+    workspace: Workspace,
+    lease: Option<Lease>,
+) -> WorkspaceReport {
+    let Some(lease) = lease else {
+        return sync_isolated(scope, workspace).await;
+    };
+    let name = workspace.name.clone();
+    let mut lost = lease.lost();
+    let clock = Instant::now();
+    let sync = sync_isolated(scope, workspace);
+    tokio::pin!(sync);
+    let report = tokio::select! {
+        report = &mut sync => report,
+        reason = async {
+            loop {
+                if let Some(reason) = lost.borrow_and_update().clone() {
+                    return reason;
+                }
+                if lost.changed().await.is_err() {
+                    // The renewer ended without a word (aborted): the sync decides.
+                    std::future::pending::<()>().await;
+                }
+            }
+        } => {
+            tracing::error!(workspace = %name, "stopped: {reason}");
+            let mut report = WorkspaceReport::failed(name, format!("stopped: {reason}"));
+            report.duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
+            report
+        }
+    };
+    lease.release().await;
+    report
 }
 
 /// Syncs one workspace in its own task, so that a panic fails that workspace only.

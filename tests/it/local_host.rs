@@ -21,7 +21,7 @@ async fn start(world: &World, app: &tempfile::TempDir) -> (LocalHost, Arc<Mutex<
     crate::support::local_host(world, app, &[]).await
 }
 
-async fn sync_http(host: &LocalHost, body: Value) -> (u16, Value) {
+pub(crate) async fn sync_http(host: &LocalHost, body: Value) -> (u16, Value) {
     let response = reqwest::Client::new()
         .post(format!("{}/api/SyncHttp", host.url()))
         .json(&body)
@@ -123,7 +123,7 @@ async fn the_timer_through_the_admin_api_and_the_http_function_sync_the_workspac
 }
 
 /// A world with one workspace and a group of `n` users, whose SCIM answers slowly.
-async fn slow_world(n: usize) -> (World, Workspace, String, Vec<String>) {
+pub(crate) async fn slow_world(n: usize) -> (World, Workspace, String, Vec<String>) {
     let world = World::start().await.unwrap();
     let group = world.tenant.add_group("Databricks-Group-Test");
     let names: Vec<String> = (0..n).map(|i| format!("user{i:02}@contoso.com")).collect();

@@ -29,4 +29,5 @@ mod package;
 mod scenario;
 mod secrets;
 mod service_principals;
+mod shared_state;
 mod support;
