@@ -116,16 +116,31 @@ fn load_config(settings: &Settings, flag: Option<&Path>) -> Result<(PathBuf, Con
 
 fn check_config(args: &ConfigArg) -> ExitCode {
     telemetry::init(Mode::Cli);
-    let (path, config) =
-        match settings_or_report().and_then(|s| load_config(&s, args.config.as_deref())) {
-            Ok(loaded) => loaded,
-            Err(code) => return code,
-        };
+    let settings = match settings_or_report() {
+        Ok(settings) => settings,
+        Err(code) => return code,
+    };
+    let (path, config) = match load_config(&settings, args.config.as_deref()) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
     println!(
         "{}: valid, {} workspace(s)",
         path.display(),
         config.workspaces.len()
     );
+    match &settings.storage {
+        SharedStorage::Account {
+            blob_endpoint,
+            setting,
+        } => println!(
+            "  shared state: {} ({setting}): a lease per workspace, the last reports",
+            blob_endpoint.as_str().trim_end_matches('/')
+        ),
+        SharedStorage::Off(why) => {
+            println!("  shared state: none, runs coordinate within one process ({why})")
+        }
+    }
     if let Some(account) = &config.account {
         println!(
             "  account: {} at {}",

@@ -14,6 +14,9 @@ fn handler(args: &[&str], dir: &std::path::Path) -> Output {
         .env_remove("GRAPH_ENDPOINT")
         .env_remove("AZURE_CLIENT_ID")
         .env_remove("RUST_LOG")
+        .env_remove("AzureWebJobsStorage")
+        .env_remove("AzureWebJobsStorage__blobServiceUri")
+        .env("AzureWebJobsStorage__accountName", "stdbxsync01")
         .output()
         .unwrap()
 }
@@ -35,6 +38,12 @@ fn check_config_accepts_the_example_and_describes_it() {
     );
     assert!(
         stdout.contains("PAT from Key Vault secret: https://"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "  shared state: https://stdbxsync01.blob.core.windows.net (AzureWebJobsStorage__accountName): a lease per workspace, the last reports\n"
+        ),
         "{stdout}"
     );
 }
