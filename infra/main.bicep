@@ -231,6 +231,10 @@ module appRoleAssignments 'modules/app-role-assignments.bicep' = {
   params: {
     principalId: functionApp.outputs.principalId
     storageAccountName: storage.outputs.name
+    queueNames: [
+      storage.outputs.workQueueName
+      storage.outputs.poisonQueueName
+    ]
     applicationInsightsName: monitoring.outputs.applicationInsightsName
   }
 }

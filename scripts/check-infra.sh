@@ -41,7 +41,7 @@ INFRA=infra
 # Skipped in both parameter sets:
 SKIPPED_ALWAYS=(
   # Storage account (host storage and deployment container).
-  "CKV_AZURE_206 storage: nothing fixes this (by choice): locally redundant on purpose; it holds only re-creatable state (timer leases, function keys, the deployment package that the next deploy uploads again)."
+  "CKV_AZURE_206 storage: nothing fixes this (by choice): locally redundant on purpose; it holds only re-creatable state (timer leases, function keys, the deployment package that the next deploy uploads again, the handler's workspace leases and last reports, and the work queue, whose work the next timer run redoes)."
   # Function app and its plan.
   "CKV_AZURE_78  function app: nothing fixes this (no such setting): checks siteConfig.ftpsState, which Flex Consumption deprecates (no FTPS there); FTP and SCM basic-auth publishing are off through basicPublishingCredentialsPolicies instead."
   "CKV_AZURE_16  function app: nothing fixes this (by design): App Service Authentication would force callers of SyncHttp to present Entra tokens; SyncHttp uses function keys (authLevel function), as docs/deploy.md documents."

@@ -17,6 +17,9 @@ param name string
 @description('Blob container that receives the deployment package (Flex Consumption).')
 param deploymentContainerName string
 
+@description('The work queue of SyncQueue (its function.json names it); its poison queue is <name>-poison.')
+param workQueueName string = 'entra-sync-work'
+
 @description('Private networking: public network access off and the firewall denying by default; the app reaches the account through private endpoints (private-endpoints.bicep).')
 param networkIsolation bool = false
 
@@ -92,7 +95,27 @@ resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/con
   }
 }
 
+// The work queue of SyncQueue (one message per workspace to sync) and its poison queue, made here so
+// that the app's role can be scoped to exactly these two (the Functions host would otherwise create the
+// poison queue itself on the first poison message, which needs a role on the whole queue service).
+resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
+  parent: storage
+  name: 'default'
+}
+
+resource workQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueService
+  name: workQueueName
+}
+
+resource poisonQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueService
+  name: '${workQueueName}-poison'
+}
+
 output id string = storage.id
 output name string = storage.name
 output blobEndpoint string = storage.properties.primaryEndpoints.blob
+output workQueueName string = workQueue.name
+output poisonQueueName string = poisonQueue.name
 output deploymentContainerUrl string = '${storage.properties.primaryEndpoints.blob}${deploymentContainer.name}'

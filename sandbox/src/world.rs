@@ -232,6 +232,23 @@ impl World {
         }
     }
 
+    /// A client of the storage account's queue `name` (after [`World::add_storage`]), as the app's
+    /// identity reaches it: for tests that put work on a queue or read its poison queue.
+    ///
+    /// # Errors
+    /// No storage was added, or the client could not be made.
+    pub fn queue(&self, name: &str) -> Result<azure_storage_queue::QueueClient, String> {
+        let account = (self.storage_account.lock())
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .ok_or("no storage: call World::add_storage first")?;
+        let env = self.handler_env();
+        let setting = |key: &str| env.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+        let service = url::Url::parse(&format!("https://{}/", azurite::queue_host(&account)))
+            .map_err(|e| e.to_string())?;
+        crate::host::queue_client(&setting, &service, name)
+    }
+
     /// The environment under which the real `handler` reaches this world (and nothing else).
     pub fn handler_env(&self) -> Vec<(String, String)> {
         let storage = self

@@ -1,9 +1,11 @@
 //! The custom-handler protocol layer: the axum router the Functions host calls. It translates host
 //! payloads into [`RunRequest`](crate::sync::RunRequest)s and reports into host responses, and holds no
-//! sync logic. `GET /` is the readiness probe; `POST /SyncTimer` and `POST /SyncHttp` are invocations.
+//! sync logic. `GET /` is the readiness probe; `POST /SyncTimer`, `POST /SyncHttp` and `POST /SyncQueue` are
+//! invocations.
 
 mod http;
 pub mod payload;
+mod queue;
 mod timer;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -66,6 +68,7 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(ready))
         .route("/SyncTimer", post(timer::invoke))
         .route("/SyncHttp", post(http::invoke))
+        .route("/SyncQueue", post(queue::invoke))
         .fallback(unknown_function)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

@@ -23,6 +23,8 @@ pub enum PayloadError {
     NoTimerBinding,
     #[error("\"Data\" holds no HTTP request binding \"req\"")]
     NoHttpBinding,
+    #[error("\"Data\" holds no queue message binding \"message\"")]
+    NoQueueBinding,
     #[error("the {binding} binding is malformed: {message}")]
     Binding { binding: String, message: String },
 }
@@ -128,6 +130,32 @@ impl Invocation {
             binding: format!("timer \"{name}\""),
             message: e.to_string(),
         })
+    }
+
+    /// The queue trigger's `message` binding, as JSON: the host passes the message text as a string
+    /// (parsed here); an object is taken as it is.
+    ///
+    /// # Errors
+    /// No `message` binding, or a text that is not JSON.
+    pub fn queue_message(&self) -> Result<Value, PayloadError> {
+        match self.data.get("message") {
+            None => Err(PayloadError::NoQueueBinding),
+            Some(Value::String(text)) => {
+                serde_json::from_str(text).map_err(|e| PayloadError::Binding {
+                    binding: "queue message \"message\"".into(),
+                    message: format!("its text is not JSON ({e})"),
+                })
+            }
+            Some(other) => Ok(other.clone()),
+        }
+    }
+
+    /// `Metadata.DequeueCount` of a queue invocation (1 for the first delivery).
+    pub fn dequeue_count(&self) -> Option<u64> {
+        let count = self.metadata.get("DequeueCount")?;
+        count
+            .as_u64()
+            .or_else(|| count.as_str().and_then(|s| s.parse().ok()))
     }
 
     /// The HTTP trigger's `req` binding.

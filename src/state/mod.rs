@@ -15,6 +15,7 @@
 //! Names are lower case (workspace names are case-insensitive and limited to `[A-Za-z0-9._-]`).
 
 mod lease;
+pub mod work;
 
 pub use lease::{Holder, Lease, Taken};
 
@@ -219,7 +220,7 @@ impl StateStore {
 }
 
 /// The triggers whose last runs are kept apart (`reports/last-<trigger>.json`).
-const TRIGGERS: [&str; 3] = ["timer", "http", "cli"];
+const TRIGGERS: [&str; 4] = ["timer", "http", "queue", "cli"];
 
 impl StateStore {
     /// What every instance has recorded: the last run, the last run of each trigger, each of

@@ -22,6 +22,8 @@ pub enum Trigger {
     Timer,
     Http,
     Cli,
+    /// A message of the work queue (`SyncQueue`): one workspace.
+    Queue,
 }
 
 impl std::fmt::Display for Trigger {
@@ -30,6 +32,7 @@ impl std::fmt::Display for Trigger {
             Trigger::Timer => "timer",
             Trigger::Http => "http",
             Trigger::Cli => "cli",
+            Trigger::Queue => "queue",
         })
     }
 }

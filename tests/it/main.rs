@@ -31,3 +31,4 @@ mod secrets;
 mod service_principals;
 mod shared_state;
 mod support;
+mod work_queue;

@@ -497,7 +497,7 @@ pub fn app_folder(config: &str) -> tempfile::TempDir {
     for file in ["host.json", "local.settings.example.json"] {
         std::fs::copy(repo.join(file), dir.path().join(file)).unwrap();
     }
-    for function in ["SyncTimer", "SyncHttp"] {
+    for function in ["SyncTimer", "SyncHttp", "SyncQueue"] {
         std::fs::create_dir(dir.path().join(function)).unwrap();
         let json = Path::new(function).join("function.json");
         std::fs::copy(repo.join(&json), dir.path().join(&json)).unwrap();

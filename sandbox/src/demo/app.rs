@@ -64,7 +64,7 @@ pub fn stage(handler: &Path, config: &Value) -> std::io::Result<tempfile::TempDi
         .tempdir()?;
     let root = repo_root();
     std::fs::copy(root.join("host.json"), dir.path().join("host.json"))?;
-    for function in ["SyncTimer", "SyncHttp"] {
+    for function in ["SyncTimer", "SyncHttp", "SyncQueue"] {
         std::fs::create_dir_all(dir.path().join(function))?;
         std::fs::copy(
             root.join(function).join("function.json"),

@@ -1,6 +1,7 @@
 //! An app folder as the host reads it: `host.json` (`customHandler.description`
 //! `defaultExecutablePath` / `arguments` / `workingDirectory`, `enableForwardingHttpRequest` (payload
-//! mode only), `functionTimeout`, `extensions.http.routePrefix`; `extensionBundle` ignored), the app
+//! mode only), `functionTimeout`, `extensions.http.routePrefix`, `extensions.queues`; `extensionBundle`
+//! ignored), the app
 //! settings (`Values` of `local.settings.json`, else `local.settings.example.json`, then the caller's
 //! overrides), and every `<Function>/function.json`. Every problem names its file.
 //!
@@ -37,6 +38,8 @@ pub(crate) struct App {
     pub settings: Vec<(String, String)>,
     /// Things worth saying at start-up (skipped settings, functions not loaded).
     pub notes: Vec<String>,
+    /// `extensions.queues`.
+    pub queues: super::queue::QueueOptions,
 }
 
 fn config(path: &Path, message: impl std::fmt::Display) -> HostError {
@@ -123,6 +126,7 @@ pub(crate) fn load(
         .trim_matches('/')
         .to_owned();
 
+    let queues = super::queue::QueueOptions::from_host(&host).map_err(|e| bad(&e))?;
     let mut notes = Vec::new();
     let settings = settings(root, overrides, parent, &mut notes)?;
     let lookup: HashMap<&str, &str> = settings
@@ -146,6 +150,7 @@ pub(crate) fn load(
         functions,
         settings,
         notes,
+        queues,
     })
 }
 

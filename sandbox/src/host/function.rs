@@ -1,5 +1,6 @@
 //! `<app_root>/<Function>/function.json`: the trigger (`timerTrigger` with `schedule`, `useMonitor`,
-//! `runOnStartup`; `httpTrigger` with `methods`, `authLevel`, `route` and the `http` output binding)
+//! `runOnStartup`; `httpTrigger` with `methods`, `authLevel`, `route` and the `http` output binding;
+//! `queueTrigger` with `queueName` and `connection`, an identity-based storage connection only)
 //! and the function-level `retry` policy (`fixedDelay` / `exponentialBackoff`). `%AppSetting%` in a
 //! schedule is replaced from the app settings. A disabled function, or one with a trigger this host
 //! does not run, is skipped with a note rather than refused.
@@ -25,6 +26,19 @@ pub struct FunctionInfo {
 pub enum Trigger {
     Timer(TimerTrigger),
     Http(HttpTrigger),
+    Queue(QueueTrigger),
+}
+
+#[derive(Debug, Clone)]
+pub struct QueueTrigger {
+    /// The binding name (`message`): the key under `Data`.
+    pub binding: String,
+    /// The queue, after `%AppSetting%` substitution.
+    pub queue_name: String,
+    /// The connection's name (`AzureWebJobsStorage` unless given).
+    pub connection: String,
+    /// The queue service, from `<connection>__queueServiceUri` or `<connection>__accountName`.
+    pub service: url::Url,
 }
 
 #[derive(Debug, Clone)]
@@ -135,9 +149,18 @@ pub(crate) fn parse(
         Trigger::Timer(timer(trigger, binding, setting)?)
     } else if kind.eq_ignore_ascii_case("httpTrigger") {
         Trigger::Http(http(name, trigger, bindings, binding)?)
+    } else if kind.eq_ignore_ascii_case("queueTrigger") {
+        match queue(trigger, binding, setting)? {
+            Ok(queue) => Trigger::Queue(queue),
+            Err(why) => {
+                return Ok(Parsed::Skipped(format!(
+                    "Function '{name}' is not loaded: {why}"
+                )));
+            }
+        }
     } else {
         return Ok(Parsed::Skipped(format!(
-            "Function '{name}' is not loaded: this local host runs timerTrigger and httpTrigger functions, not '{kind}'"
+            "Function '{name}' is not loaded: this local host runs timerTrigger, httpTrigger and queueTrigger functions, not '{kind}'"
         )));
     };
     let retry = match root.get("retry") {
@@ -170,7 +193,7 @@ fn timer(
     setting: &dyn Fn(&str) -> Option<String>,
 ) -> Result<TimerTrigger, String> {
     let raw = text_of(binding, "schedule").ok_or("the timerTrigger has no \"schedule\"")?;
-    let schedule = substitute(raw, setting)?;
+    let schedule = substitute(raw, setting).map_err(|e| format!("schedule {e}"))?;
     let parsed = Schedule::parse(&schedule).map_err(|e| format!("schedule {e}"))?;
     let use_monitor = flag(binding, "useMonitor")?
         .unwrap_or_else(|| parsed.default_use_monitor(super::clock::now()));
@@ -181,6 +204,56 @@ fn timer(
         run_on_startup: flag(binding, "runOnStartup")?.unwrap_or(false),
         parsed,
     })
+}
+
+/// A queue trigger, or (inner `Err`) why this host cannot listen to it: its connection is not an
+/// identity-based one (the only kind the app's storage allows, and the only kind read here).
+fn queue(
+    binding: &Map<String, Value>,
+    name: String,
+    setting: &dyn Fn(&str) -> Option<String>,
+) -> Result<Result<QueueTrigger, String>, String> {
+    let raw = text_of(binding, "queueName").ok_or("the queueTrigger has no \"queueName\"")?;
+    let queue_name = substitute(raw, setting).map_err(|e| format!("queueName {e}"))?;
+    let valid = (3..=63).contains(&queue_name.len())
+        && queue_name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !queue_name.starts_with('-')
+        && !queue_name.ends_with('-')
+        && !queue_name.contains("--");
+    if !valid {
+        return Err(format!(
+            "queueName '{queue_name}' is not a valid queue name (3 to 63 lower-case letters, digits and single hyphens)"
+        ));
+    }
+    let connection = text_of(binding, "connection")
+        .filter(|c| !c.is_empty())
+        .unwrap_or("AzureWebJobsStorage")
+        .to_owned();
+    let value =
+        |suffix: &str| setting(&format!("{connection}__{suffix}")).filter(|v| !v.trim().is_empty());
+    let service = match (value("queueServiceUri"), value("accountName")) {
+        (Some(uri), _) => url::Url::parse(uri.trim())
+            .map_err(|e| format!("{connection}__queueServiceUri is not a URL: {e}"))?,
+        (None, Some(account)) => url::Url::parse(&format!(
+            "https://{}.queue.core.windows.net/",
+            account.trim()
+        ))
+        .map_err(|e| format!("{connection}__accountName gives no URL: {e}"))?,
+        (None, None) => {
+            return Ok(Err(format!(
+                "its connection '{connection}' has no identity-based queue settings \
+                 ({connection}__queueServiceUri or {connection}__accountName)"
+            )));
+        }
+    };
+    Ok(Ok(QueueTrigger {
+        binding: name,
+        queue_name,
+        connection,
+        service,
+    }))
 }
 
 /// Replaces each `%Name%` with the app setting's value.
@@ -194,7 +267,7 @@ fn substitute(raw: &str, setting: &dyn Fn(&str) -> Option<String>) -> Result<Str
         let key = &rest[start + 1..start + 1 + len];
         let value = setting(key)
             .filter(|v| !v.trim().is_empty())
-            .ok_or_else(|| format!("schedule '{raw}': app setting '{key}' is not set"))?;
+            .ok_or_else(|| format!("'{raw}': app setting '{key}' is not set"))?;
         out.push_str(&rest[..start]);
         out.push_str(&value);
         rest = &rest[start + len + 2..];

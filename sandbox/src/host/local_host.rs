@@ -106,7 +106,7 @@ impl LocalHost {
             .iter()
             .filter_map(|f| match &f.trigger {
                 Trigger::Timer(t) => Some((f.name.clone(), TimerState::new(t, now))),
-                Trigger::Http(_) => None,
+                Trigger::Http(_) | Trigger::Queue(_) => None,
             })
             .collect();
         let shared = Arc::new(Shared {
@@ -126,6 +126,14 @@ impl LocalHost {
             return Err(HostError::Handler(why));
         }
         announce(&shared);
+        for function in &shared.app.functions {
+            if matches!(function.trigger, Trigger::Queue(_)) {
+                tasks.push(tokio::spawn(super::queue::listen(
+                    Arc::clone(&shared),
+                    Arc::clone(function),
+                )));
+            }
+        }
         if options.start_timers {
             for function in &shared.app.functions {
                 if matches!(function.trigger, Trigger::Timer(_)) {
@@ -303,6 +311,7 @@ fn announce(shared: &Shared) {
                 )
             }
             Trigger::Timer(_) => format!("  {}: timerTrigger", function.name),
+            Trigger::Queue(_) => format!("  {}: queueTrigger", function.name),
         };
         shared.console.info(HOST, line);
     }

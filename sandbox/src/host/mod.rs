@@ -24,6 +24,7 @@ mod local_host;
 mod options;
 mod payload;
 mod process;
+mod queue;
 mod route;
 mod schedule;
 mod timer;
@@ -34,11 +35,14 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 pub use console::{ConsoleLine, Level, Output};
-pub use function::{FunctionInfo, HttpTrigger, RetryPolicy, RetryStrategy, TimerTrigger, Trigger};
+pub use function::{
+    FunctionInfo, HttpTrigger, QueueTrigger, RetryPolicy, RetryStrategy, TimerTrigger, Trigger,
+};
 pub use invoke::{HOST_VERSION, PROGRAMMATIC};
 pub use local_host::LocalHost;
 pub use options::{HostError, HostOptions, InvocationRecord};
 pub use process::HandlerStatus;
+pub use queue::queue_client;
 
 /// `sandbox host`: run any custom-handler app folder until Ctrl-C.
 #[derive(Debug, Clone, clap::Args)]
