@@ -70,8 +70,14 @@ param grantGraphAppRoles bool = true
 @description('Also grant Application.Read.All, which reading the appId of service principal members needs: set it for workspaces with includeServicePrincipals.')
 param grantApplicationRead bool = false
 
+@description('Change notifications from Microsoft Graph (SyncNotify, SyncSubscriptions): grants Group.Read.All, which subscriptions on groups need, and sets NOTIFICATION_URL and NOTIFICATION_CLIENT_STATE to the Key Vault secrets notification-url and notification-client-state, which docs/deploy.md ("Change notifications") has you create once.')
+param enableNotifications bool = false
+
 @description('NCRONTAB schedule of SyncTimer, six fields, UTC (app setting SYNC_SCHEDULE). Default: hourly.')
 param syncSchedule string = '0 0 * * * *'
+
+@description('NCRONTAB schedule of SyncSubscriptions, which keeps the Microsoft Graph subscriptions of change notifications made and renewed (app setting SUBSCRIPTION_SCHEDULE). Default: every 15 minutes; without NOTIFICATION_URL it does nothing.')
+param subscriptionSchedule string = '0 */15 * * * *'
 
 @description('Path of the configuration file in the package (app setting SYNC_CONFIG_PATH).')
 param syncConfigPath string = 'sync-config.json'
@@ -186,13 +192,22 @@ module storage 'modules/storage.bicep' = {
 
 // AZURE_CLIENT_ID tells the handler which user-assigned identity to use; unset = system-assigned.
 var clientIdSetting = userAssigned ? { AZURE_CLIENT_ID: identityClientId } : {}
+// Change notifications: the URL Graph posts to carries SyncNotify's function key, so it is a Key Vault
+// reference (resolved by the platform with the app's identity); the clientState is read by the handler.
+var notificationVaultUri = 'https://${notificationVaultName}${environment().suffixes.keyvaultDns}'
+var notificationSettings = enableNotifications ? {
+  NOTIFICATION_URL: '@Microsoft.KeyVault(SecretUri=${notificationVaultUri}/secrets/notification-url)'
+  NOTIFICATION_CLIENT_STATE: '${notificationVaultUri}/secrets/notification-client-state'
+} : {}
 var syncSettings = union(
   additionalAppSettings,
   {
     SYNC_SCHEDULE: syncSchedule
+    SUBSCRIPTION_SCHEDULE: subscriptionSchedule
     SYNC_CONFIG_PATH: syncConfigPath
   },
-  clientIdSetting
+  clientIdSetting,
+  notificationSettings
 )
 
 module functionApp 'modules/function-app.bicep' = {
@@ -244,6 +259,7 @@ module appRoleAssignments 'modules/app-role-assignments.bicep' = {
 
 var createKeyVault = empty(existingKeyVaultName)
 var keyVaultName = createKeyVault ? 'kv-dbxsync-${take(token, 12)}' : existingKeyVaultName
+var notificationVaultName = keyVaultName
 var useThisResourceGroup = createKeyVault || empty(existingKeyVaultResourceGroup)
 var keyVaultResourceGroup = useThisResourceGroup ? resourceGroup().name : existingKeyVaultResourceGroup
 
@@ -315,7 +331,7 @@ module graphAppRoles 'modules/graph-app-roles.bicep' = if (grantGraphAppRoles) {
   name: 'graph-app-roles'
   params: {
     principalId: functionApp.outputs.principalId
-    appRoles: concat(['GroupMember.Read.All', 'User.Read.All'], grantApplicationRead ? ['Application.Read.All'] : [])
+    appRoles: concat(['GroupMember.Read.All', 'User.Read.All'], grantApplicationRead ? ['Application.Read.All'] : [], enableNotifications ? ['Group.Read.All'] : [])
   }
   dependsOn: [
     appRoleAssignments

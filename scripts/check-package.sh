@@ -12,7 +12,7 @@ zip_path=$(echo "$out" | sed -n 's/^package: \(.*\.zip\) (.*/\1/p')
 [ -f "$zip_path" ] || { echo "check-package: no zip at '$zip_path'" >&2; exit 1; }
 
 listing=$(unzip -Z1 "$zip_path" | sort)
-expected=$(printf '%s\n' SyncHttp/ SyncHttp/function.json SyncQueue/ SyncQueue/function.json SyncTimer/ SyncTimer/function.json handler host.json sync-config.json | sort)
+expected=$(printf '%s\n' SyncHttp/ SyncHttp/function.json SyncNotify/ SyncNotify/function.json SyncQueue/ SyncQueue/function.json SyncSubscriptions/ SyncSubscriptions/function.json SyncTimer/ SyncTimer/function.json handler host.json sync-config.json | sort)
 if [ "$listing" != "$expected" ]; then
   echo "check-package: unexpected zip layout:" >&2
   diff <(echo "$expected") <(echo "$listing") >&2 || true

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the deployment zip of the Functions app: host.json, handler (a static x86_64 Linux binary),
-# SyncTimer/, SyncHttp/, SyncQueue/ and sync-config.json at the zip's root, execute bit kept.
+# SyncTimer/, SyncHttp/, SyncQueue/, SyncNotify/, SyncSubscriptions/ and sync-config.json at the zip's root, execute bit kept.
 #   scripts/package.sh [CONFIG]     CONFIG defaults to sync-config.json (validated before packaging)
 # Prints the zip's path and size. Used by azure.yaml (azd) and checked by scripts/check-package.sh.
 set -euo pipefail
@@ -34,7 +34,7 @@ zip_path=$target_dir/package/entra-databricks-sync.zip
 rm -rf "$stage" "$zip_path"
 mkdir -p "$stage"
 cp host.json "$stage/"
-cp -r SyncTimer SyncHttp SyncQueue "$stage/"
+cp -r SyncTimer SyncHttp SyncQueue SyncNotify SyncSubscriptions "$stage/"
 cp "$binary" "$stage/handler"
 chmod 755 "$stage/handler"
 cp "$config" "$stage/sync-config.json"
@@ -42,6 +42,6 @@ cp "$config" "$stage/sync-config.json"
 # The packaged binary validates the packaged configuration: a broken file never gets deployed.
 "$stage/handler" check-config --config "$stage/sync-config.json" >/dev/null
 
-(cd "$stage" && zip -q -X -r "$zip_path" host.json handler SyncTimer SyncHttp SyncQueue sync-config.json)
+(cd "$stage" && zip -q -X -r "$zip_path" host.json handler SyncTimer SyncHttp SyncQueue SyncNotify SyncSubscriptions sync-config.json)
 size=$(stat -c %s "$zip_path")
 echo "package: $zip_path ($((size / 1024)) KiB, handler for $triple)"

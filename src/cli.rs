@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::config::{Config, Identities, WorkspaceAuth};
 use crate::databricks::AccountPace;
 use crate::functions::{AppState, Application, Misconfiguration};
+use crate::notify::Notifier;
 use crate::settings::{Settings, SharedStorage, handler_port};
 use crate::state::StateStore;
 use crate::sync::{AzureEngine, Engine, Report, RunError, RunRequest, Runner, Status, Trigger};
@@ -133,6 +134,7 @@ fn check_config(args: &ConfigArg) -> ExitCode {
         SharedStorage::Account {
             blob_endpoint,
             setting,
+            ..
         } => println!(
             "  shared state: {} ({setting}): a lease per workspace, the last reports",
             blob_endpoint.as_str().trim_end_matches('/')
@@ -229,7 +231,7 @@ fn sync(args: &SyncArgs) -> ExitCode {
         Err(code) => return code,
     };
     let runner = match azure_runner(&settings, config) {
-        Ok(runner) => runner,
+        Ok((runner, _)) => runner,
         Err(e) => {
             eprintln!("handler: {e}");
             return ExitCode::from(USAGE_ERROR);
@@ -340,8 +342,12 @@ fn serve() -> ExitCode {
 }
 
 /// The production runner: the engine with the credential chosen from the settings (and said once), and
-/// the shared state in the app's storage account when the settings name one.
-fn azure_runner(settings: &Settings, config: Config) -> Result<Runner, String> {
+/// the shared state in the app's storage account when the settings name one; with `NOTIFICATION_URL`,
+/// the change notifications' notifier (which needs that shared state for its queue and registry).
+fn azure_runner(
+    settings: &Settings,
+    config: Config,
+) -> Result<(Runner, Option<Arc<Notifier>>), String> {
     let identity = crate::auth::identity(settings)?;
     tracing::info!(
         "authenticating as the {}, because {}",
@@ -350,14 +356,17 @@ fn azure_runner(settings: &Settings, config: Config) -> Result<Runner, String> {
     );
     let engine: Arc<dyn Engine> =
         Arc::new(AzureEngine::new(settings, &identity).map_err(|e| e.to_string())?);
-    let runner = Runner::new(Arc::new(config), engine);
-    match &settings.storage {
+    let config = Arc::new(config);
+    let runner = Runner::new(Arc::clone(&config), engine);
+    let store = match &settings.storage {
         SharedStorage::Account {
             blob_endpoint,
+            queue_endpoint,
             setting,
         } => {
             let store = StateStore::new(
                 blob_endpoint,
+                queue_endpoint,
                 Arc::clone(&identity.credential),
                 instance_name(),
             )
@@ -366,15 +375,45 @@ fn azure_runner(settings: &Settings, config: Config) -> Result<Runner, String> {
                 "runs coordinate with other instances through {blob_endpoint} ({setting}): a lease \
                  per workspace, the last reports"
             );
-            Ok(runner.with_state(store))
+            store
         }
         SharedStorage::Off(why) => {
             tracing::warn!(
                 "runs coordinate within this process only and reports are kept in memory: {why}"
             );
-            Ok(runner)
+            if settings.notifications.is_some() {
+                return Err(format!(
+                    "change notifications (NOTIFICATION_URL) need the app's storage account for their \
+                     work queue and registry, and it is not usable: {why}"
+                ));
+            }
+            return Ok((runner, None));
         }
-    }
+    };
+    let notifier = match &settings.notifications {
+        None => None,
+        Some(notifications) => {
+            let client = crate::http::client().map_err(|e| e.to_string())?;
+            let graph = crate::entra::Graph::new(
+                client,
+                &settings.graph_endpoint,
+                Arc::clone(&identity.credential),
+            );
+            tracing::info!(
+                "change notifications from Microsoft Graph at {} (subscriptions of {} minutes)",
+                notifications.shown_url(),
+                notifications.lifetime_minutes
+            );
+            Some(Arc::new(Notifier::new(
+                notifications.clone(),
+                graph,
+                crate::keyvault::Secrets::new(Arc::clone(&identity.credential)),
+                Arc::clone(&store),
+                config,
+            )))
+        }
+    };
+    Ok((runner.with_state(store), notifier))
 }
 
 /// This process in a lease holder's name: the App Service instance, else host name and process id.
@@ -411,7 +450,9 @@ fn startup_state() -> AppState {
                 "configuration loaded"
             );
             match azure_runner(&settings, config) {
-                Ok(runner) => AppState::ready(runner),
+                Ok((runner, notifier)) => AppState::ready(runner)
+                    .with_notifier(notifier)
+                    .with_timer_fanout(settings.timer_fanout),
                 Err(e) => misconfigured(Misconfiguration {
                     summary: "the app cannot authenticate".into(),
                     problems: vec![e],

@@ -10,6 +10,7 @@ pub mod functions;
 pub mod http;
 pub mod keyvault;
 pub mod memory;
+pub mod notify;
 pub mod principal;
 pub mod settings;
 pub mod state;

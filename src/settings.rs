@@ -40,19 +40,151 @@ pub struct Settings {
     pub max_run_seconds: u64,
     /// Where the state shared by every instance lives (`AzureWebJobsStorage`, identity-based).
     pub storage: SharedStorage,
+    /// Microsoft Graph change notifications (`NOTIFICATION_URL` and the rest); `None`: off.
+    pub notifications: Option<Notifications>,
+    /// `SYNC_TIMER_FANOUT`: the timer queues one message per workspace instead of syncing them itself.
+    pub timer_fanout: bool,
+}
+
+/// Default lifetime of a Graph subscription: 3 days, renewed when half of it is left (Graph allows at
+/// most 41,760 minutes for groups).
+pub const DEFAULT_NOTIFICATION_LIFETIME_MINUTES: u64 = 3 * 24 * 60;
+/// Graph's maximum subscription lifetime for groups, in minutes.
+pub const MAX_NOTIFICATION_LIFETIME_MINUTES: u64 = 41_760;
+
+/// Change notifications from Microsoft Graph for the configured groups.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Notifications {
+    /// `NOTIFICATION_URL`: where Graph posts (`SyncNotify`), with the function key as `?code=`. A
+    /// secret: shown only without its query ([`Notifications::shown_url`]).
+    pub url: Url,
+    /// `NOTIFICATION_CLIENT_STATE`: the Key Vault secret holding the subscriptions' `clientState`.
+    pub client_state: crate::config::SecretUrl,
+    /// `NOTIFICATION_LIFETIME_MINUTES`.
+    pub lifetime_minutes: u64,
+}
+
+impl Notifications {
+    /// The notification URL without its query (which carries the function key).
+    pub fn shown_url(&self) -> String {
+        let mut url = self.url.clone();
+        let hidden = url.query().is_some();
+        url.set_query(None);
+        if hidden {
+            format!("{url}?…")
+        } else {
+            url.to_string()
+        }
+    }
+}
+
+impl std::fmt::Debug for Notifications {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notifications")
+            .field("url", &self.shown_url())
+            .field("client_state", &self.client_state)
+            .field("lifetime_minutes", &self.lifetime_minutes)
+            .finish()
+    }
+}
+
+fn notifications(
+    get: impl Fn(&str) -> Option<String>,
+    errors: &mut Vec<SettingError>,
+) -> Option<Notifications> {
+    let url = get("NOTIFICATION_URL");
+    let secret = get("NOTIFICATION_CLIENT_STATE");
+    let lifetime = get("NOTIFICATION_LIFETIME_MINUTES");
+    if url.is_none() {
+        for (name, value) in [
+            ("NOTIFICATION_CLIENT_STATE", &secret),
+            ("NOTIFICATION_LIFETIME_MINUTES", &lifetime),
+        ] {
+            if value.is_some() {
+                errors.push(SettingError {
+                    name,
+                    message: "is set but NOTIFICATION_URL is not: set both, or neither for no change notifications".into(),
+                });
+            }
+        }
+        return None;
+    }
+    let url = url.and_then(|raw| {
+        let parsed = Url::parse(&raw)
+            .ok()
+            .filter(|u| u.scheme() == "https" && u.host_str().is_some() && u.username().is_empty());
+        // Never echoed: the query carries the function key.
+        noted(
+            errors,
+            "NOTIFICATION_URL",
+            parsed.ok_or_else(|| {
+                "must be the https URL of SyncNotify as Graph calls it, e.g. \
+                 https://<app>.azurewebsites.net/api/SyncNotify?code=<function key> (the value is not shown)"
+                    .to_owned()
+            }),
+        )
+    });
+    let client_state = match secret {
+        None => {
+            errors.push(SettingError {
+                name: "NOTIFICATION_CLIENT_STATE",
+                message: "must be set with NOTIFICATION_URL: the Key Vault secret URL of the subscriptions' clientState, https://<vault>.vault.azure.net/secrets/<name>".into(),
+            });
+            None
+        }
+        Some(raw) => noted(
+            errors,
+            "NOTIFICATION_CLIENT_STATE",
+            crate::config::SecretUrl::parse(&raw).map_err(|e| e.to_string()),
+        ),
+    };
+    let lifetime_minutes = match lifetime {
+        None => Some(DEFAULT_NOTIFICATION_LIFETIME_MINUTES),
+        Some(raw) => noted(
+            errors,
+            "NOTIFICATION_LIFETIME_MINUTES",
+            raw.parse::<u64>()
+                .ok()
+                .filter(|m| (1..=MAX_NOTIFICATION_LIFETIME_MINUTES).contains(m))
+                .ok_or_else(|| {
+                    format!(
+                        "must be a whole number of minutes from 1 to {MAX_NOTIFICATION_LIFETIME_MINUTES} \
+                         (Graph's maximum for groups; default {DEFAULT_NOTIFICATION_LIFETIME_MINUTES}), got \"{raw}\""
+                    )
+                }),
+        ),
+    };
+    Some(Notifications {
+        url: url?,
+        client_state: client_state?,
+        lifetime_minutes: lifetime_minutes?,
+    })
 }
 
 /// The storage account of the state every instance shares (leases, last reports), from the host's own
 /// identity-based `AzureWebJobsStorage` settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SharedStorage {
-    /// Blobs at `blob_endpoint`, reached with the app's identity; `setting` names where it came from.
+    /// Blobs at `blob_endpoint` and queues at `queue_endpoint`, reached with the app's identity;
+    /// `setting` names where they came from.
     Account {
         blob_endpoint: Url,
+        queue_endpoint: Url,
         setting: &'static str,
     },
     /// No usable identity-based setting: runs coordinate within this process only; why, in words.
     Off(String),
+}
+
+/// The queue service next to a blob service: `<account>.blob.<suffix>` → `<account>.queue.<suffix>`.
+fn queue_of(blob: &Url) -> Option<Url> {
+    let host = blob.host_str()?;
+    let (account, suffix) = host.split_once(".blob.")?;
+    let mut queue = blob.clone();
+    queue
+        .set_host(Some(&format!("{account}.queue.{suffix}")))
+        .ok()?;
+    Some(queue)
 }
 
 impl SharedStorage {
@@ -79,8 +211,25 @@ impl SharedStorage {
                          https://<account>.blob.core.windows.net, got \"{raw}\""
                     )
                 })?;
+            let queue_endpoint = match get("AzureWebJobsStorage__queueServiceUri") {
+                Some(raw) => Url::parse(&raw)
+                    .ok()
+                    .filter(|u| u.scheme() == "https" && u.query().is_none() && u.username().is_empty())
+                    .ok_or_else(|| {
+                        "AzureWebJobsStorage__queueServiceUri must be the https URL of the queue service, \
+                         without a query or credentials (the value is not shown)"
+                            .to_owned()
+                    })?,
+                None => queue_of(&blob_endpoint).ok_or_else(|| {
+                    format!(
+                        "{URI} has no \".blob.\" in its host to find the queue service by: set \
+                         AzureWebJobsStorage__queueServiceUri too"
+                    )
+                })?,
+            };
             return Ok(SharedStorage::Account {
                 blob_endpoint,
+                queue_endpoint,
                 setting: URI,
             });
         }
@@ -96,8 +245,11 @@ impl SharedStorage {
             }
             let blob_endpoint = Url::parse(&format!("https://{name}.blob.core.windows.net/"))
                 .map_err(|e| format!("\"{name}\" gives no blob URL: {e}"))?;
+            let queue_endpoint = Url::parse(&format!("https://{name}.queue.core.windows.net/"))
+                .map_err(|e| format!("\"{name}\" gives no queue URL: {e}"))?;
             return Ok(SharedStorage::Account {
                 blob_endpoint,
+                queue_endpoint,
                 setting: NAME,
             });
         }
@@ -166,6 +318,19 @@ impl Settings {
             "AzureWebJobsStorage",
             SharedStorage::from_lookup(get),
         );
+        let notifications = notifications(get, &mut errors);
+        let timer_fanout = match get("SYNC_TIMER_FANOUT") {
+            None => Some(false),
+            Some(raw) => noted(
+                &mut errors,
+                "SYNC_TIMER_FANOUT",
+                match raw.to_ascii_lowercase().as_str() {
+                    "true" | "1" => Ok(true),
+                    "false" | "0" => Ok(false),
+                    _ => Err(format!("must be true or false, got \"{raw}\"")),
+                },
+            ),
+        };
         match (graph_endpoint, max_run_seconds, storage) {
             (Some(graph_endpoint), Some(max_run_seconds), Some(storage)) if errors.is_empty() => {
                 Ok(Settings {
@@ -176,6 +341,8 @@ impl Settings {
                     identity_endpoint: get("IDENTITY_ENDPOINT"),
                     max_run_seconds,
                     storage,
+                    notifications,
+                    timer_fanout: timer_fanout.unwrap_or(false),
                 })
             }
             _ => Err(errors),
@@ -305,6 +472,7 @@ mod tests {
             storage(&[("AzureWebJobsStorage__accountName", "stdbxsync01")]),
             Ok(SharedStorage::Account {
                 blob_endpoint: Url::parse("https://stdbxsync01.blob.core.windows.net/").unwrap(),
+                queue_endpoint: Url::parse("https://stdbxsync01.queue.core.windows.net/").unwrap(),
                 setting: "AzureWebJobsStorage__accountName",
             })
         );
@@ -319,6 +487,8 @@ mod tests {
             ]),
             Ok(SharedStorage::Account {
                 blob_endpoint: Url::parse("https://stdbxsync01.blob.core.usgovcloudapi.net/")
+                    .unwrap(),
+                queue_endpoint: Url::parse("https://stdbxsync01.queue.core.usgovcloudapi.net/")
                     .unwrap(),
                 setting: "AzureWebJobsStorage__blobServiceUri",
             })
@@ -351,6 +521,61 @@ mod tests {
         )])
         .unwrap_err();
         assert!(errors[0].message.contains("https URL"), "{}", errors[0]);
+    }
+
+    #[test]
+    fn change_notifications_need_their_url_and_secret_together_and_never_show_the_key() {
+        let secret = "https://kv-a.vault.azure.net/secrets/notify-client-state";
+        let on = Settings::from_lookup(lookup(&[
+            (
+                "NOTIFICATION_URL",
+                "https://app.azurewebsites.net/api/SyncNotify?code=k3y-s3cret",
+            ),
+            ("NOTIFICATION_CLIENT_STATE", secret),
+        ]))
+        .unwrap()
+        .notifications
+        .unwrap();
+        assert_eq!(on.lifetime_minutes, DEFAULT_NOTIFICATION_LIFETIME_MINUTES);
+        assert_eq!(
+            on.shown_url(),
+            "https://app.azurewebsites.net/api/SyncNotify?…"
+        );
+        assert!(!format!("{on:?}").contains("k3y-s3cret"));
+        assert_eq!(
+            Settings::from_lookup(lookup(&[])).unwrap().notifications,
+            None
+        );
+
+        let errors = |vars: &[(&str, &str)]| Settings::from_lookup(lookup(vars)).unwrap_err();
+        let e = errors(&[(
+            "NOTIFICATION_URL",
+            "http://app/api/SyncNotify?code=k3y-s3cret",
+        )]);
+        assert!(e.iter().any(|e| e.name == "NOTIFICATION_URL"), "{e:?}");
+        assert!(
+            e.iter().any(|e| e.name == "NOTIFICATION_CLIENT_STATE"),
+            "{e:?}"
+        );
+        assert!(!format!("{e:?}").contains("k3y-s3cret"), "{e:?}");
+        let e = errors(&[("NOTIFICATION_CLIENT_STATE", secret)]);
+        assert!(e[0].message.contains("NOTIFICATION_URL is not"), "{e:?}");
+        let e = errors(&[
+            (
+                "NOTIFICATION_URL",
+                "https://app.azurewebsites.net/api/SyncNotify",
+            ),
+            ("NOTIFICATION_CLIENT_STATE", secret),
+            ("NOTIFICATION_LIFETIME_MINUTES", "41761"),
+        ]);
+        assert!(e[0].message.contains("1 to 41760"), "{e:?}");
+        let e = errors(&[("SYNC_TIMER_FANOUT", "yes")]);
+        assert_eq!(e[0].name, "SYNC_TIMER_FANOUT");
+        assert!(
+            Settings::from_lookup(lookup(&[("SYNC_TIMER_FANOUT", "true")]))
+                .unwrap()
+                .timer_fanout
+        );
     }
 
     #[test]

@@ -112,6 +112,51 @@ resource failedTimer 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
   }
 }
 
+// Every failed SyncSubscriptions invocation: a Graph subscription could not be made or renewed (it
+// expires and change notifications stop; the timer's runs still converge), or none could be read.
+var failedSubscriptionsQuery = '''
+requests
+| where operation_Name == "SyncSubscriptions" and success == false
+| project timestamp, invocation_id = tostring(customDimensions.InvocationId), resultCode, duration
+'''
+
+resource failedSubscriptions 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
+  name: 'alert-${namePrefix}-syncsubscriptions-failed'
+  location: location
+  tags: tags
+  kind: 'LogAlert'
+  properties: {
+    displayName: 'entra-databricks-sync: a Graph subscription failed to renew'
+    description: 'A SyncSubscriptions invocation was recorded as Failed: a Microsoft Graph change-notification subscription could not be created or renewed (its error names the group and what Graph said). Until it is fixed, changes of that group reach Databricks only at the next SyncTimer run. docs/monitoring.md says what to check.'
+    severity: 2
+    enabled: true
+    scopes: [
+      applicationInsightsId
+    ]
+    evaluationFrequency: 'PT15M'
+    windowSize: 'PT30M'
+    criteria: {
+      allOf: [
+        {
+          query: failedSubscriptionsQuery
+          timeAggregation: 'Count'
+          operator: 'GreaterThan'
+          threshold: 0
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    autoMitigate: true
+    skipQueryValidation: true
+    actions: {
+      actionGroups: actionGroupIds
+    }
+  }
+}
+
 resource noSuccess 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
   name: 'alert-${namePrefix}-no-successful-run'
   location: location

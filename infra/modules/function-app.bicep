@@ -122,6 +122,8 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
+    // Key Vault references in app settings (NOTIFICATION_URL) are resolved with the app's own identity.
+    keyVaultReferenceIdentity: userAssigned ? userAssignedIdentityId : 'SystemAssigned'
     // Inbound stays public with networkIsolation too: operators call SyncHttp with a function key, and
     // azd / az send deployments to the SCM endpoint. Outbound goes through the integration subnet when
     // one is set: on Flex Consumption the app's outbound traffic then takes the virtual network, with no

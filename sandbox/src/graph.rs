@@ -1,29 +1,43 @@
 //! Microsoft Graph v1.0 for one Entra ID tenant: users, groups (nesting allowed, cycles too), service
-//! principals, and the read endpoints a group sync uses.
+//! principals, the read endpoints a group sync uses, and change-notification subscriptions on a group.
 //!
 //! This module owns the tenant's state, its public builder API, the router and Graph's error shape.
 //! The wire behaviour lives in submodules: `auth` (bearer tokens from [`crate::identity`]),
 //! `objects` (how directory objects are represented), `query` (OData query options), `filter`
 //! (the `$filter` subset), `listing` (the endpoints) and `paging` (pages, `@odata.count` and
 //! `@odata.nextLink`). [`Tenant::revoke`] takes a permission from the app: members of its kind are
-//! then listed with limited information, as Graph does.
+//! then listed with limited information, as Graph does, and without [`Permission::GroupReadAll`] no
+//! subscription can be made.
+//!
+//! Subscriptions (`/subscriptions`, `/subscriptions/{id}`, `/subscriptions/{id}/reauthorize`; its
+//! header lists what is followed, the sources and what is unconfirmed) are in `subscriptions`: a
+//! group's change ([`Tenant::add_member`], [`Tenant::remove_member`], [`Tenant::rename_group`])
+//! notifies that group's subscriptions, never those of the groups containing it. What they send
+//! (the validation handshake, batched and retried notifications, lifecycle events) is in `delivery`,
+//! through the client given with [`Tenant::set_outbound_client`]; the tests read it back with
+//! [`Tenant::deliveries`] and [`Tenant::subscriptions`].
 
 mod auth;
+mod delivery;
 mod filter;
 mod listing;
 mod objects;
 mod paging;
 mod query;
+mod subscriptions;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 
 use crate::faults::{self, Faults};
+
+pub use delivery::{Delivery, DeliveryKind, Outcome};
+pub use subscriptions::{LifecycleError, SubscriptionInfo};
 
 /// A user to add with [`Tenant::add_user`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,15 +74,18 @@ impl NewUser {
     }
 }
 
-/// A Graph application permission the app can lack ([`Tenant::revoke`]). Without it, listings still
-/// show members of that kind, "with limited information": `@odata.type` and `id`, every other
-/// property null (Learn, group `members` and `transitiveMembers`).
+/// A Graph application permission the app can lack ([`Tenant::revoke`]; every one is granted at
+/// first). Without `User.Read.All` or `Application.Read.All`, listings still show members of that
+/// kind, "with limited information": `@odata.type` and `id`, every other property null (Learn, group
+/// `members` and `transitiveMembers`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Permission {
     /// Users' properties (`userPrincipalName`, `mail`, ...).
     UserReadAll,
     /// Service principals' properties (`appId`, ...).
     ApplicationReadAll,
+    /// `Group.Read.All`: creating a change-notification subscription on a group (403 without it).
+    GroupReadAll,
 }
 
 /// A directory object of the tenant.
@@ -118,6 +135,8 @@ struct Inner {
     /// The ids a listing matched (by path and query without `$skiptoken`), and when: the pages of one
     /// listing do not walk a large group's nesting again while nothing changed.
     listings: HashMap<String, (Generation, Arc<Vec<String>>)>,
+    /// Change-notification subscriptions and their deliveries.
+    subscriptions: subscriptions::Subscriptions,
 }
 
 impl Inner {
@@ -178,6 +197,7 @@ impl Tenant {
             revoked: HashSet::new(),
             generation: 0,
             listings: HashMap::new(),
+            subscriptions: subscriptions::Subscriptions::default(),
         };
         Tenant {
             inner: Arc::new(Mutex::new(inner)),
@@ -205,6 +225,20 @@ impl Tenant {
             .route(
                 "/v1.0/groups/{id}/{relation}/{cast}",
                 get(listing::list_members_cast),
+            )
+            .route(
+                "/v1.0/subscriptions",
+                get(subscriptions::list).post(subscriptions::create),
+            )
+            .route(
+                "/v1.0/subscriptions/{id}",
+                get(subscriptions::get_one)
+                    .patch(subscriptions::update)
+                    .delete(subscriptions::delete),
+            )
+            .route(
+                "/v1.0/subscriptions/{id}/reauthorize",
+                post(subscriptions::reauthorize),
             )
             .fallback(listing::unknown_segment)
             .layer(axum::middleware::from_fn_with_state(
@@ -305,13 +339,19 @@ impl Tenant {
             .cloned()
     }
 
-    /// Renames a group (its id stays).
+    /// Renames a group (its id stays); its subscriptions are notified.
     pub fn rename_group(&self, group_id: &str, display_name: &str) {
-        if let Some(Object::Group {
-            display_name: name, ..
-        }) = self.lock_to_change().objects.get_mut(group_id)
-        {
-            *name = display_name.to_owned();
+        let renamed = match self.lock_to_change().objects.get_mut(group_id) {
+            Some(Object::Group {
+                display_name: name, ..
+            }) => {
+                *name = display_name.to_owned();
+                true
+            }
+            _ => false,
+        };
+        if renamed {
+            self.group_changed(group_id);
         }
     }
 
@@ -323,28 +363,44 @@ impl Tenant {
         id
     }
 
-    /// Adds a user, group (nesting) or service principal to a group's direct members (once).
+    /// Adds a user, group (nesting) or service principal to a group's direct members (once); the
+    /// group's subscriptions (not those of the groups containing it) are notified.
     /// Panics if either id is unknown: that is a mistake in the test.
     pub fn add_member(&self, group_id: &str, member_id: &str) {
-        let mut inner = self.lock_to_change();
-        assert!(
-            inner.objects.contains_key(member_id),
-            "add_member: unknown member {member_id}"
-        );
-        match inner.objects.get_mut(group_id) {
-            Some(Object::Group { members, .. }) => {
-                if !members.iter().any(|m| m == member_id) {
-                    members.push(member_id.to_owned());
+        let added = {
+            let mut inner = self.lock_to_change();
+            assert!(
+                inner.objects.contains_key(member_id),
+                "add_member: unknown member {member_id}"
+            );
+            match inner.objects.get_mut(group_id) {
+                Some(Object::Group { members, .. }) => {
+                    let new = !members.iter().any(|m| m == member_id);
+                    if new {
+                        members.push(member_id.to_owned());
+                    }
+                    new
                 }
+                _ => panic!("add_member: {group_id} is not a group"),
             }
-            _ => panic!("add_member: {group_id} is not a group"),
+        };
+        if added {
+            self.group_changed(group_id);
         }
     }
 
+    /// Removes a direct member; if it was one, the group's subscriptions are notified.
     pub fn remove_member(&self, group_id: &str, member_id: &str) {
-        if let Some(Object::Group { members, .. }) = self.lock_to_change().objects.get_mut(group_id)
-        {
-            members.retain(|m| m != member_id);
+        let removed = match self.lock_to_change().objects.get_mut(group_id) {
+            Some(Object::Group { members, .. }) => {
+                let before = members.len();
+                members.retain(|m| m != member_id);
+                members.len() < before
+            }
+            _ => false,
+        };
+        if removed {
+            self.group_changed(group_id);
         }
     }
 

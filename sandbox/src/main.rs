@@ -27,6 +27,8 @@ enum Command {
     Conformance(sandbox::conformance::ConformanceArgs),
     /// What a sync costs at scale: the real handler against emulators with latency and a write rate
     Bench(sandbox::bench::BenchArgs),
+    /// How long a change in Entra takes to reach Databricks through change notifications
+    Latency(sandbox::bench::latency::LatencyArgs),
     /// The bench's launcher: runs a command and writes its peak RSS (wait4) to a file
     #[command(hide = true)]
     RssProbe(sandbox::bench::ProbeArgs),
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
             Some(Command::Host(args)) => sandbox::host::run(args).await,
             Some(Command::Conformance(args)) => sandbox::conformance::run(args).await,
             Some(Command::Bench(args)) => sandbox::bench::run(args).await,
+            Some(Command::Latency(args)) => sandbox::bench::latency::run(args).await,
             Some(Command::RssProbe(args)) => sandbox::bench::probe(&args),
         }
     })

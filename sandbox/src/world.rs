@@ -71,6 +71,56 @@ fn io_error(e: impl std::fmt::Display) -> std::io::Error {
     std::io::Error::other(e.to_string())
 }
 
+/// A client that reaches https hosts through the world's proxy and trusts its CA.
+fn outbound_client(proxy: &str, authority: &Authority) -> std::io::Result<reqwest::Client> {
+    let ca = reqwest::Certificate::from_pem(authority.ca_pem().as_bytes()).map_err(io_error)?;
+    reqwest::Client::builder()
+        .proxy(reqwest::Proxy::https(proxy).map_err(io_error)?)
+        .add_root_certificate(ca)
+        .build()
+        .map_err(io_error)
+}
+
+/// Forwards one request to `http://{host}` (path, query, method, content type and body), and its
+/// answer back; 502 when the host does not answer.
+async fn forward(
+    client: &reqwest::Client,
+    host: SocketAddr,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let (parts, body) = request.into_parts();
+    let target = format!(
+        "http://{host}{}",
+        parts.uri.path_and_query().map_or("/", |p| p.as_str())
+    );
+    let Ok(body) = axum::body::to_bytes(body, 16 * 1024 * 1024).await else {
+        return axum::http::StatusCode::BAD_REQUEST.into_response();
+    };
+    let mut outgoing = client.request(parts.method.clone(), target).body(body);
+    if let Some(kind) = parts.headers.get(axum::http::header::CONTENT_TYPE) {
+        outgoing = outgoing.header(axum::http::header::CONTENT_TYPE, kind.clone());
+    }
+    match outgoing.send().await {
+        Ok(answer) => {
+            let status = answer.status();
+            let kind = answer
+                .headers()
+                .get(axum::http::header::CONTENT_TYPE)
+                .cloned();
+            let bytes = answer.bytes().await.unwrap_or_default();
+            let mut response = (status, bytes).into_response();
+            if let Some(kind) = kind {
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::CONTENT_TYPE, kind);
+            }
+            response
+        }
+        Err(_) => axum::http::StatusCode::BAD_GATEWAY.into_response(),
+    }
+}
+
 impl World {
     /// Starts Graph, Key Vault, the identity endpoint and the proxy (no workspace yet).
     ///
@@ -108,6 +158,9 @@ impl World {
         ]
         .into();
         let proxy = ConnectProxy::start(routes).await?;
+        // Graph's deliveries (change notifications) reach their https URLs the way the handler reaches
+        // Azure: through the proxy, trusting the world's CA.
+        tenant.set_outbound_client(outbound_client(&proxy.url(), &authority)?);
         Ok(World {
             tenant,
             vault,
@@ -193,6 +246,27 @@ impl World {
         .await?;
         self.proxy.add_route(&format!("{host}:443"), addr);
         Ok(addr)
+    }
+
+    /// Serves the function app at `https://<name>.azurewebsites.net` (TLS, a leaf of the world's CA,
+    /// through the proxy) by forwarding every request to the local Functions host at `host`: the
+    /// public URL Microsoft Graph delivers change notifications to. Returns that URL.
+    ///
+    /// # Errors
+    /// The certificate or the listener could not be made.
+    pub async fn expose_app(&self, name: &str, host: SocketAddr) -> std::io::Result<String> {
+        let public = format!("{name}.azurewebsites.net");
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .map_err(io_error)?;
+        let forward = move |request: axum::extract::Request| {
+            let client = client.clone();
+            async move { forward(&client, host, request).await }
+        };
+        self.serve_host(&public, axum::Router::new().fallback(forward))
+            .await?;
+        Ok(format!("https://{public}"))
     }
 
     /// Starts Azure Storage (Azurite, TLS and Entra tokens only) for the app's storage account,

@@ -7,6 +7,7 @@
 //! targets in `fuzz/` use them).
 
 mod members;
+mod subscriptions;
 
 use std::sync::Arc;
 
@@ -20,6 +21,7 @@ use crate::http::{self, Api, ApiError, Requests};
 
 pub use crate::principal::ObjectId;
 pub use members::{Listed, Member, People, Person, ServicePrincipalMember, Shortfall, UserType};
+pub use subscriptions::Subscription;
 
 const API: Api = Api::Graph;
 /// Member pages read at once, over the whole run. A page of 999 members is about 250 KB of JSON plus
@@ -63,6 +65,10 @@ pub(crate) enum Call {
     FindGroup,
     /// `GET groups/{id}/transitiveMembers/…` or `…/members/…`, and their next pages.
     ListMembers,
+    /// `GET|POST /subscriptions`, `PATCH|DELETE /subscriptions/{id}` (change notifications on groups).
+    Subscriptions,
+    /// Creating or renewing a subscription on a group.
+    Subscribe,
 }
 
 /// Where a Microsoft Graph application permission is granted to the app's identity (a macro, so that
@@ -91,6 +97,11 @@ impl Call {
                 "listing a group's members needs the application permission GroupMember.Read.All (the \
                  least privileged; Group.Read.All or Directory.Read.All also allow it), and \
                  Member.Read.Hidden for a group whose membership is hidden; ",
+                grant!()
+            ),
+            Call::Subscriptions | Call::Subscribe => concat!(
+                "change notifications on a group need the application permission Group.Read.All \
+                 (Microsoft Graph, \"Create subscription\": GroupMember.Read.All is not enough); ",
                 grant!()
             ),
         }

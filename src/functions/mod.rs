@@ -4,8 +4,10 @@
 //! invocations.
 
 mod http;
+mod notify;
 pub mod payload;
 mod queue;
+mod subscriptions;
 mod timer;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -35,6 +37,10 @@ const DRAIN_LIMIT_BYTES: usize = 64 * 1024 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     runner: Result<Runner, Arc<Misconfiguration>>,
+    /// Change notifications (`NOTIFICATION_URL`), when configured.
+    notifier: Option<Arc<crate::notify::Notifier>>,
+    /// `SYNC_TIMER_FANOUT`: the timer queues each workspace instead of syncing them.
+    timer_fanout: bool,
 }
 
 /// Why the handler cannot sync: a one-line summary and every problem found.
@@ -52,12 +58,32 @@ impl Misconfiguration {
 
 impl AppState {
     pub fn ready(runner: Runner) -> Self {
-        AppState { runner: Ok(runner) }
+        AppState {
+            runner: Ok(runner),
+            notifier: None,
+            timer_fanout: false,
+        }
+    }
+
+    /// With `SYNC_TIMER_FANOUT`.
+    #[must_use]
+    pub fn with_timer_fanout(mut self, fanout: bool) -> Self {
+        self.timer_fanout = fanout;
+        self
+    }
+
+    /// With change notifications.
+    #[must_use]
+    pub fn with_notifier(mut self, notifier: Option<Arc<crate::notify::Notifier>>) -> Self {
+        self.notifier = notifier;
+        self
     }
 
     pub fn misconfigured(misconfiguration: Misconfiguration) -> Self {
         AppState {
             runner: Err(Arc::new(misconfiguration)),
+            notifier: None,
+            timer_fanout: false,
         }
     }
 }
@@ -69,6 +95,8 @@ pub fn router(state: AppState) -> Router {
         .route("/SyncTimer", post(timer::invoke))
         .route("/SyncHttp", post(http::invoke))
         .route("/SyncQueue", post(queue::invoke))
+        .route("/SyncNotify", post(notify::invoke))
+        .route("/SyncSubscriptions", post(subscriptions::invoke))
         .fallback(unknown_function)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

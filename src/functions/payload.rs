@@ -257,16 +257,27 @@ pub struct InvocationResponse {
 }
 
 impl InvocationResponse {
+    /// A response whose output binding `res` answers the HTTP client with `status` and a plain-text
+    /// body (Graph's validation handshake wants `text/plain`).
+    pub fn text(status: u16, body: &str, logs: Vec<String>) -> Self {
+        Self::res(status, body.to_owned(), "text/plain; charset=utf-8", logs)
+    }
+
     /// A response whose output binding `res` answers the HTTP client with `status` and a JSON body.
     pub fn http(status: u16, body: &impl Serialize, logs: Vec<String>) -> Self {
         let body = serde_json::to_string(body).unwrap_or_else(|e| {
             serde_json::json!({ "error": format!("internal error: the answer could not be serialized ({e})") })
                 .to_string()
         });
+        Self::res(status, body, "application/json", logs)
+    }
+
+    /// The `res` output binding: status, body and its content type.
+    fn res(status: u16, body: String, content_type: &str, logs: Vec<String>) -> Self {
         let res = serde_json::json!({
             "statusCode": status,
             "body": body,
-            "headers": { "Content-Type": "application/json" },
+            "headers": { "Content-Type": content_type },
         });
         let mut outputs = Map::new();
         outputs.insert("res".into(), res);

@@ -1,7 +1,9 @@
 //! `POST /SyncQueue`: one workspace from the work queue (`state::work::WorkMessage`), so each
 //! workspace's sync is its own invocation in the portal, with its own retries and the poison queue.
 //!
-//! The run waits for the workspace's lease like a timer run (another instance may be syncing it). A
+//! The run waits for the workspace's lease like a timer run (another instance may be syncing it); once
+//! it holds it, the workspace's pending marker is cleared (`Runner`), so a notification from then on
+//! queues the next sync, and the ones before are covered by this one. A
 //! succeeded or partial run → 200 with its `Logs` line. A failed run, or a message that cannot be
 //! read → the cause on stderr with the invocation id, then 500: the host makes the message visible
 //! again and, after `maxDequeueCount` tries, moves it to `<queue>-poison`; the next timer run converges

@@ -32,6 +32,9 @@ async fn handle(state: AppState, call: HostCall) -> Response {
         Err(e) => return refuse(StatusCode::BAD_REQUEST, FUNCTION, id, &e.to_string()),
     };
     log_fired(id, timer, call.invocation.retry_context());
+    if state.timer_fanout {
+        return fan_out(&state, id).await;
+    }
     match run(&state, call.invocation_id.clone()).await {
         Ok(report) => answer(id, &report),
         Err(error) => refuse(StatusCode::INTERNAL_SERVER_ERROR, FUNCTION, id, &error),
@@ -73,6 +76,65 @@ async fn run(state: &AppState, invocation: Option<String>) -> Result<Arc<Report>
     };
     // An error is unreachable with no names and waiting, but answered properly rather than assumed.
     runner.run(request, true).await.map_err(|e| e.to_string())
+}
+
+/// `SYNC_TIMER_FANOUT`: one work-queue message per configured workspace (a workspace that already has
+/// one waiting gets no second), each then synced by its own `SyncQueue` invocation. 500 if the storage
+/// has no queue or a message could not be sent (the others are still sent).
+async fn fan_out(state: &AppState, id: Option<&str>) -> Response {
+    let runner = match state.runner.as_ref() {
+        Ok(runner) => runner,
+        Err(m) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, FUNCTION, id, &m.text()),
+    };
+    let Some(store) = runner.state() else {
+        let error = "SYNC_TIMER_FANOUT needs the app's storage account (identity-based AzureWebJobsStorage) for its work queue";
+        return refuse(StatusCode::INTERNAL_SERVER_ERROR, FUNCTION, id, error);
+    };
+    let now = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .ok();
+    let sends = runner.config().workspaces.iter().map(|w| {
+        let message = crate::state::work::WorkMessage {
+            workspace: w.name.to_string(),
+            reason: crate::state::work::Reason::Timer,
+            groups: Vec::new(),
+            requested_at: now.clone(),
+        };
+        async move {
+            (
+                message.workspace.clone(),
+                store.enqueue(&message, true).await,
+            )
+        }
+    });
+    let (mut queued, mut waiting, mut failed) = (Vec::new(), Vec::new(), Vec::new());
+    for (workspace, sent) in futures::future::join_all(sends).await {
+        match sent {
+            Ok(true) => queued.push(workspace),
+            Ok(false) => waiting.push(workspace),
+            Err(e) => failed.push(format!("{workspace}: {e}")),
+        }
+    }
+    let line = format!(
+        "fanned out: queued {} workspace(s), {} already waiting",
+        queued.len(),
+        waiting.len()
+    );
+    tracing::info!(invocation_id = id.unwrap_or(""), queued = ?queued, waiting = ?waiting, "{FUNCTION} {line}");
+    if failed.is_empty() {
+        Json(InvocationResponse {
+            logs: vec![line],
+            ..InvocationResponse::default()
+        })
+        .into_response()
+    } else {
+        let error = format!(
+            "{line}; {} could not be queued:\n  - {}",
+            failed.len(),
+            failed.join("\n  - ")
+        );
+        refuse(StatusCode::INTERNAL_SERVER_ERROR, FUNCTION, id, &error)
+    }
 }
 
 /// 200 with one `Logs` line per workspace; a failed run: the summary on stderr, then 500.

@@ -53,11 +53,15 @@ pub struct StateError {
 }
 
 const FORBIDDEN_HINT: &str = " (grant the app's identity \"Storage Blob Data Contributor\" or \
-                              \"Storage Blob Data Owner\" on the storage account; infra/ does)";
+                              \"Storage Blob Data Owner\" on the storage account for its blobs, and \
+                              \"Storage Queue Data Contributor\" on the queue entra-sync-work; infra/ does)";
 
 /// The app's shared state. Cheap to share (`Arc`); one per process.
 pub struct StateStore {
     container: BlobContainerClient,
+    /// The work queue (`work::DEFAULT_QUEUE`), for [`StateStore::enqueue`].
+    queue: azure_storage_queue::QueueClient,
+    queue_ready: OnceCell<()>,
     endpoint: String,
     /// Who this process is, in holders' names (`WEBSITE_INSTANCE_ID`, else host name and process id).
     instance: String,
@@ -80,6 +84,7 @@ impl StateStore {
     /// The endpoint is not one the client accepts (not https).
     pub fn new(
         blob_endpoint: &Url,
+        queue_endpoint: &Url,
         credential: Arc<dyn TokenCredential>,
         instance: String,
     ) -> Result<Arc<StateStore>, StateError> {
@@ -88,11 +93,33 @@ impl StateStore {
             client_options: client_options(),
             ..Default::default()
         };
-        let service =
-            BlobServiceClient::new(blob_endpoint.clone(), Some(credential), Some(options))
-                .map_err(|e| StateError::from_sdk(&endpoint, "be used", &e))?;
+        let service = BlobServiceClient::new(
+            blob_endpoint.clone(),
+            Some(Arc::clone(&credential)),
+            Some(options),
+        )
+        .map_err(|e| StateError::from_sdk(&endpoint, "be used", &e))?;
+        let queue_url = queue_endpoint
+            .join(work::DEFAULT_QUEUE)
+            .map_err(|e| StateError {
+                endpoint: queue_endpoint.to_string(),
+                doing: "be used".into(),
+                cause: e.to_string(),
+                hint: "",
+                status: None,
+                code: None,
+            })?;
+        let queue_options = azure_storage_queue::QueueClientOptions {
+            client_options: client_options(),
+            ..Default::default()
+        };
+        let queue =
+            azure_storage_queue::QueueClient::new(queue_url, Some(credential), Some(queue_options))
+                .map_err(|e| StateError::from_sdk(queue_endpoint.as_str(), "be used", &e))?;
         Ok(Arc::new(StateStore {
             container: service.blob_container_client(CONTAINER),
+            queue,
+            queue_ready: OnceCell::new(),
             endpoint,
             instance,
             ready: OnceCell::new(),
@@ -128,7 +155,11 @@ impl StateStore {
     }
 
     /// Writes `value` as JSON at `path` (replacing what was there).
-    async fn write_json(&self, path: &str, value: &impl Serialize) -> Result<(), StateError> {
+    pub(crate) async fn write_json(
+        &self,
+        path: &str,
+        value: &impl Serialize,
+    ) -> Result<(), StateError> {
         self.ready().await?;
         let body = serde_json::to_vec(value).map_err(|e| StateError {
             endpoint: self.endpoint.clone(),
@@ -217,6 +248,131 @@ impl StateStore {
         }
         first_error.map_or(Ok(()), Err)
     }
+}
+
+impl StateStore {
+    /// Puts `message` on the work queue (made if missing). With `coalesce`, only when no message for
+    /// that workspace is waiting yet (`pending/<workspace>`, cleared by `SyncQueue` when it starts):
+    /// a burst of notifications for one workspace makes one sync, and a change after that sync began
+    /// makes the next. A marker older than [`PENDING_STALE`] (its message lost) does not hold.
+    /// Returns whether a message was sent.
+    ///
+    /// # Errors
+    /// The storage account could not be used.
+    pub async fn enqueue(
+        &self,
+        message: &work::WorkMessage,
+        coalesce: bool,
+    ) -> Result<bool, StateError> {
+        if coalesce && !self.mark_pending(&message.workspace).await? {
+            return Ok(false);
+        }
+        let doing = format!("queue a sync of workspace \"{}\"", message.workspace);
+        let send = || async {
+            let body = azure_storage_queue::models::QueueMessage {
+                message_text: Some(message.encoded()),
+            };
+            let content = body.try_into()?;
+            self.queue.send_message(content, None).await.map(drop)
+        };
+        match send().await {
+            Ok(()) => Ok(true),
+            Err(e) if e.http_status() == Some(StatusCode::NotFound) => {
+                self.queue_ready
+                    .get_or_try_init(|| async {
+                        match self.queue.create(None).await {
+                            Ok(_) => Ok(()),
+                            Err(e) if e.http_status() == Some(StatusCode::Conflict) => Ok(()),
+                            Err(e) => {
+                                Err(self
+                                    .error(format!("create the queue {}", work::DEFAULT_QUEUE), &e))
+                            }
+                        }
+                    })
+                    .await?;
+                send()
+                    .await
+                    .map(|()| true)
+                    .map_err(|e| self.error(doing, &e))
+            }
+            Err(e) => Err(self.error(doing, &e)),
+        }
+    }
+
+    /// Marks `workspace` as having a message waiting; false if one already does (and is not stale).
+    async fn mark_pending(&self, workspace: &str) -> Result<bool, StateError> {
+        self.ready().await?;
+        let path = pending_path(workspace);
+        let blob = self.container.blob_client(&path);
+        let create = BlobClientUploadOptions::default().if_not_exists();
+        match blob
+            .upload(RequestContent::from(Vec::<u8>::new()), Some(create))
+            .await
+        {
+            Ok(_) => return Ok(true),
+            Err(e) if e.http_status() == Some(StatusCode::Conflict) => {}
+            Err(e) => return Err(self.error(format!("write {path}"), &e)),
+        }
+        use azure_storage_blob::models::BlobClientGetPropertiesResultHeaders as _;
+        let properties = match blob.get_properties(None).await {
+            Ok(p) => p,
+            // Cleared in between: try once more.
+            Err(e) if is_not_found(&e) => {
+                let create = BlobClientUploadOptions::default().if_not_exists();
+                return match blob
+                    .upload(RequestContent::from(Vec::<u8>::new()), Some(create))
+                    .await
+                {
+                    Ok(_) => Ok(true),
+                    Err(e) if e.http_status() == Some(StatusCode::Conflict) => Ok(false),
+                    Err(e) => Err(self.error(format!("write {path}"), &e)),
+                };
+            }
+            Err(e) => return Err(self.error(format!("read {path}"), &e)),
+        };
+        let stale = match properties.last_modified() {
+            Ok(Some(at)) => time::OffsetDateTime::now_utc() - at > PENDING_STALE,
+            _ => false,
+        };
+        if !stale {
+            return Ok(false);
+        }
+        // Stale: take it over, only if nobody did in between (the ETag).
+        let options = BlobClientUploadOptions {
+            if_match: properties.etag().ok().flatten(),
+            ..Default::default()
+        };
+        match blob
+            .upload(RequestContent::from(Vec::<u8>::new()), Some(options))
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.http_status() == Some(StatusCode::PreconditionFailed) => Ok(false),
+            Err(e) => Err(self.error(format!("write {path}"), &e)),
+        }
+    }
+
+    /// Says that `workspace`'s waiting message is being handled: a notification from now on queues
+    /// a new one.
+    ///
+    /// # Errors
+    /// The storage account could not be used.
+    pub async fn clear_pending(&self, workspace: &str) -> Result<(), StateError> {
+        let path = pending_path(workspace);
+        match self.container.blob_client(&path).delete(None).await {
+            Ok(_) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(self.error(format!("delete {path}"), &e)),
+        }
+    }
+}
+
+/// After this long a workspace's pending marker no longer holds back a new message (its message may
+/// have been lost; `SyncQueue` clears it within seconds normally).
+pub const PENDING_STALE: time::Duration = time::Duration::minutes(10);
+
+fn pending_path(workspace: &str) -> String {
+    format!("pending/{}", workspace.to_ascii_lowercase())
 }
 
 /// The triggers whose last runs are kept apart (`reports/last-<trigger>.json`).

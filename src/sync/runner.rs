@@ -191,6 +191,9 @@ impl Runner {
                 return Ok(self.coordinator.record(report));
             }
         };
+        if run.trigger == Trigger::Queue {
+            self.clear_pending(&run).await;
+        }
         // The run is its own task holding the claim: if the caller goes away (a client disconnects),
         // the run still finishes and only then releases its workspaces.
         let runner = self.clone();
@@ -317,6 +320,24 @@ impl Runner {
                 );
             }
             tokio::time::sleep(LEASE_POLL).await;
+        }
+    }
+
+    /// A queued run holds its workspaces now: a notification from here on queues the next sync (this
+    /// one reads Entra after this point, so it covers the ones before).
+    async fn clear_pending(&self, run: &RunContext) {
+        let Some(state) = &self.state else {
+            return;
+        };
+        for name in &run.workspaces {
+            if let Err(e) = state.clear_pending(&name.to_string()).await {
+                tracing::warn!(
+                    workspace = %name,
+                    "the workspace's pending marker was not cleared ({e}); notifications within the next \
+                     {} minutes may not queue a new sync (the timer's run converges)",
+                    crate::state::PENDING_STALE.whole_minutes()
+                );
+            }
         }
     }
 

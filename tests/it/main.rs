@@ -24,6 +24,7 @@ mod invocations;
 mod limited;
 mod local_host;
 mod mirror;
+mod notifications;
 mod pace;
 mod package;
 mod scenario;

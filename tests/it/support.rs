@@ -497,7 +497,7 @@ pub fn app_folder(config: &str) -> tempfile::TempDir {
     for file in ["host.json", "local.settings.example.json"] {
         std::fs::copy(repo.join(file), dir.path().join(file)).unwrap();
     }
-    for function in ["SyncTimer", "SyncHttp", "SyncQueue"] {
+    for function in sandbox::demo::FUNCTIONS {
         std::fs::create_dir(dir.path().join(function)).unwrap();
         let json = Path::new(function).join("function.json");
         std::fs::copy(repo.join(&json), dir.path().join(&json)).unwrap();
@@ -520,6 +520,7 @@ pub async fn local_host(
             ("RUST_LOG", "info"),
             ("SYNC_CONFIG_PATH", "sync-config.json"),
             ("SYNC_SCHEDULE", "0 0 0 1 1 *"),
+            ("SUBSCRIPTION_SCHEDULE", "0 0 0 1 1 *"),
         ]
         .iter()
         .chain(settings)

@@ -152,3 +152,59 @@ async fn a_queued_workspace_is_synced_by_its_own_invocation_and_bad_messages_end
     }
     host.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fanned_out_timer_queues_each_workspace_for_its_own_invocation() {
+    let world = World::start().await.unwrap();
+    world.add_storage().await.unwrap();
+    let group = world.tenant.add_group("Databricks-Group-Test");
+    let ana = world
+        .tenant
+        .add_user(NewUser::member("ana@contoso.com", "Ana"));
+    world.tenant.add_member(&group, &ana);
+    let first = world.add_workspace("analytics-test").await.unwrap();
+    let second = world.add_workspace("analytics-prod").await.unwrap();
+    let config = json!({"workspaces": [
+        World::config_entry(&first, &["Databricks-Group-Test"]),
+        World::config_entry(&second, &["Databricks-Group-Test"]),
+    ]});
+    let app = app_folder(&config.to_string());
+    let (host, lines) = local_host(&world, &app, &[("SYNC_TIMER_FANOUT", "true")]).await;
+    let timer = host.invoke_timer("SyncTimer").await.unwrap();
+    assert!(timer.succeeded, "{timer:?}");
+    assert_eq!(
+        timer.logs,
+        ["fanned out: queued 2 workspace(s), 0 already waiting"]
+    );
+    let queued = host
+        .wait_for_invocations("SyncQueue", 2, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let mut logs: Vec<String> = queued.iter().flat_map(|i| i.logs.clone()).collect();
+    logs.sort();
+    assert_eq!(
+        logs,
+        [
+            "analytics-prod: succeeded (desired 1, existing 0, created 1, reactivated 0, skipped 0, failed 0)",
+            "analytics-test: succeeded (desired 1, existing 0, created 1, reactivated 0, skipped 0, failed 0)",
+        ],
+        "{}",
+        lines.lock().unwrap().join("\n")
+    );
+    // The last runs say they were queued, one workspace each.
+    let seen: serde_json::Value = reqwest::get(format!("{}/api/SyncHttp", host.url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        seen["lastReportByTrigger"]["queue"]["workspaces"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(seen["workspaces"]["analytics-test"]["trigger"], "queue");
+    host.stop().await;
+}

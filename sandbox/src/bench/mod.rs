@@ -10,6 +10,7 @@
 //! under a time budget (`SYNC_MAX_RUN_SECONDS`). Results go to stdout,
 //! `target/bench/<timestamp>.json` and a Markdown section appended to `BENCHMARKS.md` ([`output`]).
 
+pub mod latency;
 mod measure;
 pub mod minimum;
 pub mod model;

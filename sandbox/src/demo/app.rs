@@ -16,6 +16,7 @@ pub(crate) fn repo_root() -> PathBuf {
 pub const SETTINGS: &[(&str, &str)] = &[
     ("FUNCTIONS_WORKER_RUNTIME", "custom"),
     ("SYNC_SCHEDULE", "0 */5 * * * *"),
+    ("SUBSCRIPTION_SCHEDULE", "0 */15 * * * *"),
     ("SYNC_CONFIG_PATH", "sync-config.json"),
     ("RUST_LOG", "info"),
 ];
@@ -54,6 +55,15 @@ pub fn build_handler() -> Result<PathBuf, String> {
     }
 }
 
+/// The app's functions: one folder with its `function.json` each, in the repository and the zip.
+pub const FUNCTIONS: [&str; 5] = [
+    "SyncTimer",
+    "SyncHttp",
+    "SyncQueue",
+    "SyncNotify",
+    "SyncSubscriptions",
+];
+
 /// A temporary app folder laid out like the deployment zip.
 ///
 /// # Errors
@@ -64,7 +74,7 @@ pub fn stage(handler: &Path, config: &Value) -> std::io::Result<tempfile::TempDi
         .tempdir()?;
     let root = repo_root();
     std::fs::copy(root.join("host.json"), dir.path().join("host.json"))?;
-    for function in ["SyncTimer", "SyncHttp", "SyncQueue"] {
+    for function in FUNCTIONS {
         std::fs::create_dir_all(dir.path().join(function))?;
         std::fs::copy(
             root.join(function).join("function.json"),

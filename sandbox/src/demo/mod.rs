@@ -5,6 +5,8 @@
 //! (`--once`: exits after the run, 0 only if it succeeded).
 
 pub(crate) mod app;
+
+pub use app::FUNCTIONS;
 pub mod tenant;
 
 use std::path::PathBuf;
