@@ -5,6 +5,7 @@
 #   config_secret  a scimToken that is not a clean https URL is never echoed
 #   scim, graph    Databricks SCIM and Microsoft Graph answers
 #   retry_after    the Retry-After header
+#   notification   SyncNotify's body and a work-queue message
 # 1. installs the pinned cargo-fuzz under target/tools (first time: about 1 min here);
 # 2. builds every target once with the nightly toolchain (first time: about 4 min on 2 shared cores);
 # 3. runs each target for FUZZ_SECONDS (default 10) from its seeds (fuzz/seeds/) and the corpus kept
@@ -22,7 +23,7 @@ BUILD_DIR=$TARGET_DIR/fuzz
 CORPUS=$TARGET_DIR/fuzz-corpus
 LOGS=$TARGET_DIR/fuzz-logs
 SECONDS_EACH=${FUZZ_SECONDS:-10}
-read -r -a TARGETS <<<"${FUZZ_TARGETS:-payload config config_secret scim graph retry_after}"
+read -r -a TARGETS <<<"${FUZZ_TARGETS:-payload config config_secret scim graph retry_after notification}"
 # Safe Rust parsers: AddressSanitizer would find little and costs build and run time; panics and
 # failed assertions are what is looked for. Debug assertions and overflow checks stay on.
 FLAGS=(--sanitizer none --target-dir "$BUILD_DIR")

@@ -129,15 +129,26 @@ struct Batch {
     value: Vec<Item>,
 }
 
-#[derive(Deserialize)]
+/// One item of a notification batch, as `SyncNotify` reads it (the rest is not used).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Item {
+pub struct Item {
     #[serde(default)]
-    subscription_id: Option<String>,
+    pub subscription_id: Option<String>,
     #[serde(default)]
-    client_state: Option<String>,
+    pub client_state: Option<String>,
     #[serde(default)]
-    lifecycle_event: Option<String>,
+    pub lifecycle_event: Option<String>,
+}
+
+/// Reads a notification POST's body (`{"value": [...]}`) exactly as [`Notifier::receive`] does.
+///
+/// # Errors
+/// The body is not a batch, in serde's words.
+pub fn parse_batch(body: &[u8]) -> Result<Vec<Item>, String> {
+    serde_json::from_slice::<Batch>(body)
+        .map(|b| b.value)
+        .map_err(|e| e.to_string())
 }
 
 /// Equal without an early exit on the first difference (a timing side channel on the secret).
