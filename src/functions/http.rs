@@ -15,6 +15,7 @@ use tracing::Instrument;
 
 use super::payload::{HttpRequestData, InvocationResponse};
 use super::{AppState, HostCall, invocation_span, log_failed_run, refuse};
+use crate::state::Locked;
 use crate::sync::{RunError, RunRequest, Runner, Status, Trigger};
 
 const FUNCTION: &str = "SyncHttp";
@@ -104,13 +105,18 @@ async fn run(
         }
         Err(e @ RunError::BusyElsewhere { .. }) => {
             let message = e.to_string();
-            let RunError::BusyElsewhere { workspace, holder } = e else {
+            let RunError::BusyElsewhere { locked, holder } = e else {
                 return client_error(409, message);
             };
             tracing::warn!("{FUNCTION} answered 409: {message}");
+            let (workspace, account) = match locked {
+                Locked::Workspace(name) => (Some(name), false),
+                Locked::Account => (None, true),
+            };
             let body = json!({
                 "error": message,
                 "workspace": workspace,
+                "account": account,
                 "runningRunId": holder.as_ref().map(|h| h.run_id.clone()),
                 "holder": holder,
             });

@@ -89,22 +89,41 @@ pub struct Lease {
     released: bool,
 }
 
-fn lock_path(workspace: &WorkspaceName) -> String {
-    format!("locks/{}", workspace.to_string().to_ascii_lowercase())
+/// What a lease guards: one workspace, or the Databricks account's part of account-mode runs (their
+/// principals at the account, shared by every account-mode workspace).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Locked {
+    /// `locks/_account` (no workspace name starts with `_`).
+    Account,
+    Workspace(WorkspaceName),
+}
+
+impl Locked {
+    fn path(&self) -> String {
+        match self {
+            Locked::Account => "locks/_account".to_owned(),
+            Locked::Workspace(name) => format!("locks/{}", name.to_string().to_ascii_lowercase()),
+        }
+    }
+}
+
+impl std::fmt::Display for Locked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Locked::Account => f.write_str("the Databricks account (account mode)"),
+            Locked::Workspace(name) => write!(f, "workspace \"{name}\""),
+        }
+    }
 }
 
 impl StateStore {
-    /// Takes `workspace`'s lease for `holder`, or says who holds it.
+    /// Takes the lease of `locked` for `holder`, or says who holds it.
     ///
     /// # Errors
     /// The storage account could not be used (unreachable, a permission missing).
-    pub async fn try_lease(
-        &self,
-        workspace: &WorkspaceName,
-        holder: &Holder,
-    ) -> Result<Taken, StateError> {
+    pub async fn try_lease(&self, locked: &Locked, holder: &Holder) -> Result<Taken, StateError> {
         self.ready().await?;
-        let path = lock_path(workspace);
+        let path = locked.path();
         let blob = Arc::new(self.container.blob_client(&path));
         // A lease needs an existing blob: made once, empty, never rewritten.
         let create = BlobClientUploadOptions::default().if_not_exists();
@@ -158,7 +177,9 @@ impl StateStore {
     /// # Errors
     /// The storage account could not be read.
     pub async fn holder(&self, workspace: &WorkspaceName) -> Result<Option<Holder>, StateError> {
-        let blob = self.container.blob_client(&lock_path(workspace));
+        let blob = self
+            .container
+            .blob_client(&Locked::Workspace(workspace.clone()).path());
         self.holder_of(&blob).await
     }
 

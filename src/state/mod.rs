@@ -17,7 +17,7 @@
 mod lease;
 pub mod work;
 
-pub use lease::{Holder, Lease, Taken};
+pub use lease::{Holder, Lease, Locked, Taken};
 
 use std::sync::Arc;
 

@@ -12,7 +12,7 @@ use super::coordinator::{Busy, Claim, Coordinator};
 use super::report::{Report, Status, Trigger, WorkspaceReport};
 use super::{AccountScope, Engine, RunContext, RunScope, events};
 use crate::config::{Config, Identities, Workspace, WorkspaceName};
-use crate::state::{Holder, Lease, StateStore, Taken};
+use crate::state::{Holder, Lease, Locked, StateStore, Taken};
 
 /// How many workspaces one run syncs at the same time. Each has its own SCIM rate limit, so a run's
 /// time is that of its largest workspace while they all fit; memory grows with it (each holds its lists).
@@ -44,9 +44,9 @@ pub enum RunError {
     )]
     Busy(Box<Busy>),
     /// Held by a run of another instance (its lease in the storage account).
-    #[error("workspace \"{workspace}\" is being synced {}", elsewhere(.holder.as_ref()))]
+    #[error("{locked} is being synced {}", elsewhere(.holder.as_ref()))]
     BusyElsewhere {
-        workspace: WorkspaceName,
+        locked: Locked,
         holder: Option<Holder>,
     },
 }
@@ -266,13 +266,15 @@ impl Runner {
         })
     }
 
-    /// Every workspace of `run`'s lease, all or none, in name order; with `wait`, tried again every
-    /// [`LEASE_POLL`] while another instance holds one (never holding some while waiting).
+    /// Every workspace of `run`'s lease, and the account's when the run has account-mode workspaces
+    /// (their principals at the account are one shared part), all or none, in one order; with `wait`,
+    /// tried again every [`LEASE_POLL`] while another instance holds one (never holding some while
+    /// waiting).
     async fn take_leases(
         &self,
         run: &RunContext,
         wait: bool,
-    ) -> Result<Vec<(WorkspaceName, Lease)>, Leasing> {
+    ) -> Result<Vec<(Locked, Lease)>, Leasing> {
         let Some(state) = &self.state else {
             return Ok(Vec::new());
         };
@@ -282,7 +284,10 @@ impl Runner {
             started_at: rfc3339(run.started_at),
             instance: state.instance().to_owned(),
         };
-        let mut names = run.workspaces.clone();
+        let mut names: Vec<Locked> = (run.workspaces.iter().cloned())
+            .map(Locked::Workspace)
+            .chain(run.account.is_some().then_some(Locked::Account))
+            .collect();
         names.sort();
         let mut said = false;
         loop {
@@ -304,18 +309,17 @@ impl Runner {
                     }
                 }
             }
-            let Some((workspace, holder)) = busy else {
+            let Some((locked, holder)) = busy else {
                 return Ok(held);
             };
             release_all(held).await;
             if !wait {
-                return Err(Leasing::Busy(RunError::BusyElsewhere { workspace, holder }));
+                return Err(Leasing::Busy(RunError::BusyElsewhere { locked, holder }));
             }
             if !said {
                 said = true;
                 tracing::info!(
-                    workspace = %workspace,
-                    "waiting for another instance's run to release a workspace: {}",
+                    "waiting for another instance's run to release {locked}: {}",
                     elsewhere(holder.as_ref())
                 );
             }
@@ -345,20 +349,25 @@ impl Runner {
         &self,
         run: Arc<RunContext>,
         workspaces: Vec<Workspace>,
-        mut leases: Vec<(WorkspaceName, Lease)>,
+        mut leases: Vec<(Locked, Lease)>,
     ) -> Arc<Report> {
         let clock = Instant::now();
         tracing::info!(workspaces = workspaces.len(), "run started");
         let scope = self.engine.start_run(Arc::clone(&run));
         let reports: Vec<WorkspaceReport> = futures::stream::iter(workspaces)
             .map(|ws| {
-                let lease = (leases.iter().position(|(name, _)| *name == ws.name))
+                let lease = (leases.iter())
+                    .position(
+                        |(locked, _)| matches!(locked, Locked::Workspace(name) if *name == ws.name),
+                    )
                     .map(|at| leases.swap_remove(at).1);
                 sync_leased(Arc::clone(&scope), ws, lease)
             })
             .buffered(WORKSPACE_CONCURRENCY)
             .collect()
             .await;
+        // What is left is the account's lease: its part is done with the last workspace.
+        release_all(leases).await;
         let duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
         let report = report(&run, duration_ms, reports, scope.finish());
         // Information only: whoever handles the report decides whether a failure is an error to log.
@@ -380,7 +389,7 @@ enum Leasing {
     Failed(String),
 }
 
-async fn release_all(leases: Vec<(WorkspaceName, Lease)>) {
+async fn release_all(leases: Vec<(Locked, Lease)>) {
     futures::future::join_all(leases.into_iter().map(|(_, lease)| lease.release())).await;
 }
 

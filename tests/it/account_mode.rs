@@ -15,15 +15,15 @@ use crate::support::{Handler, sync_http};
 
 const ACCOUNT_ID: &str = "7f3a9c1e-2b4d-4e6f-8a0b-1c2d3e4f5a6b";
 
-struct Estate {
-    world: World,
-    account: Account,
-    a: Workspace,
-    b: Workspace,
+pub(crate) struct Estate {
+    pub(crate) world: World,
+    pub(crate) account: Account,
+    pub(crate) a: Workspace,
+    pub(crate) b: Workspace,
 }
 
 /// Two federated workspaces of one account; Entra groups "Dbx-A" (ana, bo, cy) and "Dbx-B" (cy, dee).
-async fn estate() -> Estate {
+pub(crate) async fn estate() -> Estate {
     let world = World::start().await.unwrap();
     let account = world.add_account(ACCOUNT_ID).await.unwrap();
     account.admit_identity(SYSTEM_IDENTITY);
@@ -51,7 +51,7 @@ async fn estate() -> Estate {
     }
 }
 
-fn config(estate: &Estate, defaults: Value) -> String {
+pub(crate) fn config(estate: &Estate, defaults: Value) -> String {
     let mut a = World::config_entry(&estate.a, &["Dbx-A"]);
     let mut b = World::config_entry(&estate.b, &["Dbx-B"]);
     for entry in [&mut a, &mut b] {

@@ -285,3 +285,50 @@ async fn storage_that_cannot_be_used_fails_the_run_before_anything_is_read_or_wr
     assert_eq!(seen["lastReportOfThisInstance"]["runId"], report["runId"]);
     host.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn account_mode_runs_of_different_workspaces_take_turns_at_the_account() {
+    let estate = crate::account_mode::estate().await;
+    estate.world.add_storage().await.unwrap();
+    let app = app_folder(&crate::account_mode::config(&estate, json!({})));
+    let (first, _) = local_host(&estate.world, &app, &[]).await;
+    let (second, _) = local_host(&estate.world, &app, &[]).await;
+    estate
+        .account
+        .faults()
+        .set_latency(Duration::from_millis(300));
+
+    // ws-a's run on the first instance holds the account's part.
+    let host_url = first.url();
+    let running = tokio::spawn(async move {
+        reqwest::Client::new()
+            .post(format!("{host_url}/api/SyncHttp"))
+            .json(&json!({"workspaces": ["ws-a"]}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while estate.account.faults().log().is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    // ws-b is another workspace, but its run would sync the same account: busy.
+    let (status, busy) = sync_http(&second, json!({"workspaces": ["ws-b"]})).await;
+    assert_eq!(status, 409, "{busy}");
+    assert_eq!(busy["account"], true, "{busy}");
+    assert!(
+        busy["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("the Databricks account (account mode) is being synced by run "),
+        "{busy}"
+    );
+    assert_eq!(running.await.unwrap(), 200);
+    estate.account.faults().set_latency(Duration::ZERO);
+    let (status, report) = sync_http(&second, json!({"workspaces": ["ws-b"]})).await;
+    assert_eq!(status, 200, "{report}");
+    first.stop().await;
+    second.stop().await;
+}
