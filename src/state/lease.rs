@@ -172,14 +172,12 @@ impl StateStore {
         }))
     }
 
-    /// Who holds `workspace` now, if anyone.
+    /// Who holds `locked` now, if anyone.
     ///
     /// # Errors
     /// The storage account could not be read.
-    pub async fn holder(&self, workspace: &WorkspaceName) -> Result<Option<Holder>, StateError> {
-        let blob = self
-            .container
-            .blob_client(&Locked::Workspace(workspace.clone()).path());
+    pub async fn holder(&self, locked: &Locked) -> Result<Option<Holder>, StateError> {
+        let blob = self.container.blob_client(&locked.path());
         self.holder_of(&blob).await
     }
 
@@ -214,16 +212,28 @@ impl Lease {
         self.lost.clone()
     }
 
-    /// Gives the workspace back now (otherwise it is free when the lease expires).
+    /// Gives the workspace back now (otherwise it is free when the lease expires). The holder's name is
+    /// cleared first, so that the next holder is never named after this one.
     pub async fn release(mut self) {
         self.renewer.abort();
         self.released = true;
-        if let Err(e) = self.blob.release_lease(self.id.clone(), None).await {
-            tracing::warn!(
-                "a workspace lease was not released ({}); it expires within {LEASE_SECONDS} s",
-                super::StateError::from_sdk("", "", &e).cause
-            );
-        }
+        unname_and_release(&self.blob, &self.id).await;
+    }
+}
+
+/// Clears the holder's name (under the lease) and releases the lease; a failure is logged: the lease
+/// then expires within [`LEASE_SECONDS`].
+async fn unname_and_release(blob: &BlobClient, id: &str) {
+    let options = BlobClientSetMetadataOptions {
+        lease_id: Some(id.to_owned()),
+        ..Default::default()
+    };
+    let _ = blob.set_metadata(&HashMap::new(), Some(options)).await;
+    if let Err(e) = blob.release_lease(id.to_owned(), None).await {
+        tracing::warn!(
+            "a workspace lease was not released ({}); it expires within {LEASE_SECONDS} s",
+            StateError::from_sdk("", "", &e).cause
+        );
     }
 }
 
@@ -237,9 +247,7 @@ impl Drop for Lease {
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let blob = Arc::clone(&self.blob);
             let id = self.id.clone();
-            runtime.spawn(async move {
-                let _ = blob.release_lease(id, None).await;
-            });
+            runtime.spawn(async move { unname_and_release(&blob, &id).await });
         }
     }
 }

@@ -394,11 +394,12 @@ impl StateStore {
         }));
         let per_workspace = futures::future::try_join_all(workspaces.iter().map(|w| async move {
             let last = self.read_json(&workspace_report_path(w)).await?;
-            let holder = self.holder(w).await?;
+            let holder = self.holder(&Locked::Workspace(w.clone())).await?;
             Ok::<_, StateError>((w.to_string(), last, holder))
         }));
-        let (last, by_trigger, per_workspace) =
-            futures::try_join!(last, by_trigger, per_workspace)?;
+        let account = self.holder(&Locked::Account);
+        let (last, by_trigger, per_workspace, account) =
+            futures::try_join!(last, by_trigger, per_workspace, account)?;
         let mut last_by_trigger = serde_json::Map::new();
         for (trigger, report) in by_trigger {
             if let Some(report) = report {
@@ -412,6 +413,10 @@ impl StateStore {
                 held.insert(name.clone(), serde_json::json!(holder));
             }
             last_by_workspace.insert(name, report.unwrap_or(serde_json::Value::Null));
+        }
+        if let Some(holder) = account {
+            // Not a workspace name (none starts with `_`): the account's part of account-mode runs.
+            held.insert("_account".to_owned(), serde_json::json!(holder));
         }
         Ok(serde_json::json!({
             "lastReport": last,

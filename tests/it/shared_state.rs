@@ -325,6 +325,15 @@ async fn account_mode_runs_of_different_workspaces_take_turns_at_the_account() {
             .starts_with("the Databricks account (account mode) is being synced by run "),
         "{busy}"
     );
+    let (status, seen) = overview(&second).await;
+    assert_eq!(status, 200, "{seen}");
+    let pid = first.handler_pid().unwrap();
+    assert!(
+        seen["held"]["_account"]["instance"]
+            .as_str()
+            .is_some_and(|i| i.ends_with(&format!("pid {pid}"))),
+        "{seen}"
+    );
     assert_eq!(running.await.unwrap(), 200);
     estate.account.faults().set_latency(Duration::ZERO);
     let (status, report) = sync_http(&second, json!({"workspaces": ["ws-b"]})).await;
