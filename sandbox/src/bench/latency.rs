@@ -246,13 +246,27 @@ pub async fn run(args: LatencyArgs) -> ExitCode {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let name = "alone.w0@contoso.com".to_owned();
     let user = world.tenant.add_user(NewUser::member(&name, &name));
+    let since = time::OffsetDateTime::now_utc();
     world.tenant.add_member(&groups[0], &user);
     let alone = wait_arrival(workspaces[0].clone(), name, Instant::now()).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let seen: Value = match reqwest::get(format!("{}/api/SyncHttp", host.url())).await {
-        Ok(answer) => answer.json().await.unwrap_or(Value::Null),
-        Err(e) => return fail("GET /api/SyncHttp", e),
-    };
+    // The report of the sync that started after this change (not one still finishing before it).
+    let mut seen = Value::Null;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        seen = match reqwest::get(format!("{}/api/SyncHttp", host.url())).await {
+            Ok(answer) => answer.json().await.unwrap_or(Value::Null),
+            Err(e) => return fail("GET /api/SyncHttp", e),
+        };
+        let started = seen["workspaces"]["ws-0"]["startedAt"]
+            .as_str()
+            .and_then(|t| {
+                time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+            });
+        if started.is_some_and(|t| t >= since) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let report = &seen["workspaces"]["ws-0"]["report"];
     let members = args.users + args.changes.div_ceil(args.workspaces.max(1)) + 1;
     let minimum = json!({
